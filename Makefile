@@ -1,0 +1,38 @@
+# Portico chores. `make help` lists them.
+.PHONY: help generate check-generated test test-race lint run demo devtenant bench fuzz ci
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+generate: ## regenerate templ views (templ is pinned as a Go tool)
+	go tool templ generate -path views
+
+check-generated: generate ## fail when committed templ output is stale
+	git diff --exit-code -- views
+
+test: ## run all tests (the README's test command)
+	go test ./...
+
+test-race: ## run all tests with the race detector
+	go test -race ./...
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	go vet ./...
+
+run: demo ## alias for demo
+
+demo: ## run Portico against the built-in devtenant
+	go run . -demo
+
+devtenant: ## run the Entra stand-in on its own (for several instances)
+	go run . devtenant -addr 127.0.0.1:9999
+
+bench: ## run benchmarks
+	go test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## run every fuzz target briefly
+	bash scripts/fuzz 10s
+
+ci: ## what CI runs
+	bash .ci/run
