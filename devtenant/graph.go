@@ -326,11 +326,16 @@ func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
 		Time: t.now(), Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 		Query: r.URL.Query(), Header: r.Header.Clone(), Body: body, RequestID: reqID,
 	}
-	defer func() {
-		rec.Status = sw.status
-		t.record(rec)
-		t.log.Debug("devtenant: graph", "method", r.Method, "path", r.URL.Path, "status", sw.status, "request_id", reqID)
-	}()
+	recorded := false
+	finish := func() {
+		if !recorded {
+			recorded = true
+			rec.Status = sw.status
+			t.record(rec)
+			t.log.Debug("devtenant: graph", "method", r.Method, "path", r.URL.Path, "status", sw.status, "request_id", reqID)
+		}
+	}
+	defer finish()
 	if err != nil {
 		g.fail(http.StatusBadRequest, "BadRequest", "The request body could not be read.")
 		return
@@ -347,7 +352,7 @@ func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f.DropConnection {
-			t.dropAfterWork(g, w)
+			t.dropAfterWork(g, w, finish)
 			return
 		}
 		if f.Status != 0 {
@@ -374,12 +379,13 @@ func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
 
 // dropAfterWork lets Graph do the work, then closes the connection without answering: the
 // client cannot know whether its request took effect.
-func (t *Tenant) dropAfterWork(g *graphCall, w http.ResponseWriter) {
+func (t *Tenant) dropAfterWork(g *graphCall, w http.ResponseWriter, record func()) {
 	sink := &discardWriter{header: http.Header{}}
 	orig := g.w
 	g.w = sink
 	t.serveGraph(g)
 	g.w = orig
+	record() // before the client can observe the dropped connection
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// Not hijackable (e.g. HTTP/2): abort the response instead, which also yields no answer.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -674,5 +675,37 @@ func TestCloseEndsDelays(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Error("the delayed request never ended")
+	}
+}
+
+func TestNoGoroutineLeakOnClose(t *testing.T) {
+	http.DefaultClient.CloseIdleConnections()
+	before := runtime.NumGoroutine()
+	tn, err := New(Options{ClientSecret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{}}
+	resp, err := client.Get(tn.URL() + "/v1.0/organization")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := tn.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	client.CloseIdleConnections()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("goroutines: %d before, %d after Close", before, n)
+	}
+	if err := tn.Close(context.Background()); err != nil {
+		t.Errorf("a second Close: %v", err)
 	}
 }
