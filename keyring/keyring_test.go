@@ -1,0 +1,164 @@
+package keyring
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
+
+func TestRoundTrip(t *testing.T) {
+	r, err := New(testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, plain := range [][]byte{nil, []byte("x"), []byte("https://login.example/redeem?ticket=T"), bytes.Repeat([]byte("a"), 5000)} {
+		sealed, err := r.Seal(plain, []byte("inv-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plain) > 4 && bytes.Contains(sealed, plain) {
+			t.Fatal("sealed output contains the plaintext")
+		}
+		got, err := r.Open(sealed, []byte("inv-1"))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		if !bytes.Equal(got, plain) {
+			t.Fatalf("got %q, want %q", got, plain)
+		}
+	}
+	a, _ := r.Seal([]byte("same"), nil)
+	b, _ := r.Seal([]byte("same"), nil)
+	if bytes.Equal(a, b) {
+		t.Fatal("two seals of the same plaintext are identical: nonce not random")
+	}
+	if a[0] != version || len(a) != headerLen+4+16 {
+		t.Fatalf("unexpected layout: version %d, len %d", a[0], len(a))
+	}
+}
+
+func TestRotation(t *testing.T) {
+	keyA, keyB := testKey('A'), testKey('B')
+	enc := func(k []byte) string { return base64.StdEncoding.EncodeToString(k) }
+	ringA, err := ParseKeys(enc(keyA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealedA, err := ringA.Seal([]byte("secret"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ringBA, err := ParseKeys(enc(keyB) + "," + enc(keyA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ringBA.Open(sealedA, []byte("aad")); err != nil || string(got) != "secret" {
+		t.Fatalf("B,A opening A's data: %q, %v", got, err)
+	}
+	sealedB, err := ringBA.Seal([]byte("new"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ringA.Open(sealedB, nil); err == nil {
+		t.Fatal("ring A opened data sealed by B")
+	}
+	ringB, err := ParseKeys(enc(keyB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ringB.Open(sealedA, []byte("aad")); !errors.Is(err, ErrOpen) {
+		t.Fatalf("ring B alone opened A's data: %v", err)
+	}
+}
+
+func TestKeyIDCollision(t *testing.T) {
+	// Force two keys to share an id: Open must try both.
+	r, err := New(testKey(1), testKey(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.keys[0].id = r.keys[1].id
+	old, _ := New(testKey(2))
+	sealed, _ := old.Seal([]byte("p"), nil)
+	if got, err := r.Open(sealed, nil); err != nil || string(got) != "p" {
+		t.Fatalf("collision: %q, %v", got, err)
+	}
+}
+
+func TestTamperingAndAAD(t *testing.T) {
+	r, _ := New(testKey(7))
+	sealed, _ := r.Seal([]byte("payload"), []byte("inv-1"))
+	for i := range sealed {
+		bad := bytes.Clone(sealed)
+		bad[i] ^= 0x40
+		if _, err := r.Open(bad, []byte("inv-1")); !errors.Is(err, ErrOpen) {
+			t.Fatalf("flipping byte %d not detected: %v", i, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, sealed[:headerLen-1], sealed[:headerLen], sealed[:len(sealed)-1]} {
+		if _, err := r.Open(bad, []byte("inv-1")); err == nil {
+			t.Fatalf("truncated input of %d bytes opened", len(bad))
+		}
+	}
+	if _, err := r.Open(sealed, []byte("inv-2")); !errors.Is(err, ErrOpen) {
+		t.Fatalf("AAD mismatch not detected: %v", err)
+	}
+	if _, err := r.Open(sealed, nil); !errors.Is(err, ErrOpen) {
+		t.Fatalf("missing AAD not detected: %v", err)
+	}
+}
+
+func TestBadKeys(t *testing.T) {
+	k32 := base64.StdEncoding.EncodeToString(testKey(3))
+	tests := []struct {
+		name string
+		keys [][]byte
+		s    string
+		ok   bool
+	}{
+		{name: "none", keys: nil},
+		{name: "short", keys: [][]byte{make([]byte, 16)}},
+		{name: "long", keys: [][]byte{make([]byte, 33)}},
+		{name: "second bad", keys: [][]byte{testKey(1), make([]byte, 31)}},
+		{name: "good", keys: [][]byte{testKey(1), testKey(2)}, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.keys...)
+			if (err == nil) != tt.ok {
+				t.Fatalf("New: err=%v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "keyring: ") {
+				t.Fatalf("error not prefixed: %v", err)
+			}
+		})
+	}
+	parse := []struct {
+		s  string
+		ok bool
+	}{
+		{"", false},
+		{" , ", false},
+		{"not base64!!", false},
+		{base64.StdEncoding.EncodeToString(make([]byte, 16)), false},
+		{k32, true},
+		{strings.TrimRight(k32, "="), true},
+		{base64.URLEncoding.EncodeToString([]byte(strings.Repeat("\xfb\xff", 16))), true},
+		{base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("\xfb\xff", 16))), true},
+		{base64.StdEncoding.EncodeToString([]byte(strings.Repeat("\xfb\xff", 16))), true},
+		{k32 + " , " + base64.RawURLEncoding.EncodeToString(testKey(4)), true},
+	}
+	for _, tt := range parse {
+		r, err := ParseKeys(tt.s)
+		if (err == nil) != tt.ok {
+			t.Errorf("ParseKeys(%q): err=%v, want ok=%v", tt.s, err, tt.ok)
+		}
+		if err == nil && r.Len() == 0 {
+			t.Errorf("ParseKeys(%q): empty ring", tt.s)
+		}
+	}
+}
