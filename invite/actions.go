@@ -1,0 +1,133 @@
+package invite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/oauth2"
+
+	"portico/store"
+)
+
+// Resend invites the guest of a pending invitation again with the same address and options; the
+// new record points at the old one through ResendOf and stays with the original inviter. Only the
+// original inviter or an administrator may resend.
+func (s *Service) Resend(ctx context.Context, ts oauth2.TokenSource, inv Inviter, id string, meta Meta) (*Result, error) {
+	orig, err := s.visible(ctx, inv, id)
+	if err != nil {
+		return nil, err
+	}
+	if orig.Outcome != store.OutcomeCreated || orig.ExternalUserState == stateAccepted {
+		return nil, ErrNotPending
+	}
+	owner := Inviter{TenantID: orig.TenantID, ObjectID: orig.InviterOID, UPN: orig.InviterUPN, Name: orig.InviterName}
+	req := Request{
+		DisplayName: orig.DisplayName,
+		Email:       orig.Email,
+		Message:     orig.Message,
+		CC:          orig.CCAddress,
+		RedirectURL: orig.RedirectURL,
+		Language:    orig.Language,
+		UserType:    orig.UserType,
+		SendEmail:   orig.SendEmail,
+		Resend:      true,
+	}
+	return s.send(ctx, ts, inv, owner, req, meta, ActionInvitationResend, orig.ID)
+}
+
+// RevealRedeemURL returns the stored Microsoft redemption URL to the inviter or an administrator,
+// recording each reveal in the audit trail; anyone else gets ErrNotFound (and a denied audit event).
+func (s *Service) RevealRedeemURL(ctx context.Context, inv Inviter, id string, meta Meta) (string, error) {
+	rec, err := s.visible(ctx, inv, id)
+	if errors.Is(err, ErrNotFound) {
+		_ = s.audit(ctx, s.event(inv, meta, ActionInvitationReveal, id, store.OutcomeDenied, "", auditDetail{InvitationID: id}))
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	if len(rec.RedeemURLSealed) == 0 {
+		return "", ErrNoRedeemURL
+	}
+	plain, err := s.keys.Open(rec.RedeemURLSealed, []byte(rec.ID))
+	if err != nil {
+		return "", fmt.Errorf("invite: opening the redemption URL: %w", err)
+	}
+	// No audit record, no reveal.
+	if err := s.audit(ctx, s.event(inv, meta, ActionInvitationReveal, rec.Email, OutcomeSuccess, "", auditDetail{InvitationID: rec.ID})); err != nil {
+		return "", fmt.Errorf("invite: auditing the reveal: %w", err)
+	}
+	return string(plain), nil
+}
+
+// JoinURL rebuilds the active join link of an invitation for its inviter or an administrator.
+// It returns "" and a nil link when the invitation has no active link; the link may have expired
+// (see its ExpiresAt). The URL is "" with a non-nil link when the token's key has been retired:
+// the inviter can issue a new link.
+func (s *Service) JoinURL(ctx context.Context, inv Inviter, id string) (string, *store.JoinLink, error) {
+	rec, err := s.visible(ctx, inv, id)
+	if err != nil {
+		return "", nil, err
+	}
+	l, err := s.store.ActiveJoinLink(ctx, rec.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("invite: reading the join link: %w", err)
+	}
+	token, err := s.keys.Open(l.TokenSealed, tokenAAD(l.ID))
+	if err != nil {
+		s.log.WarnContext(ctx, "invite: join token cannot be opened", "invitation", rec.ID, "link", l.ID, "err", err)
+		return "", l, nil
+	}
+	return s.joinURL(string(token)), l, nil
+}
+
+// NewJoinLink revokes the invitation's join links and issues a new one.
+func (s *Service) NewJoinLink(ctx context.Context, inv Inviter, id string, meta Meta) (string, *store.JoinLink, error) {
+	rec, err := s.visible(ctx, inv, id)
+	if err != nil {
+		return "", nil, err
+	}
+	if rec.Outcome != store.OutcomeCreated || len(rec.RedeemURLSealed) == 0 {
+		return "", nil, ErrNoRedeemURL
+	}
+	l, token, err := s.newLink(rec.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	ev := s.event(inv, meta, ActionJoinLinkCreate, rec.Email, OutcomeSuccess, "",
+		auditDetail{InvitationID: rec.ID, JoinLinkID: l.ID, TokenFingerprint: TokenFingerprint(token)})
+	if err := s.store.Tx(ctx, func(tx Store) error {
+		if err := tx.RevokeJoinLinks(ctx, rec.ID, l.CreatedAt); err != nil {
+			return err
+		}
+		if err := tx.CreateJoinLink(ctx, l); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, ev)
+	}); err != nil {
+		return "", nil, fmt.Errorf("invite: creating the join link: %w", err)
+	}
+	return s.joinURL(token), l, nil
+}
+
+// RevokeJoinLink revokes every join link of the invitation.
+func (s *Service) RevokeJoinLink(ctx context.Context, inv Inviter, id string, meta Meta) error {
+	rec, err := s.visible(ctx, inv, id)
+	if err != nil {
+		return err
+	}
+	ev := s.event(inv, meta, ActionJoinLinkRevoke, rec.Email, OutcomeSuccess, "", auditDetail{InvitationID: rec.ID})
+	if err := s.store.Tx(ctx, func(tx Store) error {
+		if err := tx.RevokeJoinLinks(ctx, rec.ID, s.now().UTC()); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, ev)
+	}); err != nil {
+		return fmt.Errorf("invite: revoking the join link: %w", err)
+	}
+	return nil
+}

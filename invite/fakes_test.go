@@ -1,0 +1,450 @@
+package invite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"portico/graph"
+	"portico/keyring"
+	"portico/store"
+)
+
+// fakeGraph is a Graph whose behaviour is set per test through function fields; it counts calls
+// and keeps the invitations it was asked to create.
+type fakeGraph struct {
+	mu       sync.Mutex
+	calls    map[string]int
+	posted   []graph.Invitation
+	create   func(in *graph.Invitation) (*graph.Invitation, error)
+	byAddr   func(email string) ([]graph.User, error)
+	byIdent  func(id, issuer string) ([]graph.User, error)
+	getUser  func(ctx context.Context, id string) (*graph.User, error)
+	org      func() (*graph.Organization, error)
+	idents   []string // issuers asked for
+	priority []context.Context
+}
+
+var _ Graph = (*fakeGraph)(nil)
+
+func (f *fakeGraph) count(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[name]++
+}
+
+func (f *fakeGraph) n(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[name]
+}
+
+func (f *fakeGraph) CreateInvitation(ctx context.Context, _ oauth2.TokenSource, in *graph.Invitation) (*graph.Invitation, error) {
+	f.count("create")
+	f.mu.Lock()
+	f.posted = append(f.posted, *in)
+	f.priority = append(f.priority, ctx)
+	f.mu.Unlock()
+	if f.create != nil {
+		return f.create(in)
+	}
+	out := *in
+	out.ID = "graph-inv-1"
+	out.Status = "PendingAcceptance"
+	out.InviteRedeemURL = "https://login.example/redeem?ticket=TICKET-SENTINEL-123&tenant=t1"
+	out.InvitedUser = &graph.DirectoryObject{ID: "user-" + strings.ToLower(in.InvitedUserEmailAddress)}
+	out.RequestID = "req-create-1"
+	return &out, nil
+}
+
+func (f *fakeGraph) FindUsersByAddress(_ context.Context, _ oauth2.TokenSource, email string) ([]graph.User, error) {
+	f.count("byAddress")
+	if f.byAddr != nil {
+		return f.byAddr(email)
+	}
+	return nil, nil
+}
+
+func (f *fakeGraph) FindUsersByIdentity(_ context.Context, _ oauth2.TokenSource, id, issuer string) ([]graph.User, error) {
+	f.count("byIdentity")
+	f.mu.Lock()
+	f.idents = append(f.idents, issuer)
+	f.mu.Unlock()
+	if f.byIdent != nil {
+		return f.byIdent(id, issuer)
+	}
+	return nil, nil
+}
+
+func (f *fakeGraph) GetUser(ctx context.Context, _ oauth2.TokenSource, id string) (*graph.User, error) {
+	f.count("getUser")
+	if f.getUser != nil {
+		return f.getUser(ctx, id)
+	}
+	return nil, errors.New("fake: no user")
+}
+
+func (f *fakeGraph) Organization(context.Context, oauth2.TokenSource) (*graph.Organization, error) {
+	f.count("org")
+	if f.org != nil {
+		return f.org()
+	}
+	return &graph.Organization{ID: "t1", DisplayName: "Contoso", VerifiedDomains: []graph.VerifiedDomain{
+		{Name: "contoso.example", IsDefault: true},
+		{Name: "contoso.onmicrosoft.com", IsInitial: true},
+	}}, nil
+}
+
+// memStore is an in-memory Store; Tx works on a copy and commits it only when fn succeeds.
+type memStore struct {
+	mu   sync.Mutex
+	d    *memData
+	fail map[string]error // method name → error to return
+}
+
+type memData struct {
+	invs  map[string]store.Invitation
+	links map[string]store.JoinLink
+	audit []store.AuditEvent
+}
+
+var _ Store = (*memStore)(nil)
+
+func newMemStore() *memStore {
+	return &memStore{d: &memData{invs: map[string]store.Invitation{}, links: map[string]store.JoinLink{}}}
+}
+
+func (d *memData) clone() *memData {
+	c := &memData{invs: map[string]store.Invitation{}, links: map[string]store.JoinLink{}, audit: slices.Clone(d.audit)}
+	for k, v := range d.invs {
+		c.invs[k] = v
+	}
+	for k, v := range d.links {
+		c.links[k] = v
+	}
+	return c
+}
+
+func (m *memStore) err(name string) error {
+	if m.fail != nil {
+		return m.fail[name]
+	}
+	return nil
+}
+
+func (m *memStore) Tx(ctx context.Context, fn func(Store) error) error {
+	m.mu.Lock()
+	child := &memStore{d: m.d.clone(), fail: m.fail}
+	m.mu.Unlock()
+	if err := fn(child); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.d = child.d
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *memStore) CreateInvitation(ctx context.Context, inv *store.Invitation) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.err("CreateInvitation"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if inv.ID == "" {
+		inv.ID = newID()
+	}
+	m.d.invs[inv.ID] = *inv
+	return nil
+}
+
+func (m *memStore) GetInvitation(_ context.Context, id string) (*store.Invitation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inv, ok := m.d.invs[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return &inv, nil
+}
+
+func (m *memStore) filter(f store.InvitationFilter) []store.Invitation {
+	var out []store.Invitation
+	for _, inv := range m.d.invs {
+		if f.TenantID != "" && inv.TenantID != f.TenantID || f.InviterOID != "" && inv.InviterOID != f.InviterOID ||
+			f.State != "" && inv.ExternalUserState != f.State || f.Email != "" && inv.Email != f.Email ||
+			f.Outcome != "" && inv.Outcome != f.Outcome {
+			continue
+		}
+		out = append(out, inv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
+	return out
+}
+
+func (m *memStore) ListInvitations(_ context.Context, f store.InvitationFilter) ([]store.Invitation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.filter(f)
+	if f.Offset > len(out) {
+		return nil, nil
+	}
+	out = out[f.Offset:]
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+func (m *memStore) CountInvitations(_ context.Context, f store.InvitationFilter) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.filter(f)), nil
+}
+
+func (m *memStore) UpdateInvitationState(_ context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inv, ok := m.d.invs[id]
+	if !ok {
+		return store.ErrNotFound
+	}
+	inv.ExternalUserState, inv.ExternalUserStateChangedAt, inv.StateCheckedAt = state, changedAt, &checkedAt
+	m.d.invs[id] = inv
+	return nil
+}
+
+func (m *memStore) LatestInvitationsByEmail(_ context.Context, tenantID, email string, since time.Time) ([]store.Invitation, error) {
+	if err := m.err("LatestInvitationsByEmail"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Invitation
+	for _, inv := range m.filter(store.InvitationFilter{TenantID: tenantID, Email: email}) {
+		if !inv.CreatedAt.Before(since) {
+			out = append(out, inv)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) InvitationHistory(_ context.Context, id string) ([]store.Invitation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inv, ok := m.d.invs[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	out := m.filter(store.InvitationFilter{TenantID: inv.TenantID, Email: inv.Email})
+	slices.Reverse(out)
+	return out, nil
+}
+
+func (m *memStore) CreateJoinLink(ctx context.Context, l *store.JoinLink) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.err("CreateJoinLink"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.d.links[l.ID] = *l
+	return nil
+}
+
+func (m *memStore) JoinLinkByHash(_ context.Context, hash []byte) (*store.JoinLink, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range m.d.links {
+		if bytes.Equal(l.TokenHash, hash) {
+			return &l, nil
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+func (m *memStore) ActiveJoinLink(_ context.Context, invitationID string) (*store.JoinLink, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var best *store.JoinLink
+	for _, l := range m.d.links {
+		if l.InvitationID == invitationID && l.RevokedAt == nil && (best == nil || l.CreatedAt.After(best.CreatedAt)) {
+			best = &l
+		}
+	}
+	if best == nil {
+		return nil, store.ErrNotFound
+	}
+	return best, nil
+}
+
+func (m *memStore) RevokeJoinLinks(_ context.Context, invitationID string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, l := range m.d.links {
+		if l.InvitationID == invitationID && l.RevokedAt == nil {
+			l.RevokedAt = &at
+			m.d.links[id] = l
+		}
+	}
+	return nil
+}
+
+func (m *memStore) RecordJoinOpen(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.d.links[id]
+	if !ok {
+		return store.ErrNotFound
+	}
+	if l.FirstOpenedAt == nil {
+		l.FirstOpenedAt = &at
+	}
+	l.LastOpenedAt = &at
+	l.OpenCount++
+	m.d.links[id] = l
+	return nil
+}
+
+func (m *memStore) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.err("AppendAudit"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e.ID = int64(len(m.d.audit) + 1)
+	m.d.audit = append(m.d.audit, *e)
+	return nil
+}
+
+func (m *memStore) audits() []store.AuditEvent {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.d.audit)
+}
+
+func (m *memStore) invitations() []store.Invitation {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.filter(store.InvitationFilter{})
+}
+
+func (m *memStore) links() []store.JoinLink {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.JoinLink
+	for _, l := range m.d.links {
+		out = append(out, l)
+	}
+	return out
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// syncBuffer collects log output from concurrent goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	svc   *Service
+	graph *fakeGraph
+	store *memStore
+	clock *fakeClock
+	logs  *syncBuffer
+	keys  *keyring.Ring
+}
+
+var (
+	employee = Inviter{TenantID: "t1", ObjectID: "oid-employee", UPN: "employee@contoso.example", Name: "Erin Employee", Email: "employee@contoso.example"}
+	other    = Inviter{TenantID: "t1", ObjectID: "oid-other", UPN: "other@contoso.example", Name: "Oscar Other"}
+	admin    = Inviter{TenantID: "t1", ObjectID: "oid-admin", UPN: "admin@contoso.example", Name: "Ada Admin", Admin: true}
+	meta     = Meta{ClientIP: "192.0.2.7", RequestID: "req-portico-1"}
+)
+
+func newHarness(t *testing.T, pol Policy) *harness {
+	t.Helper()
+	keys, err := keyring.New(bytes.Repeat([]byte{9}, keyring.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{
+		graph: &fakeGraph{},
+		store: newMemStore(),
+		clock: &fakeClock{t: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)},
+		logs:  &syncBuffer{},
+		keys:  keys,
+	}
+	if pol.DefaultRedirectURL == "" {
+		pol.DefaultRedirectURL = "https://portico.example/welcome"
+	}
+	h.svc = NewService(Config{
+		Graph:     h.graph,
+		Store:     h.store,
+		Keys:      keys,
+		Policy:    pol,
+		PublicURL: "https://portico.example/",
+		JoinTTL:   30 * 24 * time.Hour,
+		Clock:     h.clock.Now,
+		Logger:    slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	return h
+}
+
+func validReq() Request {
+	return Request{
+		DisplayName: "Taylor Partner",
+		Email:       "Taylor@Fabrikam.example",
+		Message:     "Welcome to the project.",
+		SendEmail:   true,
+	}
+}

@@ -1,0 +1,39 @@
+package invite
+
+import "strings"
+
+// domainRule applies PORTICO_BLOCKED_DOMAINS and PORTICO_ALLOWED_DOMAINS to an address's domain;
+// it returns the rule that refuses the domain, or "" when the domain may be invited.
+func (p Policy) domainRule(domain string) string {
+	domain = strings.ToLower(domain)
+	for _, rule := range p.BlockedDomains {
+		if domainMatches(rule, domain) {
+			return "matches blocked " + rule
+		}
+	}
+	if len(p.AllowedDomains) == 0 {
+		return ""
+	}
+	for _, rule := range p.AllowedDomains {
+		if domainMatches(rule, domain) {
+			return ""
+		}
+	}
+	return "not in PORTICO_ALLOWED_DOMAINS"
+}
+
+// domainMatches reports whether domain matches rule: an exact domain, or "*.suffix", which matches
+// every subdomain of suffix but not suffix itself.
+func domainMatches(rule, domain string) bool {
+	if suffix, ok := strings.CutPrefix(rule, "*."); ok {
+		return strings.HasSuffix(domain, "."+suffix)
+	}
+	return rule == domain
+}
+
+func domainOf(email string) string {
+	if at := strings.LastIndexByte(email, '@'); at >= 0 {
+		return strings.ToLower(email[at+1:])
+	}
+	return ""
+}

@@ -1,0 +1,244 @@
+package invite
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"portico/graph"
+	"portico/store"
+)
+
+// Verdict is the outcome of the checks made before an invitation is sent.
+type Verdict string
+
+// Verdicts of Preflight.
+const (
+	VerdictAllowed       Verdict = "allowed"
+	VerdictOwnDomain     Verdict = "own_domain"
+	VerdictPolicyBlocked Verdict = "policy_blocked"
+	VerdictMember        Verdict = "member"
+	VerdictAcceptedGuest Verdict = "accepted_guest"
+	VerdictPendingGuest  Verdict = "pending_guest"
+	VerdictInvalid       Verdict = "invalid" // only in Check: the address itself is not valid
+)
+
+// Sources of a directory verdict.
+const (
+	SourceDirectory  = "directory"  // FindUsersByAddress
+	SourceIdentities = "identities" // FindUsersByIdentity (local sign-in names)
+	SourcePortico    = "portico"    // Portico's own recent records
+)
+
+// Preflight is the result of the checks made before an invitation is sent.
+type Preflight struct {
+	Verdict      Verdict
+	Email        string     // the address checked, in lower case
+	Domain       string     // its domain
+	Rule         string     // PolicyBlocked: the rule that matched
+	UserID       string     // Member, AcceptedGuest, PendingGuest: the directory user's id, when known
+	AcceptedAt   *time.Time // AcceptedGuest: when the guest accepted, when Graph says
+	InvitationID string     // PendingGuest: Portico's latest invitation for the address, if any
+	Source       string     // where a directory verdict came from
+	Message      string     // for the inviter
+}
+
+// Allowed reports whether an invitation may be sent.
+func (p *Preflight) Allowed() bool { return p.Verdict == VerdictAllowed }
+
+// Preflight checks an address before it is invited: the tenant's own domains, Portico's domain
+// policy, the directory (by address and by local sign-in name) and Portico's recent records.
+// Any failed lookup is returned as an error: callers must not invite when it fails.
+func (s *Service) Preflight(ctx context.Context, ts oauth2.TokenSource, inv Inviter, email string) (*Preflight, error) {
+	addr, err := ValidateEmail(email)
+	if err != nil {
+		return nil, &ValidationError{Fields: FieldErrors{FieldEmail: err.(*FieldError).Message}}
+	}
+	return s.preflight(ctx, ts, inv, addr)
+}
+
+func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Inviter, addr string) (*Preflight, error) {
+	key := strings.ToLower(addr)
+	p := &Preflight{Email: key, Domain: domainOf(key)}
+
+	org, err := s.organization(ctx, ts, inv.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("invite: reading the organization's domains: %w", err)
+	}
+	if slices.Contains(org.domains, p.Domain) {
+		return p.with(VerdictOwnDomain, "This address belongs to your own organization ("+p.Domain+"); they can sign in already and need no invitation."), nil
+	}
+	if rule := s.policy.domainRule(p.Domain); rule != "" {
+		p.Rule = rule
+		return p.with(VerdictPolicyBlocked, policyMessage(p.Domain, rule)), nil
+	}
+
+	users, err := s.graph.FindUsersByAddress(ctx, ts, addr)
+	if err != nil {
+		return nil, fmt.Errorf("invite: looking up the address in the directory: %w", err)
+	}
+	p.Source = SourceDirectory
+	if org.initial != "" {
+		// Local accounts sign in with names kept in identities, which the address query cannot
+		// reach; Graph allows that filter only as its own query.
+		local, err := s.graph.FindUsersByIdentity(ctx, ts, addr, org.initial)
+		if err != nil {
+			return nil, fmt.Errorf("invite: looking up local sign-in names: %w", err)
+		}
+		if len(users) == 0 && len(local) > 0 {
+			p.Source = SourceIdentities
+		}
+		users = append(users, local...)
+	}
+	if u, verdict := classify(users); u != nil {
+		p.UserID = u.ID
+		switch verdict {
+		case VerdictMember:
+			return p.with(verdict, "This address belongs to a member account of your organization; members need no invitation."), nil
+		case VerdictAcceptedGuest:
+			p.AcceptedAt = u.ExternalUserStateChangeDateTime
+			return p.with(verdict, acceptedMessage(p.AcceptedAt)), nil
+		case VerdictPendingGuest:
+			id, err := s.latestCreated(ctx, inv.TenantID, key, time.Time{})
+			if err != nil {
+				return nil, err
+			}
+			p.InvitationID = id
+			return p.with(verdict, pendingMessage), nil
+		}
+	}
+
+	// Directory queries are eventually consistent: a guest invited moments ago may not be found
+	// yet, so Portico's own recent records count too.
+	recent, err := s.store.LatestInvitationsByEmail(ctx, inv.TenantID, key, s.now().Add(-s.recent))
+	if err != nil {
+		return nil, fmt.Errorf("invite: reading recent invitations: %w", err)
+	}
+	if r := newestCreated(recent); r != nil {
+		p.Source = SourcePortico
+		p.UserID = r.GraphUserID
+		p.InvitationID = r.ID
+		if r.ExternalUserState == stateAccepted {
+			p.AcceptedAt = r.ExternalUserStateChangedAt
+			return p.with(VerdictAcceptedGuest, acceptedMessage(p.AcceptedAt)), nil
+		}
+		return p.with(VerdictPendingGuest, pendingMessage), nil
+	}
+	return p.with(VerdictAllowed, allowedMessage), nil
+}
+
+func (p *Preflight) with(v Verdict, msg string) *Preflight {
+	p.Verdict, p.Message = v, msg
+	return p
+}
+
+// Graph's externalUserState values.
+const (
+	statePending  = "PendingAcceptance"
+	stateAccepted = "Accepted"
+)
+
+const (
+	pendingMessage = "This guest was invited already and has not accepted yet. You can resend the invitation, which gives them a new link."
+	allowedMessage = "Portico found nothing that stops this invitation. It checks again when you send."
+)
+
+func acceptedMessage(at *time.Time) string {
+	if at == nil {
+		return "This address already has a guest account in your organization; they can sign in already."
+	}
+	return "This guest already accepted an invitation on " + at.UTC().Format("2 January 2006 at 15:04 UTC") + "; they can sign in already."
+}
+
+func policyMessage(domain, rule string) string {
+	if strings.HasPrefix(rule, "not in") {
+		return "Invitations to " + domain + " are not allowed: the domain is not on Portico's list of allowed domains (PORTICO_ALLOWED_DOMAINS)."
+	}
+	return "Invitations to " + domain + " are not allowed: the domain " + rule + " (PORTICO_BLOCKED_DOMAINS)."
+}
+
+// classify picks the most decisive account among those found: a member, then an accepted guest,
+// then a pending one.
+func classify(users []graph.User) (*graph.User, Verdict) {
+	var best *graph.User
+	bestRank, verdict := 0, VerdictAllowed
+	for i := range users {
+		u := &users[i]
+		var v Verdict
+		var rank int
+		switch {
+		case strings.EqualFold(u.ExternalUserState, statePending):
+			v, rank = VerdictPendingGuest, 1
+		case strings.EqualFold(u.ExternalUserState, stateAccepted):
+			v, rank = VerdictAcceptedGuest, 2
+		case strings.EqualFold(u.UserType, UserTypeGuest):
+			// A guest without an invitation state (added another way) can sign in already.
+			v, rank = VerdictAcceptedGuest, 2
+		default:
+			v, rank = VerdictMember, 3
+		}
+		if rank > bestRank {
+			best, bestRank, verdict = u, rank, v
+		}
+	}
+	return best, verdict
+}
+
+func newestCreated(invs []store.Invitation) *store.Invitation {
+	var best *store.Invitation
+	for i := range invs {
+		r := &invs[i]
+		if r.Outcome != store.OutcomeCreated {
+			continue
+		}
+		if best == nil || r.CreatedAt.After(best.CreatedAt) {
+			best = r
+		}
+	}
+	return best
+}
+
+func (s *Service) latestCreated(ctx context.Context, tenantID, key string, since time.Time) (string, error) {
+	invs, err := s.store.LatestInvitationsByEmail(ctx, tenantID, key, since)
+	if err != nil {
+		return "", fmt.Errorf("invite: reading invitations of the address: %w", err)
+	}
+	if r := newestCreated(invs); r != nil {
+		return r.ID, nil
+	}
+	return "", nil
+}
+
+// Check is the answer of the live address check in the form.
+type Check struct {
+	Verdict Verdict
+	OK      bool   // an invitation may be sent (or resent, for a pending guest)
+	Resend  bool   // a pending guest: offer Resend
+	Message string // for the inviter
+}
+
+// Check runs the preflight for the live address check. When a lookup fails, for instance because
+// the user may not read the directory, the answer is the same as for an address nobody knows, so
+// the check reveals nothing beyond the user's own Graph permissions; Send checks again and fails
+// closed.
+func (s *Service) Check(ctx context.Context, ts oauth2.TokenSource, inv Inviter, email string) Check {
+	addr, err := ValidateEmail(email)
+	if err != nil {
+		return Check{Verdict: VerdictInvalid, Message: err.(*FieldError).Message}
+	}
+	p, err := s.preflight(ctx, ts, inv, addr)
+	if err != nil {
+		s.log.WarnContext(ctx, "invite: address check failed", "err", err)
+		return Check{Verdict: VerdictAllowed, OK: true, Message: allowedMessage}
+	}
+	return Check{
+		Verdict: p.Verdict,
+		OK:      p.Verdict == VerdictAllowed || p.Verdict == VerdictPendingGuest,
+		Resend:  p.Verdict == VerdictPendingGuest,
+		Message: p.Message,
+	}
+}

@@ -1,0 +1,193 @@
+package invite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"portico/graph"
+	"portico/store"
+)
+
+// visible loads an invitation the inviter may see: their own, or any of the tenant's for an
+// administrator. Everything else, including ids that do not exist, is ErrNotFound.
+func (s *Service) visible(ctx context.Context, inv Inviter, id string) (*store.Invitation, error) {
+	if id == "" {
+		return nil, ErrNotFound
+	}
+	rec, err := s.store.GetInvitation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("invite: reading invitation: %w", err)
+	}
+	if rec.TenantID != inv.TenantID || (!inv.Admin && rec.InviterOID != inv.ObjectID) {
+		return nil, ErrNotFound
+	}
+	return rec, nil
+}
+
+// Get returns one invitation to its inviter or to an administrator of the same tenant; anyone else
+// gets ErrNotFound.
+func (s *Service) Get(ctx context.Context, inv Inviter, id string) (*store.Invitation, error) {
+	return s.visible(ctx, inv, id)
+}
+
+// History returns every attempt for the same guest as invitation id (resends included), oldest first.
+func (s *Service) History(ctx context.Context, inv Inviter, id string) ([]store.Invitation, error) {
+	rec, err := s.visible(ctx, inv, id)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.store.InvitationHistory(ctx, rec.ID)
+	if err != nil {
+		return nil, fmt.Errorf("invite: reading history: %w", err)
+	}
+	out := all[:0]
+	for _, r := range all {
+		if r.TenantID == rec.TenantID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// List filters.
+const (
+	StateAll      = "all"
+	StatePending  = "pending"
+	StateAccepted = "accepted"
+
+	DefaultPageSize = 25
+	MaxPageSize     = 100
+)
+
+// ListFilter selects a page of invitations.
+type ListFilter struct {
+	Everyone bool   // everyone's invitations in the tenant; administrators only
+	State    string // all, pending, accepted ("" = all)
+	Page     int    // 1-based
+	PageSize int
+}
+
+// ListPage is one page of invitations, newest first.
+type ListPage struct {
+	Invitations []store.Invitation
+	Total       int
+	Page        int
+	PageSize    int
+	Pages       int
+}
+
+// List returns the inviter's invitations (or, for an administrator asking for Everyone, the tenant's).
+func (s *Service) List(ctx context.Context, inv Inviter, f ListFilter) (*ListPage, error) {
+	if f.Everyone && !inv.Admin {
+		return nil, ErrForbidden
+	}
+	sf := store.InvitationFilter{TenantID: inv.TenantID}
+	if !f.Everyone {
+		sf.InviterOID = inv.ObjectID
+	}
+	switch strings.ToLower(f.State) {
+	case StatePending, strings.ToLower(statePending):
+		sf.State = statePending
+	case StateAccepted, strings.ToLower(stateAccepted):
+		sf.State = stateAccepted
+	}
+	size := f.PageSize
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	size = min(size, MaxPageSize)
+	page := max(f.Page, 1)
+	total, err := s.store.CountInvitations(ctx, sf)
+	if err != nil {
+		return nil, fmt.Errorf("invite: counting invitations: %w", err)
+	}
+	sf.Limit, sf.Offset = size, (page-1)*size
+	items, err := s.store.ListInvitations(ctx, sf)
+	if err != nil {
+		return nil, fmt.Errorf("invite: listing invitations: %w", err)
+	}
+	return &ListPage{Invitations: items, Total: total, Page: page, PageSize: size, Pages: (total + size - 1) / size}, nil
+}
+
+// RefreshStates reads the current externalUserState from Graph for created invitations whose
+// state was last read more than maxAge ago, in parallel with a small bound and under a short
+// overall deadline, persists what changed and returns updated copies. Invitations Graph did not
+// answer for in time keep their stored values (and StateCheckedAt, so callers can show their age).
+func (s *Service) RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs []store.Invitation, maxAge time.Duration) []store.Invitation {
+	out := slices.Clone(invs)
+	now := s.now().UTC()
+	byUser := map[string][]int{}
+	for i, r := range out {
+		if r.Outcome != store.OutcomeCreated || r.GraphUserID == "" {
+			continue
+		}
+		if r.StateCheckedAt != nil && now.Sub(*r.StateCheckedAt) < maxAge {
+			continue
+		}
+		byUser[r.GraphUserID] = append(byUser[r.GraphUserID], i)
+	}
+	if len(byUser) == 0 {
+		return out
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, s.refreshTimeout)
+	defer cancel()
+	type answer struct {
+		id string
+		u  *graph.User
+	}
+	answers := make(chan answer, len(byUser)) // buffered: late workers never block
+	sem := make(chan struct{}, s.refreshConcurrency)
+	for id := range byUser {
+		go func() {
+			select {
+			case sem <- struct{}{}:
+			case <-rctx.Done():
+				answers <- answer{id: id}
+				return
+			}
+			defer func() { <-sem }()
+			u, err := s.graph.GetUser(rctx, ts, id)
+			if err != nil {
+				s.log.DebugContext(ctx, "invite: state refresh failed", "graph_user", id, "err", err)
+				u = nil
+			}
+			answers <- answer{id: id, u: u}
+		}()
+	}
+
+	// The page must not wait for a slow Graph: stop at the deadline even if a call is still running.
+	got := 0
+collect:
+	for got < len(byUser) {
+		select {
+		case a := <-answers:
+			got++
+			if a.u == nil {
+				continue
+			}
+			for _, i := range byUser[a.id] {
+				r := &out[i]
+				checked := now
+				r.ExternalUserState = a.u.ExternalUserState
+				r.ExternalUserStateChangedAt = a.u.ExternalUserStateChangeDateTime
+				r.StateCheckedAt = &checked
+				if err := s.store.UpdateInvitationState(ctx, r.ID, r.ExternalUserState, r.ExternalUserStateChangedAt, checked); err != nil {
+					s.log.WarnContext(ctx, "invite: state not saved", "invitation", r.ID, "err", err)
+				}
+			}
+		case <-rctx.Done():
+			break collect
+		}
+	}
+	return out
+}

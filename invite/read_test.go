@@ -1,0 +1,264 @@
+package invite
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"portico/graph"
+	"portico/store"
+)
+
+func TestGetVisibility(t *testing.T) {
+	h := newHarness(t, Policy{})
+	res := sendOne(t, h, employee, nil)
+	id := res.Invitation.ID
+	otherTenantAdmin := Inviter{TenantID: "t2", ObjectID: "oid-x", Admin: true}
+	tests := []struct {
+		name string
+		inv  Inviter
+		id   string
+		ok   bool
+	}{
+		{"inviter", employee, id, true},
+		{"admin", admin, id, true},
+		{"stranger", other, id, false},
+		{"admin of another tenant", otherTenantAdmin, id, false},
+		{"unknown id", admin, "nope", false},
+		{"empty id", admin, "", false},
+	}
+	for _, tt := range tests {
+		got, err := h.svc.Get(context.Background(), tt.inv, tt.id)
+		if tt.ok != (err == nil) || (!tt.ok && !errors.Is(err, ErrNotFound)) || (tt.ok && got.ID != id) {
+			t.Errorf("%s: %v, %v", tt.name, got, err)
+		}
+	}
+}
+
+func TestRevealRedeemURL(t *testing.T) {
+	h := newHarness(t, Policy{})
+	res := sendOne(t, h, employee, nil) // sent by email: the URL is not in the result
+	if res.RedeemURL != "" {
+		t.Fatal("redemption URL returned although Graph sent the email")
+	}
+	id := res.Invitation.ID
+	for _, who := range []Inviter{employee, admin} {
+		u, err := h.svc.RevealRedeemURL(context.Background(), who, id, meta)
+		if err != nil || !strings.Contains(u, sentinelTicket) {
+			t.Fatalf("%s reveal = %q, %v", who.UPN, u, err)
+		}
+	}
+	if _, err := h.svc.RevealRedeemURL(context.Background(), other, id, meta); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("stranger reveal err %v; want ErrNotFound", err)
+	}
+	var reveals, denied int
+	for _, ev := range h.store.audits() {
+		if ev.Action != ActionInvitationReveal {
+			continue
+		}
+		switch ev.Outcome {
+		case OutcomeSuccess:
+			reveals++
+		case store.OutcomeDenied:
+			denied++
+			if ev.ActorOID != other.ObjectID {
+				t.Errorf("denied reveal by %s", ev.ActorOID)
+			}
+		}
+	}
+	if reveals != 2 || denied != 1 {
+		t.Fatalf("%d reveals and %d denials audited; want 2 and 1", reveals, denied)
+	}
+	assertNoSecrets(t, h, res.JoinToken)
+
+	// No audit record, no reveal.
+	h.store.fail = map[string]error{"AppendAudit": errors.New("disk full")}
+	if u, err := h.svc.RevealRedeemURL(context.Background(), employee, id, meta); err == nil || u != "" {
+		t.Fatalf("revealed without an audit record: %q", u)
+	}
+}
+
+func TestResend(t *testing.T) {
+	h := newHarness(t, Policy{})
+	first := sendOne(t, h, employee, func(r *Request) { r.SendEmail = false; r.CC = "boss@fabrikam.example"; r.Language = "nl-NL" })
+	// From now on the directory knows the pending guest.
+	h.graph.byAddr = func(string) ([]graph.User, error) {
+		return []graph.User{{ID: "user-taylor@fabrikam.example", UserType: "Guest", ExternalUserState: "PendingAcceptance"}}, nil
+	}
+	h.clock.Add(time.Hour)
+
+	// A plain second Send is refused with a resend offer pointing at the first invitation.
+	_, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
+	var re *RefusedError
+	if !errors.As(err, &re) || !re.ResendOffered || re.Preflight.InvitationID != first.Invitation.ID {
+		t.Fatalf("duplicate Send err %v", err)
+	}
+
+	if _, err := h.svc.Resend(context.Background(), nil, other, first.Invitation.ID, meta); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("stranger resend err %v", err)
+	}
+	second, err := h.svc.Resend(context.Background(), nil, admin, first.Invitation.ID, meta)
+	if err != nil {
+		t.Fatalf("Resend: %v", err)
+	}
+	s := second.Invitation
+	if s.ID == first.Invitation.ID || s.ResendOf != first.Invitation.ID || s.GraphUserID != first.Invitation.GraphUserID ||
+		s.InviterOID != employee.ObjectID || s.CCAddress != "boss@fabrikam.example" || s.Language != "nl-NL" || s.SendEmail {
+		t.Fatalf("resent record %+v", s)
+	}
+	if h.graph.n("create") != 2 {
+		t.Fatalf("%d POSTs; want 2", h.graph.n("create"))
+	}
+	if p := h.graph.posted[1]; p.InvitedUserEmailAddress != "taylor@fabrikam.example" || p.InvitedUserMessageInfo == nil ||
+		len(p.InvitedUserMessageInfo.CCRecipients) != 1 || p.ResetRedemption {
+		t.Fatalf("resend body %+v", p)
+	}
+	hist, err := h.svc.History(context.Background(), employee, s.ID)
+	if err != nil || len(hist) != 2 || hist[0].ID != first.Invitation.ID || hist[1].ID != s.ID {
+		t.Fatalf("history %+v, %v", hist, err)
+	}
+	evs := h.store.audits()
+	last := evs[len(evs)-1]
+	if last.Action != ActionInvitationResend || last.ActorOID != admin.ObjectID || !strings.Contains(last.Detail, first.Invitation.ID) {
+		t.Fatalf("resend audit %+v", last)
+	}
+
+	// Accepted guests are not re-invited.
+	acc := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	h.graph.byAddr = func(string) ([]graph.User, error) {
+		return []graph.User{{ID: "user-taylor@fabrikam.example", UserType: "Guest", ExternalUserState: "Accepted", ExternalUserStateChangeDateTime: &acc}}, nil
+	}
+	if _, err := h.svc.Resend(context.Background(), nil, employee, s.ID, meta); !errors.As(err, &re) || re.Preflight.Verdict != VerdictAcceptedGuest {
+		t.Fatalf("resend of accepted guest err %v", err)
+	}
+	_ = h.store.UpdateInvitationState(context.Background(), s.ID, "Accepted", &acc, acc)
+	if _, err := h.svc.Resend(context.Background(), nil, employee, s.ID, meta); !errors.Is(err, ErrNotPending) {
+		t.Fatalf("resend of a recorded acceptance err %v", err)
+	}
+	if h.graph.n("create") != 2 {
+		t.Fatalf("%d POSTs; want still 2", h.graph.n("create"))
+	}
+	assertNoSecrets(t, h, first.JoinToken)
+	assertNoSecrets(t, h, second.JoinToken)
+}
+
+func TestList(t *testing.T) {
+	h := newHarness(t, Policy{})
+	for i, who := range []Inviter{employee, employee, employee, other} {
+		h.clock.Add(time.Minute)
+		sendOne(t, h, who, func(r *Request) { r.Email = "guest" + string(rune('a'+i)) + "@fabrikam.example" })
+	}
+	acc := h.clock.Now()
+	first := h.store.invitations()[3] // the oldest
+	_ = h.store.UpdateInvitationState(context.Background(), first.ID, "Accepted", &acc, acc)
+
+	p, err := h.svc.List(context.Background(), employee, ListFilter{PageSize: 2})
+	if err != nil || p.Total != 3 || len(p.Invitations) != 2 || p.Pages != 2 || p.Invitations[0].Email != "guestc@fabrikam.example" {
+		t.Fatalf("page 1 %+v, %v", p, err)
+	}
+	p, _ = h.svc.List(context.Background(), employee, ListFilter{PageSize: 2, Page: 2})
+	if len(p.Invitations) != 1 || p.Invitations[0].Email != "guesta@fabrikam.example" {
+		t.Fatalf("page 2 %+v", p)
+	}
+	p, _ = h.svc.List(context.Background(), employee, ListFilter{State: "accepted"})
+	if p.Total != 1 || p.Invitations[0].ID != first.ID {
+		t.Fatalf("accepted %+v", p)
+	}
+	p, _ = h.svc.List(context.Background(), employee, ListFilter{State: "pending"})
+	if p.Total != 2 {
+		t.Fatalf("pending %+v", p)
+	}
+	if _, err := h.svc.List(context.Background(), employee, ListFilter{Everyone: true}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("non-admin everyone err %v", err)
+	}
+	p, _ = h.svc.List(context.Background(), admin, ListFilter{Everyone: true, PageSize: 1000})
+	if p.Total != 4 || p.PageSize != MaxPageSize {
+		t.Fatalf("admin everyone %+v", p)
+	}
+	p, _ = h.svc.List(context.Background(), admin, ListFilter{})
+	if p.Total != 0 {
+		t.Fatalf("admin's own %+v", p)
+	}
+}
+
+func TestRefreshStates(t *testing.T) {
+	h := newHarness(t, Policy{})
+	now := h.clock.Now()
+	old := now.Add(-time.Hour)
+	recent := now.Add(-time.Minute)
+	invs := []store.Invitation{
+		{ID: "a", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-a", ExternalUserState: "PendingAcceptance"},
+		{ID: "b", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-b", ExternalUserState: "PendingAcceptance", StateCheckedAt: &old},
+		{ID: "c", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-c", ExternalUserState: "PendingAcceptance", StateCheckedAt: &recent},
+		{ID: "d", TenantID: "t1", Outcome: store.OutcomeFailed},
+		{ID: "e", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-slow", ExternalUserState: "PendingAcceptance", StateCheckedAt: &old},
+		{ID: "f", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-a", ExternalUserState: "PendingAcceptance"},
+	}
+	for i := range invs {
+		_ = h.store.CreateInvitation(context.Background(), &invs[i])
+	}
+	for i := 0; i < 10; i++ {
+		id := "u-more-" + string(rune('0'+i))
+		invs = append(invs, store.Invitation{ID: "m" + id, TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: id})
+	}
+	accepted := now.Add(-30 * time.Minute)
+	var inFlight, peak atomic.Int32
+	h.graph.getUser = func(ctx context.Context, id string) (*graph.User, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		switch id {
+		case "u-a":
+			return &graph.User{ID: id, ExternalUserState: "Accepted", ExternalUserStateChangeDateTime: &accepted}, nil
+		case "u-slow":
+			<-ctx.Done() // a Graph that does not answer in time
+			time.Sleep(50 * time.Millisecond)
+			return nil, ctx.Err()
+		}
+		time.Sleep(5 * time.Millisecond)
+		return &graph.User{ID: id, ExternalUserState: "PendingAcceptance"}, nil
+	}
+	h.svc.refreshTimeout = 200 * time.Millisecond
+	start := time.Now()
+	out := h.svc.RefreshStates(context.Background(), nil, invs, 5*time.Minute)
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("RefreshStates took %v; it must not wait for a slow Graph", el)
+	}
+	if peak.Load() > DefaultRefreshConcurrency {
+		t.Fatalf("%d GetUser calls at once; bound is %d", peak.Load(), DefaultRefreshConcurrency)
+	}
+	byID := map[string]store.Invitation{}
+	for _, r := range out {
+		byID[r.ID] = r
+	}
+	if a := byID["a"]; a.ExternalUserState != "Accepted" || !a.ExternalUserStateChangedAt.Equal(accepted) || !a.StateCheckedAt.Equal(now) {
+		t.Fatalf("a %+v", a)
+	}
+	if f := byID["f"]; f.ExternalUserState != "Accepted" {
+		t.Fatalf("f shares a's user and was not updated: %+v", f)
+	}
+	if c := byID["c"]; !c.StateCheckedAt.Equal(recent) {
+		t.Fatalf("c was fresh and should not be re-read: %+v", c)
+	}
+	if e := byID["e"]; !e.StateCheckedAt.Equal(old) || e.ExternalUserState != "PendingAcceptance" {
+		t.Fatalf("slow e should keep its stale values: %+v", e)
+	}
+	if invs[0].ExternalUserState != "PendingAcceptance" {
+		t.Fatal("RefreshStates modified its input")
+	}
+	stored, _ := h.store.GetInvitation(context.Background(), "a")
+	if stored.ExternalUserState != "Accepted" || stored.StateCheckedAt == nil {
+		t.Fatalf("state not persisted: %+v", stored)
+	}
+	if got := h.graph.n("getUser"); got != 13 { // u-a once, u-b, u-slow, 10 more; not c, d or f
+		t.Fatalf("%d GetUser calls; want 13", got)
+	}
+}

@@ -1,0 +1,342 @@
+package invite
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
+
+	"portico/graph"
+	"portico/store"
+)
+
+// Result is what a successful Send or Resend returns.
+type Result struct {
+	Invitation *store.Invitation
+	JoinLink   *store.JoinLink // nil when no redemption URL is known
+	JoinToken  string          // the join token in plain text: returned only here, stored only sealed
+	JoinURL    string          // {PublicURL}/join/{token}
+	RedeemURL  string          // Graph's redemption URL, only when no email was sent
+	// ConfirmedByLookup is set when Graph's answer was lost and a directory lookup showed the
+	// invitation exists; Portico then knows no redemption URL and made no join link.
+	ConfirmedByLookup bool
+}
+
+// Send validates a request, checks the address, creates the invitation in Graph and records it
+// with a join link and an audit event in one transaction.
+//
+// Errors: ErrMemberNotAllowed (audited as denied, no Graph call), *ValidationError (no Graph
+// call), *RefusedError (the preflight refused; a pending guest without req.Resend is refused with
+// ResendOffered), *GraphError (Graph failed or a lookup failed; recorded and audited). With
+// req.Resend set, a pending guest is invited again and the record points at the latest
+// invitation through ResendOf.
+func (s *Service) Send(ctx context.Context, ts oauth2.TokenSource, inv Inviter, req Request, meta Meta) (*Result, error) {
+	return s.send(ctx, ts, inv, inv, req, meta, ActionInvitationCreate, "")
+}
+
+// send runs the invitation pipeline. actor is who acts now (audit, the Member rule); owner is who
+// the record belongs to (the original inviter, for a resend by an administrator).
+func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, actor, owner Inviter, req Request, meta Meta, action, resendOf string) (*Result, error) {
+	log := s.log.With("request_id", meta.RequestID, "action", action)
+
+	// Decided before anything else, so a non-administrator's Member request is refused and
+	// audited whatever else the form holds.
+	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !actor.Admin {
+		target := ""
+		if e, err := ValidateEmail(req.Email); err == nil {
+			target = strings.ToLower(e)
+		}
+		d := auditDetail{RequestedType: UserTypeMember, ResendOf: resendOf, Note: "only administrators may invite members"}
+		_ = s.audit(ctx, s.event(actor, meta, action, target, store.OutcomeDenied, "", d))
+		log.WarnContext(ctx, "invite: member invitation denied", "actor_oid", actor.ObjectID)
+		return nil, ErrMemberNotAllowed
+	}
+
+	v, fe := s.policy.Validate(req, actor)
+	if fe != nil {
+		return nil, &ValidationError{Fields: fe}
+	}
+	base := auditDetail{
+		RequestedType: v.RequestedType,
+		EffectiveType: v.UserType,
+		SendEmail:     &v.SendEmail,
+		HasCC:         v.CC != "",
+		RedirectHost:  hostOf(v.RedirectURL),
+		DisplayName:   v.DisplayName,
+		ResendOf:      resendOf,
+	}
+
+	pf, err := s.preflight(ctx, ts, owner, v.Email)
+	if err != nil {
+		ge := describeGraphError(err, true)
+		d := base
+		d.Note, d.Status, d.ErrorCode = "preflight lookup failed; nothing was sent", ge.Status, ge.Code
+		_ = s.audit(ctx, s.event(actor, meta, action, v.Key, store.OutcomeFailed, ge.RequestID, d))
+		log.WarnContext(ctx, "invite: preflight failed, nothing sent", "err", err)
+		return nil, ge
+	}
+	switch {
+	case pf.Verdict == VerdictAllowed:
+	case pf.Verdict == VerdictPendingGuest && v.Resend:
+		if resendOf == "" {
+			resendOf = pf.InvitationID
+		}
+	default:
+		d := base
+		d.Verdict, d.Rule, d.GraphUserID = string(pf.Verdict), pf.Rule, pf.UserID
+		_ = s.audit(ctx, s.event(actor, meta, action, v.Key, store.OutcomeRejected, "", d))
+		return nil, &RefusedError{Preflight: pf, ResendOffered: pf.Verdict == VerdictPendingGuest}
+	}
+	base.ResendOf = resendOf
+
+	rec := &store.Invitation{
+		ID:          newID(),
+		TenantID:    owner.TenantID,
+		InviterOID:  owner.ObjectID,
+		InviterUPN:  owner.UPN,
+		InviterName: owner.Name,
+		Email:       v.Key,
+		DisplayName: v.DisplayName,
+		Message:     v.Message,
+		CCAddress:   v.CC,
+		Language:    v.Language,
+		RedirectURL: v.RedirectURL,
+		UserType:    v.UserType,
+		SendEmail:   v.SendEmail,
+		ResendOf:    resendOf,
+		CreatedAt:   s.now().UTC(),
+	}
+	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, graphInvitation(v))
+
+	// What Graph did is recorded even when the caller's request is being cancelled.
+	wctx, cancel := s.detach(ctx)
+	defer cancel()
+	switch {
+	case err == nil:
+		return s.recordCreated(wctx, actor, meta, action, v, rec, base, created)
+	case isUncertain(err):
+		return s.confirmUncertain(wctx, ts, actor, meta, action, v, rec, base, err)
+	default:
+		return nil, s.recordFailure(wctx, actor, meta, action, rec, base, err)
+	}
+}
+
+// graphInvitation builds Graph's request from validated fields only; nothing of the raw request
+// reaches Graph.
+func graphInvitation(v Valid) *graph.Invitation {
+	gi := &graph.Invitation{
+		InvitedUserEmailAddress: v.Email,
+		InvitedUserDisplayName:  v.DisplayName,
+		InviteRedirectURL:       v.RedirectURL,
+		InvitedUserType:         v.UserType,
+		SendInvitationMessage:   v.SendEmail,
+	}
+	if v.Message != "" || v.Language != "" || v.CC != "" {
+		mi := &graph.MessageInfo{CustomizedMessageBody: v.Message, MessageLanguage: v.Language}
+		if v.CC != "" {
+			// Graph honours a single cc recipient.
+			mi.CCRecipients = []graph.Recipient{{EmailAddress: graph.EmailAddress{Address: v.CC}}}
+		}
+		gi.InvitedUserMessageInfo = mi
+	}
+	return gi
+}
+
+func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, action string, v Valid, rec *store.Invitation, base auditDetail, created *graph.Invitation) (*Result, error) {
+	rec.Outcome = store.OutcomeCreated
+	rec.GraphInvitationID = created.ID
+	rec.GraphStatus = created.Status
+	rec.GraphRequestID = created.RequestID
+	if created.InvitedUser != nil {
+		rec.GraphUserID = created.InvitedUser.ID
+	}
+	if strings.EqualFold(created.Status, statePending) {
+		rec.ExternalUserState = statePending
+	}
+	res := &Result{Invitation: rec}
+	if created.InviteRedeemURL != "" {
+		sealed, err := s.keys.Seal([]byte(created.InviteRedeemURL), []byte(rec.ID))
+		if err != nil {
+			s.log.ErrorContext(ctx, "invite: invitation created in Graph but its redemption URL could not be sealed",
+				"graph_invitation_id", rec.GraphInvitationID, "graph_request_id", rec.GraphRequestID, "err", err)
+			return nil, fmt.Errorf("invite: sealing the redemption URL: %w", err)
+		}
+		rec.RedeemURLSealed = sealed
+		if res.JoinLink, res.JoinToken, err = s.newLink(rec.ID); err != nil {
+			return nil, err
+		}
+		res.JoinURL = s.joinURL(res.JoinToken)
+	}
+	d := base
+	d.InvitationID, d.GraphUserID = rec.ID, rec.GraphUserID
+	if res.JoinLink != nil {
+		d.JoinLinkID = res.JoinLink.ID
+	}
+	ev := s.event(actor, meta, action, rec.Email, store.OutcomeCreated, rec.GraphRequestID, d)
+	err := s.store.Tx(ctx, func(tx Store) error {
+		if err := tx.CreateInvitation(ctx, rec); err != nil {
+			return err
+		}
+		if res.JoinLink != nil {
+			if err := tx.CreateJoinLink(ctx, res.JoinLink); err != nil {
+				return err
+			}
+		}
+		return tx.AppendAudit(ctx, ev)
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "invite: invitation created in Graph but not recorded",
+			"invitation", rec.ID, "graph_invitation_id", rec.GraphInvitationID, "graph_request_id", rec.GraphRequestID, "err", err)
+		return nil, fmt.Errorf("invite: recording the invitation: %w", err)
+	}
+	if !v.SendEmail {
+		res.RedeemURL = created.InviteRedeemURL
+	}
+	s.log.InfoContext(ctx, "invite: invitation created", "request_id", meta.RequestID, "invitation", rec.ID,
+		"graph_request_id", rec.GraphRequestID, "user_type", rec.UserType, "send_email", rec.SendEmail, "resend_of", rec.ResendOf)
+	return res, nil
+}
+
+// confirmUncertain handles a POST that may or may not have reached Graph: it never posts again, but
+// asks the directory whether the guest exists now.
+func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, actor Inviter, meta Meta, action string, v Valid, rec *store.Invitation, base auditDetail, cause error) (*Result, error) {
+	users, lerr := s.graph.FindUsersByAddress(ctx, ts, v.Email)
+	var found *graph.User
+	for i := range users {
+		u := &users[i]
+		if strings.EqualFold(u.ExternalUserState, statePending) || strings.EqualFold(u.ExternalUserState, stateAccepted) {
+			found = u
+			break
+		}
+	}
+	d := base
+	if found != nil {
+		rec.Outcome = store.OutcomeCreated
+		rec.GraphUserID = found.ID
+		rec.ExternalUserState = found.ExternalUserState
+		rec.ExternalUserStateChangedAt = found.ExternalUserStateChangeDateTime
+		checked := s.now().UTC()
+		rec.StateCheckedAt = &checked
+		rec.ErrorMessage = "Graph's answer was lost; the invitation was confirmed by lookup"
+		d.InvitationID, d.GraphUserID, d.Note = rec.ID, found.ID, "confirmed by lookup"
+		ev := s.event(actor, meta, action, rec.Email, store.OutcomeCreated, "", d)
+		if err := s.store.Tx(ctx, func(tx Store) error {
+			if err := tx.CreateInvitation(ctx, rec); err != nil {
+				return err
+			}
+			return tx.AppendAudit(ctx, ev)
+		}); err != nil {
+			s.log.ErrorContext(ctx, "invite: invitation confirmed by lookup but not recorded", "invitation", rec.ID, "err", err)
+			return nil, fmt.Errorf("invite: recording the invitation: %w", err)
+		}
+		s.log.WarnContext(ctx, "invite: uncertain Graph answer, invitation confirmed by lookup", "request_id", meta.RequestID, "invitation", rec.ID)
+		return &Result{Invitation: rec, ConfirmedByLookup: true}, nil
+	}
+
+	rec.Outcome = store.OutcomeFailed
+	rec.ErrorCode = "Uncertain"
+	rec.ErrorMessage = "Graph's answer was lost and the guest was not found by lookup"
+	d.InvitationID, d.ErrorCode, d.Note = rec.ID, rec.ErrorCode, "uncertain; not found by lookup"
+	if lerr != nil {
+		d.Note = "uncertain; lookup failed"
+	}
+	ev := s.event(actor, meta, action, rec.Email, store.OutcomeFailed, "", d)
+	if err := s.store.Tx(ctx, func(tx Store) error {
+		if err := tx.CreateInvitation(ctx, rec); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, ev)
+	}); err != nil {
+		s.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
+		rec = nil
+	}
+	s.log.WarnContext(ctx, "invite: uncertain Graph answer, guest not found", "request_id", meta.RequestID, "err", cause, "lookup_err", lerr)
+	return nil, &GraphError{
+		Outcome:    store.OutcomeFailed,
+		Message:    "Portico could not tell whether Microsoft Graph created the invitation, and the guest is not in the directory yet. Wait a minute and look at My invitations before you try again.",
+		Invitation: rec,
+		Err:        cause,
+	}
+}
+
+func (s *Service) recordFailure(ctx context.Context, actor Inviter, meta Meta, action string, rec *store.Invitation, base auditDetail, cause error) error {
+	ge := describeGraphError(cause, false)
+	rec.Outcome = ge.Outcome
+	rec.ErrorCode = ge.Code
+	rec.GraphRequestID = ge.RequestID
+	if api := graphErrorOf(cause); api != nil {
+		rec.ErrorMessage = clip(api.Message, 500)
+	} else {
+		rec.ErrorMessage = clip(cause.Error(), 500)
+	}
+	d := base
+	d.InvitationID, d.Status, d.ErrorCode = rec.ID, ge.Status, ge.Code
+	ev := s.event(actor, meta, action, rec.Email, rec.Outcome, rec.GraphRequestID, d)
+	if err := s.store.Tx(ctx, func(tx Store) error {
+		if err := tx.CreateInvitation(ctx, rec); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, ev)
+	}); err != nil {
+		s.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
+	} else {
+		ge.Invitation = rec
+	}
+	s.log.WarnContext(ctx, "invite: Graph refused the invitation", "request_id", meta.RequestID, "invitation", rec.ID,
+		"outcome", rec.Outcome, "status", ge.Status, "code", ge.Code, "graph_request_id", ge.RequestID)
+	return ge
+}
+
+// describeGraphError turns an error from Graph into a GraphError with an explanation for the
+// inviter. lookup is true for the checks before sending, false for the invitation itself.
+func describeGraphError(err error, lookup bool) *GraphError {
+	ge := &GraphError{Outcome: store.OutcomeFailed, Err: err}
+	api := graphErrorOf(err)
+	if api != nil {
+		ge.Status, ge.Code, ge.RequestID, ge.RetryAfter = api.Status, api.Code, api.RequestID, api.RetryAfter
+	}
+	switch {
+	case api != nil && api.Status == 429:
+		ge.Outcome = store.OutcomeThrottled
+		secs := int(math.Ceil(ge.RetryAfter.Seconds()))
+		if secs <= 0 {
+			secs = 30
+		}
+		ge.Message = fmt.Sprintf("Microsoft Graph is busy; try again in %d seconds.", secs)
+	case api != nil && api.Status == 401:
+		ge.Message = "Your Microsoft sign-in has expired. Sign in again, then try once more."
+	case lookup && api != nil && api.Status == 403:
+		ge.Message = "Your account may not read the directory, so Portico cannot check the address and sent nothing. Ask an administrator for help."
+	case lookup:
+		ge.Message = "Portico could not check the address in your directory, so it sent nothing. Try again in a minute."
+	case api != nil && api.Status == 403:
+		ge.Message = "Your account isn't allowed to invite guests, or the tenant's collaboration settings block this domain."
+	case api != nil && api.Status == 400:
+		ge.Message = "Microsoft Graph rejected the address: " + clip(api.Message, 300)
+	case api == nil:
+		ge.Message = "Portico could not reach Microsoft Graph. Try again in a minute."
+	default:
+		ge.Message = "Microsoft Graph could not create the invitation. Try again in a minute."
+	}
+	return ge
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Host
+	}
+	return ""
+}
+
+// clip shortens s to at most n runes.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}

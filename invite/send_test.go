@@ -1,0 +1,341 @@
+package invite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"portico/graph"
+	"portico/store"
+)
+
+const sentinelTicket = "TICKET-SENTINEL-123"
+
+func TestSendMemberByNonAdminDenied(t *testing.T) {
+	for _, typ := range []string{"Member", "member", " MEMBER "} {
+		h := newHarness(t, Policy{})
+		req := validReq()
+		req.UserType = typ
+		req.RedirectURL = "javascript:alert(1)" // other errors do not hide the authorization decision
+		_, err := h.svc.Send(context.Background(), nil, employee, req, meta)
+		if !errors.Is(err, ErrMemberNotAllowed) {
+			t.Fatalf("%q: err %v; want ErrMemberNotAllowed", typ, err)
+		}
+		if n := len(h.graph.calls); n != 0 {
+			t.Fatalf("%q: %d Graph calls (%v); want 0", typ, n, h.graph.calls)
+		}
+		ev := h.store.audits()
+		if len(ev) != 1 || ev[0].Outcome != store.OutcomeDenied || ev[0].Action != ActionInvitationCreate ||
+			ev[0].ActorOID != employee.ObjectID || ev[0].Target != "taylor@fabrikam.example" || ev[0].ClientIP != meta.ClientIP {
+			t.Fatalf("%q: audit %+v; want one denied event", typ, ev)
+		}
+		if len(h.store.invitations()) != 0 {
+			t.Fatalf("%q: an invitation was recorded", typ)
+		}
+	}
+}
+
+func TestSendValidationErrorMakesNoCalls(t *testing.T) {
+	bad := []func(r *Request){
+		func(r *Request) { r.Email = "a@x.com\r\nBcc: b@y.com" },
+		func(r *Request) { r.Email = "a@x.com, b@y.com" },
+		func(r *Request) { r.Email = "<a@x.com>" },
+		func(r *Request) { r.Email = "a%0d%0a@x.com" },
+		func(r *Request) { r.Email = "a@x.com\u2028" },
+		func(r *Request) { r.Email = strings.Repeat("a", 1000) + "@x.com" },
+		func(r *Request) { r.CC = "a@x.com,b@y.com" },
+		func(r *Request) { r.RedirectURL = "javascript:alert(1)" },
+		func(r *Request) { r.RedirectURL = "http://evil.example/" },
+		func(r *Request) { r.RedirectURL = "https://allowed.example@evil.com" },
+		func(r *Request) { r.RedirectURL = "https://allowed.example.evil.com" },
+		func(r *Request) { r.RedirectURL = "//evil.com" },
+		func(r *Request) { r.RedirectURL = "https://unknown.example/" },
+	}
+	for i, mutate := range bad {
+		h := newHarness(t, Policy{AllowedRedirectHosts: []string{"allowed.example", "portico.example"}})
+		req := validReq()
+		mutate(&req)
+		_, err := h.svc.Send(context.Background(), nil, admin, req, meta)
+		var ve *ValidationError
+		if !errors.As(err, &ve) || len(ve.Fields) == 0 {
+			t.Fatalf("case %d: err %v; want *ValidationError", i, err)
+		}
+		if len(h.graph.calls) != 0 || len(h.store.invitations()) != 0 {
+			t.Fatalf("case %d: Graph calls %v, invitations %d; want none", i, h.graph.calls, len(h.store.invitations()))
+		}
+	}
+}
+
+func TestSendHappyPaths(t *testing.T) {
+	tests := []struct {
+		name      string
+		inviter   Inviter
+		mutate    func(r *Request)
+		wantType  string
+		wantEmail bool
+		wantInfo  *graph.MessageInfo
+		redirect  string
+	}{
+		{
+			name: "with email, defaults", inviter: employee,
+			mutate:   func(r *Request) {},
+			wantType: "Guest", wantEmail: true,
+			wantInfo: &graph.MessageInfo{CustomizedMessageBody: "Welcome to the project."},
+			redirect: "https://portico.example/welcome",
+		},
+		{
+			name: "without email, cc, language, redirect", inviter: employee,
+			mutate: func(r *Request) {
+				r.SendEmail = false
+				r.CC = "Boss@Fabrikam.example"
+				r.Language = "de-de"
+				r.RedirectURL = "HTTPS://Apps.Allowed.Example:443/start?x=1"
+				r.UserType = "guest"
+			},
+			wantType: "Guest",
+			wantInfo: &graph.MessageInfo{CustomizedMessageBody: "Welcome to the project.", MessageLanguage: "de-DE",
+				CCRecipients: []graph.Recipient{{EmailAddress: graph.EmailAddress{Address: "Boss@Fabrikam.example"}}}},
+			redirect: "https://apps.allowed.example/start?x=1",
+		},
+		{
+			name: "admin invites a member", inviter: admin,
+			mutate:   func(r *Request) { r.UserType = "Member"; r.Message = "" },
+			wantType: "Member", wantEmail: true,
+			redirect: "https://portico.example/welcome",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Policy{AllowedRedirectHosts: []string{"apps.allowed.example", "portico.example"}})
+			req := validReq()
+			tt.mutate(&req)
+			res, err := h.svc.Send(context.Background(), nil, tt.inviter, req, meta)
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if h.graph.n("create") != 1 {
+				t.Fatalf("%d POSTs", h.graph.n("create"))
+			}
+			body, _ := json.Marshal(h.graph.posted[0])
+			var sent map[string]any
+			_ = json.Unmarshal(body, &sent)
+			if sent["invitedUserType"] != tt.wantType || sent["invitedUserEmailAddress"] != "Taylor@Fabrikam.example" ||
+				sent["inviteRedirectUrl"] != tt.redirect || sent["sendInvitationMessage"] != tt.wantEmail ||
+				sent["invitedUserDisplayName"] != "Taylor Partner" {
+				t.Fatalf("Graph body %s", body)
+			}
+			for _, k := range []string{"resetRedemption", "invitedUser", "invitedUserSponsors", "id", "inviteRedeemUrl"} {
+				if _, ok := sent[k]; ok {
+					t.Errorf("Graph body carries %s: %s", k, body)
+				}
+			}
+			gotInfo, _ := json.Marshal(h.graph.posted[0].InvitedUserMessageInfo)
+			wantInfo, _ := json.Marshal(tt.wantInfo)
+			if string(gotInfo) != string(wantInfo) {
+				t.Fatalf("messageInfo %s; want %s", gotInfo, wantInfo)
+			}
+
+			rec := res.Invitation
+			if rec.Outcome != store.OutcomeCreated || rec.GraphUserID != "user-taylor@fabrikam.example" || rec.GraphInvitationID != "graph-inv-1" ||
+				rec.GraphRequestID != "req-create-1" || rec.Email != "taylor@fabrikam.example" || rec.UserType != tt.wantType ||
+				rec.InviterOID != tt.inviter.ObjectID || rec.TenantID != "t1" || rec.ExternalUserState != "PendingAcceptance" {
+				t.Fatalf("record %+v", rec)
+			}
+			if strings.Contains(string(rec.RedeemURLSealed), sentinelTicket) {
+				t.Fatal("redemption URL stored in plain text")
+			}
+			plain, err := h.keys.Open(rec.RedeemURLSealed, []byte(rec.ID))
+			if err != nil || !strings.Contains(string(plain), sentinelTicket) {
+				t.Fatalf("sealed redemption URL does not open with the invitation id: %v", err)
+			}
+			if tt.wantEmail == (res.RedeemURL != "") {
+				t.Fatalf("RedeemURL %q with sendEmail %v", res.RedeemURL, tt.wantEmail)
+			}
+			if len(res.JoinToken) < 43 || res.JoinURL != "https://portico.example/join/"+res.JoinToken {
+				t.Fatalf("join token %q url %q", res.JoinToken, res.JoinURL)
+			}
+
+			stored := h.store.invitations()
+			links := h.store.links()
+			audits := h.store.audits()
+			if len(stored) != 1 || len(links) != 1 || len(audits) != 1 {
+				t.Fatalf("stored %d invitations, %d links, %d audit events; want 1 each", len(stored), len(links), len(audits))
+			}
+			if string(links[0].TokenHash) != string(tokenHash(res.JoinToken)) || strings.Contains(string(links[0].TokenSealed), res.JoinToken) {
+				t.Fatal("join link does not hold the token's hash, or holds the token in plain text")
+			}
+			if !links[0].ExpiresAt.Equal(h.clock.Now().Add(30 * 24 * time.Hour)) {
+				t.Fatalf("link expires %v", links[0].ExpiresAt)
+			}
+			ev := audits[0]
+			var d map[string]any
+			if err := json.Unmarshal([]byte(ev.Detail), &d); err != nil {
+				t.Fatalf("detail %q: %v", ev.Detail, err)
+			}
+			if ev.Action != ActionInvitationCreate || ev.Outcome != store.OutcomeCreated || ev.Target != "taylor@fabrikam.example" ||
+				ev.GraphRequestID != "req-create-1" || ev.RequestID != meta.RequestID || ev.ActorUPN != tt.inviter.UPN ||
+				d["effectiveType"] != tt.wantType || d["sendEmail"] != tt.wantEmail || d["graphUserId"] != "user-taylor@fabrikam.example" ||
+				(d["hasCC"] == true) != (req.CC != "") || d["redirectHost"] != hostOf(tt.redirect) || d["invitationId"] != rec.ID {
+				t.Fatalf("audit %+v detail %v", ev, d)
+			}
+			assertNoSecrets(t, h, res.JoinToken)
+		})
+	}
+}
+
+// assertNoSecrets checks that neither the redemption URL's ticket nor the join token reached the
+// logs or the audit trail.
+func assertNoSecrets(t *testing.T, h *harness, token string) {
+	t.Helper()
+	logs := h.logs.String()
+	for _, secret := range []string{sentinelTicket, token} {
+		if secret == "" {
+			continue
+		}
+		if strings.Contains(logs, secret) {
+			t.Errorf("log output contains a secret %q:\n%s", secret, logs)
+		}
+		for _, ev := range h.store.audits() {
+			if strings.Contains(fmt.Sprintf("%+v", ev), secret) {
+				t.Errorf("audit event contains a secret: %+v", ev)
+			}
+		}
+	}
+	if strings.Contains(logs, "redeem") && strings.Contains(logs, "ticket=") {
+		t.Errorf("log output contains a redemption URL:\n%s", logs)
+	}
+}
+
+func TestSendAtomicRecording(t *testing.T) {
+	h := newHarness(t, Policy{})
+	h.store.fail = map[string]error{"AppendAudit": errors.New("disk full")}
+	_, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
+	if err == nil {
+		t.Fatal("Send succeeded although the audit event could not be written")
+	}
+	if n := len(h.store.invitations()) + len(h.store.links()); n != 0 {
+		t.Fatalf("%d rows written outside the failed transaction", n)
+	}
+	if strings.Contains(h.logs.String(), sentinelTicket) {
+		t.Fatal("redemption URL logged")
+	}
+}
+
+func TestSendGraphErrors(t *testing.T) {
+	tests := []struct {
+		name        string
+		err         error
+		wantOutcome string
+		wantMsg     string
+		wantStatus  int
+	}{
+		{"403", &graphAPIError{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges", RequestID: "r403"},
+			store.OutcomeFailed, "Your account isn't allowed to invite guests, or the tenant's collaboration settings block this domain.", 403},
+		{"400", &graphAPIError{Status: 400, Code: "BadRequest", Message: "Invalid email address.", RequestID: "r400"},
+			store.OutcomeFailed, "Microsoft Graph rejected the address: Invalid email address.", 400},
+		{"429", fmt.Errorf("graph: wrapped: %w", &graphAPIError{Status: 429, Code: "TooManyRequests", RequestID: "r429", RetryAfter: 7 * time.Second}),
+			store.OutcomeThrottled, "Microsoft Graph is busy; try again in 7 seconds.", 429},
+		{"401", &graphAPIError{Status: 401, Code: "InvalidAuthenticationToken", RequestID: "r401"},
+			store.OutcomeFailed, "Your Microsoft sign-in has expired. Sign in again, then try once more.", 401},
+		{"503 exhausted", &graphAPIError{Status: 503, Code: "ServiceUnavailable", RequestID: "r503"},
+			store.OutcomeFailed, "Microsoft Graph could not create the invitation. Try again in a minute.", 503},
+		{"network", errors.New("graph: dial tcp: connection refused"),
+			store.OutcomeFailed, "Portico could not reach Microsoft Graph. Try again in a minute.", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Policy{})
+			h.graph.create = func(*graph.Invitation) (*graph.Invitation, error) { return nil, tt.err }
+			_, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
+			var ge *GraphError
+			if !errors.As(err, &ge) {
+				t.Fatalf("err %v; want *GraphError", err)
+			}
+			if ge.Outcome != tt.wantOutcome || ge.Message != tt.wantMsg || ge.Status != tt.wantStatus || ge.Invitation == nil {
+				t.Fatalf("GraphError %+v", ge)
+			}
+			if api := graphErrorOf(tt.err); api != nil && (ge.RequestID != api.RequestID || ge.Invitation.GraphRequestID != api.RequestID) {
+				t.Fatalf("request id %q / %q", ge.RequestID, ge.Invitation.GraphRequestID)
+			}
+			if h.graph.n("create") != 1 {
+				t.Fatalf("%d POSTs; want 1 (retries are the Graph client's business)", h.graph.n("create"))
+			}
+			invs, evs := h.store.invitations(), h.store.audits()
+			if len(invs) != 1 || invs[0].Outcome != tt.wantOutcome || len(evs) != 1 || evs[0].Outcome != tt.wantOutcome || len(h.store.links()) != 0 {
+				t.Fatalf("recorded %+v audit %+v", invs, evs)
+			}
+			if !strings.HasPrefix(err.Error(), "invite: ") {
+				t.Fatalf("error %q not prefixed", err)
+			}
+		})
+	}
+}
+
+func TestSendUncertain(t *testing.T) {
+	tests := []struct {
+		name        string
+		users       []graph.User
+		lookupErr   error
+		wantOutcome string
+	}{
+		{"confirmed", []graph.User{{ID: "u-1", UserType: "Guest", ExternalUserState: "PendingAcceptance"}}, nil, store.OutcomeCreated},
+		{"not found", nil, nil, store.OutcomeFailed},
+		{"lookup fails", nil, errors.New("graph: timeout"), store.OutcomeFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Policy{})
+			posted := false
+			h.graph.create = func(*graph.Invitation) (*graph.Invitation, error) {
+				posted = true
+				return nil, fmt.Errorf("graph: POST /invitations: %w", errGraphUncertain)
+			}
+			h.graph.byAddr = func(string) ([]graph.User, error) {
+				if !posted {
+					return nil, nil // before the POST the address is unknown
+				}
+				return tt.users, tt.lookupErr
+			}
+			res, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
+			if h.graph.n("create") != 1 || h.graph.n("byAddress") != 2 {
+				t.Fatalf("calls %v; want 1 POST and 1 lookup after it (plus the preflight lookup)", h.graph.calls)
+			}
+			invs, evs := h.store.invitations(), h.store.audits()
+			if len(invs) != 1 || invs[0].Outcome != tt.wantOutcome || len(evs) != 1 || evs[0].Outcome != tt.wantOutcome {
+				t.Fatalf("recorded %+v audit %+v", invs, evs)
+			}
+			if tt.wantOutcome == store.OutcomeCreated {
+				if err != nil || !res.ConfirmedByLookup || res.JoinToken != "" || invs[0].GraphUserID != "u-1" || len(invs[0].RedeemURLSealed) != 0 {
+					t.Fatalf("res %+v err %v rec %+v", res, err, invs[0])
+				}
+				if !strings.Contains(evs[0].Detail, "confirmed by lookup") {
+					t.Fatalf("audit detail %s", evs[0].Detail)
+				}
+				return
+			}
+			var ge *GraphError
+			if !errors.As(err, &ge) || !errors.Is(err, errGraphUncertain) || ge.Outcome != store.OutcomeFailed {
+				t.Fatalf("err %v", err)
+			}
+		})
+	}
+}
+
+func TestSendRecordsEvenWhenRequestCancelled(t *testing.T) {
+	h := newHarness(t, Policy{})
+	ctx, cancel := context.WithCancel(context.Background())
+	h.graph.create = func(in *graph.Invitation) (*graph.Invitation, error) {
+		cancel() // the browser went away while Graph answered
+		return &graph.Invitation{ID: "g", InvitedUser: &graph.DirectoryObject{ID: "u"}, InviteRedeemURL: "https://x/redeem?ticket=" + sentinelTicket}, nil
+	}
+	if _, err := h.svc.Send(ctx, nil, employee, validReq(), meta); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if len(h.store.invitations()) != 1 || len(h.store.audits()) != 1 {
+		t.Fatal("invitation not recorded after cancellation")
+	}
+}

@@ -1,0 +1,160 @@
+// Package invite is Portico's domain: validating invitations, checking them before they are sent,
+// sending them through Graph, recording them, join links, and the state of every invitation.
+// It uses Graph and the store only through the small interfaces it declares here.
+package invite
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"portico/graph"
+	"portico/keyring"
+	"portico/store"
+)
+
+// Graph is the part of the Microsoft Graph client invite uses.
+type Graph interface {
+	CreateInvitation(ctx context.Context, ts oauth2.TokenSource, in *graph.Invitation) (*graph.Invitation, error)
+	FindUsersByAddress(ctx context.Context, ts oauth2.TokenSource, email string) ([]graph.User, error)
+	FindUsersByIdentity(ctx context.Context, ts oauth2.TokenSource, issuerAssignedID, issuer string) ([]graph.User, error)
+	GetUser(ctx context.Context, ts oauth2.TokenSource, id string) (*graph.User, error)
+	Organization(ctx context.Context, ts oauth2.TokenSource) (*graph.Organization, error)
+}
+
+// Store is the persistence invite uses; Tx runs fn atomically with a Store bound to one transaction.
+type Store interface {
+	Tx(ctx context.Context, fn func(Store) error) error
+
+	CreateInvitation(ctx context.Context, inv *store.Invitation) error
+	GetInvitation(ctx context.Context, id string) (*store.Invitation, error)
+	ListInvitations(ctx context.Context, f store.InvitationFilter) ([]store.Invitation, error)
+	CountInvitations(ctx context.Context, f store.InvitationFilter) (int, error)
+	UpdateInvitationState(ctx context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error
+	LatestInvitationsByEmail(ctx context.Context, tenantID, email string, since time.Time) ([]store.Invitation, error)
+	InvitationHistory(ctx context.Context, id string) ([]store.Invitation, error)
+
+	CreateJoinLink(ctx context.Context, l *store.JoinLink) error
+	JoinLinkByHash(ctx context.Context, hash []byte) (*store.JoinLink, error)
+	ActiveJoinLink(ctx context.Context, invitationID string) (*store.JoinLink, error)
+	RevokeJoinLinks(ctx context.Context, invitationID string, at time.Time) error
+	RecordJoinOpen(ctx context.Context, id string, at time.Time) error
+
+	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+}
+
+// Audit actions written by this package.
+const (
+	ActionInvitationCreate = "invitation.create"
+	ActionInvitationResend = "invitation.resend"
+	ActionInvitationReveal = "invitation.reveal"
+	ActionJoinLinkCreate   = "joinlink.create"
+	ActionJoinLinkRevoke   = "joinlink.revoke"
+	ActionJoinLinkAccept   = "joinlink.accept"
+)
+
+// OutcomeSuccess is the audit outcome of actions other than invitation attempts, which use the
+// store's invitation outcomes (created, denied, failed, throttled, rejected).
+const OutcomeSuccess = "success"
+
+// Defaults applied by NewService when Config leaves them zero.
+const (
+	DefaultJoinTTL            = 30 * 24 * time.Hour
+	DefaultOrgCacheTTL        = time.Hour
+	DefaultRecentWindow       = 24 * time.Hour
+	DefaultRefreshTimeout     = 2 * time.Second
+	DefaultRefreshConcurrency = 4
+)
+
+// Config is everything a Service needs.
+type Config struct {
+	Graph     Graph
+	Store     Store
+	Keys      *keyring.Ring
+	Policy    Policy
+	PublicURL string        // Portico's public base URL; join links are {PublicURL}/join/{token}
+	JoinTTL   time.Duration // lifetime of a join link
+	Clock     func() time.Time
+	Logger    *slog.Logger
+
+	OrgCacheTTL        time.Duration // how long the tenant's verified domains are cached
+	RecentWindow       time.Duration // how far back Portico's own records count in preflight
+	RefreshTimeout     time.Duration // overall deadline of RefreshStates
+	RefreshConcurrency int           // parallel GetUser calls in RefreshStates
+}
+
+// Service carries out invitations for signed-in employees and join links for partners.
+type Service struct {
+	graph     Graph
+	store     Store
+	keys      *keyring.Ring
+	policy    Policy
+	publicURL string
+	joinTTL   time.Duration
+	now       func() time.Time
+	log       *slog.Logger
+
+	orgTTL             time.Duration
+	recent             time.Duration
+	refreshTimeout     time.Duration
+	refreshConcurrency int
+
+	orgMu  sync.Mutex
+	orgs   map[string]*orgEntry
+	detach func(ctx context.Context) (context.Context, context.CancelFunc)
+}
+
+// NewService builds a Service; Graph, Store and Keys are required.
+func NewService(cfg Config) *Service {
+	if cfg.Graph == nil || cfg.Store == nil || cfg.Keys == nil {
+		panic("invite: NewService needs Graph, Store and Keys")
+	}
+	s := &Service{
+		graph:              cfg.Graph,
+		store:              cfg.Store,
+		keys:               cfg.Keys,
+		policy:             cfg.Policy.withDefaults(),
+		publicURL:          strings.TrimRight(cfg.PublicURL, "/"),
+		joinTTL:            orDuration(cfg.JoinTTL, DefaultJoinTTL),
+		now:                cfg.Clock,
+		log:                cfg.Logger,
+		orgTTL:             orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
+		recent:             orDuration(cfg.RecentWindow, DefaultRecentWindow),
+		refreshTimeout:     orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),
+		refreshConcurrency: cfg.RefreshConcurrency,
+		orgs:               map[string]*orgEntry{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.refreshConcurrency <= 0 {
+		s.refreshConcurrency = DefaultRefreshConcurrency
+	}
+	// Recording what Graph did must not be cut short by the request that asked for it.
+	s.detach = func(ctx context.Context) (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	}
+	return s
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Policy returns the effective policy (defaults filled in), for forms that list languages and limits.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Validate checks and normalises a request under the service's policy.
+func (s *Service) Validate(req Request, inv Inviter) (Valid, FieldErrors) {
+	return s.policy.Validate(req, inv)
+}
