@@ -1,35 +1,20 @@
 package invite
 
-// TEMPORARY stand-ins until package graph lands; replaced by graph.WithPriority, graph.ErrUncertain,
-// graph.IsThrottled and *graph.Error.
-
 import (
 	"context"
 	"errors"
-	"time"
+
+	"portico/graph"
 )
 
-type graphAPIError struct {
-	Status                                    int
-	Code, Message, RequestID, ClientRequestID string
-	RetryAfter                                time.Duration
-}
+// highPriority marks the Graph calls of a user waiting for the answer.
+func highPriority(ctx context.Context) context.Context { return graph.WithPriority(ctx, "high") }
 
-func (e *graphAPIError) Error() string { return "graph: " + e.Code + ": " + e.Message }
+// isUncertain reports a POST that may or may not have reached Graph.
+func isUncertain(err error) bool { return errors.Is(err, graph.ErrUncertain) }
 
-var errGraphUncertain = errors.New("graph: request may or may not have reached Graph")
-
-func highPriority(ctx context.Context) context.Context { return ctx }
-
-func isUncertain(err error) bool { return errors.Is(err, errGraphUncertain) }
-
-func isThrottled(err error) bool {
-	ge := graphErrorOf(err)
-	return ge != nil && (ge.Status == 429 || ge.Status == 503 || ge.Status == 504)
-}
-
-func graphErrorOf(err error) *graphAPIError {
-	var ge *graphAPIError
+func graphErrorOf(err error) *graph.Error {
+	var ge *graph.Error
 	if errors.As(err, &ge) {
 		return ge
 	}

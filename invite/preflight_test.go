@@ -51,8 +51,10 @@ func TestPreflight(t *testing.T) {
 			byAddr: func(string) ([]graph.User, error) { return []graph.User{{ID: "u-m", UserType: "Member"}}, nil },
 			want:   VerdictMember},
 		{name: "member wins over pending", email: "both@fabrikam.example",
-			byAddr: func(string) ([]graph.User, error) { return []graph.User{pendingUser, {ID: "u-m", UserType: "Member"}}, nil },
-			want:   VerdictMember},
+			byAddr: func(string) ([]graph.User, error) {
+				return []graph.User{pendingUser, {ID: "u-m", UserType: "Member"}}, nil
+			},
+			want: VerdictMember},
 		{name: "local sign-in name", email: "local.user@fabrikam.example",
 			byIdent: func(id, issuer string) ([]graph.User, error) {
 				if id == "local.user@fabrikam.example" && issuer == "contoso.onmicrosoft.com" {
@@ -150,7 +152,7 @@ func TestSendRefusals(t *testing.T) {
 }
 
 func TestPreflightFailsClosed(t *testing.T) {
-	lookupErr := &graphAPIError{Status: 400, Code: "Request_BadRequest", Message: "bad filter", RequestID: "r-lookup"}
+	lookupErr := &graph.Error{Status: 400, Code: "Request_BadRequest", Message: "bad filter", RequestID: "r-lookup"}
 	tests := []struct {
 		name  string
 		setup func(h *harness)
@@ -158,7 +160,9 @@ func TestPreflightFailsClosed(t *testing.T) {
 		{"organization", func(h *harness) { h.graph.org = func() (*graph.Organization, error) { return nil, lookupErr } }},
 		{"address lookup", func(h *harness) { h.graph.byAddr = func(string) ([]graph.User, error) { return nil, lookupErr } }},
 		{"identity lookup", func(h *harness) {
-			h.graph.byIdent = func(string, string) ([]graph.User, error) { return nil, &graphAPIError{Status: 403, Code: "Authorization_RequestDenied"} }
+			h.graph.byIdent = func(string, string) ([]graph.User, error) {
+				return nil, &graph.Error{Status: 403, Code: "Authorization_RequestDenied"}
+			}
 		}},
 		{"own records", func(h *harness) { h.store.fail = map[string]error{"LatestInvitationsByEmail": errors.New("db down")} }},
 	}
@@ -188,7 +192,9 @@ func TestPreflightFailsClosed(t *testing.T) {
 func TestCheck(t *testing.T) {
 	h := newHarness(t, Policy{})
 	unknown := h.svc.Check(context.Background(), nil, employee, "nobody@fabrikam.example")
-	h.graph.byAddr = func(string) ([]graph.User, error) { return nil, &graphAPIError{Status: 403, Code: "Authorization_RequestDenied"} }
+	h.graph.byAddr = func(string) ([]graph.User, error) {
+		return nil, &graph.Error{Status: 403, Code: "Authorization_RequestDenied"}
+	}
 	forbidden := h.svc.Check(context.Background(), nil, employee, "someone@fabrikam.example")
 	if unknown != forbidden || !unknown.OK {
 		t.Fatalf("unknown %+v and not-allowed-to-know %+v differ", unknown, forbidden)

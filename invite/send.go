@@ -75,7 +75,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, actor, owner 
 		ge := describeGraphError(err, true)
 		d := base
 		d.Note, d.Status, d.ErrorCode = "preflight lookup failed; nothing was sent", ge.Status, ge.Code
-		_ = s.audit(ctx, s.event(actor, meta, action, v.Key, store.OutcomeFailed, ge.RequestID, d))
+		_ = s.audit(ctx, s.event(actor, meta, action, v.Key, ge.Outcome, ge.RequestID, d))
 		log.WarnContext(ctx, "invite: preflight failed, nothing sent", "err", err)
 		return nil, ge
 	}

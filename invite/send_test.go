@@ -233,15 +233,15 @@ func TestSendGraphErrors(t *testing.T) {
 		wantMsg     string
 		wantStatus  int
 	}{
-		{"403", &graphAPIError{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges", RequestID: "r403"},
+		{"403", &graph.Error{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges", RequestID: "r403"},
 			store.OutcomeFailed, "Your account isn't allowed to invite guests, or the tenant's collaboration settings block this domain.", 403},
-		{"400", &graphAPIError{Status: 400, Code: "BadRequest", Message: "Invalid email address.", RequestID: "r400"},
+		{"400", &graph.Error{Status: 400, Code: "BadRequest", Message: "Invalid email address.", RequestID: "r400"},
 			store.OutcomeFailed, "Microsoft Graph rejected the address: Invalid email address.", 400},
-		{"429", fmt.Errorf("graph: wrapped: %w", &graphAPIError{Status: 429, Code: "TooManyRequests", RequestID: "r429", RetryAfter: 7 * time.Second}),
+		{"429", fmt.Errorf("graph: wrapped: %w", &graph.Error{Status: 429, Code: "TooManyRequests", RequestID: "r429", RetryAfter: 7 * time.Second}),
 			store.OutcomeThrottled, "Microsoft Graph is busy; try again in 7 seconds.", 429},
-		{"401", &graphAPIError{Status: 401, Code: "InvalidAuthenticationToken", RequestID: "r401"},
+		{"401", &graph.Error{Status: 401, Code: "InvalidAuthenticationToken", RequestID: "r401"},
 			store.OutcomeFailed, "Your Microsoft sign-in has expired. Sign in again, then try once more.", 401},
-		{"503 exhausted", &graphAPIError{Status: 503, Code: "ServiceUnavailable", RequestID: "r503"},
+		{"503 exhausted", &graph.Error{Status: 503, Code: "ServiceUnavailable", RequestID: "r503"},
 			store.OutcomeFailed, "Microsoft Graph could not create the invitation. Try again in a minute.", 503},
 		{"network", errors.New("graph: dial tcp: connection refused"),
 			store.OutcomeFailed, "Portico could not reach Microsoft Graph. Try again in a minute.", 0},
@@ -292,7 +292,7 @@ func TestSendUncertain(t *testing.T) {
 			posted := false
 			h.graph.create = func(*graph.Invitation) (*graph.Invitation, error) {
 				posted = true
-				return nil, fmt.Errorf("graph: POST /invitations: %w", errGraphUncertain)
+				return nil, fmt.Errorf("graph: POST /invitations: %w", graph.ErrUncertain)
 			}
 			h.graph.byAddr = func(string) ([]graph.User, error) {
 				if !posted {
@@ -318,7 +318,7 @@ func TestSendUncertain(t *testing.T) {
 				return
 			}
 			var ge *GraphError
-			if !errors.As(err, &ge) || !errors.Is(err, errGraphUncertain) || ge.Outcome != store.OutcomeFailed {
+			if !errors.As(err, &ge) || !errors.Is(err, graph.ErrUncertain) || ge.Outcome != store.OutcomeFailed {
 				t.Fatalf("err %v", err)
 			}
 		})

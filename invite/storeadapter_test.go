@@ -1,0 +1,153 @@
+package invite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"portico/graph"
+	"portico/keyring"
+	"portico/store"
+)
+
+// TestWithSQLiteStore runs the main flows against the real store on an in-memory SQLite database.
+func TestWithSQLiteStore(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, ":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	keys, _ := keyring.New(bytes.Repeat([]byte{3}, keyring.KeySize))
+	fg := &fakeGraph{}
+	clock := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
+	logs := &syncBuffer{}
+	svc := NewService(Config{
+		Graph:     fg,
+		Store:     NewStoreAdapter(db),
+		Keys:      keys,
+		Policy:    Policy{DefaultRedirectURL: "https://portico.example/welcome"},
+		PublicURL: "https://portico.example",
+		Clock:     clock.Now,
+		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+
+	req := validReq()
+	req.SendEmail = false
+	res, err := svc.Send(ctx, nil, employee, req, meta)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if !strings.Contains(res.RedeemURL, sentinelTicket) || res.JoinToken == "" {
+		t.Fatalf("result %+v", res)
+	}
+	id := res.Invitation.ID
+	got, err := svc.Get(ctx, employee, id)
+	if err != nil || got.GraphUserID != "user-taylor@fabrikam.example" || got.Email != "taylor@fabrikam.example" {
+		t.Fatalf("Get %+v, %v", got, err)
+	}
+	if _, err := svc.Get(ctx, other, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("stranger Get err %v", err)
+	}
+	if u, err := svc.RevealRedeemURL(ctx, admin, id, meta); err != nil || u != res.RedeemURL {
+		t.Fatalf("reveal %q, %v", u, err)
+	}
+	if u, l, err := svc.JoinURL(ctx, employee, id); err != nil || u != res.JoinURL || l.ID != res.JoinLink.ID {
+		t.Fatalf("JoinURL %q, %v", u, err)
+	}
+
+	clock.Add(time.Minute)
+	if v, err := svc.OpenJoin(ctx, res.JoinToken, meta); err != nil || v.InviterName != employee.Name {
+		t.Fatalf("OpenJoin %+v, %v", v, err)
+	}
+	if u, err := svc.AcceptJoin(ctx, res.JoinToken, meta); err != nil || u != res.RedeemURL {
+		t.Fatalf("AcceptJoin %q, %v", u, err)
+	}
+	_, l, _ := svc.JoinURL(ctx, employee, id)
+	if l.OpenCount != 1 || l.FirstOpenedAt == nil {
+		t.Fatalf("link %+v", l)
+	}
+
+	clock.Add(time.Minute)
+	newURL, _, err := svc.NewJoinLink(ctx, employee, id, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.OpenJoin(ctx, res.JoinToken, meta); err != ErrJoinGone {
+		t.Fatalf("old token err %v", err)
+	}
+	newToken := strings.TrimPrefix(newURL, "https://portico.example/join/")
+	if _, err := svc.OpenJoin(ctx, newToken, meta); err != nil {
+		t.Fatalf("new token: %v", err)
+	}
+	if err := svc.RevokeJoinLink(ctx, employee, id, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AcceptJoin(ctx, newToken, meta); err != ErrJoinGone {
+		t.Fatalf("revoked token err %v", err)
+	}
+
+	// The directory now knows the pending guest; a resend makes a second invitation in the history.
+	fg.byAddr = func(string) ([]graph.User, error) {
+		return []graph.User{{ID: "user-taylor@fabrikam.example", UserType: "Guest", ExternalUserState: "PendingAcceptance"}}, nil
+	}
+	clock.Add(time.Minute)
+	second, err := svc.Resend(ctx, nil, employee, id, meta)
+	if err != nil {
+		t.Fatalf("Resend: %v", err)
+	}
+	hist, err := svc.History(ctx, employee, second.Invitation.ID)
+	if err != nil || len(hist) != 2 || hist[1].ResendOf != id {
+		t.Fatalf("history %+v, %v", hist, err)
+	}
+
+	// The partner accepts; a refresh records it and the Accepted filter shows both attempts.
+	accepted := clock.Now().Add(-time.Second)
+	fg.getUser = func(_ context.Context, uid string) (*graph.User, error) {
+		return &graph.User{ID: uid, ExternalUserState: "Accepted", ExternalUserStateChangeDateTime: &accepted}, nil
+	}
+	page, err := svc.List(ctx, employee, ListFilter{})
+	if err != nil || page.Total != 2 {
+		t.Fatalf("list %+v, %v", page, err)
+	}
+	out := svc.RefreshStates(ctx, nil, page.Invitations, time.Minute)
+	if out[0].ExternalUserState != "Accepted" {
+		t.Fatalf("refreshed %+v", out[0])
+	}
+	page, _ = svc.List(ctx, employee, ListFilter{State: StateAccepted})
+	if page.Total != 2 || page.Invitations[0].StateCheckedAt == nil {
+		t.Fatalf("accepted list %+v", page)
+	}
+	if _, err := svc.Resend(ctx, nil, employee, id, meta); !errors.Is(err, ErrNotPending) {
+		t.Fatalf("resend after acceptance err %v", err)
+	}
+
+	events, err := db.ListAudit(ctx, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{ActionInvitationCreate: 1, ActionInvitationReveal: 1, ActionJoinLinkAccept: 1,
+		ActionJoinLinkCreate: 1, ActionJoinLinkRevoke: 1, ActionInvitationResend: 1}
+	gotActions := map[string]int{}
+	for _, ev := range events {
+		gotActions[ev.Action]++
+		for _, secret := range []string{sentinelTicket, res.JoinToken, newToken, second.JoinToken} {
+			if strings.Contains(fmt.Sprintf("%+v", ev), secret) {
+				t.Fatalf("audit event holds a secret: %+v", ev)
+			}
+		}
+	}
+	if fmt.Sprint(gotActions) != fmt.Sprint(want) {
+		t.Fatalf("audit actions %v; want %v", gotActions, want)
+	}
+	for _, secret := range []string{sentinelTicket, res.JoinToken, newToken, second.JoinToken} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("logs hold a secret:\n%s", logs.String())
+		}
+	}
+}
