@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+const joinLinkColumns = `id, invitation_id, token_hash, token_sealed, created_at, expires_at,
+revoked_at, first_opened_at, last_opened_at, open_count`
+
+func scanJoinLink(s scanner) (*JoinLink, error) {
+	var l JoinLink
+	err := s.Scan(&l.ID, &l.InvitationID, &l.TokenHash, &l.TokenSealed, timeCol{&l.CreatedAt}, timeCol{&l.ExpiresAt},
+		nullTimeCol{&l.RevokedAt}, nullTimeCol{&l.FirstOpenedAt}, nullTimeCol{&l.LastOpenedAt}, &l.OpenCount)
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// CreateJoinLink inserts l, first giving it a NewID when ID is empty and the current time when CreatedAt is zero.
+func (q *Queries) CreateJoinLink(ctx context.Context, l *JoinLink) error {
+	if l.ID == "" {
+		l.ID = NewID()
+	}
+	if l.CreatedAt.IsZero() {
+		l.CreatedAt = time.Now()
+	}
+	l.CreatedAt, l.ExpiresAt = utc(l.CreatedAt), utc(l.ExpiresAt)
+	l.RevokedAt, l.FirstOpenedAt, l.LastOpenedAt = utcPtr(l.RevokedAt), utcPtr(l.FirstOpenedAt), utcPtr(l.LastOpenedAt)
+	_, err := q.exec(ctx, `INSERT INTO join_links (`+joinLinkColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		l.ID, l.InvitationID, l.TokenHash, l.TokenSealed, q.ts(l.CreatedAt), q.ts(l.ExpiresAt),
+		q.nullTS(l.RevokedAt), q.nullTS(l.FirstOpenedAt), q.nullTS(l.LastOpenedAt), l.OpenCount)
+	if err != nil {
+		return fmt.Errorf("store: create join link: %w", err)
+	}
+	return nil
+}
+
+// JoinLinkByHash returns the link whose token hashes to hash, revoked and expired ones included, or ErrNotFound.
+func (q *Queries) JoinLinkByHash(ctx context.Context, hash []byte) (*JoinLink, error) {
+	l, err := scanJoinLink(q.queryRow(ctx, "SELECT "+joinLinkColumns+" FROM join_links WHERE token_hash = ?", hash))
+	if err != nil {
+		return nil, notFound("join link by hash", err)
+	}
+	return l, nil
+}
+
+// ActiveJoinLink returns the invitation's newest link that is not revoked, or ErrNotFound.
+func (q *Queries) ActiveJoinLink(ctx context.Context, invitationID string) (*JoinLink, error) {
+	l, err := scanJoinLink(q.queryRow(ctx, "SELECT "+joinLinkColumns+
+		" FROM join_links WHERE invitation_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1", invitationID))
+	if err != nil {
+		return nil, notFound("active join link", err)
+	}
+	return l, nil
+}
+
+// RevokeJoinLinks marks every unrevoked link of the invitation revoked at at.
+func (q *Queries) RevokeJoinLinks(ctx context.Context, invitationID string, at time.Time) error {
+	if _, err := q.exec(ctx, "UPDATE join_links SET revoked_at = ? WHERE invitation_id = ? AND revoked_at IS NULL",
+		q.ts(at), invitationID); err != nil {
+		return fmt.Errorf("store: revoke join links: %w", err)
+	}
+	return nil
+}
+
+// RecordJoinOpen counts one opening of the link at at, in a single UPDATE so concurrent opens are all counted.
+func (q *Queries) RecordJoinOpen(ctx context.Context, id string, at time.Time) error {
+	t := q.ts(at)
+	res, err := q.exec(ctx, `UPDATE join_links
+SET first_opened_at = COALESCE(first_opened_at, ?), last_opened_at = ?, open_count = open_count + 1
+WHERE id = ?`, t, t, id)
+	if err != nil {
+		return fmt.Errorf("store: record join open: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: record join open: %w", err)
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
