@@ -1,0 +1,84 @@
+package views
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// iso is a machine-readable time for <time datetime>.
+func iso(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// human is the server's fallback rendering; the script shows it in the reader's time zone.
+func human(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func pageTitle(p Page) string {
+	if p.Title == "" {
+		return "Portico"
+	}
+	return p.Title + " — Portico"
+}
+
+func describedBy(field string, errs map[string]string, hint bool) string {
+	var ids []string
+	if hint {
+		ids = append(ids, field+"-hint")
+	}
+	if _, ok := errs[field]; ok {
+		ids = append(ids, field+"-error")
+	}
+	return strings.Join(ids, " ")
+}
+
+func invalid(field string, errs map[string]string) string {
+	if _, ok := errs[field]; ok {
+		return "true"
+	}
+	return ""
+}
+
+// errorFields lists the fields with errors in form order, for the error summary.
+func errorFields(errs map[string]string) []string {
+	var out []string
+	for _, f := range []string{"invitedUserEmailAddress", "invitedUserDisplayName", "customizedMessageBody", "ccRecipient", "inviteRedirectUrl", "messageLanguage", "invitedUserType", "sendInvitationMessage"} {
+		if _, ok := errs[f]; ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+var fieldLabels = map[string]string{
+	"invitedUserEmailAddress": "Email address", "invitedUserDisplayName": "Name", "customizedMessageBody": "Personal message",
+	"ccRecipient": "Copy to", "inviteRedirectUrl": "Landing page", "messageLanguage": "Email language",
+	"invitedUserType": "Account type", "sendInvitationMessage": "Send the email",
+}
+
+func viewBox(q QR) string { return "0 0 " + itoa(q.Size) + " " + itoa(q.Size) }
+
+func pageLink(base string, state string, everyone bool, page int) string {
+	q := "?state=" + state
+	if everyone {
+		q += "&scope=everyone"
+	}
+	if page > 1 {
+		q += "&page=" + itoa(page)
+	}
+	return base + q
+}
+
+func auditPageLink(query string, page int) string {
+	if query == "" {
+		return "/admin/audit?page=" + itoa(page)
+	}
+	return "/admin/audit" + query + "&page=" + itoa(page)
+}
+
+func derefTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}

@@ -1,0 +1,179 @@
+// Package views holds Portico's templ components and the plain view-model structs they display.
+package views
+
+import "time"
+
+// Page is the layout data every page shares.
+type Page struct {
+	Title     string
+	Demo      bool
+	User      *User
+	CSRF      string
+	Flash     string
+	Nav       string // invite | invitations | audit
+	RequestID string
+	Assets    Assets
+	OrgName   string
+	Lang      string
+}
+
+// Assets are the fingerprinted URLs of the stylesheet and script.
+type Assets struct{ CSS, JS string }
+
+// User is the signed-in employee as the header shows them.
+type User struct {
+	Name, UPN string
+	Admin     bool
+}
+
+// DemoAccount is one sign-in button on the demo landing page.
+type DemoAccount struct{ Label, UPN, Description string }
+
+// Landing is the signed-out home page.
+type Landing struct {
+	Page
+	DemoAccounts []DemoAccount
+}
+
+// Option is one choice of a select.
+type Option struct{ Value, Label string }
+
+// InviteForm is the invitation form, empty or with the values and errors of a failed post.
+type InviteForm struct {
+	Page
+	Values       InviteValues
+	Errors       map[string]string
+	Alert        *Alert
+	Languages    []Option
+	ShowUserType bool
+	MaxMessage   int
+	ResendOffer  *ResendOffer
+}
+
+// InviteValues are the form's field values.
+type InviteValues struct {
+	DisplayName, Email, Message, CC, RedirectURL, Language, UserType string
+	SendEmail                                                        bool
+}
+
+// Alert is a message box at the top of a page.
+type Alert struct {
+	Kind                   string // error | warning | info | success
+	Title, Text, RequestID string
+}
+
+// Check is the live address check's answer.
+type Check struct {
+	Kind string // ok | warn | error
+	Text string
+}
+
+// ResendOffer lets the inviter send a pending invitation again instead of a duplicate.
+type ResendOffer struct{ InvitationID, Text string }
+
+// Invitation is one invitation as the pages show it.
+type Invitation struct {
+	ID, Email, DisplayName, InviterName, InviterUPN, UserType, Message, CC, Language, RedirectURL string
+	SendEmail                                                                                     bool
+	Created                                                                                       time.Time
+	State, StateLabel                                                                             string
+	StateChanged, StateChecked                                                                    *time.Time
+	StateStale                                                                                    bool
+	Outcome, ErrorText, GraphRequestID                                                            string
+
+	JoinURL                         string
+	JoinQR                          QR
+	JoinStatus                      string // active | expired | revoked
+	JoinExpires                     *time.Time
+	JoinFirstOpened, JoinLastOpened *time.Time
+	JoinOpens                       int
+
+	RedeemURL                           string
+	CanReveal, CanResend, CanManageLink bool
+	History                             []HistoryItem
+}
+
+// QR is a QR code as SVG path data for its dark modules, in a Size×Size view box.
+type QR struct {
+	Size int
+	Path string
+}
+
+// HistoryItem is one entry of an invitation's history.
+type HistoryItem struct {
+	When            time.Time
+	Text, RequestID string
+}
+
+// Result is the page right after an invitation was sent.
+type Result struct {
+	Page
+	Inv         Invitation
+	JustCreated bool
+}
+
+// InvitationPage is one invitation's page.
+type InvitationPage struct {
+	Page
+	Inv Invitation
+}
+
+// InvitationList is "My invitations" (or everyone's, for admins).
+type InvitationList struct {
+	Page
+	Items                     []Invitation
+	State                     string
+	Everyone, CanSeeEveryone  bool
+	PageNum, PageCount, Total int
+}
+
+// Join is the partner's landing page.
+type Join struct {
+	Page
+	InviterName, InviterEmail, InviteeName, Message, AcceptAction string
+	Expires                                                       time.Time
+	OrgLogo                                                       string
+}
+
+// JoinGone is the page for a link that does not work (any reason).
+type JoinGone struct{ Page }
+
+// Welcome is where partners land after accepting.
+type Welcome struct {
+	Page
+	Links []Link
+}
+
+// Link is a labelled link.
+type Link struct{ Label, URL, Text string }
+
+// Audit is the admins' audit trail page.
+type Audit struct {
+	Page
+	Events                []AuditRow
+	Filter                AuditFilter
+	PageNum               int
+	HasNext               bool
+	ExportCSV, ExportJSON string
+	PageQuery             string // the filter as a query string ("" or "?…"), for paging links
+}
+
+// AuditRow is one audit event.
+type AuditRow struct {
+	Time                                                             time.Time
+	Actor, Action, Target, Outcome, Detail, GraphRequestID, ClientIP string
+}
+
+// AuditFilter is the audit page's filter form.
+type AuditFilter struct{ Actor, Target, Action, Outcome, Since, Until string }
+
+// Error is an error page.
+type Error struct {
+	Page
+	Status      int
+	Title, Text string
+	SignIn      bool
+}
+
+// SignedOut is shown after sign-out.
+type SignedOut struct{ Page }
