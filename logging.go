@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+
+	"portico/config"
+	"portico/invite"
 )
 
 // newLogger logs JSON when the output is not a terminal (services, containers) and text otherwise.
@@ -43,4 +46,19 @@ func randomSecret() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// invitePolicy turns configuration into the invitation rules.
+func invitePolicy(cfg *config.Config) invite.Policy {
+	def := cfg.DefaultRedirectURL
+	if def == "" {
+		def = cfg.PublicPath("/welcome")
+	}
+	return invite.Policy{
+		DefaultRedirectURL:   def,
+		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
+		AllowHTTPLoopback:    config.IsLoopbackHost(cfg.PublicURL.Hostname()),
+		AllowedDomains:       cfg.AllowedDomains,
+		BlockedDomains:       cfg.BlockedDomains,
+	}
 }

@@ -41,6 +41,14 @@ type Data struct {
 	Token     *Token    `json:"token,omitempty"`
 	Flows     []Flow    `json:"flows,omitempty"`
 	Flash     string    `json:"flash,omitempty"`
+	// JustCreated carries a new invitation's one-time details to its result page, then is cleared.
+	JustCreated *Created `json:"created_inv,omitempty"`
+}
+
+// Created is what the result page shows once, right after an invitation was sent.
+type Created struct {
+	ID        string `json:"id"`
+	RedeemURL string `json:"redeem,omitempty"`
 }
 
 // Token is the user's delegated Graph token set.

@@ -50,8 +50,11 @@ type Config struct {
 	ClientID     string
 	ClientSecret Secret
 	PublicURL    *url.URL
-	Authority    string
-	GraphURL     string
+	// PublicURLFromAddr is set in demo mode when the public URL was derived from -addr, so it can
+	// follow the port actually bound (e.g. -addr 127.0.0.1:0 in tests).
+	PublicURLFromAddr bool
+	Authority         string
+	GraphURL          string
 
 	SessionKeys []Secret // newest first: the first signs, all verify
 	DataKeys    [][]byte // newest first: 32-byte AES keys
@@ -308,6 +311,7 @@ func (c *Config) applyDemo(pub string) error {
 	}
 	if pub == "" {
 		pub = "http://" + c.Addr
+		c.PublicURLFromAddr = true
 	}
 	u, err := parseBaseURL(pub)
 	if err != nil {

@@ -1,0 +1,123 @@
+// Package handlers is Portico's HTTP layer: thin echo handlers that parse input, call the domain
+// and render views.
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"portico/auth"
+	"portico/config"
+	"portico/static"
+	"portico/store"
+	"portico/views"
+)
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// AuditLog is the audit trail as handlers use it: append events, read them back for admins.
+type AuditLog interface {
+	AppendAudit(ctx context.Context, ev *store.AuditEvent) error
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
+	EachAudit(ctx context.Context, f store.AuditFilter, fn func(*store.AuditEvent) error) error
+}
+
+// Deps is everything the handlers need; New takes it whole so dependencies stay explicit.
+type Deps struct {
+	Config       *config.Config
+	Logger       *slog.Logger
+	Sessions     *auth.Store
+	RP           *auth.RelyingParty
+	Invites      Invites
+	Audit        AuditLog
+	DB           Pinger
+	DemoAccounts []views.DemoAccount
+	Clock        func() time.Time
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	Deps
+	cspFormAction string
+}
+
+// New builds the echo router with every route and middleware.
+func New(d Deps) *echo.Echo {
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{Deps: d}
+	s.cspFormAction = formActionSources(d.Config)
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	e.HTTPErrorHandler = s.handleError
+	s.routes(e)
+	return e
+}
+
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(prefixToIPNet(p)))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// render writes a component with status, rendering into a buffer first so a template error
+// becomes a clean 500 instead of half a page.
+func render(c echo.Context, status int, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// page builds the layout data every view shares.
+func (s *Server) page(c echo.Context, title string) views.Page {
+	p := views.Page{
+		Title:     title,
+		Demo:      s.Config.Demo,
+		RequestID: requestID(c),
+		OrgName:   s.Config.OrgName,
+		Assets:    views.Assets{CSS: static.Path("app.css"), JS: static.Path("app.js")},
+		Lang:      "en",
+	}
+	if sess := sessionOf(c); sess != nil {
+		p.CSRF = sess.Data.CSRF
+		if u := sess.User(); u != nil {
+			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: u.IsAdmin(s.Config.AdminRoles)}
+		}
+	}
+	return p
+}
+
+// errorPage renders the friendly error page.
+func (s *Server) errorPage(c echo.Context, status int, title, text string) error {
+	p := s.page(c, title)
+	return render(c, status, views.ErrorPage(views.Error{Page: p, Status: status, Title: title, Text: text, SignIn: status == http.StatusUnauthorized}))
+}
+
+var errNotFound = echo.NewHTTPError(http.StatusNotFound)
+
+// isErr is errors.Is for readability in switch statements.
+func isErr(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,254 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"portico/auth"
+	"portico/invite"
+	"portico/views"
+)
+
+// inviter is the signed-in user as the domain sees them; admin is decided from the verified
+// token's roles on every request.
+func (s *Server) inviter(c echo.Context) invite.Inviter {
+	u := currentUser(c)
+	return invite.Inviter{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Name: u.Name, Email: u.Email, Admin: u.IsAdmin(s.Config.AdminRoles)}
+}
+
+func meta(c echo.Context) invite.Meta {
+	return invite.Meta{ClientIP: c.RealIP(), RequestID: requestID(c)}
+}
+
+// showInviteForm renders the empty invitation form.
+func (s *Server) showInviteForm(c echo.Context) error {
+	m := s.inviteForm(c, views.InviteValues{SendEmail: true, RedirectURL: s.Invites.Policy().DefaultRedirectURL})
+	if sess := sessionOf(c); sess.Data.Flash != "" {
+		m.Flash = sess.PopFlash()
+		if err := sess.Save(c.Request(), c.Response()); err != nil {
+			return err
+		}
+	}
+	return render(c, http.StatusOK, views.InviteFormPage(m))
+}
+
+func (s *Server) inviteForm(c echo.Context, v views.InviteValues) views.InviteForm {
+	p := s.page(c, "Invite a partner")
+	p.Nav = "invite"
+	pol := s.Invites.Policy()
+	m := views.InviteForm{Page: p, Values: v, ShowUserType: p.User != nil && p.User.Admin, MaxMessage: pol.MaxMessageRunes}
+	for _, l := range pol.Languages {
+		m.Languages = append(m.Languages, views.Option{Value: l.Code, Label: l.Name})
+	}
+	return m
+}
+
+// graphInvitationBody is the JSON API's request: Graph's own invitation shape, nothing more.
+type graphInvitationBody struct {
+	InvitedUserDisplayName  string `json:"invitedUserDisplayName"`
+	InvitedUserEmailAddress string `json:"invitedUserEmailAddress"`
+	InviteRedirectURL       string `json:"inviteRedirectUrl"`
+	InvitedUserType         string `json:"invitedUserType"`
+	SendInvitationMessage   *bool  `json:"sendInvitationMessage"`
+	InvitedUserMessageInfo  *struct {
+		CustomizedMessageBody string `json:"customizedMessageBody"`
+		MessageLanguage       string `json:"messageLanguage"`
+		CCRecipients          []struct {
+			EmailAddress struct {
+				Address string `json:"address"`
+				Name    string `json:"name"`
+			} `json:"emailAddress"`
+		} `json:"ccRecipients"`
+	} `json:"invitedUserMessageInfo"`
+	Resend bool `json:"resend"`
+}
+
+// errBadJSON explains a JSON body that cannot be used.
+type errBadJSON struct{ msg string }
+
+func (e *errBadJSON) Error() string { return e.msg }
+
+// bindInvitation reads the form (or Graph-shaped JSON) into the domain request. Only the named
+// fields are read: anything else a client posts is ignored (form) or refused (JSON).
+func bindInvitation(c echo.Context) (invite.Request, error) {
+	if wantsJSONBody(c) {
+		return bindInvitationJSON(c.Request().Body)
+	}
+	f, err := c.FormParams()
+	if err != nil {
+		return invite.Request{}, &errBadJSON{"The form could not be read."}
+	}
+	return invite.Request{
+		DisplayName: f.Get(invite.FieldDisplayName),
+		Email:       f.Get(invite.FieldEmail),
+		Message:     f.Get(invite.FieldMessage),
+		CC:          f.Get(invite.FieldCC),
+		RedirectURL: f.Get(invite.FieldRedirectURL),
+		Language:    f.Get(invite.FieldLanguage),
+		UserType:    f.Get(invite.FieldUserType),
+		SendEmail:   checkbox(f.Get(invite.FieldSendEmail)),
+		Resend:      f.Get("resend") == "1",
+	}, nil
+}
+
+// BindInvitationJSON is exported for the fuzz target in this package's tests.
+func bindInvitationJSON(r io.Reader) (invite.Request, error) {
+	var b graphInvitationBody
+	dec := json.NewDecoder(io.LimitReader(r, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		msg := "The body must be one JSON invitation object."
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			msg = "The field " + ute.Field + " has the wrong type."
+		} else if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			msg = "Portico does not accept the field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + "."
+		}
+		return invite.Request{}, &errBadJSON{msg}
+	}
+	if dec.More() {
+		return invite.Request{}, &errBadJSON{"The body must hold exactly one JSON object."}
+	}
+	req := invite.Request{
+		DisplayName: b.InvitedUserDisplayName,
+		Email:       b.InvitedUserEmailAddress,
+		RedirectURL: b.InviteRedirectURL,
+		UserType:    b.InvitedUserType,
+		Resend:      b.Resend,
+	}
+	if b.SendInvitationMessage != nil {
+		req.SendEmail = *b.SendInvitationMessage
+	}
+	if mi := b.InvitedUserMessageInfo; mi != nil {
+		req.Message, req.Language = mi.CustomizedMessageBody, mi.MessageLanguage
+		switch len(mi.CCRecipients) {
+		case 0:
+		case 1:
+			req.CC = mi.CCRecipients[0].EmailAddress.Address
+		default:
+			// Graph honours only one cc recipient; say so rather than drop the others silently.
+			return req, &invite.ValidationError{Fields: invite.FieldErrors{invite.FieldCC: "Only one cc recipient is supported."}}
+		}
+	}
+	return req, nil
+}
+
+func checkbox(v string) bool {
+	switch strings.ToLower(v) {
+	case "on", "true", "1", "yes":
+		return true
+	}
+	return false
+}
+
+func wantsJSONBody(c echo.Context) bool {
+	return strings.HasPrefix(c.Request().Header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON)
+}
+
+// createInvitation validates, checks and sends one invitation (form or JSON API).
+func (s *Server) createInvitation(c echo.Context) error {
+	req, err := bindInvitation(c)
+	if err == nil {
+		var res *invite.Result
+		ts := s.Sessions.GraphTokens(c.Request().Context(), s.RP, sessionOf(c))
+		res, err = s.Invites.Send(c.Request().Context(), ts, s.inviter(c), req, meta(c))
+		if err == nil {
+			return s.invitationCreated(c, res)
+		}
+	}
+	return s.invitationFailed(c, req, err)
+}
+
+func (s *Server) invitationCreated(c echo.Context, res *invite.Result) error {
+	if wantsJSONBody(c) {
+		return c.JSON(http.StatusCreated, invitationJSON(res))
+	}
+	sess := sessionOf(c)
+	sess.Data.JustCreated = &auth.Created{ID: res.Invitation.ID, RedeemURL: res.RedeemURL}
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/invitations/"+res.Invitation.ID)
+}
+
+// invitationFailed re-renders the form (status 4xx, values kept, messages by the fields) or answers
+// a Graph-like JSON error.
+func (s *Server) invitationFailed(c echo.Context, req invite.Request, err error) error {
+	status, alert, fields := http.StatusBadRequest, (*views.Alert)(nil), invite.FieldErrors(nil)
+	var resend *views.ResendOffer
+	var (
+		ve  *invite.ValidationError
+		re  *invite.RefusedError
+		ge  *invite.GraphError
+		bad *errBadJSON
+	)
+	switch {
+	case errors.As(err, &ve):
+		fields = ve.Fields
+		alert = &views.Alert{Kind: "error", Title: "Check the highlighted fields"}
+	case errors.As(err, &bad):
+		alert = &views.Alert{Kind: "error", Title: "The request could not be read", Text: bad.msg}
+	case errors.Is(err, invite.ErrMemberNotAllowed):
+		status = http.StatusForbidden
+		alert = &views.Alert{Kind: "error", Title: "Only admins can invite members", Text: "Invite this partner as a guest, or ask an admin to invite them as a member."}
+	case errors.As(err, &re):
+		status = http.StatusConflict
+		if re.Preflight.Verdict == invite.VerdictOwnDomain || re.Preflight.Verdict == invite.VerdictPolicyBlocked {
+			status = http.StatusUnprocessableEntity
+		}
+		alert = &views.Alert{Kind: "warning", Title: "Not sent", Text: re.Message()}
+		if re.ResendOffered {
+			alert.Title = "Already invited"
+			if re.Preflight.InvitationID != "" {
+				resend = &views.ResendOffer{InvitationID: re.Preflight.InvitationID, Text: re.Message()}
+			}
+		}
+	case errors.As(err, &ge):
+		status = graphStatus(ge)
+		alert = &views.Alert{Kind: "error", Title: "Microsoft Graph did not send the invitation", Text: ge.Message, RequestID: ge.RequestID}
+		if ge.Throttled() && ge.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int((ge.RetryAfter+time.Second-1)/time.Second)))
+		}
+	default:
+		return err
+	}
+	if wantsJSONBody(c) {
+		body := apiErrorBody{Code: codeFor(status), Message: alert.Title, Details: fields, InnerError: map[string]string{"request-id": requestID(c)}}
+		if alert.Text != "" {
+			body.Message = alert.Title + ": " + alert.Text
+		}
+		if ge != nil {
+			body.Code = ge.Code
+			body.InnerError["graph-request-id"] = ge.RequestID
+		}
+		return c.JSON(status, apiError{Error: body})
+	}
+	m := s.inviteForm(c, views.InviteValues{DisplayName: req.DisplayName, Email: req.Email, Message: req.Message, CC: req.CC,
+		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail})
+	m.Errors, m.Alert, m.ResendOffer = fields, alert, resend
+	return render(c, status, views.InviteFormPage(m))
+}
+
+// graphStatus maps Graph's answer to Portico's: the user's own mistakes stay 4xx, Graph's failures 502/503.
+func graphStatus(ge *invite.GraphError) int {
+	switch {
+	case ge.Throttled():
+		return http.StatusTooManyRequests
+	case ge.Status == http.StatusUnauthorized:
+		return http.StatusUnauthorized
+	case ge.Status == http.StatusForbidden:
+		return http.StatusForbidden
+	case ge.Status == http.StatusBadRequest || ge.Status == http.StatusNotFound || ge.Status == http.StatusConflict:
+		return http.StatusBadRequest
+	case ge.Status == 0:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}

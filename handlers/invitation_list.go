@@ -1,0 +1,66 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"portico/invite"
+	"portico/views"
+)
+
+// listInvitations is "My invitations" (admins may switch to everyone's), with live states.
+func (s *Server) listInvitations(c echo.Context) error {
+	ctx := c.Request().Context()
+	inv := s.inviter(c)
+	state := c.QueryParam("state")
+	switch state {
+	case "", invite.StateAll, invite.StatePending, invite.StateAccepted:
+	default:
+		return echo.NewHTTPError(http.StatusBadRequest, "The filter must be all, pending or accepted.")
+	}
+	if state == "" {
+		state = invite.StateAll
+	}
+	everyone := c.QueryParam("scope") == "everyone"
+	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
+	lp, err := s.Invites.List(ctx, inv, invite.ListFilter{Everyone: everyone, State: state, Page: pageNum})
+	if errors.Is(err, invite.ErrForbidden) {
+		return echo.NewHTTPError(http.StatusForbidden, "Only admins can see everyone's invitations.")
+	}
+	if err != nil {
+		return err
+	}
+	ts := s.Sessions.GraphTokens(ctx, s.RP, sessionOf(c))
+	items := s.Invites.RefreshStates(ctx, ts, lp.Invitations, stateMaxAge)
+
+	p := s.page(c, "My invitations")
+	if everyone {
+		p.Title = "Everyone's invitations"
+	}
+	p.Nav = "invitations"
+	m := views.InvitationList{Page: p, State: state, Everyone: everyone, CanSeeEveryone: inv.Admin,
+		PageNum: lp.Page, PageCount: lp.Pages, Total: lp.Total}
+	for i := range items {
+		m.Items = append(m.Items, s.invitationVM(c, &items[i], inv))
+	}
+	return render(c, http.StatusOK, views.InvitationListPage(m))
+}
+
+// checkAddress answers the form's live address check with a small HTML fragment.
+func (s *Server) checkAddress(c echo.Context) error {
+	ctx := c.Request().Context()
+	ts := s.Sessions.GraphTokens(ctx, s.RP, sessionOf(c))
+	res := s.Invites.Check(ctx, ts, s.inviter(c), c.QueryParam("email"))
+	kind := "error"
+	switch {
+	case res.OK && res.Resend:
+		kind = "warn"
+	case res.OK:
+		kind = "ok"
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return render(c, http.StatusOK, views.CheckFragment(views.Check{Kind: kind, Text: res.Message}))
+}

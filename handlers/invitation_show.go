@@ -1,0 +1,166 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"portico/invite"
+	"portico/store"
+	"portico/views"
+)
+
+// stateMaxAge is how old a stored externalUserState may be before a page refreshes it from Graph.
+const stateMaxAge = 3 * time.Minute
+
+// showInvitation is one invitation: its state, join link and history. Right after sending it is
+// the result page, showing the redemption URL once when no email was sent.
+func (s *Server) showInvitation(c echo.Context) error {
+	ctx := c.Request().Context()
+	inv := s.inviter(c)
+	rec, err := s.Invites.Get(ctx, inv, c.Param("id"))
+	if errors.Is(err, invite.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	ts := s.Sessions.GraphTokens(ctx, s.RP, sessionOf(c))
+	if fresh := s.Invites.RefreshStates(ctx, ts, []store.Invitation{*rec}, stateMaxAge); len(fresh) == 1 {
+		rec = &fresh[0]
+	}
+	history, err := s.Invites.History(ctx, inv, rec.ID)
+	if err != nil {
+		return err
+	}
+	vm := s.invitationVM(c, rec, inv)
+	for _, h := range history {
+		vm.History = append(vm.History, historyItem(h))
+	}
+
+	sess := sessionOf(c)
+	justCreated := sess.Data.JustCreated != nil && sess.Data.JustCreated.ID == rec.ID
+	if justCreated {
+		vm.RedeemURL = sess.Data.JustCreated.RedeemURL
+		sess.Data.JustCreated = nil
+		if err := sess.Save(c.Request(), c.Response()); err != nil {
+			return err
+		}
+	}
+	title := "Invitation for " + rec.Email
+	if justCreated {
+		title = "Invitation sent"
+		if !rec.SendEmail {
+			title = "Invitation ready to share"
+		}
+	}
+	p := s.page(c, title)
+	p.Nav = "invitations"
+	// The page can show bearer links (join and redemption URLs): never cache it, never leak it onwards.
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("Referrer-Policy", "no-referrer")
+	if justCreated {
+		return render(c, http.StatusOK, views.ResultPage(views.Result{Page: p, Inv: vm, JustCreated: true}))
+	}
+	return render(c, http.StatusOK, views.InvitationDetailPage(views.InvitationPage{Page: p, Inv: vm}))
+}
+
+// invitationVM turns a record into what the pages show; the join link is rebuilt for the inviter.
+func (s *Server) invitationVM(c echo.Context, rec *store.Invitation, inv invite.Inviter) views.Invitation {
+	vm := views.Invitation{
+		ID: rec.ID, Email: rec.Email, DisplayName: rec.DisplayName, InviterName: rec.InviterName, InviterUPN: rec.InviterUPN,
+		UserType: rec.UserType, Message: rec.Message, CC: rec.CCAddress, Language: rec.Language, RedirectURL: rec.RedirectURL,
+		SendEmail: rec.SendEmail, Created: rec.CreatedAt, Outcome: rec.Outcome, ErrorText: rec.ErrorMessage, GraphRequestID: rec.GraphRequestID,
+		StateChanged: rec.ExternalUserStateChangedAt, StateChecked: rec.StateCheckedAt,
+	}
+	vm.State, vm.StateLabel = stateOf(rec)
+	if rec.StateCheckedAt != nil && s.Clock().Sub(*rec.StateCheckedAt) > stateMaxAge {
+		vm.StateStale = true
+	}
+	created := rec.Outcome == store.OutcomeCreated
+	vm.CanResend = created && rec.ExternalUserState != "Accepted"
+	vm.CanReveal = created && len(rec.RedeemURLSealed) > 0
+	vm.CanManageLink = created && len(rec.RedeemURLSealed) > 0
+	if created {
+		joinURL, link, err := s.Invites.JoinURL(c.Request().Context(), inv, rec.ID)
+		if err == nil && link != nil {
+			vm.JoinURL = joinURL
+			vm.JoinQR = qrFor(joinURL)
+			vm.JoinExpires = &link.ExpiresAt
+			vm.JoinFirstOpened, vm.JoinLastOpened, vm.JoinOpens = link.FirstOpenedAt, link.LastOpenedAt, link.OpenCount
+			vm.JoinStatus = "active"
+			if !s.Clock().Before(link.ExpiresAt) {
+				vm.JoinStatus = "expired"
+				vm.JoinURL, vm.JoinQR = "", views.QR{}
+			}
+		} else {
+			vm.JoinStatus = "revoked"
+		}
+	}
+	return vm
+}
+
+// stateOf names an invitation's state for people: the partner's acceptance when known, else
+// what became of the attempt.
+func stateOf(rec *store.Invitation) (string, string) {
+	switch rec.Outcome {
+	case store.OutcomeCreated:
+	case store.OutcomeDenied:
+		return "denied", "Refused"
+	case store.OutcomeThrottled:
+		return "failed", "Not sent (Graph busy)"
+	case store.OutcomeRejected:
+		return "failed", "Not sent"
+	default:
+		return "failed", "Failed"
+	}
+	if rec.ExternalUserState == "Accepted" {
+		return "accepted", "Accepted"
+	}
+	return "pending", "Pending acceptance"
+}
+
+func historyItem(h store.Invitation) views.HistoryItem {
+	text := "Invited"
+	if h.ResendOf != "" {
+		text = "Invitation sent again"
+	}
+	if h.Outcome != store.OutcomeCreated {
+		text += " (" + h.Outcome + ")"
+	}
+	if h.SendEmail {
+		text += "; email sent by Microsoft"
+	} else {
+		text += "; link shared by the inviter"
+	}
+	return views.HistoryItem{When: h.CreatedAt, Text: text + " by " + h.InviterName, RequestID: h.GraphRequestID}
+}
+
+// invitationResponse is the JSON API's answer: Portico's record in Graph's vocabulary.
+type invitationResponse struct {
+	ID                      string    `json:"id"`
+	InvitedUserEmailAddress string    `json:"invitedUserEmailAddress"`
+	InvitedUserDisplayName  string    `json:"invitedUserDisplayName,omitempty"`
+	InvitedUserType         string    `json:"invitedUserType"`
+	InviteRedirectURL       string    `json:"inviteRedirectUrl"`
+	SendInvitationMessage   bool      `json:"sendInvitationMessage"`
+	InviteRedeemURL         string    `json:"inviteRedeemUrl,omitempty"`
+	JoinURL                 string    `json:"joinUrl,omitempty"`
+	Status                  string    `json:"status,omitempty"`
+	GraphInvitationID       string    `json:"graphInvitationId,omitempty"`
+	InvitedUserID           string    `json:"invitedUserId,omitempty"`
+	GraphRequestID          string    `json:"graphRequestId,omitempty"`
+	CreatedDateTime         time.Time `json:"createdDateTime"`
+}
+
+func invitationJSON(res *invite.Result) invitationResponse {
+	r := res.Invitation
+	return invitationResponse{
+		ID: r.ID, InvitedUserEmailAddress: r.Email, InvitedUserDisplayName: r.DisplayName, InvitedUserType: r.UserType,
+		InviteRedirectURL: r.RedirectURL, SendInvitationMessage: r.SendEmail, InviteRedeemURL: res.RedeemURL, JoinURL: res.JoinURL,
+		Status: r.GraphStatus, GraphInvitationID: r.GraphInvitationID, InvitedUserID: r.GraphUserID, GraphRequestID: r.GraphRequestID,
+		CreatedDateTime: r.CreatedAt,
+	}
+}

@@ -1,0 +1,31 @@
+package handlers
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"portico/invite"
+	"portico/store"
+)
+
+// Invites is what the handlers need of the invitation domain (invite.Service satisfies it).
+type Invites interface {
+	Policy() invite.Policy
+	Send(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, meta invite.Meta) (*invite.Result, error)
+	Check(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, email string) invite.Check
+	Get(ctx context.Context, inv invite.Inviter, id string) (*store.Invitation, error)
+	History(ctx context.Context, inv invite.Inviter, id string) ([]store.Invitation, error)
+	List(ctx context.Context, inv invite.Inviter, f invite.ListFilter) (*invite.ListPage, error)
+	RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs []store.Invitation, maxAge time.Duration) []store.Invitation
+	Resend(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, id string, meta invite.Meta) (*invite.Result, error)
+	RevealRedeemURL(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) (string, error)
+	JoinURL(ctx context.Context, inv invite.Inviter, id string) (string, *store.JoinLink, error)
+	NewJoinLink(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) (string, *store.JoinLink, error)
+	RevokeJoinLink(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) error
+	OpenJoin(ctx context.Context, token string, meta invite.Meta) (*invite.JoinView, error)
+	AcceptJoin(ctx context.Context, token string, meta invite.Meta) (string, error)
+}
+
+var _ Invites = (*invite.Service)(nil)

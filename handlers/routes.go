@@ -1,0 +1,95 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
+
+	"portico/static"
+)
+
+// routes is Portico's one flat route table.
+func (s *Server) routes(e *echo.Echo) {
+	e.Use(requestIDs, s.securityHeaders, s.logRequests, s.recoverPanics)
+
+	// Static assets: no session, no body, long-lived fingerprinted names.
+	e.GET("/static/*", echo.WrapHandler(static.Handler()))
+	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, static.Path("favicon.svg")) })
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	// Partner pages: no sign-in, no session, never cached or indexed, rate-limited per address.
+	partner := e.Group("", middleware.BodyLimit("4K"), noStore, noIndex, s.limitPerIP(1, 30))
+	partner.GET("/join/:token", s.joinShow)
+	partner.POST("/join/:token/accept", s.joinAccept, s.checkOrigin)
+	e.GET("/welcome", s.welcome, noStore, noIndex)
+
+	// Everything else has a session.
+	site := e.Group("", middleware.BodyLimit("64K"), s.withSession)
+	site.GET("/", s.home)
+	site.GET("/login", s.login, noStore, s.limitPerIP(0.5, 20))
+	site.GET("/auth/callback", s.callback, noStore, s.limitPerIP(0.5, 20))
+	site.POST("/logout", s.logout, s.checkOrigin, s.checkCSRF)
+	site.GET("/signed-out", s.signedOut)
+
+	in := site.Group("", s.requireSignIn, s.checkOrigin, s.checkCSRF)
+	in.POST("/invitations", s.createInvitation, s.inviteQuota)
+	in.GET("/invitations", s.listInvitations)
+	in.GET("/invitations/check", s.checkAddress, s.limitPerUser(2, 20))
+	in.GET("/invitations/:id", s.showInvitation)
+	in.POST("/invitations/:id/resend", s.resendInvitation, s.inviteQuota)
+	in.POST("/invitations/:id/reveal", s.revealRedeemURL, noStore)
+	in.POST("/invitations/:id/link", s.newJoinLink)
+	in.POST("/invitations/:id/link/revoke", s.revokeJoinLink)
+
+	admin := in.Group("/admin", s.requireAdmin)
+	admin.GET("/audit", s.auditPage)
+	admin.GET("/audit.csv", s.auditCSV)
+	admin.GET("/audit.jsonl", s.auditJSONL)
+}
+
+func noIndex(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("X-Robots-Tag", "noindex, nofollow")
+		return next(c)
+	}
+}
+
+// limitPerIP is a token bucket per client address (the address from the trusted extractor, so a
+// spoofed X-Forwarded-For does not reset it).
+func (s *Server) limitPerIP(perSecond float64, burst int) echo.MiddlewareFunc {
+	return s.limiter(perSecond, burst, func(c echo.Context) (string, error) { return "ip:" + c.RealIP(), nil })
+}
+
+// limitPerUser is a token bucket per signed-in user (tenant + object id).
+func (s *Server) limitPerUser(perSecond float64, burst int) echo.MiddlewareFunc {
+	return s.limiter(perSecond, burst, func(c echo.Context) (string, error) {
+		if u := currentUser(c); u != nil {
+			return "user:" + u.TenantID + "/" + u.ObjectID, nil
+		}
+		return "ip:" + c.RealIP(), nil
+	})
+}
+
+func (s *Server) limiter(perSecond float64, burst int, id middleware.Extractor) echo.MiddlewareFunc {
+	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+		Rate: rate.Limit(perSecond), Burst: burst, ExpiresIn: 10 * time.Minute,
+	})
+	retry := strconv.Itoa(max(1, int(1/perSecond+0.5)))
+	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store:               store,
+		IdentifierExtractor: id,
+		ErrorHandler: func(c echo.Context, err error) error {
+			return echo.NewHTTPError(http.StatusForbidden, "request refused")
+		},
+		DenyHandler: func(c echo.Context, identifier string, err error) error {
+			c.Response().Header().Set("Retry-After", retry)
+			s.Logger.Warn("rate limit", "request_id", requestID(c), "path", logPath(c), "client_ip", c.RealIP())
+			return echo.NewHTTPError(http.StatusTooManyRequests, "Too many requests from your address. Wait a moment and try again.")
+		},
+	})
+}
