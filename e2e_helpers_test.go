@@ -306,3 +306,7 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+func devtenantFault403() devtenant.Fault {
+	return devtenant.Fault{Method: http.MethodGet, PathPrefix: "/v1.0/users", Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."}
+}

@@ -206,8 +206,12 @@ func (s *Server) invitationFailed(c echo.Context, req invite.Request, err error)
 		alert = &views.Alert{Kind: "warning", Title: "Not sent", Text: re.Message()}
 		if re.ResendOffered {
 			alert.Title = "Already invited"
-			if re.Preflight.InvitationID != "" {
-				resend = &views.ResendOffer{InvitationID: re.Preflight.InvitationID, Text: re.Message()}
+			resend = &views.ResendOffer{InvitationID: re.Preflight.InvitationID, Text: re.Message()}
+			// Someone else's invitation cannot be resent through its page: re-post the form instead.
+			if id := resend.InvitationID; id != "" {
+				if _, err := s.Invites.Get(c.Request().Context(), s.inviter(c), id); err != nil {
+					resend.InvitationID = ""
+				}
 			}
 		}
 	case errors.As(err, &ge):

@@ -58,6 +58,12 @@ func (s *Server) showInvitation(c echo.Context) error {
 	}
 	p := s.page(c, title)
 	p.Nav = "invitations"
+	if sess.Data.Flash != "" {
+		p.Flash = sess.PopFlash()
+		if err := sess.Save(c.Request(), c.Response()); err != nil {
+			return err
+		}
+	}
 	// The page can show bearer links (join and redemption URLs): never cache it, never leak it onwards.
 	c.Response().Header().Set("Cache-Control", "no-store")
 	c.Response().Header().Set("Referrer-Policy", "no-referrer")

@@ -34,6 +34,12 @@ func (s *Server) joinShow(c echo.Context) error {
 	}))
 }
 
+// joinHead answers link scanners' HEAD requests without looking the token up or counting an open.
+func (s *Server) joinHead(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	return c.NoContent(http.StatusOK)
+}
+
 // joinAccept sends the partner on to Microsoft's redemption URL.
 func (s *Server) joinAccept(c echo.Context) error {
 	u, err := s.Invites.AcceptJoin(c.Request().Context(), c.Param("token"), meta(c))

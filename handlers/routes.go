@@ -25,6 +25,7 @@ func (s *Server) routes(e *echo.Echo) {
 	// Partner pages: no sign-in, no session, never cached or indexed, rate-limited per address.
 	partner := e.Group("", middleware.BodyLimit("4K"), noStore, noIndex, s.limitPerIP(1, 30))
 	partner.GET("/join/:token", s.joinShow)
+	partner.HEAD("/join/:token", s.joinHead)
 	partner.POST("/join/:token/accept", s.joinAccept, s.checkOrigin)
 	e.GET("/welcome", s.welcome, noStore, noIndex)
 

@@ -111,6 +111,11 @@ func (s *Service) AcceptJoin(ctx context.Context, token string, meta Meta) (stri
 	if err := s.audit(ctx, ev); err != nil {
 		return "", fmt.Errorf("invite: auditing the acceptance: %w", err)
 	}
+	// The partner is on the way to Microsoft: make the next page view re-read the state from Graph
+	// instead of trusting a recent check.
+	if err := s.store.UpdateInvitationState(ctx, rec.ID, rec.ExternalUserState, rec.ExternalUserStateChangedAt, time.Unix(0, 0).UTC()); err != nil {
+		s.log.WarnContext(ctx, "invite: marking state for refresh failed", "invitation", rec.ID, "err", err)
+	}
 	s.log.InfoContext(ctx, "invite: join link accepted", "request_id", meta.RequestID, "invitation", rec.ID, "token_fp", TokenFingerprint(token))
 	return string(plain), nil
 }
