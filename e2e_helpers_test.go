@@ -42,14 +42,14 @@ func (b *syncBuffer) String() string {
 
 // harness is one Portico instance started through run, against a devtenant the test owns.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	tenant *devtenant.Tenant
 	URL    string
 	Logs   *syncBuffer
 	env    map[string]string
 }
 
-func newTenant(t *testing.T) *devtenant.Tenant {
+func newTenant(t testing.TB) *devtenant.Tenant {
 	t.Helper()
 	tenant, err := devtenant.New(devtenant.Options{ClientSecret: testClientSecret})
 	if err != nil {
@@ -62,7 +62,7 @@ func newTenant(t *testing.T) *devtenant.Tenant {
 	return tenant
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -89,7 +89,7 @@ func baseEnv(tenant *devtenant.Tenant, addr string) map[string]string {
 }
 
 // start runs Portico with the given environment until the test ends.
-func start(t *testing.T, tenant *devtenant.Tenant, env map[string]string) *harness {
+func start(t testing.TB, tenant *devtenant.Tenant, env map[string]string) *harness {
 	t.Helper()
 	if tenant == nil {
 		tenant = newTenant(t)
@@ -162,7 +162,7 @@ func (h *harness) waitReady() {
 
 // browser is a cookie-keeping client that does not follow redirects by itself.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	h    *harness
 	c    *http.Client
 	last *goquery.Document
@@ -288,7 +288,7 @@ func text(p *page, sel string) string {
 	return strings.TrimSpace(p.Doc.Find(sel).First().Text())
 }
 
-func must(t *testing.T, cond bool, format string, args ...any) {
+func must(t testing.TB, cond bool, format string, args ...any) {
 	t.Helper()
 	if !cond {
 		t.Fatalf(format, args...)
