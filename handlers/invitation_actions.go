@@ -31,7 +31,7 @@ func (s *Server) resendInvitation(c echo.Context) error {
 	res, err := s.Invites.Resend(ctx, ts, s.inviter(c), c.Param("id"), meta(c))
 	if err != nil {
 		var ge *invite.GraphError
-		if errors.As(err, &ge) {
+		if errors.As(err, &ge) && !errors.Is(err, auth.ErrReauthRequired) {
 			return echo.NewHTTPError(graphStatus(ge), ge.Message+" (Graph request id "+ge.RequestID+")")
 		}
 		return actionError(err)

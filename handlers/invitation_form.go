@@ -181,6 +181,9 @@ func (s *Server) invitationCreated(c echo.Context, res *invite.Result) error {
 // invitationFailed re-renders the form (status 4xx, values kept, messages by the fields) or answers
 // a Graph-like JSON error.
 func (s *Server) invitationFailed(c echo.Context, req invite.Request, err error) error {
+	if errors.Is(err, auth.ErrReauthRequired) {
+		return err // the error handler signs the user out and asks them to sign in again
+	}
 	status, alert, fields := http.StatusBadRequest, (*views.Alert)(nil), invite.FieldErrors(nil)
 	var resend *views.ResendOffer
 	var (
