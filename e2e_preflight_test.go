@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPreflightRefusals(t *testing.T) {
@@ -123,19 +124,28 @@ func TestPendingGuestInvitedElsewhereCanBeResent(t *testing.T) {
 }
 
 func TestAcceptedStateWithTimeAfterRefresh(t *testing.T) {
-	h := start(t, nil, nil)
+	h := start(t, nil, map[string]string{"PORTICO_STATE_REFRESH": "1s"})
 	b := h.browser()
 	b.signIn("employee@contoso.example")
 	p := b.post("/invitations", inviteForm("riley@fabrikam.example"))
 	must(t, p.Status == http.StatusSeeOther, "invite %d", p.Status)
+	list := b.get("/invitations?state=pending")
+	must(t, list.Doc.Find(`[data-testid="invitation-row"]`).Length() == 1, "pending before acceptance")
+
+	// The partner accepts from Microsoft's email, outside Portico.
 	u, _ := h.tenant.UserByMail("riley@fabrikam.example")
 	h.tenant.Accept(u.ID)
-	// Accepted outside Portico (for example from Microsoft's email): the stored state is fresh, so
-	// the list shows it once it is older than the refresh age; the state filter must still work.
-	list := b.get("/invitations?state=pending")
-	must(t, list.Status == http.StatusOK, "list %d", list.Status)
-	bad := b.get("/invitations?state=bogus")
-	must(t, bad.Status == http.StatusBadRequest, "unknown filter: %d", bad.Status)
+	time.Sleep(1100 * time.Millisecond)
+	list = b.get("/invitations")
+	row := list.Doc.Find(`[data-testid="invitation-row"]`)
+	must(t, strings.TrimSpace(row.Find(`[data-testid="state"]`).Text()) == "Accepted", "accepted after refresh: %q", row.Text())
+	accepted, _ := h.tenant.UserByMail("riley@fabrikam.example")
+	when := accepted.ExternalUserStateChangeDateTime.UTC().Format(time.RFC3339)
+	got := row.Find(`td[data-label="State"] time`).AttrOr("datetime", "")
+	must(t, got == when, "shows when they accepted: %q, want %q", got, when)
+	must(t, b.get("/invitations?state=accepted").Doc.Find(`[data-testid="invitation-row"]`).Length() == 1, "Accepted filter")
+	must(t, b.get("/invitations?state=pending").Doc.Find(`[data-testid="invitation-row"]`).Length() == 0, "no longer pending")
+	must(t, b.get("/invitations?state=bogus").Status == http.StatusBadRequest, "unknown filter refused")
 }
 
 func TestLiveAddressCheck(t *testing.T) {

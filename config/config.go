@@ -70,6 +70,8 @@ type Config struct {
 	OrgLogoURL   string
 	WelcomeLinks []string
 	JoinLinkTTL  time.Duration
+	// StateRefresh is how old a stored invitation state may be before a page re-reads it from Graph.
+	StateRefresh time.Duration
 
 	SessionIdleTimeout time.Duration
 	SessionMaxLifetime time.Duration
@@ -181,6 +183,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	}
 
 	c.JoinLinkTTL = duration(get, "PORTICO_JOIN_LINK_TTL", 30*24*time.Hour, &p)
+	c.StateRefresh = duration(get, "PORTICO_STATE_REFRESH", 3*time.Minute, &p)
 	c.SessionIdleTimeout = duration(get, "PORTICO_SESSION_IDLE_TIMEOUT", 8*time.Hour, &p)
 	c.SessionMaxLifetime = duration(get, "PORTICO_SESSION_MAX_LIFETIME", 24*time.Hour, &p)
 	if c.SessionIdleTimeout > c.SessionMaxLifetime {
@@ -268,6 +271,17 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		}
 		if _, err := parseBaseURL(kv.val); err != nil {
 			p = append(p, kv.key+" "+err.Error())
+		}
+	}
+	if c.OrgLogoURL != "" {
+		if _, err := parseBaseURL(c.OrgLogoURL); err != nil && !strings.HasPrefix(c.OrgLogoURL, "/") {
+			p = append(p, "PORTICO_ORG_LOGO_URL "+err.Error())
+		}
+	}
+	for _, l := range c.WelcomeLinks {
+		_, u, _ := strings.Cut(l, "|")
+		if _, err := parseBaseURL(strings.TrimSpace(u)); err != nil {
+			p = append(p, fmt.Sprintf("PORTICO_WELCOME_LINKS: %q must be Label|https://url", l))
 		}
 	}
 	if c.DefaultRedirectURL != "" {

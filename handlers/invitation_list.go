@@ -34,7 +34,7 @@ func (s *Server) listInvitations(c echo.Context) error {
 		return err
 	}
 	ts := s.Sessions.GraphTokens(ctx, s.RP, sessionOf(c))
-	items := s.Invites.RefreshStates(ctx, ts, lp.Invitations, stateMaxAge)
+	items := s.Invites.RefreshStates(ctx, ts, lp.Invitations, s.stateRefresh())
 
 	p := s.page(c, "My invitations")
 	if everyone {

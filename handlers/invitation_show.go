@@ -12,8 +12,13 @@ import (
 	"portico/views"
 )
 
-// stateMaxAge is how old a stored externalUserState may be before a page refreshes it from Graph.
-const stateMaxAge = 3 * time.Minute
+// stateRefresh is how old a stored externalUserState may be before a page re-reads it from Graph.
+func (s *Server) stateRefresh() time.Duration {
+	if s.Config.StateRefresh > 0 {
+		return s.Config.StateRefresh
+	}
+	return 3 * time.Minute
+}
 
 // showInvitation is one invitation: its state, join link and history. Right after sending it is
 // the result page, showing the redemption URL once when no email was sent.
@@ -28,7 +33,7 @@ func (s *Server) showInvitation(c echo.Context) error {
 		return err
 	}
 	ts := s.Sessions.GraphTokens(ctx, s.RP, sessionOf(c))
-	if fresh := s.Invites.RefreshStates(ctx, ts, []store.Invitation{*rec}, stateMaxAge); len(fresh) == 1 {
+	if fresh := s.Invites.RefreshStates(ctx, ts, []store.Invitation{*rec}, s.stateRefresh()); len(fresh) == 1 {
 		rec = &fresh[0]
 	}
 	history, err := s.Invites.History(ctx, inv, rec.ID)
@@ -82,7 +87,7 @@ func (s *Server) invitationVM(c echo.Context, rec *store.Invitation, inv invite.
 		StateChanged: rec.ExternalUserStateChangedAt, StateChecked: rec.StateCheckedAt,
 	}
 	vm.State, vm.StateLabel = stateOf(rec)
-	if rec.StateCheckedAt != nil && s.Clock().Sub(*rec.StateCheckedAt) > stateMaxAge {
+	if rec.StateCheckedAt != nil && s.Clock().Sub(*rec.StateCheckedAt) > s.stateRefresh() {
 		vm.StateStale = true
 	}
 	created := rec.Outcome == store.OutcomeCreated

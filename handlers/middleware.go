@@ -99,7 +99,11 @@ func logPath(c echo.Context) string {
 
 // securityHeaders sets the headers every response carries, error pages included.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; " +
+	img := "'self' data:"
+	if u, err := url.Parse(s.Config.OrgLogoURL); err == nil && u.Scheme == "https" && u.Host != "" {
+		img += " https://" + u.Host // the operator's own logo, when not served by Portico
+	}
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src " + img + "; font-src 'self'; connect-src 'self'; " +
 		"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action " + s.cspFormAction
 	return func(c echo.Context) error {
 		h := c.Response().Header()
