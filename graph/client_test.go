@@ -1,13 +1,13 @@
 package graph
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
+	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,284 +16,628 @@ import (
 	"golang.org/x/oauth2"
 )
 
-var tok = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "test-access-token"})
-
-type sleeps struct{ got []time.Duration }
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.got = append(s.got, d)
-	return nil
-}
-
-func newTest(t *testing.T, h http.HandlerFunc, opts ...Option) (*Client, *sleeps) {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	s := &sleeps{}
-	return NewClient(srv.URL, srv.Client(), append([]Option{WithSleep(s.sleep)}, opts...)...), s
-}
-
-func envelope(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("request-id", "rid-"+code)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": msg, "innerError": map[string]string{"request-id": "rid-" + code}}})
-}
-
-func TestCreateInvitation(t *testing.T) {
-	var body map[string]any
-	c, _ := newTest(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/v1.0/invitations" || r.Header.Get("Authorization") != "Bearer test-access-token" {
-			t.Errorf("request %s %s auth=%q", r.Method, r.URL.Path, r.Header.Get("Authorization"))
-		}
-		if r.Header.Get("client-request-id") == "" || r.Header.Get("Content-Type") != "application/json" {
-			t.Error("missing client-request-id or content type")
-		}
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		w.Header().Set("request-id", "rid-1")
-		w.WriteHeader(http.StatusCreated)
-		_, _ = io.WriteString(w, `{"id":"inv-1","inviteRedeemUrl":"https://login.example/redeem?ticket=T","invitedUserEmailAddress":"a@b.example",
-			"invitedUserType":"Guest","status":"PendingAcceptance","invitedUser":{"id":"user-1"},
-			"invitedUserMessageInfo":{"ccRecipients":[{"emailAddress":{"address":"c@d.example","name":"C"}}]}}`)
-	})
-	in := &Invitation{InvitedUserEmailAddress: "a@b.example", InviteRedirectURL: "https://x.example/", InvitedUserType: "Guest",
-		InvitedUserMessageInfo: &MessageInfo{CustomizedMessageBody: "hi", CCRecipients: []Recipient{{EmailAddress: EmailAddress{Address: "c@d.example"}}}}}
-	out, err := c.CreateInvitation(context.Background(), tok, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.ID != "inv-1" || out.InvitedUser == nil || out.InvitedUser.ID != "user-1" || out.RequestID != "rid-1" || len(out.InvitedUserMessageInfo.CCRecipients) != 1 {
-		t.Errorf("decoded %+v", out)
-	}
-	if v, ok := body["sendInvitationMessage"]; !ok || v != false {
-		t.Errorf("sendInvitationMessage must be sent explicitly: %v", body)
-	}
-	cc := body["invitedUserMessageInfo"].(map[string]any)["ccRecipients"].([]any)[0].(map[string]any)["emailAddress"].(map[string]any)["address"]
-	if cc != "c@d.example" {
-		t.Errorf("cc %v", cc)
-	}
-	if _, ok := body["resetRedemption"]; ok {
-		t.Error("resetRedemption must be absent unless set")
-	}
-}
-
-func TestErrorsAreTypedAndNotRetried(t *testing.T) {
-	for _, tt := range []struct {
+func TestErrorEnvelopesAreTypedAndNotRetried(t *testing.T) {
+	tests := []struct {
 		status int
 		code   string
 		is     func(error) bool
 	}{
-		{400, "BadRequest", func(error) bool { return true }},
+		{400, "BadRequest", IsBadRequest},
+		{400, "Request_BadRequest", IsBadRequest},
 		{401, "InvalidAuthenticationToken", IsUnauthorized},
 		{403, "Authorization_RequestDenied", IsForbidden},
 		{404, "Request_ResourceNotFound", IsNotFound},
-	} {
-		t.Run(tt.code, func(t *testing.T) {
-			var calls atomic.Int32
-			c, _ := newTest(t, func(w http.ResponseWriter, r *http.Request) { calls.Add(1); envelope(w, tt.status, tt.code, "nope") })
-			_, err := c.GetUser(context.Background(), tok, "u1")
+	}
+	calls := map[string]func(*Client) error{
+		"POST": func(c *Client) error {
+			_, err := c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
+			return err
+		},
+		"GET": func(c *Client) error { _, err := c.GetUser(context.Background(), testTS, "u1"); return err },
+	}
+	for _, tt := range tests {
+		for method, call := range calls {
+			t.Run(method+" "+tt.code, func(t *testing.T) {
+				f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+					writeEnvelope(w, tt.status, tt.code, "it went wrong")
+				})
+				c, s := f.client()
+				err := call(c)
+				var ge *Error
+				if !errors.As(err, &ge) {
+					t.Fatalf("err = %v, want *Error", err)
+				}
+				want := Error{Status: tt.status, Code: tt.code, Message: "it went wrong", RequestID: "rid-" + tt.code, ClientRequestID: "crid-" + tt.code}
+				if *ge != want {
+					t.Errorf("got %+v\nwant %+v", *ge, want)
+				}
+				if !tt.is(err) || IsThrottled(err) || IsTransient(err) || errors.Is(err, ErrUncertain) {
+					t.Errorf("helpers disagree for %v", err)
+				}
+				if !strings.HasPrefix(err.Error(), "graph: ") || strings.Contains(err.Error(), testToken) {
+					t.Errorf("Error() = %q", err)
+				}
+				if n := f.calls.Load(); n != 1 || len(s.waits()) != 0 {
+					t.Errorf("calls = %d, waits %v: want 1 call and no retry", n, s.waits())
+				}
+			})
+		}
+	}
+}
+
+func TestErrorBodies(t *testing.T) {
+	tests := []struct {
+		name   string
+		answer func(w http.ResponseWriter)
+		want   Error
+	}{
+		{"request id only in innerError", func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":{"code":"BadRequest","message":"m","innerError":{"request-id":"inner-rid"}}}`))
+		}, Error{Status: 400, Code: "BadRequest", Message: "m", RequestID: "inner-rid"}},
+		{"HTML from a proxy", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("request-id", "rid-html")
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write([]byte(`<html><body>Bad gateway</body></html>`))
+		}, Error{Status: 502, Message: "unexpected answer (502 Bad Gateway)", RequestID: "rid-html"}},
+		{"empty body", func(w http.ResponseWriter) { w.WriteHeader(http.StatusInternalServerError) },
+			Error{Status: 500, Message: "unexpected answer (500 Internal Server Error)"}},
+		{"JSON that is not the envelope", func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"message":"nope"}`))
+		}, Error{Status: 409, Message: "unexpected answer (409 Conflict)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) { tt.answer(w) })
+			c, _ := f.client()
+			_, err := c.Organization(context.Background(), testTS)
 			var ge *Error
-			if !errors.As(err, &ge) || ge.Status != tt.status || ge.Code != tt.code || ge.RequestID != "rid-"+tt.code || !tt.is(err) {
-				t.Fatalf("err = %#v", err)
+			if !errors.As(err, &ge) {
+				t.Fatalf("err = %v, want *Error", err)
 			}
-			if !strings.HasPrefix(err.Error(), "graph: ") || calls.Load() != 1 {
-				t.Errorf("err %q, calls %d", err, calls.Load())
+			if !uuidV4.MatchString(ge.ClientRequestID) {
+				t.Errorf("ClientRequestID %q should fall back to the one sent", ge.ClientRequestID)
+			}
+			ge.ClientRequestID = ""
+			if *ge != tt.want {
+				t.Errorf("got %+v\nwant %+v", *ge, tt.want)
 			}
 		})
 	}
 }
 
-func TestRetryAfterThenSuccess(t *testing.T) {
-	var calls atomic.Int32
-	c, s := newTest(t, func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			w.Header().Set("Retry-After", "2")
-			envelope(w, 429, "TooManyRequests", "slow down")
-			return
+func TestErrorString(t *testing.T) {
+	tests := []struct {
+		e    Error
+		want string
+	}{
+		{Error{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges", RequestID: "r1"},
+			"graph: 403 Authorization_RequestDenied: Insufficient privileges (request-id r1)"},
+		{Error{Status: 502, Message: "unexpected answer (502 Bad Gateway)"}, "graph: 502: unexpected answer (502 Bad Gateway)"},
+		{Error{Status: 429}, "graph: 429"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
 		}
-		w.WriteHeader(http.StatusCreated)
-		_, _ = io.WriteString(w, `{"id":"inv"}`)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	created := func(w http.ResponseWriter) { writeJSON(w, http.StatusCreated, `{"id":"inv"}`) }
+	throttle := func(w http.ResponseWriter, ra string) {
+		if ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
+		writeEnvelope(w, http.StatusTooManyRequests, "TooManyRequests", "slow down")
+	}
+	tests := []struct {
+		name      string
+		post      bool
+		opts      []Option
+		answer    func(n int, w http.ResponseWriter)
+		wantCalls int32
+		wantWaits []time.Duration // nil: checked by check
+		wantErr   func(error) bool
+		check     func(t *testing.T, waits []time.Duration)
+	}{
+		{
+			name: "429 Retry-After seconds then 201", post: true,
+			answer: func(n int, w http.ResponseWriter) {
+				if n == 1 {
+					throttle(w, "2")
+					return
+				}
+				created(w)
+			},
+			wantCalls: 2, wantWaits: []time.Duration{2 * time.Second},
+		},
+		{
+			name: "429 Retry-After HTTP date then 201", post: true,
+			answer: func(n int, w http.ResponseWriter) {
+				if n == 1 {
+					throttle(w, now.Add(5*time.Second).UTC().Format(http.TimeFormat))
+					return
+				}
+				created(w)
+			},
+			wantCalls: 2, wantWaits: []time.Duration{5 * time.Second},
+		},
+		{
+			name: "Retry-After 0 retries at once", post: true,
+			answer: func(n int, w http.ResponseWriter) {
+				if n == 1 {
+					throttle(w, "0")
+					return
+				}
+				created(w)
+			},
+			wantCalls: 2, wantWaits: []time.Duration{0},
+		},
+		{
+			name: "503 with Retry-After then 201", post: true,
+			answer: func(n int, w http.ResponseWriter) {
+				if n == 1 {
+					w.Header().Set("Retry-After", "1")
+					writeEnvelope(w, http.StatusServiceUnavailable, "ServiceUnavailable", "busy")
+					return
+				}
+				created(w)
+			},
+			wantCalls: 2, wantWaits: []time.Duration{time.Second},
+		},
+		{
+			name:      "503 every time: 1 + maxRetries calls, backoff grows",
+			answer:    func(int, http.ResponseWriter) {},
+			wantCalls: 1 + defaultMaxRetries,
+			wantErr:   func(err error) bool { return IsTransient(err) && statusOf(err) == 503 },
+			check: func(t *testing.T, waits []time.Duration) {
+				if len(waits) != defaultMaxRetries {
+					t.Fatalf("waits %v, want %d", waits, defaultMaxRetries)
+				}
+				for i, w := range waits {
+					hi := min(backoffBase<<i, backoffCap)
+					if w < hi/2 || w > hi {
+						t.Errorf("wait %d = %v, want in [%v, %v]", i, w, hi/2, hi)
+					}
+					if i > 0 && w < waits[i-1] {
+						t.Errorf("backoff shrank: %v", waits)
+					}
+				}
+			},
+		},
+		{
+			name: "WithMaxRetries(2) on 503", opts: []Option{WithMaxRetries(2)},
+			answer:    func(int, http.ResponseWriter) {},
+			wantCalls: 3, wantErr: IsTransient,
+			check: func(t *testing.T, waits []time.Duration) {
+				if len(waits) != 2 {
+					t.Errorf("waits %v", waits)
+				}
+			},
+		},
+		{
+			name: "Retry-After 3600 fails at once as throttled", post: true,
+			answer:    func(_ int, w http.ResponseWriter) { throttle(w, "3600") },
+			wantCalls: 1, wantWaits: []time.Duration{},
+			wantErr: func(err error) bool {
+				var ge *Error
+				return IsThrottled(err) && errors.As(err, &ge) && ge.RetryAfter == time.Hour && !errors.Is(err, ErrUncertain)
+			},
+		},
+		{
+			name: "total wait budget stops before it is exceeded", opts: []Option{WithMaxWait(25 * time.Second)},
+			answer:    func(_ int, w http.ResponseWriter) { throttle(w, "10") },
+			wantCalls: 3, wantWaits: []time.Duration{10 * time.Second, 10 * time.Second}, wantErr: IsThrottled,
+		},
+		{
+			name:      "504 on GET is retried",
+			answer:    func(n int, w http.ResponseWriter) { gatewayTimeoutOnce(n, w) },
+			wantCalls: 2,
+			check: func(t *testing.T, waits []time.Duration) {
+				if len(waits) != 1 {
+					t.Errorf("waits %v", waits)
+				}
+			},
+		},
+		{
+			name: "504 on POST is uncertain and not re-sent", post: true,
+			answer:    func(n int, w http.ResponseWriter) { gatewayTimeoutOnce(n, w) },
+			wantCalls: 1, wantWaits: []time.Duration{},
+			wantErr: func(err error) bool { return errors.Is(err, ErrUncertain) && statusOf(err) == 504 },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+				if tt.answer != nil {
+					tt.answer(n, w)
+				}
+				if w.Header().Get("request-id") == "" { // the handler wrote nothing: 503
+					writeEnvelope(w, http.StatusServiceUnavailable, "ServiceUnavailable", "busy")
+				}
+			})
+			c, s := f.client(tt.opts...)
+			c.now = func() time.Time { return now }
+			var err error
+			if tt.post {
+				_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
+			} else {
+				_, err = c.GetUser(context.Background(), testTS, "u")
+			}
+			switch {
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("err = %v", err)
+			case tt.wantErr != nil && !tt.wantErr(err):
+				t.Fatalf("unexpected err %v", err)
+			}
+			if n := f.calls.Load(); n != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", n, tt.wantCalls)
+			}
+			waits := s.waits()
+			if tt.wantWaits != nil && !(len(waits) == 0 && len(tt.wantWaits) == 0) && !reflect.DeepEqual(waits, tt.wantWaits) {
+				t.Errorf("waits = %v, want %v", waits, tt.wantWaits)
+			}
+			if tt.check != nil {
+				tt.check(t, waits)
+			}
+		})
+	}
+}
+
+func gatewayTimeoutOnce(n int, w http.ResponseWriter) {
+	if n == 1 {
+		writeEnvelope(w, http.StatusGatewayTimeout, "GatewayTimeout", "gateway timed out")
+		return
+	}
+	writeJSON(w, http.StatusOK, `{"id":"u"}`) // only GETs get here: a POST is not re-sent
+}
+
+func TestBackoffBounds(t *testing.T) {
+	for attempt := 1; attempt <= 10; attempt++ {
+		hi := backoffCap
+		if attempt <= 5 {
+			hi = min(backoffBase<<(attempt-1), backoffCap)
+		}
+		for range 200 {
+			if d := backoff(attempt); d < hi/2 || d > hi {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", attempt, d, hi/2, hi)
+			}
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in     string
+		want   time.Duration
+		wantOK bool
+	}{
+		{"", 0, false},
+		{"2", 2 * time.Second, true},
+		{" 7 ", 7 * time.Second, true},
+		{"0", 0, true},
+		{"-1", 0, false},
+		{"99999999999999", 24 * time.Hour, true},
+		{"Mon, 23 Nov 2026 10:00:30 GMT", 30 * time.Second, true},
+		{"Mon, 23 Nov 2026 09:00:00 GMT", 0, true},
+		{"soon", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseRetryAfter(tt.in, now)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestContextEndsTheWait(t *testing.T) {
+	t.Run("cancelled during the wait", func(t *testing.T) {
+		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "5")
+			writeEnvelope(w, http.StatusTooManyRequests, "TooManyRequests", "x")
+		})
+		c := NewClient(f.srv.URL, f.srv.Client()) // the real sleep
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		time.AfterFunc(100*time.Millisecond, cancel)
+		start := time.Now()
+		_, err := c.GetUser(ctx, testTS, "u")
+		if !errors.Is(err, context.Canceled) || !IsThrottled(err) {
+			t.Errorf("err = %v, want context.Canceled wrapping the last 429", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("returned after %v", d)
+		}
+		if n := f.calls.Load(); n != 1 {
+			t.Errorf("calls = %d, want 1", n)
+		}
 	})
-	if _, err := c.CreateInvitation(context.Background(), tok, &Invitation{InvitedUserEmailAddress: "a@b.example"}); err != nil {
+	t.Run("deadline shorter than Retry-After returns at once", func(t *testing.T) {
+		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "5")
+			writeEnvelope(w, http.StatusTooManyRequests, "TooManyRequests", "x")
+		})
+		c, s := f.client()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := c.GetUser(ctx, testTS, "u")
+		if !IsThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
+			t.Errorf("err %v, waits %v, calls %d", err, s.waits(), f.calls.Load())
+		}
+	})
+	t.Run("client timeout shorter than Retry-After returns at once", func(t *testing.T) {
+		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "5")
+			writeEnvelope(w, http.StatusTooManyRequests, "TooManyRequests", "x")
+		})
+		c, s := f.client(WithTimeout(time.Second))
+		_, err := c.GetUser(context.Background(), testTS, "u")
+		if !IsThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
+			t.Errorf("err %v, waits %v, calls %d", err, s.waits(), f.calls.Load())
+		}
+	})
+}
+
+func TestTransportFailures(t *testing.T) {
+	slow := func(_ int, w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	tests := []struct {
+		name          string
+		post          bool
+		answer        func(t *testing.T) func(n int, w http.ResponseWriter, r *http.Request)
+		opts          []Option
+		wantCalls     int32
+		wantUncertain bool
+		wantOK        bool
+		wantIs        error
+	}{
+		{
+			name: "POST timeout is uncertain, sent once", post: true,
+			answer:    func(*testing.T) func(int, http.ResponseWriter, *http.Request) { return slow },
+			opts:      []Option{WithTimeout(150 * time.Millisecond)},
+			wantCalls: 1, wantUncertain: true, wantIs: context.DeadlineExceeded,
+		},
+		{
+			name: "POST dropped connection is uncertain, sent once", post: true,
+			answer: func(t *testing.T) func(int, http.ResponseWriter, *http.Request) {
+				return func(_ int, w http.ResponseWriter, _ *http.Request) { hangUp(t, w) }
+			},
+			wantCalls: 1, wantUncertain: true,
+		},
+		{
+			name: "GET dropped connection is retried",
+			answer: func(t *testing.T) func(int, http.ResponseWriter, *http.Request) {
+				return func(n int, w http.ResponseWriter, _ *http.Request) {
+					if n == 1 {
+						hangUp(t, w)
+						return
+					}
+					writeJSON(w, http.StatusOK, `{"id":"u"}`)
+				}
+			},
+			wantCalls: 2, wantOK: true,
+		},
+		{
+			name:      "GET timeout is not retried past the call's timeout",
+			answer:    func(*testing.T) func(int, http.ResponseWriter, *http.Request) { return slow },
+			opts:      []Option{WithTimeout(150 * time.Millisecond)},
+			wantCalls: 1, wantIs: context.DeadlineExceeded,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, tt.answer(t))
+			c, _ := f.client(tt.opts...)
+			start := time.Now()
+			var err error
+			if tt.post {
+				_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
+			} else {
+				_, err = c.GetUser(context.Background(), testTS, "u")
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if tt.wantOK != (err == nil) {
+				t.Fatalf("err = %v", err)
+			}
+			if got := errors.Is(err, ErrUncertain); got != tt.wantUncertain {
+				t.Errorf("uncertain = %v for %v", got, err)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("err %v does not wrap %v", err, tt.wantIs)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "graph: ") {
+				t.Errorf("err %q lacks the prefix", err)
+			}
+			if n := f.calls.Load(); n != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", n, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestPostThatNeverConnectedIsCertain(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if calls.Load() != 2 || len(s.got) != 1 || s.got[0] != 2*time.Second {
-		t.Errorf("calls %d sleeps %v", calls.Load(), s.got)
+	addr := l.Addr().String()
+	_ = l.Close()
+	s := &sleeper{}
+	c := NewClient("http://"+addr, &http.Client{}, WithSleep(s.sleep))
+	_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
+	if err == nil || errors.Is(err, ErrUncertain) {
+		t.Fatalf("err = %v, want a plain error: nothing was sent", err)
+	}
+	if len(s.waits()) != 0 {
+		t.Errorf("a POST must not be retried on a network error: waits %v", s.waits())
 	}
 }
 
-func TestRetriesExhaustedAndCaps(t *testing.T) {
-	var calls atomic.Int32
-	c, s := newTest(t, func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		envelope(w, 503, "ServiceUnavailable", "busy")
-	}, WithMaxRetries(3))
-	_, err := c.GetUser(context.Background(), tok, "u")
-	if !IsThrottled(err) || calls.Load() != 4 || len(s.got) != 3 {
-		t.Fatalf("err %v calls %d sleeps %v", err, calls.Load(), s.got)
+func TestOversizedAnswers(t *testing.T) {
+	big := `{"id":"` + strings.Repeat("x", 2048) + `"}`
+	tests := []struct {
+		name          string
+		post          bool
+		status        int
+		wantTooLarge  bool
+		wantUncertain bool
+		wantStatus    int
+	}{
+		{name: "GET 200", status: 200, wantTooLarge: true},
+		{name: "POST 201", post: true, status: 201, wantTooLarge: true, wantUncertain: true},
+		{name: "error body over the limit keeps the status", status: 400, wantStatus: 400},
 	}
-	for i := 1; i < len(s.got); i++ {
-		if s.got[i] < s.got[i-1]/2 {
-			t.Errorf("backoff should grow: %v", s.got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) { writeJSON(w, tt.status, big) })
+			c, _ := f.client(WithMaxResponseBytes(1024))
+			var err error
+			if tt.post {
+				_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
+			} else {
+				_, err = c.GetUser(context.Background(), testTS, "u")
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := errors.Is(err, ErrResponseTooLarge); got != tt.wantTooLarge {
+				t.Errorf("too large = %v: %v", got, err)
+			}
+			if tt.wantTooLarge && !strings.Contains(err.Error(), "graph: response too large") {
+				t.Errorf("err %q", err)
+			}
+			if got := errors.Is(err, ErrUncertain); got != tt.wantUncertain {
+				t.Errorf("uncertain = %v: %v", got, err)
+			}
+			if statusOf(err) != tt.wantStatus {
+				t.Errorf("status %d, want %d", statusOf(err), tt.wantStatus)
+			}
+			if f.calls.Load() != 1 {
+				t.Errorf("calls = %d", f.calls.Load())
+			}
+		})
+	}
+	t.Run("exactly at the limit is fine", func(t *testing.T) {
+		body := `{"id":"` + strings.Repeat("x", 1024-9) + `"}`
+		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, body) })
+		c, _ := f.client(WithMaxResponseBytes(int64(len(body))))
+		if _, err := c.GetUser(context.Background(), testTS, "u"); err != nil {
+			t.Fatal(err)
 		}
-	}
-
-	calls.Store(0)
-	c, s = newTest(t, func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		w.Header().Set("Retry-After", "3600")
-		envelope(w, 429, "TooManyRequests", "much later")
 	})
-	_, err = c.GetUser(context.Background(), tok, "u")
-	var ge *Error
-	if !errors.As(err, &ge) || ge.RetryAfter != time.Hour || calls.Load() != 1 || len(s.got) != 0 {
-		t.Fatalf("an hour's Retry-After must fail at once: err %v calls %d sleeps %v", err, calls.Load(), s.got)
-	}
 }
 
-func TestPostTimeoutIsUncertainAndNotResent(t *testing.T) {
-	var calls atomic.Int32
-	c, _ := newTest(t, func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		time.Sleep(300 * time.Millisecond)
-	}, WithTimeout(100*time.Millisecond))
-	_, err := c.CreateInvitation(context.Background(), tok, &Invitation{InvitedUserEmailAddress: "a@b.example"})
-	if !errors.Is(err, ErrUncertain) || calls.Load() != 1 {
-		t.Fatalf("err %v calls %d", err, calls.Load())
-	}
-}
-
-func TestPostDroppedConnectionIsUncertain(t *testing.T) {
-	var calls atomic.Int32
-	c, _ := newTest(t, func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		conn, _, _ := w.(http.Hijacker).Hijack()
-		conn.Close()
-	})
-	_, err := c.CreateInvitation(context.Background(), tok, &Invitation{InvitedUserEmailAddress: "a@b.example"})
-	if !errors.Is(err, ErrUncertain) || calls.Load() != 1 {
-		t.Fatalf("err %v calls %d", err, calls.Load())
-	}
-}
-
-func TestGetNetworkErrorRetried(t *testing.T) {
-	var calls atomic.Int32
-	c, _ := newTest(t, func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			conn, _, _ := w.(http.Hijacker).Hijack()
-			conn.Close()
-			return
+func TestTokenSource(t *testing.T) {
+	t.Run("asked once per attempt", func(t *testing.T) {
+		f := newFake(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+			if n == 1 {
+				w.Header().Set("Retry-After", "1")
+				writeEnvelope(w, http.StatusTooManyRequests, "TooManyRequests", "x")
+				return
+			}
+			writeJSON(w, http.StatusOK, `{"id":"u"}`)
+		})
+		c, _ := f.client()
+		ts := &countingTS{tok: &oauth2.Token{AccessToken: "t"}}
+		if _, err := c.GetUser(context.Background(), ts, "u"); err != nil {
+			t.Fatal(err)
 		}
-		_, _ = io.WriteString(w, `{"id":"u"}`)
+		if ts.n.Load() != 2 {
+			t.Errorf("Token() called %d times, want 2", ts.n.Load())
+		}
+		reqs := f.requests()
+		if reqs[0].header.Get("client-request-id") == reqs[1].header.Get("client-request-id") {
+			t.Error("each attempt should carry its own client-request-id")
+		}
 	})
-	u, err := c.GetUser(context.Background(), tok, "u")
-	if err != nil || u.ID != "u" || calls.Load() != 2 {
-		t.Fatalf("u %v err %v calls %d", u, err, calls.Load())
+	tests := []struct {
+		name string
+		ts   oauth2.TokenSource
+	}{
+		{"token error", &countingTS{err: errors.New("oauth2: token expired and refresh token is not set")}},
+		{"nil token", &countingTS{}},
+		{"empty access token", &countingTS{tok: &oauth2.Token{}}},
+		{"no token source", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) { writeJSON(w, 201, `{}`) })
+			c, s := f.client()
+			_, err := c.CreateInvitation(context.Background(), tt.ts, &Invitation{InvitedUserEmailAddress: "a@b.example"})
+			if err == nil || !strings.HasPrefix(err.Error(), "graph: ") || errors.Is(err, ErrUncertain) {
+				t.Errorf("err = %v", err)
+			}
+			if f.calls.Load() != 0 || len(s.waits()) != 0 {
+				t.Errorf("calls %d waits %v", f.calls.Load(), s.waits())
+			}
+		})
 	}
 }
 
-func TestOversizedBody(t *testing.T) {
-	c, _ := newTest(t, func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, `{"id":"`+strings.Repeat("x", 2048)+`"}`)
-	}, WithMaxResponseBytes(1024))
-	if _, err := c.GetUser(context.Background(), tok, "u"); err == nil || !strings.Contains(err.Error(), "too large") {
-		t.Fatalf("err %v", err)
-	}
-}
-
-func TestContextCancelledWhileWaiting(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "1")
-		envelope(w, 429, "TooManyRequests", "x")
-	}))
-	defer srv.Close()
-	c := NewClient(srv.URL, srv.Client())
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := c.GetUser(ctx, tok, "u")
-	if err == nil || time.Since(start) > 2*time.Second {
-		t.Fatalf("err %v after %v", err, time.Since(start))
-	}
-}
-
-func TestFindUsersByAddressQuery(t *testing.T) {
-	var filter, count, consistency, raw string
-	c, _ := newTest(t, func(w http.ResponseWriter, r *http.Request) {
-		raw = r.URL.RawQuery
-		filter, count, consistency = r.URL.Query().Get("$filter"), r.URL.Query().Get("$count"), r.Header.Get("ConsistencyLevel")
-		_, _ = io.WriteString(w, `{"value":[{"id":"u1","mail":"o'neil@fabrikam.example","userType":"Guest","externalUserState":"PendingAcceptance"}]}`)
-	})
-	users, err := c.FindUsersByAddress(context.Background(), tok, "o'neil+tag#x&y@fabrikam.example")
-	if err != nil || len(users) != 1 || users[0].ExternalUserState != "PendingAcceptance" {
-		t.Fatalf("users %v err %v", users, err)
-	}
-	v := "o''neil+tag#x&y@fabrikam.example"
-	want := "userPrincipalName eq '" + v + "' or mail eq '" + v + "' or proxyAddresses/any(x:x eq 'SMTP:" + v + "') or otherMails/any(x:x eq '" + v + "')"
-	if filter != want {
-		t.Errorf("filter\n got %s\nwant %s", filter, want)
-	}
-	if count != "true" || consistency != "eventual" {
-		t.Errorf("advanced query needs $count and ConsistencyLevel: %q %q", count, consistency)
-	}
-	if strings.Contains(filter, "signInNames") || strings.Contains(raw, "+") {
-		t.Errorf("raw query %q", raw)
-	}
-}
-
-// splitOr splits a filter at top-level " or " outside string literals.
-func splitOr(f string) []string {
-	var parts []string
-	inStr, depth, start := false, 0, 0
-	for i := 0; i < len(f); i++ {
+// TestLogsKeepSecrets runs successes and failures with a debug logger and checks that neither the
+// token, the redemption ticket nor the looked-up address reaches the log or the errors.
+func TestLogsKeepSecrets(t *testing.T) {
+	const address = "leaky.address@fabrikam.example"
+	var gets atomic.Int32
+	f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		switch {
-		case f[i] == '\'':
-			inStr = !inStr
-		case !inStr && f[i] == '(':
-			depth++
-		case !inStr && f[i] == ')':
-			depth--
-		case !inStr && depth == 0 && strings.HasPrefix(f[i:], " or "):
-			parts = append(parts, f[start:i])
-			start = i + 4
-		}
-	}
-	return append(parts, f[start:])
-}
-
-func TestAddressFilterCannotBreakOut(t *testing.T) {
-	for _, addr := range []string{"x' or mail eq 'megan@contoso.example", "'", "''", "a'b'c@d.example", "x') or (1 eq 1"} {
-		if got := len(splitOr(AddressFilter(addr))); got != 4 {
-			t.Errorf("%q: %d top-level clauses, want 4", addr, got)
-		}
-	}
-}
-
-func TestODataString(t *testing.T) {
-	for in, want := range map[string]string{"o'brien@x.com": "'o''brien@x.com'", "": "''", "''": "''''''"} {
-		if got := ODataString(in); got != want {
-			t.Errorf("ODataString(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func FuzzODataString(f *testing.F) {
-	for _, s := range []string{"", "'", "o'neil@x.example", "a''b"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		q := ODataString(s)
-		if len(q) < 2 || q[0] != '\'' || q[len(q)-1] != '\'' {
-			t.Fatalf("not quoted: %q", q)
-		}
-		inner := q[1 : len(q)-1]
-		if strings.ReplaceAll(inner, "''", "") != strings.ReplaceAll(s, "'", "") {
-			t.Fatalf("lone quote in %q", q)
-		}
-		if strings.ReplaceAll(inner, "''", "'") != s {
-			t.Fatalf("does not round-trip: %q", q)
+		case r.Method == http.MethodPost && n == 1:
+			w.Header().Set("request-id", "rid-201")
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(fullInvitationJSON))
+		case r.Method == http.MethodPost:
+			hangUp(t, w)
+		case gets.Add(1) <= 2:
+			// Two hang-ups: net/http itself may replay a GET once on a reused connection.
+			hangUp(t, w)
+		default:
+			writeJSON(w, http.StatusOK, `{"value":[{"id":"u1","mail":"`+address+`"}]}`)
 		}
 	})
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, _ := f.client(WithLogger(logger))
+	var errs []error
+	_, err := c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: address})
+	errs = append(errs, err)
+	_, err = c.FindUsersByAddress(context.Background(), testTS, address) // first attempt hangs up
+	errs = append(errs, err)
+	_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: address})
+	errs = append(errs, err)
+	if errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], ErrUncertain) {
+		t.Fatalf("errs %v", errs)
+	}
+	logged := buf.String()
+	for _, secret := range []string{testToken, "TICKET-SENTINEL-123", "ticket", address, "leaky", "$filter", "%24filter"} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("log contains %q:\n%s", secret, logged)
+		}
+		if strings.Contains(errs[2].Error(), secret) {
+			t.Errorf("error contains %q: %v", secret, errs[2])
+		}
+	}
+	for _, want := range []string{`"method":"POST"`, `"path":"/v1.0/invitations"`, `"status":201`, `"request_id":"rid-201"`, `"attempt":2`, `"duration"`} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("log lacks %s:\n%s", want, logged)
+		}
+	}
 }
 
-var _ = net.Dial
+func TestNewClientDefaults(t *testing.T) {
+	c := NewClient("https://graph.microsoft.com/", nil, WithMaxRetries(-1), WithTimeout(0), WithMaxResponseBytes(0), WithSleep(nil), WithLogger(nil))
+	if c.base != "https://graph.microsoft.com/v1.0" || c.hc == nil || c.hc.Timeout != defaultTimeout ||
+		c.maxRetries != 0 || c.timeout != defaultTimeout || c.maxBody != defaultMaxBodyBytes || c.sleep == nil || c.log == nil {
+		t.Errorf("client %+v", c)
+	}
+}
