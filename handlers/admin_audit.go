@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
@@ -15,7 +16,10 @@ import (
 	"portico/views"
 )
 
-const auditPageSize = 50
+const (
+	auditPageSize = 50
+	maxAuditPage  = 1_000_000
+)
 
 // auditFilter reads the shared filter of the audit page and its exports.
 func auditFilter(c echo.Context) (store.AuditFilter, views.AuditFilter, error) {
@@ -66,7 +70,8 @@ func (s *Server) auditPage(c echo.Context) error {
 		return err
 	}
 	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
-	pageNum = max(pageNum, 1)
+	// Bounded so the offset cannot overflow into a negative one that shows the first page again.
+	pageNum = min(max(pageNum, 1), maxAuditPage)
 	f.Limit, f.Offset = auditPageSize+1, (pageNum-1)*auditPageSize
 	events, err := s.Audit.ListAudit(c.Request().Context(), f)
 	if err != nil {
@@ -118,19 +123,34 @@ func (s *Server) auditCSV(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="portico-audit.csv"`)
-	c.Response().WriteHeader(http.StatusOK)
+	// csv.Writer buffers, so a failure before the first few kilobytes still becomes an error page.
 	w := csv.NewWriter(c.Response())
-	if err := w.Write(auditCSVHeader); err != nil {
+	err = w.Write(auditCSVHeader)
+	if err == nil {
+		err = s.Audit.EachAudit(c.Request().Context(), f, func(ev *store.AuditEvent) error {
+			return w.Write(csvRow(ev))
+		})
+	}
+	if err == nil {
+		w.Flush()
+		err = w.Error()
+	}
+	return s.exportFailed(c, err)
+}
+
+// exportFailed ends an export that could not be completed. Before anything was sent it is an
+// ordinary error; once rows went out, the connection is aborted so the download fails visibly
+// instead of ending in a truncated file that looks complete.
+func (s *Server) exportFailed(c echo.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if !c.Response().Committed {
+		c.Response().Header().Del(echo.HeaderContentDisposition)
 		return err
 	}
-	err = s.Audit.EachAudit(c.Request().Context(), f, func(ev *store.AuditEvent) error {
-		return w.Write(csvRow(ev))
-	})
-	w.Flush()
-	if err != nil {
-		s.Logger.Error("audit export interrupted", "request_id", requestID(c), "err", err)
-	}
-	return w.Error()
+	s.Logger.Error("audit export interrupted", "request_id", requestID(c), "err", err)
+	panic(http.ErrAbortHandler)
 }
 
 func csvRow(ev *store.AuditEvent) []string {
@@ -173,13 +193,16 @@ func (s *Server) auditJSONL(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "application/x-ndjson")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="portico-audit.jsonl"`)
-	c.Response().WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(c.Response())
+	bw := bufio.NewWriter(c.Response())
+	enc := json.NewEncoder(bw)
 	err = s.Audit.EachAudit(c.Request().Context(), f, func(ev *store.AuditEvent) error {
 		return enc.Encode(auditJSON{ev.Time.UTC(), ev.ActorUPN, ev.ActorOID, ev.ActorTID, ev.Action, ev.Target, ev.Outcome, ev.Detail, ev.GraphRequestID, ev.ClientIP, ev.RequestID})
 	})
-	if err != nil {
-		s.Logger.Error("audit export interrupted", "request_id", requestID(c), "err", err)
+	if err == nil {
+		err = bw.Flush()
 	}
-	return nil
+	if err == nil && !c.Response().Committed {
+		c.Response().WriteHeader(http.StatusOK) // an empty export
+	}
+	return s.exportFailed(c, err)
 }
