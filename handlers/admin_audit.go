@@ -120,6 +120,7 @@ func (s *Server) auditCSV(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	longWrite(c)
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="portico-audit.csv"`)
@@ -151,6 +152,11 @@ func (s *Server) exportFailed(c echo.Context, err error) error {
 	}
 	s.Logger.Error("audit export interrupted", "request_id", requestID(c), "err", err)
 	panic(http.ErrAbortHandler)
+}
+
+// longWrite lifts the server's write timeout for a streamed export, which may run longer than a page.
+func longWrite(c echo.Context) {
+	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Time{})
 }
 
 func csvRow(ev *store.AuditEvent) []string {
@@ -190,6 +196,7 @@ func (s *Server) auditJSONL(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	longWrite(c)
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "application/x-ndjson")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="portico-audit.jsonl"`)

@@ -19,7 +19,7 @@ func actionError(err error) error {
 	case errors.Is(err, invite.ErrNotPending):
 		return echo.NewHTTPError(http.StatusConflict, "Only pending invitations can be sent again.")
 	case errors.Is(err, invite.ErrNoRedeemURL):
-		return echo.NewHTTPError(http.StatusConflict, "Portico holds no redemption link for this invitation.")
+		return echo.NewHTTPError(http.StatusConflict, "Portico no longer holds a usable redemption link for this invitation. Use Send again to get a new one.")
 	}
 	return err
 }

@@ -52,7 +52,9 @@ func (s *Service) RevealRedeemURL(ctx context.Context, inv Inviter, id string, m
 	}
 	plain, err := s.keys.Open(rec.RedeemURLSealed, []byte(rec.ID))
 	if err != nil {
-		return "", fmt.Errorf("invite: opening the redemption URL: %w", err)
+		// Sealed under a data key that has since been retired: as good as not stored.
+		s.log.WarnContext(ctx, "invite: redemption URL cannot be opened", "invitation", rec.ID, "err", err)
+		return "", ErrNoRedeemURL
 	}
 	// No audit record, no reveal.
 	if err := s.audit(ctx, s.event(inv, meta, ActionInvitationReveal, rec.Email, OutcomeSuccess, "", auditDetail{InvitationID: rec.ID})); err != nil {
@@ -91,7 +93,7 @@ func (s *Service) NewJoinLink(ctx context.Context, inv Inviter, id string, meta 
 	if err != nil {
 		return "", nil, err
 	}
-	if rec.Outcome != store.OutcomeCreated || len(rec.RedeemURLSealed) == 0 {
+	if rec.Outcome != store.OutcomeCreated || !s.redeemReadable(rec) {
 		return "", nil, ErrNoRedeemURL
 	}
 	l, token, err := s.newLink(rec.ID)

@@ -148,6 +148,10 @@ func (s *Service) resolveJoin(ctx context.Context, token string, meta Meta) (*st
 	if errors.Is(err, store.ErrNotFound) {
 		return gone("invitation missing")
 	}
+	if err == nil && !s.redeemReadable(rec) {
+		// Its data key was retired: the partner could view the page but never accept.
+		return gone("redemption URL unreadable")
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("invite: reading the invitation: %w", err)
 	}
@@ -155,4 +159,14 @@ func (s *Service) resolveJoin(ctx context.Context, token string, meta Meta) (*st
 		return gone("no redemption URL")
 	}
 	return l, rec, nil
+}
+
+// redeemReadable reports whether the invitation's sealed redemption URL still opens with the
+// current keys.
+func (s *Service) redeemReadable(rec *store.Invitation) bool {
+	if len(rec.RedeemURLSealed) == 0 {
+		return false
+	}
+	_, err := s.keys.Open(rec.RedeemURLSealed, []byte(rec.ID))
+	return err == nil
 }
