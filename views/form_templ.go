@@ -59,7 +59,7 @@ func InviteFormPage(m InviteForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if len(m.Errors) > 0 {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"alert error\" role=\"alert\" tabindex=\"-1\" data-error-summary data-testid=\"error-summary\"><h2>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"alert error\" role=\"alert\" tabindex=\"-1\" autofocus data-error-summary data-testid=\"error-summary\"><h2>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

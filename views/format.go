@@ -1,6 +1,9 @@
 package views
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +77,41 @@ func auditPageLink(query string, page int) string {
 		return "/admin/audit?page=" + itoa(page)
 	}
 	return "/admin/audit" + query + "&page=" + itoa(page)
+}
+
+// plural is "1 time" or "3 times".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return itoa(n) + " " + many
+}
+
+// detailText shows an audit event's detail, a flat JSON object, as "key: value · key: value" in the
+// object's own order; anything else is shown as it is.
+func detailText(s string) string {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return s
+	}
+	var parts []string
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return s
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return s
+		}
+		var str string
+		if json.Unmarshal(v, &str) != nil {
+			str = string(bytes.TrimSpace(v))
+		}
+		parts = append(parts, fmt.Sprintf("%v: %s", key, str))
+	}
+	return strings.Join(parts, " · ")
 }
 
 func derefTime(t *time.Time) time.Time {
