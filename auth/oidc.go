@@ -199,32 +199,59 @@ type idClaims struct {
 }
 
 func (rp *RelyingParty) verify(ctx context.Context, v *oidc.IDTokenVerifier, raw, nonce string) (*Identity, error) {
-	idt, err := v.Verify(rp.ctx(ctx), raw)
+	id, c, err := rp.verifyToken(ctx, v, raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
-	}
-	var c idClaims
-	if err := idt.Claims(&c); err != nil {
-		return nil, fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
+		return nil, err
 	}
 	// go-oidc does not check the nonce; it binds the token to this browser's sign-in attempt.
 	if nonce == "" || subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(nonce)) != 1 {
 		return nil, fmt.Errorf("%w: nonce mismatch", ErrTokenInvalid)
 	}
+	return id, nil
+}
+
+// verifyRefreshed checks the ID token of a refresh response (OIDC Core 12.2: same issuer,
+// audience, tenant and subject as at sign-in; no nonce required) and returns the identity it
+// carries, so that role changes in the directory reach the session at the next refresh.
+func (rp *RelyingParty) verifyRefreshed(ctx context.Context, raw string, prev *Identity) (*Identity, error) {
+	_, v, err := rp.loaded(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, _, err := rp.verifyToken(ctx, v, raw)
+	if err != nil {
+		return nil, err
+	}
+	if prev == nil || !strings.EqualFold(id.TenantID, prev.TenantID) || id.ObjectID != prev.ObjectID {
+		return nil, fmt.Errorf("%w: the refreshed ID token names another user", ErrTokenInvalid)
+	}
+	return id, nil
+}
+
+// verifyToken checks signature (RS256), issuer, audience, expiry, authorized party and tenant.
+func (rp *RelyingParty) verifyToken(ctx context.Context, v *oidc.IDTokenVerifier, raw string) (*Identity, *idClaims, error) {
+	idt, err := v.Verify(rp.ctx(ctx), raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+	}
+	var c idClaims
+	if err := idt.Claims(&c); err != nil {
+		return nil, nil, fmt.Errorf("%w: claims: %w", ErrTokenInvalid, err)
+	}
 	if c.AuthorizedParty != "" && c.AuthorizedParty != rp.cfg.ClientID {
-		return nil, fmt.Errorf("%w: authorized party %q is not this application", ErrTokenInvalid, c.AuthorizedParty)
+		return nil, nil, fmt.Errorf("%w: authorized party %q is not this application", ErrTokenInvalid, c.AuthorizedParty)
 	}
 	if len(idt.Audience) > 1 && c.AuthorizedParty == "" {
-		return nil, fmt.Errorf("%w: several audiences and no authorized party", ErrTokenInvalid)
+		return nil, nil, fmt.Errorf("%w: several audiences and no authorized party", ErrTokenInvalid)
 	}
 	if !strings.EqualFold(c.TenantID, rp.cfg.TenantID) {
-		return nil, ErrWrongTenant
+		return nil, nil, ErrWrongTenant
 	}
 	if c.ObjectID == "" {
-		return nil, fmt.Errorf("%w: no oid claim", ErrTokenInvalid)
+		return nil, nil, fmt.Errorf("%w: no oid claim", ErrTokenInvalid)
 	}
 	return &Identity{TenantID: c.TenantID, ObjectID: c.ObjectID, Subject: idt.Subject, Name: c.Name,
-		UPN: c.PreferredUsername, Email: c.Email, Roles: c.Roles, Wids: c.Wids}, nil
+		UPN: c.PreferredUsername, Email: c.Email, Roles: c.Roles, Wids: c.Wids}, &c, nil
 }
 
 // warnExcessScopes logs when the tenant granted more than Portico asks for (least privilege).

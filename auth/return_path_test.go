@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 )
@@ -53,6 +54,44 @@ func TestSafeReturnPathCorpus(t *testing.T) {
 	for _, p := range corpus {
 		if got := SafeReturnPath(p); got != "/" {
 			t.Errorf("payload %q let through as %q", p, got)
+		}
+	}
+}
+
+// corpusFile is the corpus as a data file, one payload per line, shared with the end-to-end test
+// of /login?return= in the root package. PORTICO_UPDATE_TESTDATA=1 rewrites it from openRedirectCorpus.
+const corpusFile = "testdata/openredirects.txt"
+
+func TestOpenRedirectCorpusFile(t *testing.T) {
+	corpus := openRedirectCorpus()
+	if os.Getenv("PORTICO_UPDATE_TESTDATA") == "1" {
+		var unique []string
+		seen := map[string]bool{}
+		for _, p := range corpus {
+			if !seen[p] {
+				seen[p] = true
+				unique = append(unique, p)
+			}
+		}
+		if err := os.WriteFile(corpusFile, []byte(strings.Join(unique, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(corpusFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	inFile := map[string]bool{}
+	for _, p := range lines {
+		inFile[p] = true
+		if got := SafeReturnPath(p); got != "/" {
+			t.Errorf("%s: payload %q let through as %q", corpusFile, p, got)
+		}
+	}
+	for _, p := range corpus {
+		if !inFile[p] {
+			t.Fatalf("%s lacks %q: regenerate it with PORTICO_UPDATE_TESTDATA=1 go test ./auth", corpusFile, p)
 		}
 	}
 }

@@ -78,7 +78,7 @@ type Store struct {
 	codecs []securecookie.Codec
 	opts   StoreOptions
 
-	locks sync.Map // session id → *sync.Mutex, serialising token refreshes
+	locks keyedMutex // per session id: serialises token refreshes, saves and expiry extensions
 }
 
 var _ sessions.Store = (*Store)(nil)
@@ -149,13 +149,14 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err := securecookie.DecodeMulti(name, c.Value, &id, s.codecs...); err != nil {
 		return sess, nil
 	}
-	d, err := s.load(r.Context(), id)
+	d, rec, err := s.loadRecord(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return sess, nil
 	}
 	if err != nil {
 		return sess, err
 	}
+	s.touch(r.Context(), rec)
 	sess.ID = id
 	sess.IsNew = false
 	sess.Values[dataKey] = d
@@ -163,29 +164,71 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 }
 
 func (s *Store) load(ctx context.Context, id string) (*Data, error) {
+	d, _, err := s.loadRecord(ctx, id)
+	return d, err
+}
+
+// loadRecord reads and opens a session record; an expired, unreadable or over-age record is
+// reported as store.ErrNotFound (and deleted when it has ended).
+func (s *Store) loadRecord(ctx context.Context, id string) (*Data, *store.Session, error) {
 	rec, err := s.db.GetSession(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.opts.Clock()
 	if !now.Before(rec.ExpiresAt) {
 		_ = s.db.DeleteSession(ctx, id)
-		return nil, store.ErrNotFound
+		return nil, nil, store.ErrNotFound
 	}
 	plain, err := s.sealer.Open(rec.Data, []byte(id))
 	if err != nil {
 		// Unreadable (e.g. its data key was retired): treat as signed out.
-		return nil, store.ErrNotFound
+		return nil, nil, store.ErrNotFound
 	}
 	var d Data
 	if err := json.Unmarshal(plain, &d); err != nil {
-		return nil, store.ErrNotFound
+		return nil, nil, store.ErrNotFound
 	}
 	if s.opts.MaxLifetime > 0 && !now.Before(d.CreatedAt.Add(s.opts.MaxLifetime)) {
 		_ = s.db.DeleteSession(ctx, id)
-		return nil, store.ErrNotFound
+		return nil, nil, store.ErrNotFound
 	}
-	return &d, nil
+	return &d, rec, nil
+}
+
+// touch slides the idle expiry of a session that is in use. Most requests only read the session,
+// so without this the idle timeout would end an active session as if it were an absolute limit.
+// It writes at most once per touchInterval, never past the absolute lifetime, and skips the write
+// while a refresh or save holds the session (those extend the expiry themselves).
+func (s *Store) touch(ctx context.Context, rec *store.Session) {
+	if s.opts.IdleTimeout <= 0 {
+		return
+	}
+	now := s.opts.Clock()
+	if now.Sub(rec.UpdatedAt) < min(s.opts.IdleTimeout/10, time.Minute) {
+		return
+	}
+	unlock, ok := s.locks.tryLock(rec.ID)
+	if !ok {
+		return
+	}
+	defer unlock()
+	cur, err := s.db.GetSession(ctx, rec.ID)
+	if err != nil || !now.Before(cur.ExpiresAt) {
+		return
+	}
+	cur.UpdatedAt, cur.ExpiresAt = now.UTC(), s.expiry(cur.CreatedAt, now)
+	_ = s.db.SaveSession(ctx, cur)
+}
+
+// expiry is when a session created at created and used at now ends: idle timeout from now, capped
+// by the absolute lifetime.
+func (s *Store) expiry(created, now time.Time) time.Time {
+	expires := now.UTC().Add(s.opts.IdleTimeout)
+	if limit := created.UTC().Add(s.opts.MaxLifetime); s.opts.MaxLifetime > 0 && limit.Before(expires) {
+		expires = limit
+	}
+	return expires
 }
 
 // Save writes the session record and sets the cookie; MaxAge < 0 deletes both.
@@ -199,10 +242,28 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", &sessions.Options{Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.opts.Secure, SameSite: http.SameSiteLaxMode}))
 		return nil
 	}
+	d := dataOf(sess)
 	if sess.ID == "" {
 		sess.ID = randomID()
+	} else if !sess.IsNew {
+		// The record was loaded at the start of this request; other requests of the same session
+		// may have changed it since. Serialise with them and re-read it first.
+		unlock := s.locks.lock(sess.ID)
+		defer unlock()
+		cur, err := s.load(r.Context(), sess.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			// Ended meanwhile (signed out in another tab, expired, refresh refused): it stays ended.
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("auth: reread session: %w", err)
+		}
+		// A refresh by a concurrent request rotated the tokens: keep the newer set, or the next
+		// refresh would present a refresh token that was already redeemed.
+		if cur.Token != nil && (d.Token == nil || cur.Token.Expiry.After(d.Token.Expiry)) && sameUser(cur.User, d.User) {
+			d.Token = cur.Token
+		}
 	}
-	d := dataOf(sess)
 	if err := s.write(r.Context(), sess.ID, d); err != nil {
 		return err
 	}
@@ -224,21 +285,74 @@ func (s *Store) write(ctx context.Context, id string, d *Data) error {
 		return fmt.Errorf("auth: seal session: %w", err)
 	}
 	now := s.opts.Clock().UTC()
-	expires := now.Add(s.opts.IdleTimeout)
-	if limit := d.CreatedAt.Add(s.opts.MaxLifetime); s.opts.MaxLifetime > 0 && limit.Before(expires) {
-		expires = limit
-	}
-	if err := s.db.SaveSession(ctx, &store.Session{ID: id, Data: sealed, CreatedAt: d.CreatedAt, UpdatedAt: now, ExpiresAt: expires}); err != nil {
+	if err := s.db.SaveSession(ctx, &store.Session{ID: id, Data: sealed, CreatedAt: d.CreatedAt, UpdatedAt: now, ExpiresAt: s.expiry(d.CreatedAt, now)}); err != nil {
 		return fmt.Errorf("auth: save session: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) lock(id string) func() {
-	m, _ := s.locks.LoadOrStore(id, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+func (s *Store) lock(id string) func() { return s.locks.lock(id) }
+
+func sameUser(a, b *Identity) bool {
+	return a != nil && b != nil && a.TenantID == b.TenantID && a.ObjectID == b.ObjectID
+}
+
+// keyedMutex is one mutex per key, kept only while someone holds or waits for it, so it does not
+// grow with every session ever seen.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*refMutex
+}
+
+type refMutex struct {
+	sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) acquire(id string) *refMutex {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[string]*refMutex{}
+	}
+	e := k.m[id]
+	if e == nil {
+		e = &refMutex{}
+		k.m[id] = e
+	}
+	e.refs++
+	return e
+}
+
+func (k *keyedMutex) release(id string, e *refMutex) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e.refs--; e.refs == 0 {
+		delete(k.m, id)
+	}
+}
+
+// lock waits for the key's mutex and returns its unlock.
+func (k *keyedMutex) lock(id string) func() {
+	e := k.acquire(id)
+	e.Lock()
+	return func() {
+		e.Unlock()
+		k.release(id, e)
+	}
+}
+
+// tryLock takes the key's mutex only if it is free.
+func (k *keyedMutex) tryLock(id string) (func(), bool) {
+	e := k.acquire(id)
+	if !e.TryLock() {
+		k.release(id, e)
+		return nil, false
+	}
+	return func() {
+		e.Unlock()
+		k.release(id, e)
+	}, true
 }
 
 func dataOf(sess *sessions.Session) *Data {

@@ -63,6 +63,18 @@ func (ts *userTokenSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	if nt.IDToken != d.Token.IDToken {
+		// Roles (wids, app roles) are re-read from the new ID token, so a role removed in the
+		// directory stops counting at the next refresh rather than at the next sign-in. A refreshed
+		// ID token that does not verify, or names someone else, ends the session.
+		user, err := ts.rp.verifyRefreshed(ts.ctx, nt.IDToken, d.User)
+		if err != nil {
+			_ = ts.store.db.DeleteSession(ts.ctx, id)
+			return nil, fmt.Errorf("%w: %w", ErrReauthRequired, err)
+		}
+		d.User = user
+		ts.sess.Data.User = user
+	}
 	d.Token = nt
 	if err := ts.store.write(ts.ctx, id, d); err != nil {
 		return nil, fmt.Errorf("auth: save refreshed token: %w", err)

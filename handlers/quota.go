@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 type quota struct {
 	mu     sync.Mutex
 	counts map[string]*quotaCount
+	swept  time.Time
 }
 
 type quotaCount struct {
@@ -22,24 +24,30 @@ type quotaCount struct {
 	hourStart, dayStart time.Time
 }
 
-// inviteQuota refuses a user's invitation beyond the hourly or daily quota with 429 and
-// Retry-After, and records the refusal in the audit trail. It is keyed on the user's tenant and
-// object id, never on the client address.
-func (s *Server) inviteQuota(next echo.HandlerFunc) echo.HandlerFunc {
+// inviteQuota returns the middleware that refuses a user's invitation beyond the hourly or daily
+// quota with 429 and Retry-After, and records the refusal in the audit trail. It is keyed on the
+// user's tenant and object id, never on the client address.
+//
+// The counters live in the returned middleware, not in the handler it wraps: echo v4 applies
+// route middleware anew on every request, so state created inside func(next) would start empty
+// each time. Every route that sends an invitation must share the one value this returns.
+func (s *Server) inviteQuota() echo.MiddlewareFunc {
 	q := &quota{counts: map[string]*quotaCount{}}
-	return func(c echo.Context) error {
-		perHour, perDay := s.Config.InviteQuotaHour, s.Config.InviteQuotaDay
-		u := currentUser(c)
-		if u == nil || (perHour == 0 && perDay == 0) {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			perHour, perDay := s.Config.InviteQuotaHour, s.Config.InviteQuotaDay
+			u := currentUser(c)
+			if u == nil || (perHour == 0 && perDay == 0) {
+				return next(c)
+			}
+			wait := q.take(u.TenantID+"/"+u.ObjectID, s.Clock(), perHour, perDay)
+			if wait > 0 {
+				c.Response().Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(wait.Seconds())))))
+				s.audit(c, u, "invitation.create", "", store.OutcomeThrottled, `{"reason":"quota"}`)
+				return echo.NewHTTPError(http.StatusTooManyRequests, "You have sent as many invitations as Portico allows for now. Try again later.")
+			}
 			return next(c)
 		}
-		wait := q.take(u.TenantID+"/"+u.ObjectID, s.Clock(), perHour, perDay)
-		if wait > 0 {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.5)))
-			s.audit(c, u, "invitation.create", "", store.OutcomeThrottled, `{"reason":"quota"}`)
-			return echo.NewHTTPError(http.StatusTooManyRequests, "You have sent as many invitations as Portico allows for now. Try again later.")
-		}
-		return next(c)
 	}
 }
 
@@ -47,6 +55,9 @@ func (s *Server) inviteQuota(next echo.HandlerFunc) echo.HandlerFunc {
 func (q *quota) take(key string, now time.Time, perHour, perDay int) time.Duration {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if now.Sub(q.swept) >= time.Hour {
+		q.sweep(now)
+	}
 	qc := q.counts[key]
 	if qc == nil {
 		qc = &quotaCount{hourStart: now, dayStart: now}
@@ -67,4 +78,14 @@ func (q *quota) take(key string, now time.Time, perHour, perDay int) time.Durati
 	qc.hour++
 	qc.day++
 	return 0
+}
+
+// sweep forgets users whose windows have both ended, so the map holds only recent senders.
+func (q *quota) sweep(now time.Time) {
+	for k, qc := range q.counts {
+		if now.Sub(qc.hourStart) >= time.Hour && now.Sub(qc.dayStart) >= 24*time.Hour {
+			delete(q.counts, k)
+		}
+	}
+	q.swept = now
 }

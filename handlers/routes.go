@@ -38,11 +38,12 @@ func (s *Server) routes(e *echo.Echo) {
 	site.GET("/signed-out", s.signedOut)
 
 	in := site.Group("", s.requireSignIn, s.checkOrigin, s.checkCSRF)
-	in.POST("/invitations", s.createInvitation, s.inviteQuota)
+	quota := s.inviteQuota() // one set of counters for sending and re-sending
+	in.POST("/invitations", s.createInvitation, quota)
 	in.GET("/invitations", s.listInvitations)
 	in.GET("/invitations/check", s.checkAddress, s.limitPerUser(2, 20))
 	in.GET("/invitations/:id", s.showInvitation)
-	in.POST("/invitations/:id/resend", s.resendInvitation, s.inviteQuota)
+	in.POST("/invitations/:id/resend", s.resendInvitation, quota)
 	in.POST("/invitations/:id/reveal", s.revealRedeemURL, noStore)
 	in.POST("/invitations/:id/link", s.newJoinLink)
 	in.POST("/invitations/:id/link/revoke", s.revokeJoinLink)
