@@ -336,8 +336,8 @@ func (b *tab) signIn(upn string) {
 	must(b.t, b.count(`[data-testid="user-name"]`) == 1, "signed in as %s: no user name in the header", upn)
 }
 
-// invite fills the invitation form (on the current page) and submits it.
-func (b *tab) invite(email, name string, sendEmail bool, member bool) int64 {
+// invite fills the invitation form (on the current page), runs the extra steps, and submits it.
+func (b *tab) invite(email, name string, sendEmail bool, member bool, extra ...chromedp.Action[chromedp.Void]) int64 {
 	b.t.Helper()
 	b.fill("#invitedUserEmailAddress", email)
 	if name != "" {
@@ -348,6 +348,7 @@ func (b *tab) invite(email, name string, sendEmail bool, member bool) int64 {
 	if member {
 		b.setChecked("#invitedUserType-member", true)
 	}
+	b.do(extra...)
 	return b.click(`[data-testid="submit"]`)
 }
 

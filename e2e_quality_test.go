@@ -264,7 +264,8 @@ func TestBrowserPages(t *testing.T) {
 	emp.open("/invitations")
 	checkPage(t, emp, "invitations-empty", axeJS)
 	emp.open("/")
-	emp.invite("casey@fabrikam.example", "Casey Partner", false, false)
+	// In French, so the join page is checked in another language than the layout around it.
+	emp.invite("casey@fabrikam.example", "Casey Partner", false, false, chromedp.SetValue(chromedp.CSS("#messageLanguage"), "fr-FR"))
 	must(t, strings.HasPrefix(emp.path(), "/invitations/"), "result page: %s", emp.path())
 	join := emp.value("#join-url")
 	invPath := emp.path()
@@ -274,6 +275,7 @@ func TestBrowserPages(t *testing.T) {
 	checkPage(t, emp, "result-sent", axeJS)
 
 	must(t, anon.open(join) == http.StatusOK, "join page")
+	must(t, eval[string](anon, `document.documentElement.lang`) == "fr", "the join page speaks the invitation's language")
 	checkPage(t, anon, "join", axeJS)
 
 	emp.open("/invitations")

@@ -17,6 +17,10 @@ func human(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") 
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// foreign reports a page in another language than the English of the layout around it, whose
+// English parts then carry lang="en" so screen readers pronounce them right.
+func foreign(p Page) bool { return p.Lang != "" && p.Lang != "en" }
+
 func pageTitle(p Page) string {
 	if p.Title == "" {
 		return "Portico"
@@ -119,4 +123,24 @@ func derefTime(t *time.Time) time.Time {
 		return time.Time{}
 	}
 	return *t
+}
+
+// summaryTitle heads the form's error summary, with a plain default when the handler set no alert.
+func summaryTitle(a *Alert) string {
+	if a == nil || a.Title == "" {
+		return "There is a problem"
+	}
+	return a.Title
+}
+
+// errorAnchor is the element the error summary links to for a field: its input, or for the
+// user type the first radio (or, when the radios are not shown, the message itself).
+func errorAnchor(field string, showUserType bool) string {
+	if field != "invitedUserType" {
+		return field
+	}
+	if showUserType {
+		return "invitedUserType-guest"
+	}
+	return "invitedUserType-error"
 }
