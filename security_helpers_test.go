@@ -213,7 +213,7 @@ func sessionData(t testing.TB, h *harness, db *store.DB, id string) (map[string]
 	return m, rec.Data, true
 }
 
-// signedInSessionID is the server-side id behind the browser's session cookie.
+// sessionID is the server-side id behind the browser's session cookie.
 func (b *browser) sessionID() string {
 	b.t.Helper()
 	c := b.cookie("portico_session")

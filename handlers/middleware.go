@@ -3,6 +3,7 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -216,6 +217,11 @@ func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		tok := c.Request().Header.Get("X-CSRF-Token")
 		if tok == "" {
+			// A body over the limit without a Content-Length (chunked) is only noticed while
+			// reading the form: answer 413 for it, not a misleading CSRF refusal.
+			if _, err := c.FormParams(); errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
+				return err
+			}
 			tok = c.FormValue("_csrf")
 		}
 		sess := sessionOf(c)
