@@ -923,10 +923,13 @@ func TestSec18_EveryRouteFailsClosed(t *testing.T) {
 		{"POST", "/join/x/accept", []int{404}},
 		{"GET", "/join/x", []int{404}},
 		// Encoded-path and case tricks.
+		{"GET", "/static/..%2finvite", []int{404}},
 		{"GET", "/static/..%2finvitations", []int{404}},
+		{"GET", "/static/..%5cinvitations", []int{404}},
 		{"GET", "/static/..%2f..%2finvitations", []int{404}},
 		{"GET", "/static/%2e%2e/invitations", []int{404}},
 		// Unknown paths fall into the signed-in group's catch-all: sign in first, then 404.
+		{"GET", "/INVITE", []int{302, 404}},
 		{"GET", "/INVITATIONS", []int{302, 404}},
 		{"GET", "/Invitations", []int{302, 404}},
 		{"GET", "/invitations%2F", []int{302, 404}},
