@@ -52,12 +52,14 @@ func (s *Server) callback(c echo.Context) error {
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}
-	if e := q.Get("error"); e != "" {
-		s.Logger.Warn("sign-in failed at the identity provider", "request_id", requestID(c), "error", e)
-		return s.errorPage(c, http.StatusForbidden, "Sign-in did not complete", "The identity provider ended the sign-in ("+e+"). Try again, or ask your IT team if it keeps happening.")
-	}
 	if !ok {
 		return s.errorPage(c, http.StatusForbidden, "Sign-in link expired", "This sign-in attempt has expired or was already used. Start again from the sign-in button.")
+	}
+	if e := q.Get("error"); e != "" {
+		// Only now, with the state matched, is the error the provider's; name it only if it looks
+		// like an OAuth error code, so a forged link cannot put words on a Portico page.
+		s.Logger.Warn("sign-in failed at the identity provider", "request_id", requestID(c), "error", oauthCode(e))
+		return s.errorPage(c, http.StatusForbidden, "Sign-in did not complete", "The identity provider ended the sign-in ("+oauthCode(e)+"). Try again, or ask your IT team if it keeps happening.")
 	}
 	if iss := q.Get("iss"); iss != "" && iss != s.Config.Issuer() {
 		return s.errorPage(c, http.StatusForbidden, "Sign-in refused", "The answer came from an unexpected identity provider.")
@@ -108,4 +110,17 @@ func (s *Server) signedOut(c echo.Context) error {
 		return c.Redirect(http.StatusFound, "/")
 	}
 	return render(c, http.StatusOK, views.SignedOutPage(views.SignedOut{Page: s.page(c, "Signed out")}))
+}
+
+// oauthCode returns e if it looks like an OAuth error code (access_denied, login_required, …).
+func oauthCode(e string) string {
+	if len(e) == 0 || len(e) > 64 {
+		return "unknown_error"
+	}
+	for _, r := range e {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return "unknown_error"
+		}
+	}
+	return e
 }

@@ -47,6 +47,7 @@ func TestBindInvitationJSON(t *testing.T) {
 		{name: "unknown field", body: `{"invitedUserEmailAddress":"a@b.example","resetRedemption":true}`, wantErr: "resetRedemption"},
 		{name: "wrong type", body: `{"invitedUserEmailAddress":42}`, wantErr: "wrong type"},
 		{name: "two objects", body: `{"invitedUserEmailAddress":"a@b.example"}{}`, wantErr: "exactly one"},
+		{name: "trailing brace", body: `{"invitedUserEmailAddress":"a@b.example"}}`, wantErr: "exactly one"},
 		{name: "not json", body: `invitedUserEmailAddress=a`, wantErr: "one JSON invitation object"},
 		{name: "two cc", body: `{"invitedUserEmailAddress":"a@b.example","invitedUserMessageInfo":{"ccRecipients":[{"emailAddress":{"address":"c@d.example"}},{"emailAddress":{"address":"e@f.example"}}]}}`, wantErr: "ccRecipient"},
 	}
@@ -113,6 +114,14 @@ func TestStatusTextNeverLeaksInternals(t *testing.T) {
 	_, text = statusText(http.StatusForbidden, "Only admins can see everyone's invitations.")
 	if text != "Only admins can see everyone's invitations." {
 		t.Errorf("4xx keeps its own message: %q", text)
+	}
+}
+
+func TestOAuthCode(t *testing.T) {
+	for in, want := range map[string]string{"access_denied": "access_denied", "<b>hi</b>": "unknown_error", "Call 555": "unknown_error", "": "unknown_error"} {
+		if got := oauthCode(in); got != want {
+			t.Errorf("oauthCode(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -98,7 +98,7 @@ func bindInvitation(c echo.Context) (invite.Request, error) {
 	}, nil
 }
 
-// BindInvitationJSON is exported for the fuzz target in this package's tests.
+// bindInvitationJSON reads Graph's invitation shape, refusing unknown fields and trailing data.
 func bindInvitationJSON(r io.Reader) (invite.Request, error) {
 	var b graphInvitationBody
 	dec := json.NewDecoder(io.LimitReader(r, 64<<10))
@@ -113,7 +113,7 @@ func bindInvitationJSON(r io.Reader) (invite.Request, error) {
 		}
 		return invite.Request{}, &errBadJSON{msg}
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return invite.Request{}, &errBadJSON{"The body must hold exactly one JSON object."}
 	}
 	req := invite.Request{
