@@ -1,38 +1,27 @@
 package handlers
 
 import (
+	"context"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"portico/auth"
+	"portico/invite"
 	"portico/store"
 )
 
-// quota counts invitations per user in fixed hour and day windows (PORTICO_INVITE_QUOTA).
-type quota struct {
-	mu     sync.Mutex
-	counts map[string]*quotaCount
-	swept  time.Time
-}
-
-type quotaCount struct {
-	hour, day           int
-	hourStart, dayStart time.Time
-}
-
 // inviteQuota returns the middleware that refuses a user's invitation beyond the hourly or daily
-// quota with 429 and Retry-After, and records the refusal in the audit trail. It is keyed on the
-// user's tenant and object id, never on the client address.
+// quota (PORTICO_INVITE_QUOTA) with 429 and Retry-After, and records the refusal in the audit
+// trail. It is keyed on the user's object id, never on the client address.
 //
-// The counters live in the returned middleware, not in the handler it wraps: echo v4 applies
-// route middleware anew on every request, so state created inside func(next) would start empty
-// each time. Every route that sends an invitation must share the one value this returns.
+// The count comes from the audit trail (invitations created and re-sent in the last hour and
+// day), so every instance sharing the database enforces one quota, and a restart forgets nothing.
 func (s *Server) inviteQuota() echo.MiddlewareFunc {
-	q := &quota{counts: map[string]*quotaCount{}}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			perHour, perDay := s.Config.InviteQuotaHour, s.Config.InviteQuotaDay
@@ -40,10 +29,13 @@ func (s *Server) inviteQuota() echo.MiddlewareFunc {
 			if u == nil || (perHour == 0 && perDay == 0) {
 				return next(c)
 			}
-			wait := q.take(u.TenantID+"/"+u.ObjectID, s.Clock(), perHour, perDay)
+			wait, err := s.quotaWait(c.Request().Context(), u, perHour, perDay)
+			if err != nil {
+				return err
+			}
 			if wait > 0 {
 				c.Response().Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(wait.Seconds())))))
-				s.audit(c, u, "invitation.create", "", store.OutcomeThrottled, `{"reason":"quota"}`)
+				s.audit(c, u, invite.ActionInvitationCreate, "", store.OutcomeThrottled, `{"reason":"quota"}`)
 				return echo.NewHTTPError(http.StatusTooManyRequests, "You have sent as many invitations as Portico allows for now. Try again later.")
 			}
 			return next(c)
@@ -51,41 +43,34 @@ func (s *Server) inviteQuota() echo.MiddlewareFunc {
 	}
 }
 
-// take counts one invitation or returns how long until the next one is allowed.
-func (q *quota) take(key string, now time.Time, perHour, perDay int) time.Duration {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if now.Sub(q.swept) >= time.Hour {
-		q.sweep(now)
-	}
-	qc := q.counts[key]
-	if qc == nil {
-		qc = &quotaCount{hourStart: now, dayStart: now}
-		q.counts[key] = qc
-	}
-	if now.Sub(qc.hourStart) >= time.Hour {
-		qc.hour, qc.hourStart = 0, now
-	}
-	if now.Sub(qc.dayStart) >= 24*time.Hour {
-		qc.day, qc.dayStart = 0, now
-	}
-	if perDay > 0 && qc.day >= perDay {
-		return qc.dayStart.Add(24 * time.Hour).Sub(now)
-	}
-	if perHour > 0 && qc.hour >= perHour {
-		return qc.hourStart.Add(time.Hour).Sub(now)
-	}
-	qc.hour++
-	qc.day++
-	return 0
-}
-
-// sweep forgets users whose windows have both ended, so the map holds only recent senders.
-func (q *quota) sweep(now time.Time) {
-	for k, qc := range q.counts {
-		if now.Sub(qc.hourStart) >= time.Hour && now.Sub(qc.dayStart) >= 24*time.Hour {
-			delete(q.counts, k)
+// quotaWait is how long until the user may send another invitation (0: now).
+func (s *Server) quotaWait(ctx context.Context, u *auth.Identity, perHour, perDay int) (time.Duration, error) {
+	now := s.Clock()
+	var wait time.Duration
+	for _, win := range []struct {
+		limit  int
+		length time.Duration
+	}{{perHour, time.Hour}, {perDay, 24 * time.Hour}} {
+		if win.limit <= 0 {
+			continue
 		}
+		since := now.Add(-win.length)
+		var sent []time.Time
+		for _, action := range []string{invite.ActionInvitationCreate, invite.ActionInvitationResend} {
+			evs, err := s.Audit.ListAudit(ctx, store.AuditFilter{Actor: u.ObjectID, Action: action, Outcome: store.OutcomeCreated, Since: &since, Limit: win.limit})
+			if err != nil {
+				return 0, err
+			}
+			for _, ev := range evs {
+				sent = append(sent, ev.Time)
+			}
+		}
+		if len(sent) < win.limit {
+			continue
+		}
+		// Newest first: the window frees a place when the limit-th newest ages out.
+		slices.SortFunc(sent, func(a, b time.Time) int { return b.Compare(a) })
+		wait = max(wait, sent[win.limit-1].Add(win.length).Sub(now))
 	}
-	q.swept = now
+	return wait, nil
 }
