@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -153,16 +152,17 @@ func (r *recorder) take() ([]seenRequest, []string) {
 	return reqs, probs
 }
 
-func (c *chrome) newTab(base string) *tab {
-	c.t.Helper()
+// newTab opens a tab in a fresh browser context for the test t; it closes when t ends.
+func (c *chrome) newTab(t testing.TB, base string) *tab {
+	t.Helper()
 	rec := &recorder{}
 	ctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(rec.listen))
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
-		c.t.Fatalf("open a browser tab: %v", err)
+		t.Fatalf("open a browser tab: %v", err)
 	}
-	c.t.Cleanup(cancel)
-	b := &tab{t: c.t, ctx: ctx, base: base, rec: rec, c: c}
+	t.Cleanup(cancel)
+	b := &tab{t: t, ctx: ctx, base: base, rec: rec, c: c}
 	b.desktop(false)
 	return b
 }
@@ -440,7 +440,7 @@ func startDemo(t *testing.T) string {
 		done <- run(ctx, []string{"-demo", "-addr", addr}, func(k string) string { return env[k] }, io.MultiWriter(pw, logs), logs)
 		pw.Close()
 	}()
-	go func() { _, _ = io.Copy(io.Discard, bufio.NewReader(pr)) }()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -475,7 +475,7 @@ func TestBrowserJourneys(t *testing.T) {
 	h := start(t, nil, nil)
 
 	t.Run("invite by link, partner accepts", func(t *testing.T) {
-		emp := c.newTab(h.URL).as(t)
+		emp := c.newTab(t, h.URL)
 		emp.signIn("employee@contoso.example")
 		status := emp.invite("casey@fabrikam.example", "Casey Partner", false, false)
 		must(t, status == http.StatusOK && strings.HasPrefix(emp.path(), "/invitations/"), "result page: %d at %s", status, emp.path())
@@ -486,7 +486,7 @@ func TestBrowserJourneys(t *testing.T) {
 		must(t, emp.count(`[data-copy="#join-url"]:not([hidden])`) == 1, "copy button shown when JavaScript runs")
 		must(t, len(h.tenant.Outbox()) == 0, "no email sent")
 
-		partner := c.newTab(h.URL).as(t) // a fresh browser context: no cookies
+		partner := c.newTab(t, h.URL) // a fresh browser context: no cookies
 		must(t, partner.open(join) == http.StatusOK, "join page")
 		must(t, strings.Contains(partner.text(`[data-testid="join-inviter"]`), "Erin Employee"), "join page names the inviter: %q", partner.text(`[data-testid="join-inviter"]`))
 		must(t, partner.click(`[data-testid="join-accept"]`) == http.StatusOK, "redemption page")
@@ -502,7 +502,7 @@ func TestBrowserJourneys(t *testing.T) {
 	})
 
 	t.Run("admin invites a member", func(t *testing.T) {
-		admin := c.newTab(h.URL).as(t)
+		admin := c.newTab(t, h.URL)
 		admin.signIn("admin@contoso.example")
 		status := admin.invite("morgan@fabrikam.example", "Morgan Member", true, true)
 		must(t, status == http.StatusOK && admin.count(`[data-testid="member-note"]`) == 1, "result says member: %d at %s", status, admin.path())
@@ -512,7 +512,7 @@ func TestBrowserJourneys(t *testing.T) {
 	})
 
 	t.Run("invalid address is announced and focused", func(t *testing.T) {
-		emp := c.newTab(h.URL).as(t)
+		emp := c.newTab(t, h.URL)
 		emp.signIn("employee@contoso.example")
 		status := emp.invite("not-an-address", "", true, false)
 		must(t, status == http.StatusUnprocessableEntity || status == http.StatusBadRequest, "status %d", status)
@@ -523,7 +523,7 @@ func TestBrowserJourneys(t *testing.T) {
 	})
 
 	t.Run("without JavaScript", func(t *testing.T) {
-		emp := c.newTab(h.URL).as(t)
+		emp := c.newTab(t, h.URL)
 		emp.scripts(false)
 		emp.signIn("employee@contoso.example")
 		status := emp.invite("not-an-address", "", false, false)
@@ -536,7 +536,7 @@ func TestBrowserJourneys(t *testing.T) {
 		must(t, strings.HasPrefix(join, h.URL+"/join/"), "join link: %q", join)
 		must(t, emp.count(`[data-copy="#join-url"][hidden]`) == 1, "the copy button stays hidden: JavaScript is really off")
 
-		partner := c.newTab(h.URL).as(t)
+		partner := c.newTab(t, h.URL)
 		partner.scripts(false)
 		must(t, partner.open(join) == http.StatusOK, "join page")
 		must(t, partner.click(`[data-testid="join-accept"]`) == http.StatusOK, "redemption page")
