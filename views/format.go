@@ -124,3 +124,23 @@ func derefTime(t *time.Time) time.Time {
 	}
 	return *t
 }
+
+// summaryTitle heads the form's error summary, with a plain default when the handler set no alert.
+func summaryTitle(a *Alert) string {
+	if a == nil || a.Title == "" {
+		return "There is a problem"
+	}
+	return a.Title
+}
+
+// errorAnchor is the element the error summary links to for a field: its input, or for the
+// user type the first radio (or, when the radios are not shown, the message itself).
+func errorAnchor(field string, showUserType bool) string {
+	if field != "invitedUserType" {
+		return field
+	}
+	if showUserType {
+		return "invitedUserType-guest"
+	}
+	return "invitedUserType-error"
+}

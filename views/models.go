@@ -47,6 +47,7 @@ type InviteForm struct {
 	Languages    []Option
 	ShowUserType bool
 	MaxMessage   int
+	Check        *Check // the address check of the last submit, shown where the live check goes
 	ResendOffer  *ResendOffer
 }
 

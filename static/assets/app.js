@@ -21,13 +21,19 @@
     });
   });
 
-  // Character count for the personal message.
+  // Character count for the personal message: shown at once, told to screen readers after a pause.
   $$("textarea[data-count]").forEach(function (ta) {
-    var out = $(ta.getAttribute("data-count"));
-    var max = parseInt(ta.getAttribute("maxlength"), 10);
-    var update = function () { out.textContent = ta.value.length + " / " + max + " characters"; };
-    ta.addEventListener("input", update);
-    update();
+    var out = $(ta.getAttribute("data-count")), live = $(ta.getAttribute("data-count-live") || "#none");
+    var max = parseInt(ta.getAttribute("maxlength"), 10), timer;
+    var text = function () {
+      return max > 0 ? (max - ta.value.length) + " of " + max + " characters left" : ta.value.length + " characters";
+    };
+    ta.addEventListener("input", function () {
+      out.textContent = text();
+      clearTimeout(timer);
+      if (live) timer = setTimeout(function () { live.textContent = text(); }, 1000);
+    });
+    out.textContent = text();
   });
 
   // Live address check: debounced GET /invitations/check?email=…, answered with a small fragment.
@@ -39,12 +45,14 @@
       clearTimeout(timer);
       timer = setTimeout(function () {
         var v = email.value.trim();
-        if (v === last || v.indexOf("@") < 1) return;
+        if (v === last) return;
         last = v;
+        if (v.indexOf("@") < 1) { target.replaceChildren(); return; }
         fetch("/invitations/check?email=" + encodeURIComponent(v), { credentials: "same-origin", headers: { Accept: "text/html" } })
           .then(function (r) { return r.ok ? r.text() : ""; })
           .then(function (html) {
-            if (!html || v !== email.value.trim()) return;
+            if (v !== email.value.trim()) return;
+            if (!html) { target.replaceChildren(); return; }
             var doc = new DOMParser().parseFromString(html, "text/html");
             target.replaceChildren.apply(target, Array.prototype.slice.call(doc.body.childNodes).map(function (n) { return document.adoptNode(n); }));
           })
@@ -53,12 +61,20 @@
     });
   }
 
-  // Guard forms against double submission.
-  $$("form[data-once]").forEach(function (f) {
+  // Guard forms against double submission; a page restored by the Back button is usable again.
+  var forms = $$("form[data-once]");
+  forms.forEach(function (f) {
     f.addEventListener("submit", function (e) {
       if (f.getAttribute("data-sent")) { e.preventDefault(); return; }
       f.setAttribute("data-sent", "1");
-      $$("button[type=submit]", f).forEach(function (b) { b.setAttribute("aria-busy", "true"); });
+      $$("button[type=submit]", f).forEach(function (b) { b.setAttribute("aria-busy", "true"); b.disabled = true; });
+    });
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (!e.persisted) return;
+    forms.forEach(function (f) {
+      f.removeAttribute("data-sent");
+      $$("button[type=submit]", f).forEach(function (b) { b.removeAttribute("aria-busy"); b.disabled = false; });
     });
   });
 
@@ -75,7 +91,16 @@
     } catch (e) {
       t.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
     }
+    if (t.hasAttribute("data-relative") && window.Intl && Intl.RelativeTimeFormat) t.textContent += " (" + ago(d) + ")";
   });
+
+  // ago is "5 minutes ago", "2 hours ago" or "3 days ago".
+  function ago(d) {
+    var m = Math.max(0, Math.round((Date.now() - d) / 60000)), rtf = new Intl.RelativeTimeFormat(locale, { numeric: "auto" });
+    if (m < 60) return rtf.format(-m, "minute");
+    if (m < 1440) return rtf.format(-Math.round(m / 60), "hour");
+    return rtf.format(-Math.round(m / 1440), "day");
+  }
 
   // Focus the error summary so screen readers announce it.
   var summary = $("[data-error-summary]");
