@@ -134,19 +134,19 @@ func stateOf(rec *store.Invitation) (string, string) {
 }
 
 func historyItem(h store.Invitation) views.HistoryItem {
-	text := "Invited"
+	text := "Invited by " + h.InviterName
 	if h.ResendOf != "" {
-		text = "Invitation sent again"
+		text = "Sent again for " + h.InviterName
 	}
-	if h.Outcome != store.OutcomeCreated {
-		text += " (" + h.Outcome + ")"
+	switch {
+	case h.Outcome != store.OutcomeCreated:
+		text += " (not sent: " + h.Outcome + ")"
+	case h.SendEmail:
+		text += "; Microsoft emailed the invitation"
+	default:
+		text += "; shared by link"
 	}
-	if h.SendEmail {
-		text += "; email sent by Microsoft"
-	} else {
-		text += "; link shared by the inviter"
-	}
-	return views.HistoryItem{When: h.CreatedAt, Text: text + " by " + h.InviterName, RequestID: h.GraphRequestID}
+	return views.HistoryItem{When: h.CreatedAt, Text: text, RequestID: h.GraphRequestID}
 }
 
 // invitationResponse is the JSON API's answer: Portico's record in Graph's vocabulary.

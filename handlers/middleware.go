@@ -182,7 +182,7 @@ func (s *Server) requireSignIn(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !currentUser(c).IsAdmin(s.Config.AdminRoles) {
-			return echo.NewHTTPError(http.StatusForbidden, "this page is for admins")
+			return echo.NewHTTPError(http.StatusForbidden, "Only Portico admins can open this page.")
 		}
 		return next(c)
 	}
