@@ -3,16 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,54 +23,11 @@ import (
 	"portico/devtenant"
 	"portico/keyring"
 	"portico/store"
+	"portico/store/storetest"
 )
 
-// freshPostgres creates an empty database on the server named by PORTICO_TEST_POSTGRES_URL, drops
-// it when the test ends, and returns its URL. Without the variable the test is skipped, except in
-// CI (CI=true), where a missing or unreachable server fails it.
-func freshPostgres(t testing.TB) string {
-	t.Helper()
-	raw := os.Getenv("PORTICO_TEST_POSTGRES_URL")
-	if raw == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PORTICO_TEST_POSTGRES_URL is not set: in CI the PostgreSQL tests must run")
-		}
-		t.Skip("PostgreSQL test skipped: set PORTICO_TEST_POSTGRES_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-	}
-	base, err := url.Parse(raw)
-	if err != nil || (base.Scheme != "postgres" && base.Scheme != "postgresql") {
-		t.Fatal("PORTICO_TEST_POSTGRES_URL must be a postgres:// URL")
-	}
-	admin, err := sql.Open("pgx", raw)
-	if err != nil {
-		t.Fatalf("PORTICO_TEST_POSTGRES_URL (%s): %v", base.Redacted(), err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		_ = admin.Close()
-		t.Fatalf("PORTICO_TEST_POSTGRES_URL (%s) is unreachable: %v", base.Redacted(), err)
-	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	name := "portico_e2e_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		_ = admin.Close()
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	// Registered before any instance starts, so it runs after they have stopped.
-	t.Cleanup(func() {
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u := *base
-	u.Path = "/" + name
-	return u.String()
-}
+// freshPostgres is storetest.FreshPostgres: an empty database of the test's own.
+func freshPostgres(t testing.TB) string { return storetest.FreshPostgres(t) }
 
 // engines returns a fresh database location per engine: a SQLite file, and a PostgreSQL database
 // (created lazily, so only the postgres subtest skips when PORTICO_TEST_POSTGRES_URL is unset).

@@ -36,15 +36,7 @@ func (s *Server) resendInvitation(c echo.Context) error {
 		}
 		return actionError(err)
 	}
-	if wantsJSON(c) {
-		return c.JSON(http.StatusCreated, invitationJSON(res))
-	}
-	sess := sessionOf(c)
-	sess.Data.JustCreated = &auth.Created{ID: res.Invitation.ID, RedeemURL: res.RedeemURL}
-	if err := sess.Save(c.Request(), c.Response()); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/invitations/"+res.Invitation.ID)
+	return s.invitationCreated(c, res)
 }
 
 // revealRedeemURL shows Microsoft's redemption URL again to the inviter or an admin; each reveal

@@ -166,8 +166,10 @@ func (s *Server) createInvitation(c echo.Context) error {
 	return s.invitationFailed(c, req, err)
 }
 
+// invitationCreated answers a sent (or re-sent) invitation: JSON clients get the record, browsers
+// go to the result page, which shows the one-time details kept in the session.
 func (s *Server) invitationCreated(c echo.Context, res *invite.Result) error {
-	if wantsJSONBody(c) {
+	if wantsJSON(c) {
 		return c.JSON(http.StatusCreated, invitationJSON(res))
 	}
 	sess := sessionOf(c)

@@ -2,19 +2,13 @@ package store
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
+	"portico/store/storetest"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // backend makes fresh, empty databases of one engine for the conformance suite.
@@ -34,58 +28,8 @@ func TestSQLiteMemory(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
-	admin, base := postgresAdmin(t)
-	runConformance(t, backend{lasting: true, newDSN: func(t *testing.T) string {
-		return createPostgresDatabase(t, admin, base)
-	}})
-}
-
-// postgresAdmin connects to PORTICO_TEST_POSTGRES_URL, the server on which tests create their databases.
-func postgresAdmin(t *testing.T) (*sql.DB, *url.URL) {
-	t.Helper()
-	raw := os.Getenv("PORTICO_TEST_POSTGRES_URL")
-	if raw == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PORTICO_TEST_POSTGRES_URL is not set: in CI the PostgreSQL store tests must run")
-		}
-		t.Skip("PostgreSQL tests skipped: set PORTICO_TEST_POSTGRES_URL, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatal("PORTICO_TEST_POSTGRES_URL must be a postgres:// URL")
-	}
-	admin, err := sql.Open("pgx", raw)
-	if err != nil {
-		t.Fatalf("PORTICO_TEST_POSTGRES_URL (%s): %v", u.Redacted(), err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		t.Fatalf("PORTICO_TEST_POSTGRES_URL (%s) is unreachable: %v", u.Redacted(), err)
-	}
-	return admin, u
-}
-
-// createPostgresDatabase creates an empty database dropped when t ends and returns its URL.
-func createPostgresDatabase(t *testing.T, admin *sql.DB, base *url.URL) string {
-	t.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	name := "portico_test_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u := *base
-	u.Path = "/" + name
-	return u.String()
+	storetest.FreshPostgres(t) // skips (or fails in CI) before any subtest when no server is configured
+	runConformance(t, backend{lasting: true, newDSN: func(t *testing.T) string { return storetest.FreshPostgres(t) }})
 }
 
 func openTest(t *testing.T, dsn string) *DB {
