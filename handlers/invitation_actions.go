@@ -52,7 +52,10 @@ func (s *Server) revealRedeemURL(c echo.Context) error {
 	if err != nil {
 		return actionError(err)
 	}
-	vm := s.invitationVM(c, rec, inv)
+	vm, err := s.detailVM(c, rec, inv)
+	if err != nil {
+		return err
+	}
 	vm.RedeemURL = u
 	p := s.page(c, "Invitation for "+rec.Email)
 	p.Nav = "invitations"

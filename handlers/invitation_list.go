@@ -43,8 +43,14 @@ func (s *Server) listInvitations(c echo.Context) error {
 	p.Nav = "invitations"
 	m := views.InvitationList{Page: p, State: state, Everyone: everyone, CanSeeEveryone: inv.Admin,
 		PageNum: lp.Page, PageCount: lp.Pages, Total: lp.Total}
+	links, err := s.Invites.JoinActivity(ctx, inv, items)
+	if err != nil {
+		return err
+	}
 	for i := range items {
-		m.Items = append(m.Items, s.invitationVM(c, &items[i], inv))
+		vm := s.invitationVM(&items[i])
+		s.setJoinLink(&vm, links[items[i].ID], "")
+		m.Items = append(m.Items, vm)
 	}
 	return render(c, http.StatusOK, views.InvitationListPage(m))
 }

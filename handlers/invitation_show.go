@@ -40,7 +40,10 @@ func (s *Server) showInvitation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	vm := s.invitationVM(c, rec, inv)
+	vm, err := s.detailVM(c, rec, inv)
+	if err != nil {
+		return err
+	}
 	for _, h := range history {
 		vm.History = append(vm.History, historyItem(h))
 	}
@@ -63,11 +66,8 @@ func (s *Server) showInvitation(c echo.Context) error {
 	}
 	p := s.page(c, title)
 	p.Nav = "invitations"
-	if sess.Data.Flash != "" {
-		p.Flash = sess.PopFlash()
-		if err := sess.Save(c.Request(), c.Response()); err != nil {
-			return err
-		}
+	if err := s.takeFlash(c, &p); err != nil {
+		return err
 	}
 	// The page can show bearer links (join and redemption URLs): never cache it, never leak it onwards.
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -78,8 +78,8 @@ func (s *Server) showInvitation(c echo.Context) error {
 	return render(c, http.StatusOK, views.InvitationDetailPage(views.InvitationPage{Page: p, Inv: vm}))
 }
 
-// invitationVM turns a record into what the pages show; the join link is rebuilt for the inviter.
-func (s *Server) invitationVM(c echo.Context, rec *store.Invitation, inv invite.Inviter) views.Invitation {
+// invitationVM turns a record into what the pages show, without any I/O; setJoinLink adds the link.
+func (s *Server) invitationVM(rec *store.Invitation) views.Invitation {
 	vm := views.Invitation{
 		ID: rec.ID, Email: rec.Email, DisplayName: rec.DisplayName, InviterName: rec.InviterName, InviterUPN: rec.InviterUPN,
 		UserType: rec.UserType, Message: rec.Message, CC: rec.CCAddress, Language: rec.Language, RedirectURL: rec.RedirectURL,
@@ -93,24 +93,44 @@ func (s *Server) invitationVM(c echo.Context, rec *store.Invitation, inv invite.
 	created := rec.Outcome == store.OutcomeCreated
 	vm.CanResend = created && rec.ExternalUserState != "Accepted"
 	vm.CanReveal = created && len(rec.RedeemURLSealed) > 0
-	vm.CanManageLink = created && len(rec.RedeemURLSealed) > 0
-	if created {
-		joinURL, link, err := s.Invites.JoinURL(c.Request().Context(), inv, rec.ID)
-		if err == nil && link != nil {
-			vm.JoinURL = joinURL
-			vm.JoinQR = qrFor(joinURL)
-			vm.JoinExpires = &link.ExpiresAt
-			vm.JoinFirstOpened, vm.JoinLastOpened, vm.JoinOpens = link.FirstOpenedAt, link.LastOpenedAt, link.OpenCount
-			vm.JoinStatus = "active"
-			if !s.Clock().Before(link.ExpiresAt) {
-				vm.JoinStatus = "expired"
-				vm.JoinURL, vm.JoinQR = "", views.QR{}
-			}
-		} else {
+	vm.CanManageLink = vm.CanReveal
+	return vm
+}
+
+// setJoinLink adds the invitation's active join link (nil: none) to vm; joinURL, when given, is
+// shown with its QR code while the link is live.
+func (s *Server) setJoinLink(vm *views.Invitation, link *store.JoinLink, joinURL string) {
+	if link == nil {
+		// Links exist exactly when Portico holds a redemption URL, so none active means revoked.
+		if vm.CanManageLink {
 			vm.JoinStatus = "revoked"
 		}
+		return
 	}
-	return vm
+	vm.JoinExpires = &link.ExpiresAt
+	vm.JoinFirstOpened, vm.JoinLastOpened, vm.JoinOpens = link.FirstOpenedAt, link.LastOpenedAt, link.OpenCount
+	vm.JoinStatus = "active"
+	if !s.Clock().Before(link.ExpiresAt) {
+		vm.JoinStatus = "expired"
+		return
+	}
+	if joinURL != "" {
+		vm.JoinURL, vm.JoinQR = joinURL, qrFor(joinURL)
+	}
+}
+
+// detailVM is invitationVM with the join link itself, for the pages about one invitation.
+func (s *Server) detailVM(c echo.Context, rec *store.Invitation, inv invite.Inviter) (views.Invitation, error) {
+	vm := s.invitationVM(rec)
+	if rec.Outcome != store.OutcomeCreated {
+		return vm, nil
+	}
+	joinURL, link, err := s.Invites.JoinURL(c.Request().Context(), inv, rec.ID)
+	if err != nil {
+		return vm, err
+	}
+	s.setJoinLink(&vm, link, joinURL)
+	return vm, nil
 }
 
 // stateOf names an invitation's state for people: the partner's acceptance when known, else

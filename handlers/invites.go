@@ -22,6 +22,7 @@ type Invites interface {
 	Resend(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, id string, meta invite.Meta) (*invite.Result, error)
 	RevealRedeemURL(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) (string, error)
 	JoinURL(ctx context.Context, inv invite.Inviter, id string) (string, *store.JoinLink, error)
+	JoinActivity(ctx context.Context, inv invite.Inviter, recs []store.Invitation) (map[string]*store.JoinLink, error)
 	NewJoinLink(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) (string, *store.JoinLink, error)
 	RevokeJoinLink(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) error
 	OpenJoin(ctx context.Context, token string, meta invite.Meta) (*invite.JoinView, error)

@@ -27,10 +27,37 @@ func (s *Service) visible(ctx context.Context, inv Inviter, id string) (*store.I
 	if err != nil {
 		return nil, fmt.Errorf("invite: reading invitation: %w", err)
 	}
-	if rec.TenantID != inv.TenantID || (!inv.Admin && rec.InviterOID != inv.ObjectID) {
+	if !canSee(inv, rec) {
 		return nil, ErrNotFound
 	}
 	return rec, nil
+}
+
+// canSee reports whether the inviter may see rec: their own, or any of the tenant's for an administrator.
+func canSee(inv Inviter, rec *store.Invitation) bool {
+	return rec.TenantID == inv.TenantID && (inv.Admin || rec.InviterOID == inv.ObjectID)
+}
+
+// JoinActivity returns the active join link (opens, expiry) of each given invitation the inviter
+// may see, keyed by invitation id, for lists that show activity but not the link itself: no token
+// is decrypted. Invitations without an active link are absent from the map.
+func (s *Service) JoinActivity(ctx context.Context, inv Inviter, recs []store.Invitation) (map[string]*store.JoinLink, error) {
+	out := make(map[string]*store.JoinLink, len(recs))
+	for i := range recs {
+		rec := &recs[i]
+		if rec.Outcome != store.OutcomeCreated || !canSee(inv, rec) {
+			continue
+		}
+		l, err := s.store.ActiveJoinLink(ctx, rec.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invite: reading join links: %w", err)
+		}
+		out[rec.ID] = l
+	}
+	return out, nil
 }
 
 // Get returns one invitation to its inviter or to an administrator of the same tenant; anyone else
