@@ -41,6 +41,9 @@ func (s Secret) String() string {
 // GoString redacts the secret for %#v.
 func (s Secret) GoString() string { return s.String() }
 
+// Link is a labelled link, e.g. one of PORTICO_WELCOME_LINKS.
+type Link struct{ Label, URL string }
+
 // Config is Portico's whole configuration, validated once at start.
 type Config struct {
 	Addr string
@@ -68,7 +71,7 @@ type Config struct {
 
 	OrgName      string
 	OrgLogoURL   string
-	WelcomeLinks []string
+	WelcomeLinks []Link
 	JoinLinkTTL  time.Duration
 	// StateRefresh is how old a stored invitation state may be before a page re-reads it from Graph.
 	StateRefresh time.Duration
@@ -160,7 +163,6 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	c.AllowedRedirectHosts = list(get("PORTICO_ALLOWED_REDIRECT_HOSTS"))
 	c.AllowedDomains = lowerList(get("PORTICO_ALLOWED_DOMAINS"))
 	c.BlockedDomains = lowerList(get("PORTICO_BLOCKED_DOMAINS"))
-	c.WelcomeLinks = list(get("PORTICO_WELCOME_LINKS"))
 	c.AdminRoles = list(get("PORTICO_ADMIN_ROLES"))
 	if len(c.AdminRoles) == 0 {
 		c.AdminRoles = []string{RoleUserAdministrator, RoleGlobalAdministrator}
@@ -278,11 +280,14 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 			p = append(p, "PORTICO_ORG_LOGO_URL "+err.Error())
 		}
 	}
-	for _, l := range c.WelcomeLinks {
-		_, u, _ := strings.Cut(l, "|")
-		if _, err := parseBaseURL(strings.TrimSpace(u)); err != nil {
+	for _, l := range list(get("PORTICO_WELCOME_LINKS")) {
+		label, u, _ := strings.Cut(l, "|")
+		label, u = strings.TrimSpace(label), strings.TrimSpace(u)
+		if _, err := parseBaseURL(u); err != nil || label == "" {
 			p = append(p, fmt.Sprintf("PORTICO_WELCOME_LINKS: %q must be Label|https://url", l))
+			continue
 		}
+		c.WelcomeLinks = append(c.WelcomeLinks, Link{Label: label, URL: u})
 	}
 	if c.DefaultRedirectURL != "" {
 		if _, err := parseBaseURL(c.DefaultRedirectURL); err != nil {

@@ -83,6 +83,9 @@ func TestLoadMalformed(t *testing.T) {
 		{"log level", "PORTICO_LOG_LEVEL", "loud", "PORTICO_LOG_LEVEL"},
 		{"domain rule", "PORTICO_BLOCKED_DOMAINS", "*.", "domain rule"},
 		{"redirect default", "PORTICO_DEFAULT_REDIRECT_URL", "ftp://x", "PORTICO_DEFAULT_REDIRECT_URL"},
+		{"welcome link without label", "PORTICO_WELCOME_LINKS", "|https://apps.contoso.com", "PORTICO_WELCOME_LINKS"},
+		{"welcome link without url", "PORTICO_WELCOME_LINKS", "Apps", "PORTICO_WELCOME_LINKS"},
+		{"welcome link http", "PORTICO_WELCOME_LINKS", "Apps|http://apps.contoso.com", "PORTICO_WELCOME_LINKS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +96,19 @@ func TestLoadMalformed(t *testing.T) {
 				t.Fatalf("want an error naming %s, got %v", tt.want, err)
 			}
 		})
+	}
+}
+
+func TestLoadWelcomeLinks(t *testing.T) {
+	e := validEnv()
+	e["PORTICO_WELCOME_LINKS"] = "My Apps | https://myapps.microsoft.com , Wiki|https://wiki.contoso.com/partners"
+	c, err := Load(nil, env(e), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Link{{"My Apps", "https://myapps.microsoft.com"}, {"Wiki", "https://wiki.contoso.com/partners"}}
+	if len(c.WelcomeLinks) != 2 || c.WelcomeLinks[0] != want[0] || c.WelcomeLinks[1] != want[1] {
+		t.Errorf("WelcomeLinks = %+v, want %+v", c.WelcomeLinks, want)
 	}
 }
 

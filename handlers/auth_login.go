@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -67,10 +68,10 @@ func (s *Server) callback(c echo.Context) error {
 	id, tok, err := s.RP.FinishLogin(c.Request().Context(), flow, q.Get("code"))
 	switch {
 	case err == nil:
-	case isErr(err, auth.ErrWrongTenant):
+	case errors.Is(err, auth.ErrWrongTenant):
 		s.Logger.Warn("sign-in refused: other tenant", "request_id", requestID(c))
 		return s.errorPage(c, http.StatusForbidden, "Account not accepted", "This account belongs to another organization. Sign in with your work account.")
-	case isErr(err, auth.ErrNotReady):
+	case errors.Is(err, auth.ErrNotReady):
 		return echo.NewHTTPError(http.StatusServiceUnavailable)
 	default:
 		s.Logger.Warn("sign-in refused", "request_id", requestID(c), "err", err)

@@ -5,7 +5,6 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -50,6 +49,7 @@ type Deps struct {
 type Server struct {
 	Deps
 	cspFormAction string
+	languages     []views.Option // the form's message languages, from the invitation policy
 }
 
 // New builds the echo router with every route and middleware.
@@ -62,6 +62,9 @@ func New(d Deps) *echo.Echo {
 	}
 	s := &Server{Deps: d}
 	s.cspFormAction = formActionSources(d.Config)
+	for _, l := range d.Invites.Policy().Languages {
+		s.languages = append(s.languages, views.Option{Value: l.Code, Label: l.Name})
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -119,5 +122,18 @@ func (s *Server) errorPage(c echo.Context, status int, title, text string) error
 
 var errNotFound = echo.NewHTTPError(http.StatusNotFound)
 
-// isErr is errors.Is for readability in switch statements.
-func isErr(err, target error) bool { return errors.Is(err, target) }
+// takeFlash moves the session's one-shot message onto the page, saving the session once it is taken.
+func (s *Server) takeFlash(c echo.Context, p *views.Page) error {
+	sess := sessionOf(c)
+	if sess == nil || sess.Data.Flash == "" {
+		return nil
+	}
+	p.Flash = sess.PopFlash()
+	return sess.Save(c.Request(), c.Response())
+}
+
+// flashPage is page plus the session's one-shot message.
+func (s *Server) flashPage(c echo.Context, title string) (views.Page, error) {
+	p := s.page(c, title)
+	return p, s.takeFlash(c, &p)
+}

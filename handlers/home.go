@@ -13,12 +13,9 @@ func (s *Server) home(c echo.Context) error {
 	if currentUser(c) != nil {
 		return s.showInviteForm(c)
 	}
-	p := s.page(c, "Invite partners")
-	if sess := sessionOf(c); sess != nil && sess.Data.Flash != "" {
-		p.Flash = sess.PopFlash()
-		if err := sess.Save(c.Request(), c.Response()); err != nil {
-			return err
-		}
+	p, err := s.flashPage(c, "Invite partners")
+	if err != nil {
+		return err
 	}
 	m := views.Landing{Page: p}
 	if s.Config.Demo {
@@ -31,7 +28,7 @@ func (s *Server) home(c echo.Context) error {
 func (s *Server) welcome(c echo.Context) error {
 	m := views.Welcome{Page: s.page(c, "Welcome")}
 	for _, l := range s.Config.WelcomeLinks {
-		m.Links = append(m.Links, welcomeLink(l))
+		m.Links = append(m.Links, views.Link{Label: l.Label, URL: l.URL})
 	}
 	return render(c, http.StatusOK, views.WelcomePage(m))
 }

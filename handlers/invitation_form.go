@@ -30,11 +30,8 @@ func meta(c echo.Context) invite.Meta {
 // showInviteForm renders the empty invitation form.
 func (s *Server) showInviteForm(c echo.Context) error {
 	m := s.inviteForm(c, views.InviteValues{SendEmail: true, RedirectURL: s.Invites.Policy().DefaultRedirectURL})
-	if sess := sessionOf(c); sess.Data.Flash != "" {
-		m.Flash = sess.PopFlash()
-		if err := sess.Save(c.Request(), c.Response()); err != nil {
-			return err
-		}
+	if err := s.takeFlash(c, &m.Page); err != nil {
+		return err
 	}
 	return render(c, http.StatusOK, views.InviteFormPage(m))
 }
@@ -42,12 +39,8 @@ func (s *Server) showInviteForm(c echo.Context) error {
 func (s *Server) inviteForm(c echo.Context, v views.InviteValues) views.InviteForm {
 	p := s.page(c, "Invite a partner")
 	p.Nav = "invite"
-	pol := s.Invites.Policy()
-	m := views.InviteForm{Page: p, Values: v, ShowUserType: p.User != nil && p.User.Admin, MaxMessage: pol.MaxMessageRunes}
-	for _, l := range pol.Languages {
-		m.Languages = append(m.Languages, views.Option{Value: l.Code, Label: l.Name})
-	}
-	return m
+	return views.InviteForm{Page: p, Values: v, ShowUserType: p.User != nil && p.User.Admin,
+		MaxMessage: s.Invites.Policy().MaxMessageRunes, Languages: s.languages}
 }
 
 // graphInvitationBody is the JSON API's request: Graph's own invitation shape, nothing more.
