@@ -46,6 +46,8 @@ type Options struct {
 	AppRoles []string
 	Clock    func() time.Time // default time.Now
 	Logger   *slog.Logger     // default discards
+	// Latency is added before every Graph answer, to stand in for a Graph that is far away.
+	Latency time.Duration
 }
 
 // Tenant is one in-memory Entra tenant with its OIDC issuer and the Graph endpoints Portico uses.
@@ -141,6 +143,7 @@ func (t *Tenant) routes() http.Handler {
 	// would otherwise overlap it.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1.0/") {
+			t.delay(r.Context())
 			t.handleGraph(w, r)
 			return
 		}
@@ -327,4 +330,18 @@ func (t *Tenant) handleIndex(w http.ResponseWriter, r *http.Request) {
 		"Graph":     base + "/v1.0",
 		"Accounts":  t.Accounts(),
 	})
+}
+
+// delay waits Options.Latency, or less if the request ends first.
+func (t *Tenant) delay(ctx context.Context) {
+	if t.opts.Latency <= 0 {
+		return
+	}
+	timer := time.NewTimer(t.opts.Latency)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-t.closing:
+	}
 }
