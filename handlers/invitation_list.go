@@ -15,7 +15,7 @@ import (
 func (s *Server) listInvitations(c echo.Context) error {
 	ctx := c.Request().Context()
 	inv := s.inviter(c)
-	state := c.QueryParam("state")
+	state := invite.State(c.QueryParam("state"))
 	switch state {
 	case "", invite.StateAll, invite.StatePending, invite.StateAccepted:
 	default:
@@ -41,7 +41,7 @@ func (s *Server) listInvitations(c echo.Context) error {
 		p.Title = "Everyone's invitations"
 	}
 	p.Nav = "invitations"
-	m := views.InvitationList{Page: p, State: state, Everyone: everyone, CanSeeEveryone: inv.Admin,
+	m := views.InvitationList{Page: p, State: string(state), Everyone: everyone, CanSeeEveryone: inv.Admin,
 		PageNum: lp.Page, PageCount: lp.Pages, Total: lp.Total}
 	links, err := s.Invites.JoinActivity(ctx, inv, items)
 	if err != nil {
