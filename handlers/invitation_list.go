@@ -41,7 +41,7 @@ func (s *Server) listInvitations(c echo.Context) error {
 		p.Title = "Everyone's invitations"
 	}
 	p.Nav = "invitations"
-	m := views.InvitationList{Page: p, State: string(state), Everyone: everyone, CanSeeEveryone: inv.Admin,
+	m := views.InvitationList{Page: p, State: string(state), Everyone: everyone, CanSeeEveryone: inv.SeesAll(),
 		PageNum: lp.Page, PageCount: lp.Pages, Total: lp.Total}
 	links, err := s.Invites.JoinActivity(ctx, inv, items)
 	if err != nil {

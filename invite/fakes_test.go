@@ -433,7 +433,7 @@ type harness struct {
 var (
 	employee = Inviter{TenantID: "t1", ObjectID: "oid-employee", UPN: "employee@contoso.example", Name: "Erin Employee", Email: "employee@contoso.example"}
 	other    = Inviter{TenantID: "t1", ObjectID: "oid-other", UPN: "other@contoso.example", Name: "Oscar Other"}
-	admin    = Inviter{TenantID: "t1", ObjectID: "oid-admin", UPN: "admin@contoso.example", Name: "Ada Admin", Admin: true}
+	admin    = Inviter{TenantID: "t1", ObjectID: "oid-admin", UPN: "admin@contoso.example", Name: "Ada Admin", Roles: []Role{RoleAdministrator}}
 	meta     = Meta{ClientIP: "192.0.2.7", RequestID: "req-portico-1"}
 )
 

@@ -35,7 +35,7 @@ func (s *Service) visible(ctx context.Context, inv Inviter, id string) (*Invitat
 
 // canSee reports whether the inviter may see rec: their own, or any of the tenant's for an administrator.
 func canSee(inv Inviter, rec *Invitation) bool {
-	return rec.TenantID == inv.TenantID && (inv.Admin || rec.InviterOID == inv.ObjectID)
+	return rec.TenantID == inv.TenantID && (inv.SeesAll() || rec.InviterOID == inv.ObjectID)
 }
 
 // JoinActivity returns the active join link (opens, expiry) of each given invitation the inviter
@@ -113,7 +113,7 @@ type ListPage struct {
 
 // List returns the inviter's invitations (or, for an administrator asking for Everyone, the tenant's).
 func (s *Service) List(ctx context.Context, inv Inviter, f ListFilter) (*ListPage, error) {
-	if f.Everyone && !inv.Admin {
+	if f.Everyone && !inv.SeesAll() {
 		return nil, ErrForbidden
 	}
 	sf := store.InvitationFilter{TenantID: inv.TenantID}

@@ -15,7 +15,7 @@ func TestGetVisibility(t *testing.T) {
 	h := newHarness(t, Policy{})
 	res := sendOne(t, h, employee, nil)
 	id := res.Invitation.ID
-	otherTenantAdmin := Inviter{TenantID: "t2", ObjectID: "oid-x", Admin: true}
+	otherTenantAdmin := Inviter{TenantID: "t2", ObjectID: "oid-x", Roles: []Role{RoleAdministrator}}
 	tests := []struct {
 		name string
 		inv  Inviter

@@ -44,7 +44,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, actor, owner 
 
 	// Decided before anything else, so a non-administrator's Member request is refused and
 	// audited whatever else the form holds.
-	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !actor.Admin {
+	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !actor.CanInviteMember() {
 		target := ""
 		if e, err := ValidateEmail(req.Email); err == nil {
 			target = strings.ToLower(e)
