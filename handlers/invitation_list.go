@@ -48,7 +48,7 @@ func (s *Server) listInvitations(c echo.Context) error {
 		return err
 	}
 	for i := range items {
-		vm := s.invitationVM(&items[i])
+		vm := s.invitationVM(inv, &items[i])
 		s.setJoinLink(&vm, links[items[i].ID], "")
 		m.Items = append(m.Items, vm)
 	}

@@ -78,7 +78,7 @@ func (s *Server) showInvitation(c echo.Context) error {
 }
 
 // invitationVM turns a record into what the pages show, without any I/O; setJoinLink adds the link.
-func (s *Server) invitationVM(rec *invite.Invitation) views.Invitation {
+func (s *Server) invitationVM(inv invite.Inviter, rec *invite.Invitation) views.Invitation {
 	vm := views.Invitation{
 		ID: rec.ID, Email: rec.Email, DisplayName: rec.DisplayName, InviterName: rec.InviterName, InviterUPN: rec.InviterUPN,
 		UserType: rec.UserType, Message: rec.Message, CC: rec.CCAddress, Language: rec.Language, RedirectURL: rec.RedirectURL,
@@ -89,10 +89,10 @@ func (s *Server) invitationVM(rec *invite.Invitation) views.Invitation {
 	if rec.StateCheckedAt != nil && s.Clock().Sub(*rec.StateCheckedAt) > s.stateRefresh() {
 		vm.StateStale = true
 	}
-	created := rec.Outcome == invite.OutcomeCreated
-	vm.CanResend = created && rec.ExternalUserState != "Accepted"
-	vm.CanReveal = created && rec.HasRedeemURL()
-	vm.CanManageLink = vm.CanReveal
+	acts := s.Invites.Actions(inv, rec)
+	vm.CanResend = acts.Resend.Allowed
+	vm.CanReveal = acts.RevealRedeemURL.Allowed
+	vm.CanManageLink = acts.NewJoinLink.Allowed
 	return vm
 }
 
@@ -120,7 +120,7 @@ func (s *Server) setJoinLink(vm *views.Invitation, link *invite.JoinLink, joinUR
 
 // detailVM is invitationVM with the join link itself, for the pages about one invitation.
 func (s *Server) detailVM(c echo.Context, rec *invite.Invitation, inv invite.Inviter) (views.Invitation, error) {
-	vm := s.invitationVM(rec)
+	vm := s.invitationVM(inv, rec)
 	if rec.Outcome != invite.OutcomeCreated {
 		return vm, nil
 	}

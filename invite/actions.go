@@ -18,10 +18,10 @@ func (s *Service) Resend(ctx context.Context, ts oauth2.TokenSource, inv Inviter
 	if err != nil {
 		return nil, err
 	}
-	if orig.Outcome != OutcomeCreated || orig.ExternalUserState == stateAccepted {
-		return nil, ErrNotPending
+	if err := decideActions(inv, orig).Resend.Err(); err != nil {
+		return nil, err
 	}
-	owner := Inviter{TenantID: orig.TenantID, ObjectID: orig.InviterOID, UPN: orig.InviterUPN, Name: orig.InviterName}
+	owner := orig.owner()
 	req := Request{
 		DisplayName: orig.DisplayName,
 		Email:       orig.Email,
@@ -47,8 +47,8 @@ func (s *Service) RevealRedeemURL(ctx context.Context, inv Inviter, id string, m
 	if err != nil {
 		return "", err
 	}
-	if len(rec.redeemSealed) == 0 {
-		return "", ErrNoRedeemURL
+	if err := decideActions(inv, rec).RevealRedeemURL.Err(); err != nil {
+		return "", err
 	}
 	plain, err := s.keys.Open(rec.redeemSealed, []byte(rec.ID))
 	if err != nil {
@@ -93,7 +93,7 @@ func (s *Service) NewJoinLink(ctx context.Context, inv Inviter, id string, meta 
 	if err != nil {
 		return "", nil, err
 	}
-	if rec.Outcome != OutcomeCreated || !s.redeemReadable(rec) {
+	if err := decideActions(inv, rec).NewJoinLink.Err(); err != nil || !s.redeemReadable(rec) {
 		return "", nil, ErrNoRedeemURL
 	}
 	l, token, err := s.newLink(rec.ID)

@@ -28,8 +28,8 @@ type Result struct {
 // Send validates a request, checks the address, creates the invitation in Graph and records it
 // with a join link and an audit event in one transaction.
 //
-// Errors: ErrMemberNotAllowed (audited as denied, no Graph call), *ValidationError (no Graph
-// call), *RefusedError (the preflight refused; a pending guest without req.Resend is refused with
+// Errors: *QuotaError (the inviter's quota is used up; audited as throttled, no Graph call),
+// ErrMemberNotAllowed (audited as denied, no Graph call), *ValidationError (no Graph call), *RefusedError (the preflight refused; a pending guest without req.Resend is refused with
 // ResendOffered), *GraphError (Graph failed or a lookup failed; recorded and audited). With
 // req.Resend set, a pending guest is invited again and the record points at the latest
 // invitation through ResendOf.
@@ -42,13 +42,16 @@ func (s *Service) Send(ctx context.Context, ts oauth2.TokenSource, inv Inviter, 
 func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, actor, owner Inviter, req Request, meta Meta, action, resendOf string) (*Result, error) {
 	log := s.log.With("request_id", meta.RequestID, "action", action)
 
-	// Decided before anything else, so a non-administrator's Member request is refused and
-	// audited whatever else the form holds.
+	// The quota and the Member rule are decided before anything else, so a refusal is audited
+	// whatever else the form holds.
+	target := ""
+	if e, err := ValidateEmail(req.Email); err == nil {
+		target = strings.ToLower(e)
+	}
+	if err := s.enforceQuota(ctx, actor, meta, action, target); err != nil {
+		return nil, err
+	}
 	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !actor.CanInviteMember() {
-		target := ""
-		if e, err := ValidateEmail(req.Email); err == nil {
-			target = strings.ToLower(e)
-		}
 		d := auditDetail{RequestedType: UserTypeMember, ResendOf: resendOf, Note: "only administrators may invite members"}
 		_ = s.audit(ctx, s.event(actor, meta, action, target, OutcomeDenied, "", d))
 		log.WarnContext(ctx, "invite: member invitation denied", "actor_oid", actor.ObjectID)

@@ -77,6 +77,7 @@ type Config struct {
 	JoinTTL   time.Duration // lifetime of a join link
 	Clock     func() time.Time
 	Logger    *slog.Logger
+	Quota     QuotaLimits // invitations per inviter per hour and day; zero: no limit
 
 	OrgCacheTTL        time.Duration // how long the tenant's verified domains are cached
 	RecentWindow       time.Duration // how far back Portico's own records count in preflight
@@ -94,6 +95,7 @@ type Service struct {
 	joinTTL   time.Duration
 	now       func() time.Time
 	log       *slog.Logger
+	quota     QuotaLimits
 
 	orgTTL             time.Duration
 	recent             time.Duration
@@ -119,6 +121,7 @@ func NewService(cfg Config) *Service {
 		joinTTL:            orDuration(cfg.JoinTTL, DefaultJoinTTL),
 		now:                cfg.Clock,
 		log:                cfg.Logger,
+		quota:              cfg.Quota,
 		orgTTL:             orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
 		recent:             orDuration(cfg.RecentWindow, DefaultRecentWindow),
 		refreshTimeout:     orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),
