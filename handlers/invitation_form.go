@@ -29,7 +29,7 @@ func (s *Server) inviterOf(u *auth.Identity) invite.Inviter {
 }
 
 func meta(c echo.Context) invite.Meta {
-	return invite.Meta{ClientIP: c.RealIP(), RequestID: requestID(c)}
+	return invite.HTTPMeta(requestID(c), c.RealIP())
 }
 
 // showInviteForm renders the empty invitation form.
