@@ -43,6 +43,11 @@ func runConformance(t *testing.T, b backend) {
 		{"audit filters", testAuditFilters},
 		{"audit streaming", testAuditStreaming},
 		{"audit append-only", testAuditAppendOnly},
+		{"invalid text", testInvalidText},
+		{"audit cleaning", testAuditCleaning},
+		{"audit keyset paging", testAuditKeyset},
+		{"invitation keyset paging and capped count", testInvitationKeysetAndCap},
+		{"one active join link", testOneActiveJoinLink},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
