@@ -33,10 +33,11 @@ const (
 	MaxAuditField  = 200  // every other text field (target, actor, action, outcome, ids, address)
 )
 
-// cleanAuditText makes s safe to keep and to show: invalid UTF-8 becomes U+FFFD, control characters
-// (NUL, newlines, tabs, escapes, C1) and the invisible bidirectional controls that reorder what a
-// reader sees (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) are removed, and the result is
-// cut to max runes, ending in "…" when cut.
+// cleanAuditText makes s safe to keep and to show: invalid UTF-8 becomes U+FFFD, line breaks and
+// tabs become a space (so one event stays one line in every export and log), other control
+// characters (NUL, escapes, C1) and the invisible bidirectional controls that reorder what a reader
+// sees (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) are removed, and the result is cut to
+// max runes, ending in "…" when cut.
 func cleanAuditText(s string, max int) string {
 	if validText(s) && utf8.RuneCountInString(s) <= max && strings.IndexFunc(s, unsafeRune) < 0 {
 		return s
@@ -46,7 +47,10 @@ func cleanAuditText(s string, max int) string {
 	n := 0
 	for _, r := range s {
 		if unsafeRune(r) {
-			continue
+			if !unicode.IsSpace(r) {
+				continue
+			}
+			r = ' '
 		}
 		b.WriteRune(r)
 		n++
