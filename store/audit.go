@@ -49,7 +49,9 @@ func actorUPN(actor string) bool { return strings.Contains(actor, "@") }
 
 // EachAudit streams the events matching f, newest first, to fn one row at a time, stopping at
 // fn's first error and returning it. fn must not use the store: on a ":memory:" database the
-// stream holds the only connection.
+// stream holds the only connection. With f.After the page is read first and then handed out, so
+// give it a Limit. Each filter walks one index that ends in the sort key (see migration 0002):
+// the actor filter matches the UPN (any case) when it holds an @ and the object id otherwise.
 func (q *Queries) EachAudit(ctx context.Context, f AuditFilter, fn func(*AuditEvent) error) error {
 	if err := checkText([2]string{"actor", f.Actor}, [2]string{"target", f.Target}, [2]string{"action", f.Action},
 		[2]string{"outcome", f.Outcome}); err != nil {
