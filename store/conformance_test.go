@@ -58,6 +58,9 @@ func runConformance(t *testing.T, b backend) {
 			tc.run(t, db)
 		})
 	}
+	t.Run("upgrade keeps the newest join link", func(t *testing.T) {
+		testMigrationKeepsNewestLink(t, b.newDSN(t))
+	})
 	t.Run("reopen", func(t *testing.T) {
 		if !b.lasting {
 			t.Skip("an in-memory database ends with its handle")

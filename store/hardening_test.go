@@ -1,12 +1,16 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 	"unicode/utf8"
 )
@@ -289,5 +293,56 @@ func testOneActiveJoinLink(t *testing.T, db *DB) {
 	err := db.CreateJoinLink(ctx, &JoinLink{InvitationID: "i1", TokenHash: hashOf("sneaky"), ExpiresAt: at(time.Hour)})
 	if err == nil {
 		t.Error("a second active link was accepted")
+	}
+}
+
+// testMigrationKeepsNewestLink upgrades a database made before migration 0002, in which parallel
+// "New join link" requests left two active links for one invitation: the upgrade keeps the newest
+// active, revokes the other, and then refuses a second active link.
+func testMigrationKeepsNewestLink(t *testing.T, dsn string) {
+	ctx := t.Context()
+	dialect, driverName, source := DialectSQLite, "sqlite", sqliteDSN(dsn)
+	if strings.HasPrefix(dsn, "postgres") {
+		dialect, driverName, source = DialectPostgres, "pgx", dsn
+	}
+	sdb, err := sql.Open(driverName, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb.SetMaxOpenConns(1) // one ":memory:" database
+	t.Cleanup(func() { _ = sdb.Close() })
+	initSQL, err := fs.ReadFile(migrationFiles, "migrations/"+dialect+"/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	if err := migrate(ctx, sdb, dialect, fstest.MapFS{"migrations/" + dialect + "/0001_init.sql": {Data: initSQL}}, quiet); err != nil {
+		t.Fatal(err)
+	}
+	q := &Queries{ex: sdb, dialect: dialect}
+	seedInvitations(t, q, Invitation{ID: "i1", TenantID: "t1", InviterOID: "A", Email: "g@x.example", Outcome: OutcomeCreated, CreatedAt: base},
+		Invitation{ID: "i2", TenantID: "t1", InviterOID: "A", Email: "h@x.example", Outcome: OutcomeCreated, CreatedAt: base})
+	for _, l := range []JoinLink{
+		{ID: "old", InvitationID: "i1", TokenHash: hashOf("old"), CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)},
+		{ID: "new", InvitationID: "i1", TokenHash: hashOf("new"), CreatedAt: at(2 * time.Minute), ExpiresAt: at(time.Hour)},
+		{ID: "other", InvitationID: "i2", TokenHash: hashOf("other"), CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)},
+	} {
+		if err := q.CreateJoinLink(ctx, &l); err != nil {
+			t.Fatalf("before 0002, two active links were possible: %v", err)
+		}
+	}
+	if err := migrate(ctx, sdb, dialect, migrationFiles, quiet); err != nil {
+		t.Fatal(err)
+	}
+	for inv, want := range map[string]string{"i1": "new", "i2": "other"} {
+		if got, err := q.ActiveJoinLink(ctx, inv); err != nil || got.ID != want {
+			t.Errorf("ActiveJoinLink(%s) after the upgrade = %+v, %v; want %s", inv, got, err, want)
+		}
+	}
+	if old, err := q.JoinLinkByHash(ctx, hashOf("old")); err != nil || old.RevokedAt == nil {
+		t.Errorf("the superseded link after the upgrade: %+v, %v; want revoked", old, err)
+	}
+	if err := q.CreateJoinLink(ctx, &JoinLink{InvitationID: "i2", TokenHash: hashOf("second"), ExpiresAt: at(time.Hour)}); err == nil {
+		t.Error("after the upgrade a second active link was accepted")
 	}
 }
