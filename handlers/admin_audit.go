@@ -35,12 +35,12 @@ var auditActions = []views.Option{
 
 // auditOutcomes are the outcomes Portico records, with their labels.
 var auditOutcomes = []views.Option{
-	{Value: invite.OutcomeSuccess, Label: "Success"},
-	{Value: store.OutcomeCreated, Label: "Created"},
-	{Value: store.OutcomeDenied, Label: "Denied by policy"},
-	{Value: store.OutcomeRejected, Label: "Rejected by Microsoft"},
-	{Value: store.OutcomeThrottled, Label: "Limit reached"},
-	{Value: store.OutcomeFailed, Label: "Failed"},
+	{Value: string(invite.OutcomeSuccess), Label: "Success"},
+	{Value: string(invite.OutcomeCreated), Label: "Created"},
+	{Value: string(invite.OutcomeDenied), Label: "Denied by policy"},
+	{Value: string(invite.OutcomeRejected), Label: "Rejected by Microsoft"},
+	{Value: string(invite.OutcomeThrottled), Label: "Limit reached"},
+	{Value: string(invite.OutcomeFailed), Label: "Failed"},
 }
 
 // optionLabel is the label of value among opts, or value itself for one Portico does not know

@@ -259,7 +259,7 @@ func TestAuditPageNewerOlder(t *testing.T) {
 			for i := range n {
 				// Pairs share a time, so the paging must break ties by id.
 				ev := &store.AuditEvent{Time: base.Add(time.Duration(i/2) * time.Minute), Action: invite.ActionJoinLinkCreate,
-					Target: fmt.Sprintf("e%03d", i), Outcome: invite.OutcomeSuccess}
+					Target: fmt.Sprintf("e%03d", i), Outcome: string(invite.OutcomeSuccess)}
 				if err := db.AppendAudit(t.Context(), ev); err != nil {
 					t.Fatal(err)
 				}

@@ -45,7 +45,7 @@ func TestParallelNewJoinLinkLeavesOne(t *testing.T) {
 				t.Fatalf("Send: %v", err)
 			}
 			const n = 12
-			links := make([]*store.JoinLink, n)
+			links := make([]*JoinLink, n)
 			errs := make([]error, n)
 			start := make(chan struct{})
 			var wg sync.WaitGroup
@@ -63,7 +63,7 @@ func TestParallelNewJoinLinkLeavesOne(t *testing.T) {
 					t.Errorf("NewJoinLink %d: %v", i, errs[i])
 					continue
 				}
-				got, err := db.JoinLinkByHash(ctx, l.TokenHash)
+				got, err := db.JoinLinkByHash(ctx, l.tokenHash)
 				if err != nil {
 					t.Fatalf("link %d: %v", i, err)
 				}
