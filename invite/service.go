@@ -34,6 +34,7 @@ type Store interface {
 	GetInvitation(ctx context.Context, id string) (*Invitation, error)
 	ListInvitations(ctx context.Context, f store.InvitationFilter) ([]Invitation, error)
 	CountInvitations(ctx context.Context, f store.InvitationFilter) (int, error)
+	CountInvitationsCapped(ctx context.Context, f store.InvitationFilter, limit int) (n int, more bool, err error)
 	UpdateInvitationState(ctx context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error
 	LatestInvitationsByEmail(ctx context.Context, tenantID, email string, since time.Time) ([]Invitation, error)
 	InvitationHistory(ctx context.Context, id string) ([]Invitation, error)

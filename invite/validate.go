@@ -365,7 +365,10 @@ func validateRedirectURL(raw string, allowedHosts []string, allowHTTPLoopback bo
 	bad := func(msg string) (string, error) {
 		return "", &FieldError{Field: FieldRedirectURL, Message: msg}
 	}
-	const mustHTTPS = "The landing page must start with https://."
+	mustHTTPS := "The landing page must start with https://."
+	if allowHTTPLoopback {
+		mustHTTPS = "The landing page must start with https:// (http:// is allowed only for this machine, e.g. http://localhost)."
+	}
 	raw = strings.Trim(raw, " \t")
 	switch {
 	case raw == "":
