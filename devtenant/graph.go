@@ -108,11 +108,59 @@ func (t *Tenant) Requests() []RecordedRequest {
 	return out
 }
 
-// ResetRequests forgets the recorded Graph requests.
+// ResetRequests forgets the recorded Graph requests and round trips.
 func (t *Tenant) ResetRequests() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.requests = nil
+	t.roundTrips = nil
+}
+
+// RoundTrip is one HTTP request to Graph as the network saw it: a $batch is one round trip
+// however many requests it carries. Start and End are wall-clock times (not Options.Clock), so
+// overlapping round trips can be told from sequential ones.
+type RoundTrip struct {
+	Method string
+	Path   string
+	Start  time.Time
+	End    time.Time
+}
+
+// RoundTrips lists the HTTP requests Graph received (the newest 10,000), oldest first; Requests
+// lists the Graph requests inside them (those of a $batch one by one).
+func (t *Tenant) RoundTrips() []RoundTrip {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.roundTrips)
+}
+
+// SequentialRoundTrips counts how many round trips a caller waited for one after another: round
+// trips that overlap in time count once.
+func SequentialRoundTrips(rts []RoundTrip) int {
+	rts = slices.Clone(rts)
+	slices.SortFunc(rts, func(a, b RoundTrip) int { return a.Start.Compare(b.Start) })
+	n := 0
+	var end time.Time
+	for _, rt := range rts {
+		if n == 0 || !rt.Start.Before(end) {
+			n++
+			end = rt.End
+			continue
+		}
+		if rt.End.After(end) {
+			end = rt.End
+		}
+	}
+	return n
+}
+
+func (t *Tenant) recordRoundTrip(rt RoundTrip) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.roundTrips = append(t.roundTrips, rt)
+	if n := len(t.roundTrips); n > maxRecorded {
+		t.roundTrips = slices.Delete(t.roundTrips, 0, n-maxRecorded)
+	}
 }
 
 func cloneValues(v url.Values) url.Values {
