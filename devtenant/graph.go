@@ -31,9 +31,12 @@ type RecordedRequest struct {
 	Body      []byte
 	Status    int // 0 when the connection was dropped without an answer
 	RequestID string
+	BatchID   string // the request id of the $batch that carried this request, or ""
 }
 
 // Fault changes how Graph answers matching requests (method and path prefix; empty matches all).
+// The requests inside a JSON batch meet faults one by one; the $batch itself meets only faults
+// whose PathPrefix is "/$batch".
 // Times is how many matching requests it affects; 0 means every one until ClearFaults.
 // Delay is applied first; then Status (with Code, Message and RetryAfter) answers instead of
 // Graph, or DropConnection does the work and closes the connection without an answer.
@@ -77,6 +80,10 @@ func (t *Tenant) takeFault(r *http.Request) *Fault {
 	defer t.mu.Unlock()
 	for i, f := range t.faults {
 		if f.Method != "" && !strings.EqualFold(f.Method, r.Method) {
+			continue
+		}
+		// The $batch itself meets only faults aimed at it; the others meet the requests inside.
+		if isBatchPath(r.URL.Path) && !isBatchPath(f.PathPrefix) {
 			continue
 		}
 		if p := f.PathPrefix; p != "" && !strings.HasPrefix(r.URL.Path, p) && !strings.HasPrefix(r.URL.Path, "/v1.0"+p) {
@@ -372,7 +379,7 @@ func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxGraphBody+1))
 	rec := RecordedRequest{
 		Time: t.now(), Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-		Query: r.URL.Query(), Header: r.Header.Clone(), Body: body, RequestID: reqID,
+		Query: r.URL.Query(), Header: r.Header.Clone(), Body: body, RequestID: reqID, BatchID: batchOf(r.Context()),
 	}
 	recorded := false
 	finish := func() {

@@ -146,7 +146,11 @@ func (t *Tenant) routes() http.Handler {
 		if strings.HasPrefix(r.URL.Path, "/v1.0/") {
 			start := time.Now()
 			t.delay(r.Context())
-			t.handleGraph(w, r)
+			if r.URL.Path == "/v1.0/$batch" {
+				t.handleBatch(w, r)
+			} else {
+				t.handleGraph(w, r)
+			}
 			t.recordRoundTrip(RoundTrip{Method: r.Method, Path: r.URL.Path, Start: start, End: time.Now()})
 			return
 		}
