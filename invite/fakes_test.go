@@ -96,6 +96,48 @@ func (f *fakeGraph) GetUser(ctx context.Context, _ oauth2.TokenSource, id string
 	return nil, errors.New("fake: no user")
 }
 
+// Lookup counts one round trip and answers each read through the single-call fakes.
+func (f *fakeGraph) Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.Lookup) *graph.LookupResult {
+	f.count("lookup")
+	res := &graph.LookupResult{}
+	res.ByAddress, res.AddressErr = f.FindUsersByAddress(ctx, ts, l.Email)
+	if l.IdentityIssuer != "" {
+		res.ByIdentity, res.IdentityErr = f.FindUsersByIdentity(ctx, ts, l.Email, l.IdentityIssuer)
+	}
+	if l.Organization {
+		res.Organization, res.OrganizationErr = f.Organization(ctx, ts)
+	}
+	return res
+}
+
+// GetUsers counts one round trip and reads every id through getUser concurrently, as Graph
+// serves a batch.
+func (f *fakeGraph) GetUsers(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*graph.User, error) {
+	f.count("getUsers")
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		out  = map[string]*graph.User{}
+		errs []error
+	)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u, err := f.GetUser(ctx, ts, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			out[id] = u
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
 func (f *fakeGraph) Organization(context.Context, oauth2.TokenSource) (*graph.Organization, error) {
 	f.count("org")
 	if f.org != nil {

@@ -155,7 +155,8 @@ func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, a
 		rec.GraphUserID = created.InvitedUser.ID
 	}
 	if strings.EqualFold(created.Status, statePending) {
-		rec.ExternalUserState = statePending
+		// The POST's answer is as fresh as a read: the result page needs no GET of the new user.
+		rec.ExternalUserState, rec.StateCheckedAt = statePending, &rec.CreatedAt
 	}
 	res := &Result{Invitation: rec}
 	if created.InviteRedeemURL != "" {
