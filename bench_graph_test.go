@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -176,4 +177,79 @@ func BenchmarkGraphRoundTrips(b *testing.B) {
 		b.StopTimer()
 		g.report(b, n)
 	})
+}
+
+// TestGraphBatchAgainstDevtenant runs the real Graph client's batches against devtenant: the two
+// sides of the $batch contract must agree (inner headers, per-request errors with request ids,
+// inner throttling retried in a later batch).
+func TestGraphBatchAgainstDevtenant(t *testing.T) {
+	tn, err := devtenant.New(devtenant.Options{ClientSecret: "test-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tn.Close(context.Background()) })
+	gc := graph.NewClient(tn.URL(), nil)
+	tokenFor := func(scopes ...string) oauth2.TokenSource {
+		tok, err := tn.AccessTokenFor("employee@contoso.example", scopes...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})
+	}
+	ts := tokenFor()
+	ctx := context.Background()
+
+	res := gc.Lookup(ctx, ts, graph.Lookup{Email: "pending.guest@fabrikam.example", IdentityIssuer: "contoso.onmicrosoft.com", Organization: true})
+	if res.AddressErr != nil || res.IdentityErr != nil || res.OrganizationErr != nil {
+		t.Fatalf("lookup: %v / %v / %v", res.AddressErr, res.IdentityErr, res.OrganizationErr)
+	}
+	if len(res.ByAddress) != 1 || res.ByAddress[0].ExternalUserState != "PendingAcceptance" || len(res.ByIdentity) != 0 || res.Organization == nil {
+		t.Fatalf("lookup answers %+v", res)
+	}
+	if rts, reqs := tn.RoundTrips(), tn.Requests(); len(rts) != 1 || len(reqs) != 3 {
+		t.Fatalf("%d round trips carrying %d requests, want 1 and 3", len(rts), len(reqs))
+	}
+	for _, r := range tn.Requests() {
+		advanced := r.Path == "/v1.0/users" && r.Query.Has("$count")
+		if r.Status != 200 || (r.Header.Get("ConsistencyLevel") == "eventual") != advanced {
+			t.Errorf("%s %s?%s: status %d, ConsistencyLevel %q", r.Method, r.Path, r.RawQuery, r.Status, r.Header.Get("ConsistencyLevel"))
+		}
+	}
+	local := gc.Lookup(ctx, ts, graph.Lookup{Email: "employee@contoso.example", IdentityIssuer: "contoso.onmicrosoft.com"})
+	if local.IdentityErr != nil || len(local.ByIdentity) != 1 {
+		t.Fatalf("identities: %v %+v", local.IdentityErr, local.ByIdentity)
+	}
+
+	// 25 users: two batches at once; one inner 429 is sent again after its Retry-After.
+	var ids []string
+	for _, u := range tn.Users() {
+		ids = append(ids, u.ID)
+	}
+	for i := len(ids); i < 25; i++ {
+		ids = append(ids, fmt.Sprintf("00000000-0000-4000-8000-%012d", i)) // unknown: 404
+	}
+	ids = ids[:25]
+	tn.ResetRequests()
+	tn.InjectFault(devtenant.Fault{Method: "GET", PathPrefix: "/users/" + ids[0], Status: 429, RetryAfter: "1", Times: 1})
+	users, err := gc.GetUsers(ctx, ts, ids)
+	var ge *graph.Error
+	if len(users) != len(tn.Users()) || users[ids[0]] == nil {
+		t.Fatalf("%d users read, want %d (err %v)", len(users), len(tn.Users()), err)
+	}
+	if len(tn.Users()) < 25 && (!errors.As(err, &ge) || ge.Status != 404 || ge.RequestID == "") {
+		t.Fatalf("unknown ids: err %v, want a 404 *graph.Error with its request id", err)
+	}
+	if rts, reqs := tn.RoundTrips(), tn.Requests(); len(rts) != 3 || len(reqs) != 26 {
+		t.Errorf("%d round trips carrying %d requests, want 3 (two batches, one retry) and 26", len(rts), len(reqs))
+	}
+
+	// Each request of a batch is authorized on its own: a token without User.Read.All may not
+	// read other users' full profiles.
+	_, err = gc.GetUsers(ctx, tokenFor("User.Invite.All"), ids[:2])
+	if !errors.As(err, &ge) || ge.Status != 403 || ge.Code != "Authorization_RequestDenied" || ge.RequestID == "" {
+		t.Fatalf("err %v, want a 403 *graph.Error", err)
+	}
 }
