@@ -156,7 +156,8 @@ func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, a
 	}
 	if strings.EqualFold(created.Status, statePending) {
 		// The POST's answer is as fresh as a read: the result page needs no GET of the new user.
-		rec.ExternalUserState, rec.StateCheckedAt = statePending, &rec.CreatedAt
+		checked := rec.CreatedAt
+		rec.ExternalUserState, rec.StateCheckedAt = statePending, &checked
 	}
 	res := &Result{Invitation: rec}
 	if created.InviteRedeemURL != "" {
