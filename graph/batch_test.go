@@ -333,3 +333,42 @@ func TestGetUsersSplitsIntoConcurrentBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchWrites covers requests with a body, which Portico does not batch today: the body goes
+// with its Content-Type, and a write whose outcome is unknown is never sent again.
+func TestBatchWrites(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		wantCalls int
+		uncertain bool
+	}{
+		{"created", 201, 1, false},
+		{"gateway timeout: outcome unknown, not sent again", 504, 1, true},
+		{"throttled: not acted on, sent again", 429, 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				answerBatch(t, w, r, func(in inner) map[string]any {
+					if in.Headers["Content-Type"] != "application/json" || string(in.Body) != `{"a":1}` {
+						t.Errorf("inner write %v %s", in.Headers, in.Body)
+					}
+					if n == 1 && tt.status != 201 {
+						return innerError(tt.status, "Busy", "1")
+					}
+					return map[string]any{"status": 201, "body": map[string]any{"id": "x"}}
+				})
+			})
+			c, _ := f.client()
+			it := &batchItem{req: request{method: http.MethodPost, path: "/invitations", body: []byte(`{"a":1}`), want: http.StatusCreated}}
+			c.doBatch(context.Background(), testTS, []*batchItem{it})
+			if got := int(f.calls.Load()); got != tt.wantCalls {
+				t.Errorf("%d batches, want %d", got, tt.wantCalls)
+			}
+			if errors.Is(it.err, ErrUncertain) != tt.uncertain || (!tt.uncertain && it.err != nil) {
+				t.Errorf("err %v", it.err)
+			}
+		})
+	}
+}
