@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -66,6 +67,7 @@ func problemOf(err error) problem {
 		ge  *invite.GraphError
 		bad *errBadJSON
 		sp  *errSignInProvider
+		qe  *invite.QuotaError
 	)
 	p := problem{Status: http.StatusInternalServerError, Kind: "error"}
 	switch {
@@ -84,6 +86,9 @@ func problemOf(err error) problem {
 		if re.ResendOffered {
 			p.Title = "Already invited"
 		}
+	case errors.As(err, &qe):
+		p = problem{Status: http.StatusTooManyRequests, Kind: "warning", Title: "Invitation limit reached",
+			Text: quotaText(qe.Decision), RetryAfter: qe.Decision.RetryAfter, Form: true}
 	case errors.As(err, &ge):
 		p = problem{Status: graphStatus(ge), Code: ge.Code, Kind: "error", Title: "Microsoft Graph did not send the invitation",
 			Text: ge.Message, GraphRequestID: ge.RequestID, Form: true}
@@ -137,6 +142,22 @@ func problemOf(err error) problem {
 		p.Text = text
 	}
 	return p
+}
+
+// quotaText says which limit was reached and when the next invitation is possible.
+func quotaText(d invite.QuotaDecision) string {
+	w := d.Hour
+	if d.Day.Limit > 0 && d.Day.Remaining == 0 && (w.Limit == 0 || w.Remaining > 0 || d.Day.ResetAt.After(w.ResetAt)) {
+		w = d.Day
+	}
+	per, at := "hour", w.ResetAt.UTC().Format("15:04 UTC")
+	if w.Length >= 24*time.Hour {
+		per, at = "day", w.ResetAt.UTC().Format("2 Jan 15:04 UTC")
+	}
+	if w.Limit == 0 || w.ResetAt.IsZero() {
+		return "You have sent as many invitations as Portico allows for now. Try again later."
+	}
+	return fmt.Sprintf("You have sent the %d invitations Portico allows per %s. You can send the next one after %s.", w.Limit, per, at)
 }
 
 // handleError is echo's error handler and the one place errors become responses: 5xx are logged

@@ -24,8 +24,8 @@ import (
 
 // The domain's record types as the handlers see them (one place to follow invite's own types).
 type (
-	invitation = store.Invitation
-	joinLink   = store.JoinLink
+	invitation = invite.Invitation
+	joinLink   = invite.JoinLink
 )
 
 var errUnexpected = errors.New("fake: unexpected call")
@@ -40,6 +40,7 @@ type fakeInvites struct {
 	SendFn            func(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, meta invite.Meta) (*invite.Result, error)
 	CheckFn           func(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, email string) invite.Check
 	GetFn             func(ctx context.Context, inv invite.Inviter, id string) (*invitation, error)
+	ActionsFn         func(inv invite.Inviter, rec *invitation) invite.Actions
 	HistoryFn         func(ctx context.Context, inv invite.Inviter, id string) ([]invitation, error)
 	ListFn            func(ctx context.Context, inv invite.Inviter, f invite.ListFilter) (*invite.ListPage, error)
 	RefreshStatesFn   func(ctx context.Context, ts oauth2.TokenSource, invs []invitation, maxAge time.Duration) []invitation
@@ -97,6 +98,15 @@ func (f *fakeInvites) Get(ctx context.Context, inv invite.Inviter, id string) (*
 		return nil, errUnexpected
 	}
 	return f.GetFn(ctx, inv, id)
+}
+
+// Actions allows everything on a created invitation unless ActionsFn decides.
+func (f *fakeInvites) Actions(inv invite.Inviter, rec *invitation) invite.Actions {
+	if f.ActionsFn != nil {
+		return f.ActionsFn(inv, rec)
+	}
+	ok := invite.Action{Allowed: rec.Created()}
+	return invite.Actions{Resend: ok, RevealRedeemURL: ok, NewJoinLink: ok, RevokeJoinLink: ok}
 }
 
 func (f *fakeInvites) History(ctx context.Context, inv invite.Inviter, id string) ([]invitation, error) {
@@ -240,7 +250,7 @@ func (f *fakeTokens) ForSession(_ context.Context, sess *auth.Session) oauth2.To
 	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "graph-token"})
 }
 
-// fakeAudit is the audit trail in memory; handlers only read it (and append nothing).
+// fakeAudit is the audit trail in memory: handlers only read it; auth appends sign-in and sign-out.
 type fakeAudit struct {
 	mu       sync.Mutex
 	events   []store.AuditEvent

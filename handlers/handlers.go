@@ -24,10 +24,8 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// AuditLog is the audit trail as handlers use it: read back for admins (and, until the invitation
-// quota moves into invite, the quota's count and its refusals).
+// AuditLog is the audit trail as the admin pages read it; handlers never append to it.
 type AuditLog interface {
-	AppendAudit(ctx context.Context, ev *store.AuditEvent) error
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
 	EachAudit(ctx context.Context, f store.AuditFilter, fn func(*store.AuditEvent) error) error
 }
@@ -112,7 +110,7 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 	if sess := sessionOf(c); sess != nil {
 		p.CSRF = sess.Data.CSRF
 		if u := sess.User(); u != nil {
-			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: u.IsAdmin(s.Config.AdminRoles)}
+			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: s.inviterOf(u).SeesAll()}
 		}
 	}
 	return p

@@ -16,11 +16,16 @@ import (
 	"portico/views"
 )
 
-// inviter is the signed-in user as the domain sees them; admin is decided from the verified
-// token's roles on every request.
-func (s *Server) inviter(c echo.Context) invite.Inviter {
-	u := currentUser(c)
-	return invite.Inviter{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Name: u.Name, Email: u.Email, Admin: u.IsAdmin(s.Config.AdminRoles)}
+// inviter is the signed-in user as the domain sees them; roles are decided by invite.NewInviter
+// from the verified token on every request.
+func (s *Server) inviter(c echo.Context) invite.Inviter { return s.inviterOf(currentUser(c)) }
+
+func (s *Server) inviterOf(u *auth.Identity) invite.Inviter {
+	if u == nil {
+		return invite.Inviter{}
+	}
+	return invite.NewInviter(invite.Claims{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Name: u.Name,
+		Email: u.Email, Wids: u.Wids, AppRoles: u.Roles}, s.Config.AdminRoles)
 }
 
 func meta(c echo.Context) invite.Meta {

@@ -14,7 +14,7 @@ import (
 func (s *Server) listInvitations(c echo.Context) error {
 	ctx := c.Request().Context()
 	inv := s.inviter(c)
-	state := c.QueryParam("state")
+	state := invite.State(c.QueryParam("state"))
 	switch state {
 	case "", invite.StateAll, invite.StatePending, invite.StateAccepted:
 	default:
@@ -37,14 +37,14 @@ func (s *Server) listInvitations(c echo.Context) error {
 		p.Title = "Everyone's invitations"
 	}
 	p.Nav = "invitations"
-	m := views.InvitationList{Page: p, State: state, Everyone: everyone, CanSeeEveryone: inv.Admin,
+	m := views.InvitationList{Page: p, State: string(state), Everyone: everyone, CanSeeEveryone: inv.SeesAll(),
 		PageNum: lp.Page, PageCount: lp.Pages, Total: lp.Total}
 	links, err := s.Invites.JoinActivity(ctx, inv, items)
 	if err != nil {
 		return err
 	}
 	for i := range items {
-		vm := s.invitationVM(&items[i])
+		vm := s.invitationVM(inv, &items[i])
 		s.setJoinLink(&vm, links[items[i].ID], "")
 		m.Items = append(m.Items, vm)
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"portico/invite"
-	"portico/store"
 	"portico/views"
 )
 
@@ -29,7 +28,7 @@ func (s *Server) showInvitation(c echo.Context) error {
 		return err
 	}
 	ts := s.graphTokens(c)
-	if fresh := s.Invites.RefreshStates(ctx, ts, []store.Invitation{*rec}, s.stateRefresh()); len(fresh) == 1 {
+	if fresh := s.Invites.RefreshStates(ctx, ts, []invite.Invitation{*rec}, s.stateRefresh()); len(fresh) == 1 {
 		rec = &fresh[0]
 	}
 	history, err := s.Invites.History(ctx, inv, rec.ID)
@@ -75,27 +74,27 @@ func (s *Server) showInvitation(c echo.Context) error {
 }
 
 // invitationVM turns a record into what the pages show, without any I/O; setJoinLink adds the link.
-func (s *Server) invitationVM(rec *store.Invitation) views.Invitation {
+func (s *Server) invitationVM(inv invite.Inviter, rec *invite.Invitation) views.Invitation {
 	vm := views.Invitation{
 		ID: rec.ID, Email: rec.Email, DisplayName: rec.DisplayName, InviterName: rec.InviterName, InviterUPN: rec.InviterUPN,
 		UserType: rec.UserType, Message: rec.Message, CC: rec.CCAddress, Language: rec.Language, RedirectURL: rec.RedirectURL,
-		SendEmail: rec.SendEmail, Created: rec.CreatedAt, Outcome: rec.Outcome, ErrorText: rec.ErrorMessage, GraphRequestID: rec.GraphRequestID,
+		SendEmail: rec.SendEmail, Created: rec.CreatedAt, Outcome: string(rec.Outcome), ErrorText: rec.ErrorMessage, GraphRequestID: rec.GraphRequestID,
 		StateChanged: rec.ExternalUserStateChangedAt, StateChecked: rec.StateCheckedAt,
 	}
-	vm.State, vm.StateLabel = stateOf(rec)
+	vm.State, vm.StateLabel = rec.State().Kind(), rec.State().Label()
 	if rec.StateCheckedAt != nil && s.Clock().Sub(*rec.StateCheckedAt) > s.stateRefresh() {
 		vm.StateStale = true
 	}
-	created := rec.Outcome == store.OutcomeCreated
-	vm.CanResend = created && rec.ExternalUserState != "Accepted"
-	vm.CanReveal = created && len(rec.RedeemURLSealed) > 0
-	vm.CanManageLink = vm.CanReveal
+	acts := s.Invites.Actions(inv, rec)
+	vm.CanResend = acts.Resend.Allowed
+	vm.CanReveal = acts.RevealRedeemURL.Allowed
+	vm.CanManageLink = acts.NewJoinLink.Allowed
 	return vm
 }
 
 // setJoinLink adds the invitation's active join link (nil: none) to vm; joinURL, when given, is
 // shown with its QR code while the link is live.
-func (s *Server) setJoinLink(vm *views.Invitation, link *store.JoinLink, joinURL string) {
+func (s *Server) setJoinLink(vm *views.Invitation, link *invite.JoinLink, joinURL string) {
 	if link == nil {
 		// Links exist exactly when Portico holds a redemption URL, so none active means revoked.
 		if vm.CanManageLink {
@@ -116,9 +115,9 @@ func (s *Server) setJoinLink(vm *views.Invitation, link *store.JoinLink, joinURL
 }
 
 // detailVM is invitationVM with the join link itself, for the pages about one invitation.
-func (s *Server) detailVM(c echo.Context, rec *store.Invitation, inv invite.Inviter) (views.Invitation, error) {
-	vm := s.invitationVM(rec)
-	if rec.Outcome != store.OutcomeCreated {
+func (s *Server) detailVM(c echo.Context, rec *invite.Invitation, inv invite.Inviter) (views.Invitation, error) {
+	vm := s.invitationVM(inv, rec)
+	if rec.Outcome != invite.OutcomeCreated {
 		return vm, nil
 	}
 	joinURL, link, err := s.Invites.JoinURL(c.Request().Context(), inv, rec.ID)
@@ -129,34 +128,14 @@ func (s *Server) detailVM(c echo.Context, rec *store.Invitation, inv invite.Invi
 	return vm, nil
 }
 
-// stateOf names an invitation's state for people: the partner's acceptance when known, else
-// what became of the attempt.
-func stateOf(rec *store.Invitation) (string, string) {
-	switch rec.Outcome {
-	case store.OutcomeCreated:
-	case store.OutcomeDenied:
-		return "denied", "Refused"
-	case store.OutcomeThrottled:
-		return "failed", "Not sent (Graph busy)"
-	case store.OutcomeRejected:
-		return "failed", "Not sent"
-	default:
-		return "failed", "Failed"
-	}
-	if rec.ExternalUserState == "Accepted" {
-		return "accepted", "Accepted"
-	}
-	return "pending", "Pending acceptance"
-}
-
-func historyItem(h store.Invitation) views.HistoryItem {
+func historyItem(h invite.Invitation) views.HistoryItem {
 	text := "Invited by " + h.InviterName
 	if h.ResendOf != "" {
 		text = "Sent again for " + h.InviterName
 	}
 	switch {
-	case h.Outcome != store.OutcomeCreated:
-		text += " (not sent: " + h.Outcome + ")"
+	case h.Outcome != invite.OutcomeCreated:
+		text += " (not sent: " + string(h.Outcome) + ")"
 	case h.SendEmail:
 		text += "; Microsoft emailed the invitation"
 	default:

@@ -14,14 +14,13 @@ import (
 
 	"portico/auth"
 	"portico/invite"
-	"portico/store"
 )
 
 // created is a pending invitation Ann made, with a redemption URL held.
 func created(id string) *invitation {
 	return &invitation{ID: id, TenantID: testIssuerTenant, InviterOID: ann.ObjectID, InviterUPN: ann.UPN, InviterName: ann.Name,
-		Email: "pat@fabrikam.example", DisplayName: "Pat", UserType: "Guest", Outcome: store.OutcomeCreated,
-		RedeemURLSealed: []byte("sealed"), GraphRequestID: "graph-req-1", CreatedAt: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
+		Email: "pat@fabrikam.example", DisplayName: "Pat", UserType: "Guest", Outcome: invite.OutcomeCreated,
+		GraphRequestID: "graph-req-1", CreatedAt: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
 }
 
 func inviteForm(email string) url.Values {
@@ -31,7 +30,7 @@ func inviteForm(email string) url.Values {
 func TestCreateInvitation(t *testing.T) {
 	id := newID()
 	graphErr := &invite.GraphError{Status: 400, Code: "BadRequest", RequestID: "graph-req-9", Message: "The invited address is not valid.", Err: errors.New("graph: 400")}
-	throttled := &invite.GraphError{Status: 429, Code: "TooManyRequests", RequestID: "graph-req-8", Outcome: store.OutcomeThrottled, RetryAfter: 7 * time.Second, Message: "Graph is busy.", Err: errors.New("graph: 429")}
+	throttled := &invite.GraphError{Status: 429, Code: "TooManyRequests", RequestID: "graph-req-8", Outcome: invite.OutcomeThrottled, RetryAfter: 7 * time.Second, Message: "Graph is busy.", Err: errors.New("graph: 429")}
 	refused := &invite.RefusedError{Preflight: &invite.Preflight{Verdict: invite.VerdictPolicyBlocked, Message: "fabrikam.example is blocked by your organization."}}
 	pending := &invite.RefusedError{Preflight: &invite.Preflight{Verdict: invite.VerdictPendingGuest, InvitationID: id, Message: "Pat was invited before and has not accepted yet."}, ResendOffered: true}
 	tests := []struct {
@@ -296,7 +295,7 @@ func TestShowInvitation(t *testing.T) {
 		h2 := created(newID())
 		h2.ResendOf, h2.SendEmail = h.ID, true
 		h3 := created(newID())
-		h3.Outcome = store.OutcomeThrottled
+		h3.Outcome = invite.OutcomeThrottled
 		return []invitation{*h, *h2, *h3}, nil
 	}
 	rec := b.get("/invitations/" + id)
@@ -310,13 +309,13 @@ func TestShowInvitation(t *testing.T) {
 func TestListInvitations(t *testing.T) {
 	en := newEnv(t)
 	emp, adm := en.signIn(ann), en.signIn(admin)
-	states := []store.Invitation{*created(newID()), *created(newID())}
+	states := []invitation{*created(newID()), *created(newID())}
 	states[1].ExternalUserState = "Accepted"
 	failed := created(newID())
-	failed.Outcome = store.OutcomeDenied
+	failed.Outcome = invite.OutcomeDenied
 	states = append(states, *failed)
 	en.inv.ListFn = func(_ context.Context, inv invite.Inviter, f invite.ListFilter) (*invite.ListPage, error) {
-		if f.Everyone && !inv.Admin {
+		if f.Everyone && !inv.SeesAll() {
 			return nil, invite.ErrForbidden
 		}
 		return &invite.ListPage{Invitations: states, Total: 3, Page: 1, Pages: 1}, nil
@@ -361,4 +360,83 @@ func TestSignedOutVisitorsAreSentToSignIn(t *testing.T) {
 	want(t, p.get("/invitations", "Accept", "application/json"), http.StatusUnauthorized, "InvalidAuthenticationToken")
 	want(t, p.get("/"), http.StatusOK)
 	want(t, en.signIn(ann).get("/admin/audit"), http.StatusForbidden, "Only Portico admins")
+}
+
+// TestQuotaReached: the domain refuses (and audits) an invitation over the quota; the handler keeps
+// the form, says the limit and when it resets, and sets Retry-After. It appends nothing itself.
+func TestQuotaReached(t *testing.T) {
+	en := newEnv(t)
+	b := en.signIn(ann)
+	reset := time.Date(2026, 5, 1, 9, 20, 0, 0, time.UTC)
+	quota := &invite.QuotaError{Decision: invite.QuotaDecision{Limited: true, RetryAfter: 20 * time.Minute,
+		Hour: invite.QuotaWindow{Length: time.Hour, Limit: 2, Used: 2, ResetAt: reset},
+		Day:  invite.QuotaWindow{Length: 24 * time.Hour, Limit: 10, Used: 2, Remaining: 8, ResetAt: reset.Add(23 * time.Hour)}}}
+	en.inv.SendFn = func(context.Context, oauth2.TokenSource, invite.Inviter, invite.Request, invite.Meta) (*invite.Result, error) {
+		return nil, quota
+	}
+	en.inv.ResendFn = func(context.Context, oauth2.TokenSource, invite.Inviter, string, invite.Meta) (*invite.Result, error) {
+		return nil, quota
+	}
+	rec := b.post("/invitations", inviteForm("pat@fabrikam.example"))
+	want(t, rec, http.StatusTooManyRequests, "Invitation limit reached", "the 2 invitations Portico allows per hour", "09:20 UTC", `value="pat@fabrikam.example"`)
+	if rec.Header().Get("Retry-After") != "1200" {
+		t.Errorf("Retry-After %q", rec.Header().Get("Retry-After"))
+	}
+	want(t, b.post("/invitations/"+newID()+"/resend", nil), http.StatusTooManyRequests, "per hour")
+	rec = b.postJSON("/invitations", `{"invitedUserEmailAddress":"pat@fabrikam.example"}`)
+	want(t, rec, http.StatusTooManyRequests, `"code":"TooManyRequests"`)
+	if rec.Header().Get("Retry-After") != "1200" {
+		t.Errorf("JSON Retry-After %q", rec.Header().Get("Retry-After"))
+	}
+	if en.audit.appended != 0 {
+		t.Errorf("the handler appended %d audit events", en.audit.appended)
+	}
+}
+
+func TestQuotaText(t *testing.T) {
+	at := time.Date(2026, 5, 2, 7, 5, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		d    invite.QuotaDecision
+		want string
+	}{
+		{invite.QuotaDecision{Day: invite.QuotaWindow{Length: 24 * time.Hour, Limit: 20, Used: 20, ResetAt: at}}, "the 20 invitations Portico allows per day. You can send the next one after 2 May 07:05 UTC."},
+		{invite.QuotaDecision{Hour: invite.QuotaWindow{Length: time.Hour, Limit: 5, Used: 5, ResetAt: at}, Day: invite.QuotaWindow{Length: 24 * time.Hour, Limit: 5, Used: 5, ResetAt: at.Add(time.Hour)}}, "per day"},
+		{invite.QuotaDecision{}, "as many invitations as Portico allows for now"},
+	} {
+		if got := quotaText(tt.d); !strings.Contains(got, tt.want) {
+			t.Errorf("quotaText = %q, want it to hold %q", got, tt.want)
+		}
+	}
+}
+
+// TestPagesFollowTheDomainsDecisions: which actions an invitation page offers comes from
+// invite's Actions, not from the handler's own reading of the record.
+func TestPagesFollowTheDomainsDecisions(t *testing.T) {
+	en := newEnv(t)
+	b := en.signIn(ann)
+	id := newID()
+	en.inv.GetFn = func(context.Context, invite.Inviter, string) (*invitation, error) { return created(id), nil }
+	en.inv.JoinURLFn = func(context.Context, invite.Inviter, string) (string, *joinLink, error) {
+		return "http://portico.test/join/tok", &joinLink{ExpiresAt: en.now.Add(time.Hour)}, nil
+	}
+	for _, tt := range []struct {
+		name    string
+		acts    invite.Actions
+		present []string
+		absent  []string
+	}{
+		{"all allowed", invite.Actions{Resend: invite.Action{Allowed: true}, RevealRedeemURL: invite.Action{Allowed: true}, NewJoinLink: invite.Action{Allowed: true}, RevokeJoinLink: invite.Action{Allowed: true}},
+			[]string{`data-testid="resend"`, `data-testid="reveal"`, `data-testid="new-link"`}, nil},
+		{"accepted, no redemption URL", invite.Actions{},
+			nil, []string{`data-testid="resend"`, `data-testid="reveal"`, `data-testid="new-link"`, `data-testid="revoke-link"`}},
+	} {
+		en.inv.ActionsFn = func(invite.Inviter, *invitation) invite.Actions { return tt.acts }
+		rec := b.get("/invitations/" + id)
+		want(t, rec, http.StatusOK, tt.present...)
+		for _, s := range tt.absent {
+			if strings.Contains(rec.Body.String(), s) {
+				t.Errorf("%s: the page offers %s", tt.name, s)
+			}
+		}
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"portico/invite"
-	"portico/store"
 )
 
 // Invites is what the handlers need of the invitation domain (invite.Service satisfies it).
@@ -15,15 +14,16 @@ type Invites interface {
 	Policy() invite.Policy
 	Send(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, meta invite.Meta) (*invite.Result, error)
 	Check(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, email string) invite.Check
-	Get(ctx context.Context, inv invite.Inviter, id string) (*store.Invitation, error)
-	History(ctx context.Context, inv invite.Inviter, id string) ([]store.Invitation, error)
+	Get(ctx context.Context, inv invite.Inviter, id string) (*invite.Invitation, error)
+	Actions(inv invite.Inviter, rec *invite.Invitation) invite.Actions
+	History(ctx context.Context, inv invite.Inviter, id string) ([]invite.Invitation, error)
 	List(ctx context.Context, inv invite.Inviter, f invite.ListFilter) (*invite.ListPage, error)
-	RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs []store.Invitation, maxAge time.Duration) []store.Invitation
+	RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs []invite.Invitation, maxAge time.Duration) []invite.Invitation
 	Resend(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, id string, meta invite.Meta) (*invite.Result, error)
 	RevealRedeemURL(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) (string, error)
-	JoinURL(ctx context.Context, inv invite.Inviter, id string) (string, *store.JoinLink, error)
-	JoinActivity(ctx context.Context, inv invite.Inviter, recs []store.Invitation) (map[string]*store.JoinLink, error)
-	NewJoinLink(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) (string, *store.JoinLink, error)
+	JoinURL(ctx context.Context, inv invite.Inviter, id string) (string, *invite.JoinLink, error)
+	JoinActivity(ctx context.Context, inv invite.Inviter, recs []invite.Invitation) (map[string]*invite.JoinLink, error)
+	NewJoinLink(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) (string, *invite.JoinLink, error)
 	RevokeJoinLink(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) error
 	OpenJoin(ctx context.Context, token string, meta invite.Meta) (*invite.JoinView, error)
 	AcceptJoin(ctx context.Context, token string, meta invite.Meta) (string, error)

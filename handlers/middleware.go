@@ -182,7 +182,7 @@ func (s *Server) requireSignIn(next echo.HandlerFunc) echo.HandlerFunc {
 // requireAdmin lets only admins through, decided from the verified token's roles on every request.
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !currentUser(c).IsAdmin(s.Config.AdminRoles) {
+		if !s.inviter(c).CanReadAudit() {
 			return echo.NewHTTPError(http.StatusForbidden, "Only Portico admins can open this page.")
 		}
 		return next(c)

@@ -38,13 +38,12 @@ func (s *Server) routes(e *echo.Echo) {
 	site.GET("/signed-out", s.signedOut)
 
 	in := site.Group("", s.requireSignIn, s.checkOrigin, s.checkCSRF)
-	quota := s.inviteQuota() // one set of counters for sending and re-sending
-	in.POST("/invitations", s.createInvitation, quota)
+	in.POST("/invitations", s.createInvitation)
 	in.GET("/invitations", s.listInvitations)
 	in.GET("/invitations/check", s.checkAddress, s.limitPerUser(2, 20))
 	one := in.Group("/invitations/:id", s.guardInvitation())
 	one.GET("", s.showInvitation)
-	one.POST("/resend", s.resendInvitation, quota)
+	one.POST("/resend", s.resendInvitation)
 	one.POST("/reveal", s.revealRedeemURL, noStore)
 	one.POST("/link", s.newJoinLink)
 	one.POST("/link/revoke", s.revokeJoinLink)

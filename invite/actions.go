@@ -18,10 +18,10 @@ func (s *Service) Resend(ctx context.Context, ts oauth2.TokenSource, inv Inviter
 	if err != nil {
 		return nil, err
 	}
-	if orig.Outcome != store.OutcomeCreated || orig.ExternalUserState == stateAccepted {
-		return nil, ErrNotPending
+	if err := decideActions(inv, orig).Resend.Err(); err != nil {
+		return nil, err
 	}
-	owner := Inviter{TenantID: orig.TenantID, ObjectID: orig.InviterOID, UPN: orig.InviterUPN, Name: orig.InviterName}
+	owner := orig.owner()
 	req := Request{
 		DisplayName: orig.DisplayName,
 		Email:       orig.Email,
@@ -41,16 +41,16 @@ func (s *Service) Resend(ctx context.Context, ts oauth2.TokenSource, inv Inviter
 func (s *Service) RevealRedeemURL(ctx context.Context, inv Inviter, id string, meta Meta) (string, error) {
 	rec, err := s.visible(ctx, inv, id)
 	if errors.Is(err, ErrNotFound) {
-		_ = s.audit(ctx, s.event(inv, meta, ActionInvitationReveal, id, store.OutcomeDenied, "", auditDetail{InvitationID: id}))
+		_ = s.audit(ctx, s.event(inv, meta, ActionInvitationReveal, id, OutcomeDenied, "", auditDetail{InvitationID: id}))
 		return "", ErrNotFound
 	}
 	if err != nil {
 		return "", err
 	}
-	if len(rec.RedeemURLSealed) == 0 {
-		return "", ErrNoRedeemURL
+	if err := decideActions(inv, rec).RevealRedeemURL.Err(); err != nil {
+		return "", err
 	}
-	plain, err := s.keys.Open(rec.RedeemURLSealed, []byte(rec.ID))
+	plain, err := s.keys.Open(rec.redeemSealed, []byte(rec.ID))
 	if err != nil {
 		// Sealed under a data key that has since been retired: as good as not stored.
 		s.log.WarnContext(ctx, "invite: redemption URL cannot be opened", "invitation", rec.ID, "err", err)
@@ -67,7 +67,7 @@ func (s *Service) RevealRedeemURL(ctx context.Context, inv Inviter, id string, m
 // It returns "" and a nil link when the invitation has no active link; the link may have expired
 // (see its ExpiresAt). The URL is "" with a non-nil link when the token's key has been retired:
 // the inviter can issue a new link.
-func (s *Service) JoinURL(ctx context.Context, inv Inviter, id string) (string, *store.JoinLink, error) {
+func (s *Service) JoinURL(ctx context.Context, inv Inviter, id string) (string, *JoinLink, error) {
 	rec, err := s.visible(ctx, inv, id)
 	if err != nil {
 		return "", nil, err
@@ -79,7 +79,7 @@ func (s *Service) JoinURL(ctx context.Context, inv Inviter, id string) (string, 
 	if err != nil {
 		return "", nil, fmt.Errorf("invite: reading the join link: %w", err)
 	}
-	token, err := s.keys.Open(l.TokenSealed, tokenAAD(l.ID))
+	token, err := s.keys.Open(l.tokenSealed, tokenAAD(l.ID))
 	if err != nil {
 		s.log.WarnContext(ctx, "invite: join token cannot be opened", "invitation", rec.ID, "link", l.ID, "err", err)
 		return "", l, nil
@@ -88,12 +88,12 @@ func (s *Service) JoinURL(ctx context.Context, inv Inviter, id string) (string, 
 }
 
 // NewJoinLink revokes the invitation's join links and issues a new one.
-func (s *Service) NewJoinLink(ctx context.Context, inv Inviter, id string, meta Meta) (string, *store.JoinLink, error) {
+func (s *Service) NewJoinLink(ctx context.Context, inv Inviter, id string, meta Meta) (string, *JoinLink, error) {
 	rec, err := s.visible(ctx, inv, id)
 	if err != nil {
 		return "", nil, err
 	}
-	if rec.Outcome != store.OutcomeCreated || !s.redeemReadable(rec) {
+	if err := decideActions(inv, rec).NewJoinLink.Err(); err != nil || !s.redeemReadable(rec) {
 		return "", nil, ErrNoRedeemURL
 	}
 	l, token, err := s.newLink(rec.ID)

@@ -44,7 +44,7 @@ func (d auditDetail) String() string {
 	return string(b)
 }
 
-func (s *Service) event(inv Inviter, meta Meta, action, target, outcome, graphRequestID string, d auditDetail) *store.AuditEvent {
+func (s *Service) event(inv Inviter, meta Meta, action, target string, outcome Outcome, graphRequestID string, d auditDetail) *store.AuditEvent {
 	return &store.AuditEvent{
 		Time:           s.now().UTC(),
 		ActorTID:       inv.TenantID,
@@ -52,7 +52,7 @@ func (s *Service) event(inv Inviter, meta Meta, action, target, outcome, graphRe
 		ActorUPN:       inv.UPN,
 		Action:         action,
 		Target:         target,
-		Outcome:        outcome,
+		Outcome:        string(outcome),
 		Detail:         d.String(),
 		GraphRequestID: graphRequestID,
 		ClientIP:       meta.ClientIP,

@@ -5,8 +5,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"portico/store"
 )
 
 // Sentinel errors; handlers map them to status codes.
@@ -59,9 +57,9 @@ type GraphError struct {
 	Code       string        // Graph's error code
 	RequestID  string        // Graph's request-id
 	RetryAfter time.Duration // when throttled
-	Outcome    string        // store outcome recorded: failed or throttled
+	Outcome    Outcome       // outcome recorded: failed or throttled
 	Message    string        // for the inviter
-	Invitation *store.Invitation
+	Invitation *Invitation
 	Err        error
 }
 
@@ -70,4 +68,4 @@ func (e *GraphError) Error() string { return "invite: graph: " + e.Err.Error() }
 func (e *GraphError) Unwrap() error { return e.Err }
 
 // Throttled reports whether Graph asked Portico to slow down.
-func (e *GraphError) Throttled() bool { return e.Outcome == store.OutcomeThrottled }
+func (e *GraphError) Throttled() bool { return e.Outcome == OutcomeThrottled }

@@ -115,19 +115,19 @@ type memStore struct {
 }
 
 type memData struct {
-	invs  map[string]store.Invitation
-	links map[string]store.JoinLink
+	invs  map[string]Invitation
+	links map[string]JoinLink
 	audit []store.AuditEvent
 }
 
 var _ Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
-	return &memStore{d: &memData{invs: map[string]store.Invitation{}, links: map[string]store.JoinLink{}}}
+	return &memStore{d: &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}}}
 }
 
 func (d *memData) clone() *memData {
-	c := &memData{invs: map[string]store.Invitation{}, links: map[string]store.JoinLink{}, audit: slices.Clone(d.audit)}
+	c := &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, audit: slices.Clone(d.audit)}
 	for k, v := range d.invs {
 		c.invs[k] = v
 	}
@@ -157,7 +157,7 @@ func (m *memStore) Tx(ctx context.Context, fn func(Store) error) error {
 	return nil
 }
 
-func (m *memStore) CreateInvitation(ctx context.Context, inv *store.Invitation) error {
+func (m *memStore) CreateInvitation(ctx context.Context, inv *Invitation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (m *memStore) CreateInvitation(ctx context.Context, inv *store.Invitation) 
 	return nil
 }
 
-func (m *memStore) GetInvitation(_ context.Context, id string) (*store.Invitation, error) {
+func (m *memStore) GetInvitation(_ context.Context, id string) (*Invitation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inv, ok := m.d.invs[id]
@@ -183,12 +183,12 @@ func (m *memStore) GetInvitation(_ context.Context, id string) (*store.Invitatio
 	return &inv, nil
 }
 
-func (m *memStore) filter(f store.InvitationFilter) []store.Invitation {
-	var out []store.Invitation
+func (m *memStore) filter(f store.InvitationFilter) []Invitation {
+	var out []Invitation
 	for _, inv := range m.d.invs {
 		if f.TenantID != "" && inv.TenantID != f.TenantID || f.InviterOID != "" && inv.InviterOID != f.InviterOID ||
 			f.State != "" && inv.ExternalUserState != f.State || f.Email != "" && inv.Email != f.Email ||
-			f.Outcome != "" && inv.Outcome != f.Outcome {
+			f.Outcome != "" && string(inv.Outcome) != f.Outcome {
 			continue
 		}
 		out = append(out, inv)
@@ -197,7 +197,7 @@ func (m *memStore) filter(f store.InvitationFilter) []store.Invitation {
 	return out
 }
 
-func (m *memStore) ListInvitations(_ context.Context, f store.InvitationFilter) ([]store.Invitation, error) {
+func (m *memStore) ListInvitations(_ context.Context, f store.InvitationFilter) ([]Invitation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := m.filter(f)
@@ -229,13 +229,13 @@ func (m *memStore) UpdateInvitationState(_ context.Context, id, state string, ch
 	return nil
 }
 
-func (m *memStore) LatestInvitationsByEmail(_ context.Context, tenantID, email string, since time.Time) ([]store.Invitation, error) {
+func (m *memStore) LatestInvitationsByEmail(_ context.Context, tenantID, email string, since time.Time) ([]Invitation, error) {
 	if err := m.err("LatestInvitationsByEmail"); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []store.Invitation
+	var out []Invitation
 	for _, inv := range m.filter(store.InvitationFilter{TenantID: tenantID, Email: email}) {
 		if !inv.CreatedAt.Before(since) {
 			out = append(out, inv)
@@ -244,7 +244,7 @@ func (m *memStore) LatestInvitationsByEmail(_ context.Context, tenantID, email s
 	return out, nil
 }
 
-func (m *memStore) InvitationHistory(_ context.Context, id string) ([]store.Invitation, error) {
+func (m *memStore) InvitationHistory(_ context.Context, id string) ([]Invitation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	inv, ok := m.d.invs[id]
@@ -256,7 +256,7 @@ func (m *memStore) InvitationHistory(_ context.Context, id string) ([]store.Invi
 	return out, nil
 }
 
-func (m *memStore) CreateJoinLink(ctx context.Context, l *store.JoinLink) error {
+func (m *memStore) CreateJoinLink(ctx context.Context, l *JoinLink) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -269,21 +269,21 @@ func (m *memStore) CreateJoinLink(ctx context.Context, l *store.JoinLink) error 
 	return nil
 }
 
-func (m *memStore) JoinLinkByHash(_ context.Context, hash []byte) (*store.JoinLink, error) {
+func (m *memStore) JoinLinkByHash(_ context.Context, hash []byte) (*JoinLink, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, l := range m.d.links {
-		if bytes.Equal(l.TokenHash, hash) {
+		if bytes.Equal(l.tokenHash, hash) {
 			return &l, nil
 		}
 	}
 	return nil, store.ErrNotFound
 }
 
-func (m *memStore) ActiveJoinLink(_ context.Context, invitationID string) (*store.JoinLink, error) {
+func (m *memStore) ActiveJoinLink(_ context.Context, invitationID string) (*JoinLink, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var best *store.JoinLink
+	var best *JoinLink
 	for _, l := range m.d.links {
 		if l.InvitationID == invitationID && l.RevokedAt == nil && (best == nil || l.CreatedAt.After(best.CreatedAt)) {
 			best = &l
@@ -337,22 +337,48 @@ func (m *memStore) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 	return nil
 }
 
+func (m *memStore) ListAudit(_ context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	if err := m.err("ListAudit"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.AuditEvent
+	for i := len(m.d.audit) - 1; i >= 0; i-- { // newest first
+		e := m.d.audit[i]
+		switch {
+		case f.Actor != "" && e.ActorOID != f.Actor && !strings.EqualFold(e.ActorUPN, f.Actor),
+			f.Action != "" && e.Action != f.Action,
+			f.Outcome != "" && e.Outcome != f.Outcome,
+			f.Target != "" && e.Target != f.Target,
+			f.Since != nil && e.Time.Before(*f.Since),
+			f.Until != nil && e.Time.After(*f.Until):
+			continue
+		}
+		out = append(out, e)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
 func (m *memStore) audits() []store.AuditEvent {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.d.audit)
 }
 
-func (m *memStore) invitations() []store.Invitation {
+func (m *memStore) invitations() []Invitation {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.filter(store.InvitationFilter{})
 }
 
-func (m *memStore) links() []store.JoinLink {
+func (m *memStore) links() []JoinLink {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []store.JoinLink
+	var out []JoinLink
 	for _, l := range m.d.links {
 		out = append(out, l)
 	}
@@ -407,7 +433,7 @@ type harness struct {
 var (
 	employee = Inviter{TenantID: "t1", ObjectID: "oid-employee", UPN: "employee@contoso.example", Name: "Erin Employee", Email: "employee@contoso.example"}
 	other    = Inviter{TenantID: "t1", ObjectID: "oid-other", UPN: "other@contoso.example", Name: "Oscar Other"}
-	admin    = Inviter{TenantID: "t1", ObjectID: "oid-admin", UPN: "admin@contoso.example", Name: "Ada Admin", Admin: true}
+	admin    = Inviter{TenantID: "t1", ObjectID: "oid-admin", UPN: "admin@contoso.example", Name: "Ada Admin", Roles: []Role{RoleAdministrator}}
 	meta     = Meta{ClientIP: "192.0.2.7", RequestID: "req-portico-1"}
 )
 

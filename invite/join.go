@@ -40,19 +40,19 @@ func tokenAAD(linkID string) []byte { return []byte("portico/joinlink/" + linkID
 
 // newLink makes a join link for an invitation; the token is returned once and stored only as a
 // hash (for lookups) and sealed (so the inviter can see the link again).
-func (s *Service) newLink(invitationID string) (*store.JoinLink, string, error) {
+func (s *Service) newLink(invitationID string) (*JoinLink, string, error) {
 	raw := make([]byte, tokenBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return nil, "", fmt.Errorf("invite: join token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
-	l := &store.JoinLink{ID: newID(), InvitationID: invitationID, TokenHash: tokenHash(token)}
+	l := &JoinLink{ID: newID(), InvitationID: invitationID, tokenHash: tokenHash(token)}
 	sealed, err := s.keys.Seal([]byte(token), tokenAAD(l.ID))
 	if err != nil {
 		return nil, "", fmt.Errorf("invite: sealing the join token: %w", err)
 	}
 	now := s.now().UTC()
-	l.TokenSealed, l.CreatedAt, l.ExpiresAt = sealed, now, now.Add(s.joinTTL)
+	l.tokenSealed, l.CreatedAt, l.ExpiresAt = sealed, now, now.Add(s.joinTTL)
 	return l, token, nil
 }
 
@@ -101,7 +101,7 @@ func (s *Service) AcceptJoin(ctx context.Context, token string, meta Meta) (stri
 	if err != nil {
 		return "", err
 	}
-	plain, err := s.keys.Open(rec.RedeemURLSealed, []byte(rec.ID))
+	plain, err := s.keys.Open(rec.redeemSealed, []byte(rec.ID))
 	if err != nil {
 		s.log.ErrorContext(ctx, "invite: redemption URL cannot be opened", "invitation", rec.ID, "token_fp", TokenFingerprint(token), "err", err)
 		return "", ErrJoinGone
@@ -122,8 +122,8 @@ func (s *Service) AcceptJoin(ctx context.Context, token string, meta Meta) (stri
 
 // resolveJoin finds the live link and invitation behind a token; every failure is ErrJoinGone
 // except a store failure, which is returned as is.
-func (s *Service) resolveJoin(ctx context.Context, token string, meta Meta) (*store.JoinLink, *store.Invitation, error) {
-	gone := func(reason string) (*store.JoinLink, *store.Invitation, error) {
+func (s *Service) resolveJoin(ctx context.Context, token string, meta Meta) (*JoinLink, *Invitation, error) {
+	gone := func(reason string) (*JoinLink, *Invitation, error) {
 		s.log.InfoContext(ctx, "invite: join link refused", "request_id", meta.RequestID, "token_fp", TokenFingerprint(token), "reason", reason)
 		return nil, nil, ErrJoinGone
 	}
@@ -155,7 +155,7 @@ func (s *Service) resolveJoin(ctx context.Context, token string, meta Meta) (*st
 	if err != nil {
 		return nil, nil, fmt.Errorf("invite: reading the invitation: %w", err)
 	}
-	if rec.Outcome != store.OutcomeCreated || len(rec.RedeemURLSealed) == 0 {
+	if rec.Outcome != OutcomeCreated || len(rec.redeemSealed) == 0 {
 		return gone("no redemption URL")
 	}
 	return l, rec, nil
@@ -163,10 +163,10 @@ func (s *Service) resolveJoin(ctx context.Context, token string, meta Meta) (*st
 
 // redeemReadable reports whether the invitation's sealed redemption URL still opens with the
 // current keys.
-func (s *Service) redeemReadable(rec *store.Invitation) bool {
-	if len(rec.RedeemURLSealed) == 0 {
+func (s *Service) redeemReadable(rec *Invitation) bool {
+	if len(rec.redeemSealed) == 0 {
 		return false
 	}
-	_, err := s.keys.Open(rec.RedeemURLSealed, []byte(rec.ID))
+	_, err := s.keys.Open(rec.redeemSealed, []byte(rec.ID))
 	return err == nil
 }

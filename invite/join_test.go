@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"portico/store"
 )
 
 func sendOne(t *testing.T, h *harness, inv Inviter, mutate func(r *Request)) *Result {
@@ -134,7 +132,7 @@ func TestJoinTokensAreRandom(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if seen[tok] || !wellFormedToken(tok) || len(l.TokenHash) != 32 {
+		if seen[tok] || !wellFormedToken(tok) || len(l.tokenHash) != 32 {
 			t.Fatalf("token %q", tok)
 		}
 		seen[tok] = true
@@ -197,7 +195,7 @@ func TestJoinLinkManagement(t *testing.T) {
 
 func TestNoJoinLinkWithoutRedeemURL(t *testing.T) {
 	h := newHarness(t, Policy{})
-	_ = h.store.CreateInvitation(context.Background(), &store.Invitation{ID: "inv-x", TenantID: "t1", InviterOID: employee.ObjectID, Email: "x@fabrikam.example", Outcome: store.OutcomeCreated})
+	_ = h.store.CreateInvitation(context.Background(), &Invitation{ID: "inv-x", TenantID: "t1", InviterOID: employee.ObjectID, Email: "x@fabrikam.example", Outcome: OutcomeCreated})
 	if _, _, err := h.svc.NewJoinLink(context.Background(), employee, "inv-x", meta); !errors.Is(err, ErrNoRedeemURL) {
 		t.Fatalf("err %v; want ErrNoRedeemURL", err)
 	}

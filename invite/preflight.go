@@ -10,7 +10,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"portico/graph"
-	"portico/store"
 )
 
 // Verdict is the outcome of the checks made before an invitation is sent.
@@ -188,11 +187,11 @@ func classify(users []graph.User) (*graph.User, Verdict) {
 	return best, verdict
 }
 
-func newestCreated(invs []store.Invitation) *store.Invitation {
-	var best *store.Invitation
+func newestCreated(invs []Invitation) *Invitation {
+	var best *Invitation
 	for i := range invs {
 		r := &invs[i]
-		if r.Outcome != store.OutcomeCreated {
+		if r.Outcome != OutcomeCreated {
 			continue
 		}
 		if best == nil || r.CreatedAt.After(best.CreatedAt) {

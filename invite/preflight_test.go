@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"portico/graph"
-	"portico/store"
 )
 
 func TestPreflight(t *testing.T) {
@@ -21,7 +20,7 @@ func TestPreflight(t *testing.T) {
 		email    string
 		byAddr   func(string) ([]graph.User, error)
 		byIdent  func(string, string) ([]graph.User, error)
-		seed     []store.Invitation
+		seed     []Invitation
 		want     Verdict
 		wantRule string
 		wantMsg  string
@@ -40,7 +39,7 @@ func TestPreflight(t *testing.T) {
 			want: VerdictPolicyBlocked, wantRule: "matches blocked *.x.example", wantMsg: "*.x.example"},
 		{name: "pending guest", email: "pending.guest@fabrikam.example",
 			byAddr: func(string) ([]graph.User, error) { return []graph.User{pendingUser}, nil },
-			seed:   []store.Invitation{{ID: "inv-old", TenantID: "t1", Email: "pending.guest@fabrikam.example", Outcome: store.OutcomeCreated, CreatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}},
+			seed:   []Invitation{{ID: "inv-old", TenantID: "t1", Email: "pending.guest@fabrikam.example", Outcome: OutcomeCreated, CreatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}},
 			want:   VerdictPendingGuest, wantID: "inv-old", wantMsg: "resend"},
 		{name: "accepted guest", email: "accepted.guest@fabrikam.example",
 			byAddr: func(string) ([]graph.User, error) {
@@ -64,17 +63,17 @@ func TestPreflight(t *testing.T) {
 			},
 			want: VerdictMember},
 		{name: "recent portico record, directory lagging", email: "fresh@fabrikam.example",
-			seed: []store.Invitation{{ID: "inv-fresh", TenantID: "t1", Email: "fresh@fabrikam.example", Outcome: store.OutcomeCreated,
+			seed: []Invitation{{ID: "inv-fresh", TenantID: "t1", Email: "fresh@fabrikam.example", Outcome: OutcomeCreated,
 				GraphUserID: "u-fresh", CreatedAt: time.Date(2026, 3, 4, 9, 59, 0, 0, time.UTC)}},
 			want: VerdictPendingGuest, wantID: "inv-fresh"},
 		{name: "recent failed record does not count", email: "failed@fabrikam.example",
-			seed: []store.Invitation{{ID: "inv-f", TenantID: "t1", Email: "failed@fabrikam.example", Outcome: store.OutcomeFailed, CreatedAt: time.Date(2026, 3, 4, 9, 59, 0, 0, time.UTC)}},
+			seed: []Invitation{{ID: "inv-f", TenantID: "t1", Email: "failed@fabrikam.example", Outcome: OutcomeFailed, CreatedAt: time.Date(2026, 3, 4, 9, 59, 0, 0, time.UTC)}},
 			want: VerdictAllowed},
 		{name: "old record outside the window", email: "old@fabrikam.example",
-			seed: []store.Invitation{{ID: "inv-o", TenantID: "t1", Email: "old@fabrikam.example", Outcome: store.OutcomeCreated, CreatedAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}},
+			seed: []Invitation{{ID: "inv-o", TenantID: "t1", Email: "old@fabrikam.example", Outcome: OutcomeCreated, CreatedAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}},
 			want: VerdictAllowed},
 		{name: "other tenant's record", email: "x@fabrikam.example",
-			seed: []store.Invitation{{ID: "inv-x", TenantID: "t2", Email: "x@fabrikam.example", Outcome: store.OutcomeCreated, CreatedAt: time.Date(2026, 3, 4, 9, 59, 0, 0, time.UTC)}},
+			seed: []Invitation{{ID: "inv-x", TenantID: "t2", Email: "x@fabrikam.example", Outcome: OutcomeCreated, CreatedAt: time.Date(2026, 3, 4, 9, 59, 0, 0, time.UTC)}},
 			want: VerdictAllowed},
 	}
 	for _, tt := range tests {
@@ -131,7 +130,7 @@ func TestSendRefusals(t *testing.T) {
 				t.Fatalf("%d POSTs; want %d", h.graph.n("create"), tt.wantCreate)
 			}
 			if tt.wantCreate == 1 {
-				if err != nil || res.Invitation.Outcome != store.OutcomeCreated {
+				if err != nil || res.Invitation.Outcome != OutcomeCreated {
 					t.Fatalf("resend: %v", err)
 				}
 				return
@@ -141,7 +140,7 @@ func TestSendRefusals(t *testing.T) {
 				t.Fatalf("err %v; want refusal %s (offer %v)", err, tt.want, tt.wantOffer)
 			}
 			ev := h.store.audits()
-			if len(ev) != 1 || ev[0].Outcome != store.OutcomeRejected || !strings.Contains(ev[0].Detail, string(tt.want)) {
+			if len(ev) != 1 || Outcome(ev[0].Outcome) != OutcomeRejected || !strings.Contains(ev[0].Detail, string(tt.want)) {
 				t.Fatalf("audit %+v", ev)
 			}
 			if len(h.store.invitations()) != 0 {
@@ -178,7 +177,7 @@ func TestPreflightFailsClosed(t *testing.T) {
 			if h.graph.n("create") != 0 {
 				t.Fatal("invitation POSTed although a lookup failed")
 			}
-			if ev := h.store.audits(); len(ev) != 1 || ev[0].Outcome != store.OutcomeFailed {
+			if ev := h.store.audits(); len(ev) != 1 || Outcome(ev[0].Outcome) != OutcomeFailed {
 				t.Fatalf("audit %+v", ev)
 			}
 			c := h.svc.Check(context.Background(), nil, employee, "taylor@fabrikam.example")

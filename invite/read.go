@@ -16,7 +16,7 @@ import (
 
 // visible loads an invitation the inviter may see: their own, or any of the tenant's for an
 // administrator. Everything else, including ids that do not exist, is ErrNotFound.
-func (s *Service) visible(ctx context.Context, inv Inviter, id string) (*store.Invitation, error) {
+func (s *Service) visible(ctx context.Context, inv Inviter, id string) (*Invitation, error) {
 	if id == "" {
 		return nil, ErrNotFound
 	}
@@ -34,18 +34,18 @@ func (s *Service) visible(ctx context.Context, inv Inviter, id string) (*store.I
 }
 
 // canSee reports whether the inviter may see rec: their own, or any of the tenant's for an administrator.
-func canSee(inv Inviter, rec *store.Invitation) bool {
-	return rec.TenantID == inv.TenantID && (inv.Admin || rec.InviterOID == inv.ObjectID)
+func canSee(inv Inviter, rec *Invitation) bool {
+	return rec.TenantID == inv.TenantID && (inv.SeesAll() || rec.InviterOID == inv.ObjectID)
 }
 
 // JoinActivity returns the active join link (opens, expiry) of each given invitation the inviter
 // may see, keyed by invitation id, for lists that show activity but not the link itself: no token
 // is decrypted. Invitations without an active link are absent from the map.
-func (s *Service) JoinActivity(ctx context.Context, inv Inviter, recs []store.Invitation) (map[string]*store.JoinLink, error) {
-	out := make(map[string]*store.JoinLink, len(recs))
+func (s *Service) JoinActivity(ctx context.Context, inv Inviter, recs []Invitation) (map[string]*JoinLink, error) {
+	out := make(map[string]*JoinLink, len(recs))
 	for i := range recs {
 		rec := &recs[i]
-		if rec.Outcome != store.OutcomeCreated || !canSee(inv, rec) {
+		if rec.Outcome != OutcomeCreated || !canSee(inv, rec) {
 			continue
 		}
 		l, err := s.store.ActiveJoinLink(ctx, rec.ID)
@@ -62,12 +62,12 @@ func (s *Service) JoinActivity(ctx context.Context, inv Inviter, recs []store.In
 
 // Get returns one invitation to its inviter or to an administrator of the same tenant; anyone else
 // gets ErrNotFound.
-func (s *Service) Get(ctx context.Context, inv Inviter, id string) (*store.Invitation, error) {
+func (s *Service) Get(ctx context.Context, inv Inviter, id string) (*Invitation, error) {
 	return s.visible(ctx, inv, id)
 }
 
 // History returns every attempt for the same guest as invitation id (resends included), oldest first.
-func (s *Service) History(ctx context.Context, inv Inviter, id string) ([]store.Invitation, error) {
+func (s *Service) History(ctx context.Context, inv Inviter, id string) ([]Invitation, error) {
 	rec, err := s.visible(ctx, inv, id)
 	if err != nil {
 		return nil, err
@@ -85,27 +85,26 @@ func (s *Service) History(ctx context.Context, inv Inviter, id string) ([]store.
 	return out, nil
 }
 
-// List filters.
-const (
-	StateAll      = "all"
-	StatePending  = "pending"
-	StateAccepted = "accepted"
+// StateAll is the list filter that selects invitations in every state.
+const StateAll State = "all"
 
+// Page sizes of List.
+const (
 	DefaultPageSize = 25
 	MaxPageSize     = 100
 )
 
 // ListFilter selects a page of invitations.
 type ListFilter struct {
-	Everyone bool   // everyone's invitations in the tenant; administrators only
-	State    string // all, pending, accepted ("" = all)
-	Page     int    // 1-based
+	Everyone bool  // everyone's invitations in the tenant; administrators only
+	State    State // StateAll, StatePending or StateAccepted ("" = all)
+	Page     int   // 1-based
 	PageSize int
 }
 
 // ListPage is one page of invitations, newest first.
 type ListPage struct {
-	Invitations []store.Invitation
+	Invitations []Invitation
 	Total       int
 	Page        int
 	PageSize    int
@@ -114,17 +113,17 @@ type ListPage struct {
 
 // List returns the inviter's invitations (or, for an administrator asking for Everyone, the tenant's).
 func (s *Service) List(ctx context.Context, inv Inviter, f ListFilter) (*ListPage, error) {
-	if f.Everyone && !inv.Admin {
+	if f.Everyone && !inv.SeesAll() {
 		return nil, ErrForbidden
 	}
 	sf := store.InvitationFilter{TenantID: inv.TenantID}
 	if !f.Everyone {
 		sf.InviterOID = inv.ObjectID
 	}
-	switch strings.ToLower(f.State) {
-	case StatePending, strings.ToLower(statePending):
+	switch State(strings.ToLower(string(f.State))) {
+	case StatePending, State(strings.ToLower(statePending)):
 		sf.State = statePending
-	case StateAccepted, strings.ToLower(stateAccepted):
+	case StateAccepted, State(strings.ToLower(stateAccepted)):
 		sf.State = stateAccepted
 	}
 	size := f.PageSize
@@ -149,12 +148,12 @@ func (s *Service) List(ctx context.Context, inv Inviter, f ListFilter) (*ListPag
 // state was last read more than maxAge ago, in parallel with a small bound and under a short
 // overall deadline, persists what changed and returns updated copies. Invitations Graph did not
 // answer for in time keep their stored values (and StateCheckedAt, so callers can show their age).
-func (s *Service) RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs []store.Invitation, maxAge time.Duration) []store.Invitation {
+func (s *Service) RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs []Invitation, maxAge time.Duration) []Invitation {
 	out := slices.Clone(invs)
 	now := s.now().UTC()
 	byUser := map[string][]int{}
 	for i, r := range out {
-		if r.Outcome != store.OutcomeCreated || r.GraphUserID == "" {
+		if r.Outcome != OutcomeCreated || r.GraphUserID == "" {
 			continue
 		}
 		if r.StateCheckedAt != nil && now.Sub(*r.StateCheckedAt) < maxAge {

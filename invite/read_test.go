@@ -9,14 +9,13 @@ import (
 	"time"
 
 	"portico/graph"
-	"portico/store"
 )
 
 func TestGetVisibility(t *testing.T) {
 	h := newHarness(t, Policy{})
 	res := sendOne(t, h, employee, nil)
 	id := res.Invitation.ID
-	otherTenantAdmin := Inviter{TenantID: "t2", ObjectID: "oid-x", Admin: true}
+	otherTenantAdmin := Inviter{TenantID: "t2", ObjectID: "oid-x", Roles: []Role{RoleAdministrator}}
 	tests := []struct {
 		name string
 		inv  Inviter
@@ -59,10 +58,10 @@ func TestRevealRedeemURL(t *testing.T) {
 		if ev.Action != ActionInvitationReveal {
 			continue
 		}
-		switch ev.Outcome {
+		switch Outcome(ev.Outcome) {
 		case OutcomeSuccess:
 			reveals++
-		case store.OutcomeDenied:
+		case OutcomeDenied:
 			denied++
 			if ev.ActorOID != other.ObjectID {
 				t.Errorf("denied reveal by %s", ev.ActorOID)
@@ -189,20 +188,20 @@ func TestRefreshStates(t *testing.T) {
 	now := h.clock.Now()
 	old := now.Add(-time.Hour)
 	recent := now.Add(-time.Minute)
-	invs := []store.Invitation{
-		{ID: "a", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-a", ExternalUserState: "PendingAcceptance"},
-		{ID: "b", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-b", ExternalUserState: "PendingAcceptance", StateCheckedAt: &old},
-		{ID: "c", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-c", ExternalUserState: "PendingAcceptance", StateCheckedAt: &recent},
-		{ID: "d", TenantID: "t1", Outcome: store.OutcomeFailed},
-		{ID: "e", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-slow", ExternalUserState: "PendingAcceptance", StateCheckedAt: &old},
-		{ID: "f", TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: "u-a", ExternalUserState: "PendingAcceptance"},
+	invs := []Invitation{
+		{ID: "a", TenantID: "t1", Outcome: OutcomeCreated, GraphUserID: "u-a", ExternalUserState: "PendingAcceptance"},
+		{ID: "b", TenantID: "t1", Outcome: OutcomeCreated, GraphUserID: "u-b", ExternalUserState: "PendingAcceptance", StateCheckedAt: &old},
+		{ID: "c", TenantID: "t1", Outcome: OutcomeCreated, GraphUserID: "u-c", ExternalUserState: "PendingAcceptance", StateCheckedAt: &recent},
+		{ID: "d", TenantID: "t1", Outcome: OutcomeFailed},
+		{ID: "e", TenantID: "t1", Outcome: OutcomeCreated, GraphUserID: "u-slow", ExternalUserState: "PendingAcceptance", StateCheckedAt: &old},
+		{ID: "f", TenantID: "t1", Outcome: OutcomeCreated, GraphUserID: "u-a", ExternalUserState: "PendingAcceptance"},
 	}
 	for i := range invs {
 		_ = h.store.CreateInvitation(context.Background(), &invs[i])
 	}
 	for i := 0; i < 10; i++ {
 		id := "u-more-" + string(rune('0'+i))
-		invs = append(invs, store.Invitation{ID: "m" + id, TenantID: "t1", Outcome: store.OutcomeCreated, GraphUserID: id})
+		invs = append(invs, Invitation{ID: "m" + id, TenantID: "t1", Outcome: OutcomeCreated, GraphUserID: id})
 	}
 	accepted := now.Add(-30 * time.Minute)
 	var inFlight, peak atomic.Int32
@@ -235,7 +234,7 @@ func TestRefreshStates(t *testing.T) {
 	if peak.Load() > DefaultRefreshConcurrency {
 		t.Fatalf("%d GetUser calls at once; bound is %d", peak.Load(), DefaultRefreshConcurrency)
 	}
-	byID := map[string]store.Invitation{}
+	byID := map[string]Invitation{}
 	for _, r := range out {
 		byID[r.ID] = r
 	}

@@ -11,16 +11,15 @@ import (
 	"golang.org/x/oauth2"
 
 	"portico/graph"
-	"portico/store"
 )
 
 // Result is what a successful Send or Resend returns.
 type Result struct {
-	Invitation *store.Invitation
-	JoinLink   *store.JoinLink // nil when no redemption URL is known
-	JoinToken  string          // the join token in plain text: returned only here, stored only sealed
-	JoinURL    string          // {PublicURL}/join/{token}
-	RedeemURL  string          // Graph's redemption URL, only when no email was sent
+	Invitation *Invitation
+	JoinLink   *JoinLink // nil when no redemption URL is known
+	JoinToken  string    // the join token in plain text: returned only here, stored only sealed
+	JoinURL    string    // {PublicURL}/join/{token}
+	RedeemURL  string    // Graph's redemption URL, only when no email was sent
 	// ConfirmedByLookup is set when Graph's answer was lost and a directory lookup showed the
 	// invitation exists; Portico then knows no redemption URL and made no join link.
 	ConfirmedByLookup bool
@@ -29,8 +28,8 @@ type Result struct {
 // Send validates a request, checks the address, creates the invitation in Graph and records it
 // with a join link and an audit event in one transaction.
 //
-// Errors: ErrMemberNotAllowed (audited as denied, no Graph call), *ValidationError (no Graph
-// call), *RefusedError (the preflight refused; a pending guest without req.Resend is refused with
+// Errors: *QuotaError (the inviter's quota is used up; audited as throttled, no Graph call),
+// ErrMemberNotAllowed (audited as denied, no Graph call), *ValidationError (no Graph call), *RefusedError (the preflight refused; a pending guest without req.Resend is refused with
 // ResendOffered), *GraphError (Graph failed or a lookup failed; recorded and audited). With
 // req.Resend set, a pending guest is invited again and the record points at the latest
 // invitation through ResendOf.
@@ -43,15 +42,18 @@ func (s *Service) Send(ctx context.Context, ts oauth2.TokenSource, inv Inviter, 
 func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, actor, owner Inviter, req Request, meta Meta, action, resendOf string) (*Result, error) {
 	log := s.log.With("request_id", meta.RequestID, "action", action)
 
-	// Decided before anything else, so a non-administrator's Member request is refused and
-	// audited whatever else the form holds.
-	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !actor.Admin {
-		target := ""
-		if e, err := ValidateEmail(req.Email); err == nil {
-			target = strings.ToLower(e)
-		}
+	// The quota and the Member rule are decided before anything else, so a refusal is audited
+	// whatever else the form holds.
+	target := ""
+	if e, err := ValidateEmail(req.Email); err == nil {
+		target = strings.ToLower(e)
+	}
+	if err := s.enforceQuota(ctx, actor, meta, action, target); err != nil {
+		return nil, err
+	}
+	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !actor.CanInviteMember() {
 		d := auditDetail{RequestedType: UserTypeMember, ResendOf: resendOf, Note: "only administrators may invite members"}
-		_ = s.audit(ctx, s.event(actor, meta, action, target, store.OutcomeDenied, "", d))
+		_ = s.audit(ctx, s.event(actor, meta, action, target, OutcomeDenied, "", d))
 		log.WarnContext(ctx, "invite: member invitation denied", "actor_oid", actor.ObjectID)
 		return nil, ErrMemberNotAllowed
 	}
@@ -88,12 +90,12 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, actor, owner 
 	default:
 		d := base
 		d.Verdict, d.Rule, d.GraphUserID = string(pf.Verdict), pf.Rule, pf.UserID
-		_ = s.audit(ctx, s.event(actor, meta, action, v.Key, store.OutcomeRejected, "", d))
+		_ = s.audit(ctx, s.event(actor, meta, action, v.Key, OutcomeRejected, "", d))
 		return nil, &RefusedError{Preflight: pf, ResendOffered: pf.Verdict == VerdictPendingGuest}
 	}
 	base.ResendOf = resendOf
 
-	rec := &store.Invitation{
+	rec := &Invitation{
 		ID:          newID(),
 		TenantID:    owner.TenantID,
 		InviterOID:  owner.ObjectID,
@@ -146,8 +148,8 @@ func graphInvitation(v Valid) *graph.Invitation {
 	return gi
 }
 
-func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, action string, v Valid, rec *store.Invitation, base auditDetail, created *graph.Invitation) (*Result, error) {
-	rec.Outcome = store.OutcomeCreated
+func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, action string, v Valid, rec *Invitation, base auditDetail, created *graph.Invitation) (*Result, error) {
+	rec.Outcome = OutcomeCreated
 	rec.GraphInvitationID = created.ID
 	rec.GraphStatus = created.Status
 	rec.GraphRequestID = created.RequestID
@@ -165,7 +167,7 @@ func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, a
 				"graph_invitation_id", rec.GraphInvitationID, "graph_request_id", rec.GraphRequestID, "err", err)
 			return nil, fmt.Errorf("invite: sealing the redemption URL: %w", err)
 		}
-		rec.RedeemURLSealed = sealed
+		rec.redeemSealed = sealed
 		if res.JoinLink, res.JoinToken, err = s.newLink(rec.ID); err != nil {
 			return nil, err
 		}
@@ -176,7 +178,7 @@ func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, a
 	if res.JoinLink != nil {
 		d.JoinLinkID = res.JoinLink.ID
 	}
-	ev := s.event(actor, meta, action, rec.Email, store.OutcomeCreated, rec.GraphRequestID, d)
+	ev := s.event(actor, meta, action, rec.Email, OutcomeCreated, rec.GraphRequestID, d)
 	err := s.store.Tx(ctx, func(tx Store) error {
 		if err := tx.CreateInvitation(ctx, rec); err != nil {
 			return err
@@ -203,7 +205,7 @@ func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, a
 
 // confirmUncertain handles a POST that may or may not have reached Graph: it never posts again, but
 // asks the directory whether the guest exists now.
-func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, actor Inviter, meta Meta, action string, v Valid, rec *store.Invitation, base auditDetail, cause error) (*Result, error) {
+func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, actor Inviter, meta Meta, action string, v Valid, rec *Invitation, base auditDetail, cause error) (*Result, error) {
 	users, lerr := s.graph.FindUsersByAddress(ctx, ts, v.Email)
 	var found *graph.User
 	for i := range users {
@@ -215,7 +217,7 @@ func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, a
 	}
 	d := base
 	if found != nil {
-		rec.Outcome = store.OutcomeCreated
+		rec.Outcome = OutcomeCreated
 		rec.GraphUserID = found.ID
 		rec.ExternalUserState = found.ExternalUserState
 		rec.ExternalUserStateChangedAt = found.ExternalUserStateChangeDateTime
@@ -223,7 +225,7 @@ func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, a
 		rec.StateCheckedAt = &checked
 		rec.ErrorMessage = "Graph's answer was lost; the invitation was confirmed by lookup"
 		d.InvitationID, d.GraphUserID, d.Note = rec.ID, found.ID, "confirmed by lookup"
-		ev := s.event(actor, meta, action, rec.Email, store.OutcomeCreated, "", d)
+		ev := s.event(actor, meta, action, rec.Email, OutcomeCreated, "", d)
 		if err := s.store.Tx(ctx, func(tx Store) error {
 			if err := tx.CreateInvitation(ctx, rec); err != nil {
 				return err
@@ -237,14 +239,14 @@ func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, a
 		return &Result{Invitation: rec, ConfirmedByLookup: true}, nil
 	}
 
-	rec.Outcome = store.OutcomeFailed
+	rec.Outcome = OutcomeFailed
 	rec.ErrorCode = "Uncertain"
 	rec.ErrorMessage = "Graph's answer was lost and the guest was not found by lookup"
 	d.InvitationID, d.ErrorCode, d.Note = rec.ID, rec.ErrorCode, "uncertain; not found by lookup"
 	if lerr != nil {
 		d.Note = "uncertain; lookup failed"
 	}
-	ev := s.event(actor, meta, action, rec.Email, store.OutcomeFailed, "", d)
+	ev := s.event(actor, meta, action, rec.Email, OutcomeFailed, "", d)
 	if err := s.store.Tx(ctx, func(tx Store) error {
 		if err := tx.CreateInvitation(ctx, rec); err != nil {
 			return err
@@ -256,14 +258,14 @@ func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, a
 	}
 	s.log.WarnContext(ctx, "invite: uncertain Graph answer, guest not found", "request_id", meta.RequestID, "err", cause, "lookup_err", lerr)
 	return nil, &GraphError{
-		Outcome:    store.OutcomeFailed,
+		Outcome:    OutcomeFailed,
 		Message:    "Portico could not tell whether Microsoft Graph created the invitation, and the guest is not in the directory yet. Wait a minute and look at My invitations before you try again.",
 		Invitation: rec,
 		Err:        cause,
 	}
 }
 
-func (s *Service) recordFailure(ctx context.Context, actor Inviter, meta Meta, action string, rec *store.Invitation, base auditDetail, cause error) error {
+func (s *Service) recordFailure(ctx context.Context, actor Inviter, meta Meta, action string, rec *Invitation, base auditDetail, cause error) error {
 	ge := describeGraphError(cause, false)
 	rec.Outcome = ge.Outcome
 	rec.ErrorCode = ge.Code
@@ -294,14 +296,14 @@ func (s *Service) recordFailure(ctx context.Context, actor Inviter, meta Meta, a
 // describeGraphError turns an error from Graph into a GraphError with an explanation for the
 // inviter. lookup is true for the checks before sending, false for the invitation itself.
 func describeGraphError(err error, lookup bool) *GraphError {
-	ge := &GraphError{Outcome: store.OutcomeFailed, Err: err}
+	ge := &GraphError{Outcome: OutcomeFailed, Err: err}
 	api := graphErrorOf(err)
 	if api != nil {
 		ge.Status, ge.Code, ge.RequestID, ge.RetryAfter = api.Status, api.Code, api.RequestID, api.RetryAfter
 	}
 	switch {
 	case api != nil && api.Status == 429:
-		ge.Outcome = store.OutcomeThrottled
+		ge.Outcome = OutcomeThrottled
 		secs := int(math.Ceil(ge.RetryAfter.Seconds()))
 		if secs <= 0 {
 			secs = 30

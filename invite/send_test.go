@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"portico/graph"
-	"portico/store"
 )
 
 const sentinelTicket = "TICKET-SENTINEL-123"
@@ -29,7 +28,7 @@ func TestSendMemberByNonAdminDenied(t *testing.T) {
 			t.Fatalf("%q: %d Graph calls (%v); want 0", typ, n, h.graph.calls)
 		}
 		ev := h.store.audits()
-		if len(ev) != 1 || ev[0].Outcome != store.OutcomeDenied || ev[0].Action != ActionInvitationCreate ||
+		if len(ev) != 1 || Outcome(ev[0].Outcome) != OutcomeDenied || ev[0].Action != ActionInvitationCreate ||
 			ev[0].ActorOID != employee.ObjectID || ev[0].Target != "taylor@fabrikam.example" || ev[0].ClientIP != meta.ClientIP {
 			t.Fatalf("%q: audit %+v; want one denied event", typ, ev)
 		}
@@ -140,15 +139,15 @@ func TestSendHappyPaths(t *testing.T) {
 			}
 
 			rec := res.Invitation
-			if rec.Outcome != store.OutcomeCreated || rec.GraphUserID != "user-taylor@fabrikam.example" || rec.GraphInvitationID != "graph-inv-1" ||
+			if rec.Outcome != OutcomeCreated || rec.GraphUserID != "user-taylor@fabrikam.example" || rec.GraphInvitationID != "graph-inv-1" ||
 				rec.GraphRequestID != "req-create-1" || rec.Email != "taylor@fabrikam.example" || rec.UserType != tt.wantType ||
 				rec.InviterOID != tt.inviter.ObjectID || rec.TenantID != "t1" || rec.ExternalUserState != "PendingAcceptance" {
 				t.Fatalf("record %+v", rec)
 			}
-			if strings.Contains(string(rec.RedeemURLSealed), sentinelTicket) {
+			if strings.Contains(string(rec.redeemSealed), sentinelTicket) {
 				t.Fatal("redemption URL stored in plain text")
 			}
-			plain, err := h.keys.Open(rec.RedeemURLSealed, []byte(rec.ID))
+			plain, err := h.keys.Open(rec.redeemSealed, []byte(rec.ID))
 			if err != nil || !strings.Contains(string(plain), sentinelTicket) {
 				t.Fatalf("sealed redemption URL does not open with the invitation id: %v", err)
 			}
@@ -165,7 +164,7 @@ func TestSendHappyPaths(t *testing.T) {
 			if len(stored) != 1 || len(links) != 1 || len(audits) != 1 {
 				t.Fatalf("stored %d invitations, %d links, %d audit events; want 1 each", len(stored), len(links), len(audits))
 			}
-			if string(links[0].TokenHash) != string(tokenHash(res.JoinToken)) || strings.Contains(string(links[0].TokenSealed), res.JoinToken) {
+			if string(links[0].tokenHash) != string(tokenHash(res.JoinToken)) || strings.Contains(string(links[0].tokenSealed), res.JoinToken) {
 				t.Fatal("join link does not hold the token's hash, or holds the token in plain text")
 			}
 			if !links[0].ExpiresAt.Equal(h.clock.Now().Add(30 * 24 * time.Hour)) {
@@ -176,7 +175,7 @@ func TestSendHappyPaths(t *testing.T) {
 			if err := json.Unmarshal([]byte(ev.Detail), &d); err != nil {
 				t.Fatalf("detail %q: %v", ev.Detail, err)
 			}
-			if ev.Action != ActionInvitationCreate || ev.Outcome != store.OutcomeCreated || ev.Target != "taylor@fabrikam.example" ||
+			if ev.Action != ActionInvitationCreate || Outcome(ev.Outcome) != OutcomeCreated || ev.Target != "taylor@fabrikam.example" ||
 				ev.GraphRequestID != "req-create-1" || ev.RequestID != meta.RequestID || ev.ActorUPN != tt.inviter.UPN ||
 				d["effectiveType"] != tt.wantType || d["sendEmail"] != tt.wantEmail || d["graphUserId"] != "user-taylor@fabrikam.example" ||
 				(d["hasCC"] == true) != (req.CC != "") || d["redirectHost"] != hostOf(tt.redirect) || d["invitationId"] != rec.ID {
@@ -229,22 +228,22 @@ func TestSendGraphErrors(t *testing.T) {
 	tests := []struct {
 		name        string
 		err         error
-		wantOutcome string
+		wantOutcome Outcome
 		wantMsg     string
 		wantStatus  int
 	}{
 		{"403", &graph.Error{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges", RequestID: "r403"},
-			store.OutcomeFailed, "Your account isn't allowed to invite guests, or the tenant's collaboration settings block this domain.", 403},
+			OutcomeFailed, "Your account isn't allowed to invite guests, or the tenant's collaboration settings block this domain.", 403},
 		{"400", &graph.Error{Status: 400, Code: "BadRequest", Message: "Invalid email address.", RequestID: "r400"},
-			store.OutcomeFailed, "Microsoft Graph rejected the address: Invalid email address.", 400},
+			OutcomeFailed, "Microsoft Graph rejected the address: Invalid email address.", 400},
 		{"429", fmt.Errorf("graph: wrapped: %w", &graph.Error{Status: 429, Code: "TooManyRequests", RequestID: "r429", RetryAfter: 7 * time.Second}),
-			store.OutcomeThrottled, "Microsoft Graph is busy; try again in 7 seconds.", 429},
+			OutcomeThrottled, "Microsoft Graph is busy; try again in 7 seconds.", 429},
 		{"401", &graph.Error{Status: 401, Code: "InvalidAuthenticationToken", RequestID: "r401"},
-			store.OutcomeFailed, "Your Microsoft sign-in has expired. Sign in again, then try once more.", 401},
+			OutcomeFailed, "Your Microsoft sign-in has expired. Sign in again, then try once more.", 401},
 		{"503 exhausted", &graph.Error{Status: 503, Code: "ServiceUnavailable", RequestID: "r503"},
-			store.OutcomeFailed, "Microsoft Graph could not create the invitation. Try again in a minute.", 503},
+			OutcomeFailed, "Microsoft Graph could not create the invitation. Try again in a minute.", 503},
 		{"network", errors.New("graph: dial tcp: connection refused"),
-			store.OutcomeFailed, "Portico could not reach Microsoft Graph. Try again in a minute.", 0},
+			OutcomeFailed, "Portico could not reach Microsoft Graph. Try again in a minute.", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,7 +264,7 @@ func TestSendGraphErrors(t *testing.T) {
 				t.Fatalf("%d POSTs; want 1 (retries are the Graph client's business)", h.graph.n("create"))
 			}
 			invs, evs := h.store.invitations(), h.store.audits()
-			if len(invs) != 1 || invs[0].Outcome != tt.wantOutcome || len(evs) != 1 || evs[0].Outcome != tt.wantOutcome || len(h.store.links()) != 0 {
+			if len(invs) != 1 || invs[0].Outcome != tt.wantOutcome || len(evs) != 1 || Outcome(evs[0].Outcome) != tt.wantOutcome || len(h.store.links()) != 0 {
 				t.Fatalf("recorded %+v audit %+v", invs, evs)
 			}
 			if !strings.HasPrefix(err.Error(), "invite: ") {
@@ -280,11 +279,11 @@ func TestSendUncertain(t *testing.T) {
 		name        string
 		users       []graph.User
 		lookupErr   error
-		wantOutcome string
+		wantOutcome Outcome
 	}{
-		{"confirmed", []graph.User{{ID: "u-1", UserType: "Guest", ExternalUserState: "PendingAcceptance"}}, nil, store.OutcomeCreated},
-		{"not found", nil, nil, store.OutcomeFailed},
-		{"lookup fails", nil, errors.New("graph: timeout"), store.OutcomeFailed},
+		{"confirmed", []graph.User{{ID: "u-1", UserType: "Guest", ExternalUserState: "PendingAcceptance"}}, nil, OutcomeCreated},
+		{"not found", nil, nil, OutcomeFailed},
+		{"lookup fails", nil, errors.New("graph: timeout"), OutcomeFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -305,11 +304,11 @@ func TestSendUncertain(t *testing.T) {
 				t.Fatalf("calls %v; want 1 POST and 1 lookup after it (plus the preflight lookup)", h.graph.calls)
 			}
 			invs, evs := h.store.invitations(), h.store.audits()
-			if len(invs) != 1 || invs[0].Outcome != tt.wantOutcome || len(evs) != 1 || evs[0].Outcome != tt.wantOutcome {
+			if len(invs) != 1 || invs[0].Outcome != tt.wantOutcome || len(evs) != 1 || Outcome(evs[0].Outcome) != tt.wantOutcome {
 				t.Fatalf("recorded %+v audit %+v", invs, evs)
 			}
-			if tt.wantOutcome == store.OutcomeCreated {
-				if err != nil || !res.ConfirmedByLookup || res.JoinToken != "" || invs[0].GraphUserID != "u-1" || len(invs[0].RedeemURLSealed) != 0 {
+			if tt.wantOutcome == OutcomeCreated {
+				if err != nil || !res.ConfirmedByLookup || res.JoinToken != "" || invs[0].GraphUserID != "u-1" || len(invs[0].redeemSealed) != 0 {
 					t.Fatalf("res %+v err %v rec %+v", res, err, invs[0])
 				}
 				if !strings.Contains(evs[0].Detail, "confirmed by lookup") {
@@ -318,7 +317,7 @@ func TestSendUncertain(t *testing.T) {
 				return
 			}
 			var ge *GraphError
-			if !errors.As(err, &ge) || !errors.Is(err, graph.ErrUncertain) || ge.Outcome != store.OutcomeFailed {
+			if !errors.As(err, &ge) || !errors.Is(err, graph.ErrUncertain) || ge.Outcome != OutcomeFailed {
 				t.Fatalf("err %v", err)
 			}
 		})

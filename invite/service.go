@@ -30,21 +30,22 @@ type Graph interface {
 type Store interface {
 	Tx(ctx context.Context, fn func(Store) error) error
 
-	CreateInvitation(ctx context.Context, inv *store.Invitation) error
-	GetInvitation(ctx context.Context, id string) (*store.Invitation, error)
-	ListInvitations(ctx context.Context, f store.InvitationFilter) ([]store.Invitation, error)
+	CreateInvitation(ctx context.Context, inv *Invitation) error
+	GetInvitation(ctx context.Context, id string) (*Invitation, error)
+	ListInvitations(ctx context.Context, f store.InvitationFilter) ([]Invitation, error)
 	CountInvitations(ctx context.Context, f store.InvitationFilter) (int, error)
 	UpdateInvitationState(ctx context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error
-	LatestInvitationsByEmail(ctx context.Context, tenantID, email string, since time.Time) ([]store.Invitation, error)
-	InvitationHistory(ctx context.Context, id string) ([]store.Invitation, error)
+	LatestInvitationsByEmail(ctx context.Context, tenantID, email string, since time.Time) ([]Invitation, error)
+	InvitationHistory(ctx context.Context, id string) ([]Invitation, error)
 
-	CreateJoinLink(ctx context.Context, l *store.JoinLink) error
-	JoinLinkByHash(ctx context.Context, hash []byte) (*store.JoinLink, error)
-	ActiveJoinLink(ctx context.Context, invitationID string) (*store.JoinLink, error)
+	CreateJoinLink(ctx context.Context, l *JoinLink) error
+	JoinLinkByHash(ctx context.Context, hash []byte) (*JoinLink, error)
+	ActiveJoinLink(ctx context.Context, invitationID string) (*JoinLink, error)
 	RevokeJoinLinks(ctx context.Context, invitationID string, at time.Time) error
 	RecordJoinOpen(ctx context.Context, id string, at time.Time) error
 
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
 }
 
 // Audit actions written by this package.
@@ -56,10 +57,6 @@ const (
 	ActionJoinLinkRevoke   = "joinlink.revoke"
 	ActionJoinLinkAccept   = "joinlink.accept"
 )
-
-// OutcomeSuccess is the audit outcome of actions other than invitation attempts, which use the
-// store's invitation outcomes (created, denied, failed, throttled, rejected).
-const OutcomeSuccess = "success"
 
 // Defaults applied by NewService when Config leaves them zero.
 const (
@@ -80,6 +77,7 @@ type Config struct {
 	JoinTTL   time.Duration // lifetime of a join link
 	Clock     func() time.Time
 	Logger    *slog.Logger
+	Quota     QuotaLimits // invitations per inviter per hour and day; zero: no limit
 
 	OrgCacheTTL        time.Duration // how long the tenant's verified domains are cached
 	RecentWindow       time.Duration // how far back Portico's own records count in preflight
@@ -97,6 +95,7 @@ type Service struct {
 	joinTTL   time.Duration
 	now       func() time.Time
 	log       *slog.Logger
+	quota     QuotaLimits
 
 	orgTTL             time.Duration
 	recent             time.Duration
@@ -122,6 +121,7 @@ func NewService(cfg Config) *Service {
 		joinTTL:            orDuration(cfg.JoinTTL, DefaultJoinTTL),
 		now:                cfg.Clock,
 		log:                cfg.Logger,
+		quota:              cfg.Quota,
 		orgTTL:             orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
 		recent:             orDuration(cfg.RecentWindow, DefaultRecentWindow),
 		refreshTimeout:     orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),

@@ -2,14 +2,15 @@ package invite
 
 import (
 	"context"
+	"time"
 
 	"portico/store"
 )
 
-// StoreAdapter makes a *store.DB an invite Store: the store's queries as they are, plus Tx on top
-// of store.DB.InTx.
+// StoreAdapter makes a *store.DB an invite Store: the store's queries with rows mapped to the
+// domain's types and back, plus Tx on top of store.DB.InTx.
 type StoreAdapter struct {
-	*store.Queries
+	q  *store.Queries
 	db *store.DB
 }
 
@@ -17,15 +18,154 @@ var _ Store = (*StoreAdapter)(nil)
 
 // NewStoreAdapter wraps an open database for NewService.
 func NewStoreAdapter(db *store.DB) *StoreAdapter {
-	return &StoreAdapter{Queries: db.Queries, db: db}
+	return &StoreAdapter{q: db.Queries, db: db}
 }
 
-// Tx runs fn in one database transaction.
+// Tx runs fn in one database transaction; a nested Tx joins it.
 func (a *StoreAdapter) Tx(ctx context.Context, fn func(Store) error) error {
-	return a.db.InTx(ctx, func(q *store.Queries) error { return fn(txStore{q}) })
+	if a.db == nil {
+		return fn(a)
+	}
+	return a.db.InTx(ctx, func(q *store.Queries) error { return fn(&StoreAdapter{q: q}) })
 }
 
-// txStore is the Store bound to one transaction; a nested Tx joins it.
-type txStore struct{ *store.Queries }
+// CreateInvitation inserts an invitation.
+func (a *StoreAdapter) CreateInvitation(ctx context.Context, inv *Invitation) error {
+	row := invitationRow(inv)
+	if err := a.q.CreateInvitation(ctx, row); err != nil {
+		return err
+	}
+	inv.ID, inv.CreatedAt = row.ID, row.CreatedAt
+	return nil
+}
 
-func (t txStore) Tx(_ context.Context, fn func(Store) error) error { return fn(t) }
+// GetInvitation reads one invitation; store.ErrNotFound when there is none.
+func (a *StoreAdapter) GetInvitation(ctx context.Context, id string) (*Invitation, error) {
+	row, err := a.q.GetInvitation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	inv := invitationFromRow(row)
+	return &inv, nil
+}
+
+// ListInvitations returns a page of invitations.
+func (a *StoreAdapter) ListInvitations(ctx context.Context, f store.InvitationFilter) ([]Invitation, error) {
+	return invitationsFromRows(a.q.ListInvitations(ctx, f))
+}
+
+// CountInvitations counts the invitations a filter selects.
+func (a *StoreAdapter) CountInvitations(ctx context.Context, f store.InvitationFilter) (int, error) {
+	return a.q.CountInvitations(ctx, f)
+}
+
+// UpdateInvitationState records the partner's state as last read from Graph.
+func (a *StoreAdapter) UpdateInvitationState(ctx context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error {
+	return a.q.UpdateInvitationState(ctx, id, state, changedAt, checkedAt)
+}
+
+// LatestInvitationsByEmail returns the tenant's invitations of an address since a time.
+func (a *StoreAdapter) LatestInvitationsByEmail(ctx context.Context, tenantID, email string, since time.Time) ([]Invitation, error) {
+	return invitationsFromRows(a.q.LatestInvitationsByEmail(ctx, tenantID, email, since))
+}
+
+// InvitationHistory returns every attempt for the same guest as an invitation, oldest first.
+func (a *StoreAdapter) InvitationHistory(ctx context.Context, id string) ([]Invitation, error) {
+	return invitationsFromRows(a.q.InvitationHistory(ctx, id))
+}
+
+// CreateJoinLink inserts a join link.
+func (a *StoreAdapter) CreateJoinLink(ctx context.Context, l *JoinLink) error {
+	row := joinLinkRow(l)
+	if err := a.q.CreateJoinLink(ctx, row); err != nil {
+		return err
+	}
+	l.ID, l.CreatedAt, l.ExpiresAt = row.ID, row.CreatedAt, row.ExpiresAt
+	return nil
+}
+
+// JoinLinkByHash finds a join link by its token's hash; store.ErrNotFound when there is none.
+func (a *StoreAdapter) JoinLinkByHash(ctx context.Context, hash []byte) (*JoinLink, error) {
+	return joinLinkFromRow(a.q.JoinLinkByHash(ctx, hash))
+}
+
+// ActiveJoinLink returns an invitation's unrevoked link; store.ErrNotFound when there is none.
+func (a *StoreAdapter) ActiveJoinLink(ctx context.Context, invitationID string) (*JoinLink, error) {
+	return joinLinkFromRow(a.q.ActiveJoinLink(ctx, invitationID))
+}
+
+// RevokeJoinLinks revokes every link of an invitation.
+func (a *StoreAdapter) RevokeJoinLinks(ctx context.Context, invitationID string, at time.Time) error {
+	return a.q.RevokeJoinLinks(ctx, invitationID, at)
+}
+
+// RecordJoinOpen counts a visit of a join link.
+func (a *StoreAdapter) RecordJoinOpen(ctx context.Context, id string, at time.Time) error {
+	return a.q.RecordJoinOpen(ctx, id, at)
+}
+
+// AppendAudit appends one audit event.
+func (a *StoreAdapter) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
+	return a.q.AppendAudit(ctx, e)
+}
+
+// ListAudit returns audit events, newest first.
+func (a *StoreAdapter) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	return a.q.ListAudit(ctx, f)
+}
+
+func invitationRow(r *Invitation) *store.Invitation {
+	return &store.Invitation{
+		ID: r.ID, TenantID: r.TenantID, InviterOID: r.InviterOID, InviterUPN: r.InviterUPN, InviterName: r.InviterName,
+		Email: r.Email, DisplayName: r.DisplayName, Message: r.Message, CCAddress: r.CCAddress, Language: r.Language,
+		RedirectURL: r.RedirectURL, UserType: r.UserType, SendEmail: r.SendEmail,
+		Outcome: string(r.Outcome), GraphInvitationID: r.GraphInvitationID, GraphUserID: r.GraphUserID,
+		GraphStatus: r.GraphStatus, GraphRequestID: r.GraphRequestID, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage,
+		RedeemURLSealed:   r.redeemSealed,
+		ExternalUserState: r.ExternalUserState, ExternalUserStateChangedAt: r.ExternalUserStateChangedAt,
+		StateCheckedAt: r.StateCheckedAt, ResendOf: r.ResendOf, CreatedAt: r.CreatedAt,
+	}
+}
+
+func invitationFromRow(r *store.Invitation) Invitation {
+	return Invitation{
+		ID: r.ID, TenantID: r.TenantID, InviterOID: r.InviterOID, InviterUPN: r.InviterUPN, InviterName: r.InviterName,
+		Email: r.Email, DisplayName: r.DisplayName, Message: r.Message, CCAddress: r.CCAddress, Language: r.Language,
+		RedirectURL: r.RedirectURL, UserType: r.UserType, SendEmail: r.SendEmail,
+		Outcome: Outcome(r.Outcome), GraphInvitationID: r.GraphInvitationID, GraphUserID: r.GraphUserID,
+		GraphStatus: r.GraphStatus, GraphRequestID: r.GraphRequestID, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage,
+		redeemSealed:      r.RedeemURLSealed,
+		ExternalUserState: r.ExternalUserState, ExternalUserStateChangedAt: r.ExternalUserStateChangedAt,
+		StateCheckedAt: r.StateCheckedAt, ResendOf: r.ResendOf, CreatedAt: r.CreatedAt,
+	}
+}
+
+func invitationsFromRows(rows []store.Invitation, err error) ([]Invitation, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Invitation, len(rows))
+	for i := range rows {
+		out[i] = invitationFromRow(&rows[i])
+	}
+	return out, nil
+}
+
+func joinLinkRow(l *JoinLink) *store.JoinLink {
+	return &store.JoinLink{
+		ID: l.ID, InvitationID: l.InvitationID, TokenHash: l.tokenHash, TokenSealed: l.tokenSealed,
+		CreatedAt: l.CreatedAt, ExpiresAt: l.ExpiresAt, RevokedAt: l.RevokedAt,
+		FirstOpenedAt: l.FirstOpenedAt, LastOpenedAt: l.LastOpenedAt, OpenCount: l.OpenCount,
+	}
+}
+
+func joinLinkFromRow(l *store.JoinLink, err error) (*JoinLink, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &JoinLink{
+		ID: l.ID, InvitationID: l.InvitationID, tokenHash: l.TokenHash, tokenSealed: l.TokenSealed,
+		CreatedAt: l.CreatedAt, ExpiresAt: l.ExpiresAt, RevokedAt: l.RevokedAt,
+		FirstOpenedAt: l.FirstOpenedAt, LastOpenedAt: l.LastOpenedAt, OpenCount: l.OpenCount,
+	}, nil
+}

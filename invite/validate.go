@@ -55,16 +55,6 @@ type Request struct {
 	Resend      bool   // the user confirmed a re-invitation of a pending guest
 }
 
-// Inviter is the signed-in employee on whose behalf Portico acts.
-type Inviter struct {
-	TenantID string
-	ObjectID string
-	UPN      string
-	Name     string
-	Email    string
-	Admin    bool
-}
-
 // Valid is a request that passed validation: every field is normalised and safe to send to Graph.
 type Valid struct {
 	DisplayName   string
