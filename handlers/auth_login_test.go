@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"portico/auth"
+	"portico/store"
 )
 
 // startFlow makes the fake relying party hand out one flow (state "st") and runs GET /login.
@@ -154,4 +155,26 @@ func TestSignedInLoginChangesNothing(t *testing.T) {
 	}
 	want(t, b.get("/"), http.StatusOK, "Invite a partner") // still signed in
 	want(t, b.get("/signed-out"), http.StatusFound)
+}
+
+// TestDefaultTokensAreTheSessionsDelegatedTokens: without Deps.Tokens, handlers use the employee's
+// delegated tokens from auth (so wiring that predates the provider keeps working).
+func TestDefaultTokensAreTheSessionsDelegatedTokens(t *testing.T) {
+	st, err := auth.NewStore(&memSessions{m: map[string]store.Session{}}, plainSealer{}, []string{"a-session-key-of-at-least-32-characters"}, auth.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := auth.NewRelyingParty(auth.RPConfig{})
+	if got, ok := delegatedTokens(st, rp).(auth.Delegated); !ok || got.Sessions != st || got.RP != rp {
+		t.Errorf("default token provider %#v", got)
+	}
+	if delegatedTokens(st, &fakeRP{}) != nil {
+		t.Error("a default was made over a relying party that is not auth's")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("New accepted fakes without a token provider")
+		}
+	}()
+	New(Deps{Config: newEnv(t).cfg, Sessions: st, RP: &fakeRP{}, Invites: &fakeInvites{}})
 }

@@ -61,6 +61,9 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.Tokens == nil {
 		d.Tokens = delegatedTokens(d.Sessions, d.RP)
+		if d.Tokens == nil {
+			panic("handlers: Deps.Tokens is required unless Sessions and RP are auth's own")
+		}
 	}
 	s := &Server{Deps: d}
 	s.cspFormAction = formActionSources(d.Config)
