@@ -29,7 +29,7 @@ func (s *Server) inviterOf(u *auth.Identity) invite.Inviter {
 }
 
 func meta(c echo.Context) invite.Meta {
-	return invite.Meta{ClientIP: c.RealIP(), RequestID: requestID(c)}
+	return invite.HTTPMeta(requestID(c), c.RealIP())
 }
 
 // showInviteForm renders the empty invitation form.
@@ -44,7 +44,7 @@ func (s *Server) showInviteForm(c echo.Context) error {
 func (s *Server) inviteForm(c echo.Context, v views.InviteValues) views.InviteForm {
 	p := s.page(c, "Invite a partner")
 	p.Nav = "invite"
-	return views.InviteForm{Page: p, Values: v, ShowUserType: p.User != nil && p.User.Admin,
+	return views.InviteForm{Page: p, Values: v, ShowUserType: s.inviter(c).CanInviteMember(),
 		MaxMessage: s.Invites.Policy().MaxMessageRunes, Languages: s.languages}
 }
 

@@ -33,7 +33,7 @@ func (s *Service) Resend(ctx context.Context, ts oauth2.TokenSource, inv Inviter
 		SendEmail:   orig.SendEmail,
 		Resend:      true,
 	}
-	return s.send(ctx, ts, inv, owner, req, meta, ActionInvitationResend, orig.ID)
+	return s.send(ctx, ts, &attempt{s: s, actor: inv, owner: owner, meta: meta, action: ActionInvitationResend, resendOf: orig.ID}, req)
 }
 
 // RevealRedeemURL returns the stored Microsoft redemption URL to the inviter or an administrator,

@@ -2,18 +2,51 @@ package invite
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
-	"strings"
 
 	"portico/store"
 )
 
-// Meta describes the HTTP request behind an action, for the audit trail.
+// Via is how an action reached Portico.
+type Via string
+
+// Ways an action reaches Portico.
+const (
+	ViaHTTP    Via = "http"    // a browser or API request of a signed-in employee
+	ViaJob     Via = "job"     // background work
+	ViaCommand Via = "command" // the command line (portico invite, …)
+)
+
+// Meta describes what carried an action, for the audit trail and the logs: an HTTP request, a
+// background job or a command. Build it with HTTPMeta, JobMeta or CommandMeta.
 type Meta struct {
-	ClientIP  string
-	RequestID string
+	Via       Via    // "" counts as ViaHTTP
+	RequestID string // the HTTP request id (ViaHTTP), or the command's run id (ViaCommand)
+	ClientIP  string // ViaHTTP only
+	JobID     string // ViaJob only
+}
+
+// HTTPMeta describes an HTTP request.
+func HTTPMeta(requestID, clientIP string) Meta {
+	return Meta{Via: ViaHTTP, RequestID: requestID, ClientIP: clientIP}
+}
+
+// JobMeta describes a background job.
+func JobMeta(jobID string) Meta { return Meta{Via: ViaJob, JobID: jobID} }
+
+// CommandMeta describes a command-line run; runID names the run in logs and the audit trail.
+func CommandMeta(runID string) Meta { return Meta{Via: ViaCommand, RequestID: runID} }
+
+// logAttrs are the attributes every log line about the action carries.
+func (m Meta) logAttrs() []any {
+	attrs := []any{"request_id", m.RequestID}
+	if m.Via != "" && m.Via != ViaHTTP {
+		attrs = append(attrs, "via", string(m.Via))
+	}
+	if m.JobID != "" {
+		attrs = append(attrs, "job_id", m.JobID)
+	}
+	return attrs
 }
 
 // auditDetail is the JSON in AuditEvent.Detail. It never holds a redemption URL or a join token.
@@ -34,6 +67,8 @@ type auditDetail struct {
 	Note             string `json:"note,omitempty"`
 	JoinLinkID       string `json:"joinLinkId,omitempty"`
 	TokenFingerprint string `json:"tokenFingerprint,omitempty"`
+	Via              Via    `json:"via,omitempty"`   // only when not ViaHTTP
+	JobID            string `json:"jobId,omitempty"` // ViaJob
 }
 
 func (d auditDetail) String() string {
@@ -45,6 +80,9 @@ func (d auditDetail) String() string {
 }
 
 func (s *Service) event(inv Inviter, meta Meta, action, target string, outcome Outcome, graphRequestID string, d auditDetail) *store.AuditEvent {
+	if meta.Via != "" && meta.Via != ViaHTTP {
+		d.Via, d.JobID = meta.Via, meta.JobID
+	}
 	return &store.AuditEvent{
 		Time:           s.now().UTC(),
 		ActorTID:       inv.TenantID,
@@ -69,13 +107,4 @@ func (s *Service) audit(ctx context.Context, ev *store.AuditEvent) error {
 		return err
 	}
 	return nil
-}
-
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newID returns a record id in the store's format: 16 random bytes, base32, lower case.
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return strings.ToLower(idEncoding.EncodeToString(b))
 }

@@ -167,7 +167,7 @@ func (m *memStore) CreateInvitation(ctx context.Context, inv *Invitation) error 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if inv.ID == "" {
-		inv.ID = newID()
+		inv.ID = store.NewID()
 	}
 	m.d.invs[inv.ID] = *inv
 	return nil

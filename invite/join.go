@@ -46,7 +46,7 @@ func (s *Service) newLink(invitationID string) (*JoinLink, string, error) {
 		return nil, "", fmt.Errorf("invite: join token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
-	l := &JoinLink{ID: newID(), InvitationID: invitationID, tokenHash: tokenHash(token)}
+	l := &JoinLink{ID: store.NewID(), InvitationID: invitationID, tokenHash: tokenHash(token)}
 	sealed, err := s.keys.Seal([]byte(token), tokenAAD(l.ID))
 	if err != nil {
 		return nil, "", fmt.Errorf("invite: sealing the join token: %w", err)

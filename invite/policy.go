@@ -24,6 +24,19 @@ func (p Policy) domainRule(domain string) string {
 
 // domainMatches reports whether domain matches rule: an exact domain, or "*.suffix", which matches
 // every subdomain of suffix but not suffix itself.
+// ccDomainMessage returns why the cc address's domain may not receive the invitation, or "".
+func (p Policy) ccDomainMessage(cc string) string {
+	domain := domainOf(cc)
+	switch rule := p.domainRule(domain); {
+	case rule == "":
+		return ""
+	case strings.HasPrefix(rule, "not in"):
+		return "cc: " + domain + " is not on your organization's list of allowed domains."
+	default:
+		return "cc: " + domain + " is blocked by your organization's policy."
+	}
+}
+
 func domainMatches(rule, domain string) bool {
 	if suffix, ok := strings.CutPrefix(rule, "*."); ok {
 		return strings.HasSuffix(domain, "."+suffix)

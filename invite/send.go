@@ -3,6 +3,7 @@ package invite
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"portico/graph"
+	"portico/store"
 )
 
 // Result is what a successful Send or Resend returns.
@@ -29,18 +31,35 @@ type Result struct {
 // with a join link and an audit event in one transaction.
 //
 // Errors: *QuotaError (the inviter's quota is used up; audited as throttled, no Graph call),
-// ErrMemberNotAllowed (audited as denied, no Graph call), *ValidationError (no Graph call), *RefusedError (the preflight refused; a pending guest without req.Resend is refused with
+// ErrMemberNotAllowed (audited as denied, no Graph call), *ValidationError (no Graph call),
+// *RefusedError (the preflight refused; a pending guest without req.Resend is refused with
 // ResendOffered), *GraphError (Graph failed or a lookup failed; recorded and audited). With
 // req.Resend set, a pending guest is invited again and the record points at the latest
 // invitation through ResendOf.
 func (s *Service) Send(ctx context.Context, ts oauth2.TokenSource, inv Inviter, req Request, meta Meta) (*Result, error) {
-	return s.send(ctx, ts, inv, inv, req, meta, ActionInvitationCreate, "")
+	return s.send(ctx, ts, &attempt{s: s, actor: inv, owner: inv, meta: meta, action: ActionInvitationCreate}, req)
 }
 
-// send runs the invitation pipeline. actor is who acts now (audit, the Member rule); owner is who
-// the record belongs to (the original inviter, for a resend by an administrator).
-func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, actor, owner Inviter, req Request, meta Meta, action, resendOf string) (*Result, error) {
-	log := s.log.With("request_id", meta.RequestID, "action", action)
+// attempt is one run of the invitation pipeline: who acts (audit, quota, the Member rule), whose
+// record it becomes (the original inviter, for a resend by an administrator), and what is being
+// recorded. Its methods write the record and the audit trail.
+type attempt struct {
+	s        *Service
+	actor    Inviter
+	owner    Inviter
+	meta     Meta
+	action   string
+	resendOf string
+
+	v    Valid
+	base auditDetail // what every audit event of the attempt says
+	rec  *Invitation // nil until the address passed every check
+	log  *slog.Logger
+}
+
+// send runs the invitation pipeline for a.
+func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, req Request) (*Result, error) {
+	a.log = s.log.With(a.meta.logAttrs()...).With("action", a.action)
 
 	// The quota and the Member rule are decided before anything else, so a refusal is audited
 	// whatever else the form holds.
@@ -48,70 +67,54 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, actor, owner 
 	if e, err := ValidateEmail(req.Email); err == nil {
 		target = strings.ToLower(e)
 	}
-	if err := s.enforceQuota(ctx, actor, meta, action, target); err != nil {
+	if err := s.enforceQuota(ctx, a.actor, a.meta, a.action, target); err != nil {
 		return nil, err
 	}
-	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !actor.CanInviteMember() {
-		d := auditDetail{RequestedType: UserTypeMember, ResendOf: resendOf, Note: "only administrators may invite members"}
-		_ = s.audit(ctx, s.event(actor, meta, action, target, OutcomeDenied, "", d))
-		log.WarnContext(ctx, "invite: member invitation denied", "actor_oid", actor.ObjectID)
+	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !a.actor.CanInviteMember() {
+		a.refuse(ctx, target, OutcomeDenied, "", auditDetail{RequestedType: UserTypeMember, ResendOf: a.resendOf, Note: "only administrators may invite members"})
+		a.log.WarnContext(ctx, "invite: member invitation denied", "actor_oid", a.actor.ObjectID)
 		return nil, ErrMemberNotAllowed
 	}
 
-	v, fe := s.policy.Validate(req, actor)
+	v, fe := s.policy.Validate(req, a.actor)
 	if fe != nil {
 		return nil, &ValidationError{Fields: fe}
 	}
-	base := auditDetail{
+	a.v = v
+	a.base = auditDetail{
 		RequestedType: v.RequestedType,
 		EffectiveType: v.UserType,
 		SendEmail:     &v.SendEmail,
 		HasCC:         v.CC != "",
 		RedirectHost:  hostOf(v.RedirectURL),
 		DisplayName:   v.DisplayName,
-		ResendOf:      resendOf,
+		ResendOf:      a.resendOf,
 	}
 
-	pf, err := s.preflight(ctx, ts, owner, v.Email)
+	pf, err := s.preflight(ctx, ts, a.owner, v.Email)
 	if err != nil {
 		ge := describeGraphError(err, true)
-		d := base
+		d := a.base
 		d.Note, d.Status, d.ErrorCode = "preflight lookup failed; nothing was sent", ge.Status, ge.Code
-		_ = s.audit(ctx, s.event(actor, meta, action, v.Key, ge.Outcome, ge.RequestID, d))
-		log.WarnContext(ctx, "invite: preflight failed, nothing sent", "err", err)
+		a.refuse(ctx, v.Key, ge.Outcome, ge.RequestID, d)
+		a.log.WarnContext(ctx, "invite: preflight failed, nothing sent", "err", err)
 		return nil, ge
 	}
 	switch {
 	case pf.Verdict == VerdictAllowed:
 	case pf.Verdict == VerdictPendingGuest && v.Resend:
-		if resendOf == "" {
-			resendOf = pf.InvitationID
+		if a.resendOf == "" {
+			a.resendOf = pf.InvitationID
 		}
 	default:
-		d := base
+		d := a.base
 		d.Verdict, d.Rule, d.GraphUserID = string(pf.Verdict), pf.Rule, pf.UserID
-		_ = s.audit(ctx, s.event(actor, meta, action, v.Key, OutcomeRejected, "", d))
+		a.refuse(ctx, v.Key, OutcomeRejected, "", d)
 		return nil, &RefusedError{Preflight: pf, ResendOffered: pf.Verdict == VerdictPendingGuest}
 	}
-	base.ResendOf = resendOf
+	a.base.ResendOf = a.resendOf
+	a.rec = a.newRecord()
 
-	rec := &Invitation{
-		ID:          newID(),
-		TenantID:    owner.TenantID,
-		InviterOID:  owner.ObjectID,
-		InviterUPN:  owner.UPN,
-		InviterName: owner.Name,
-		Email:       v.Key,
-		DisplayName: v.DisplayName,
-		Message:     v.Message,
-		CCAddress:   v.CC,
-		Language:    v.Language,
-		RedirectURL: v.RedirectURL,
-		UserType:    v.UserType,
-		SendEmail:   v.SendEmail,
-		ResendOf:    resendOf,
-		CreatedAt:   s.now().UTC(),
-	}
 	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, graphInvitation(v))
 
 	// What Graph did is recorded even when the caller's request is being cancelled.
@@ -119,12 +122,62 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, actor, owner 
 	defer cancel()
 	switch {
 	case err == nil:
-		return s.recordCreated(wctx, actor, meta, action, v, rec, base, created)
+		return a.recordCreated(wctx, created)
 	case isUncertain(err):
-		return s.confirmUncertain(wctx, ts, actor, meta, action, v, rec, base, err)
+		return a.confirmUncertain(wctx, ts, err)
 	default:
-		return nil, s.recordFailure(wctx, actor, meta, action, rec, base, err)
+		return nil, a.recordFailure(wctx, err)
 	}
+}
+
+// newRecord is the invitation about to be sent, owned by a.owner.
+func (a *attempt) newRecord() *Invitation {
+	return &Invitation{
+		ID:          store.NewID(),
+		TenantID:    a.owner.TenantID,
+		InviterOID:  a.owner.ObjectID,
+		InviterUPN:  a.owner.UPN,
+		InviterName: a.owner.Name,
+		Email:       a.v.Key,
+		DisplayName: a.v.DisplayName,
+		Message:     a.v.Message,
+		CCAddress:   a.v.CC,
+		Language:    a.v.Language,
+		RedirectURL: a.v.RedirectURL,
+		UserType:    a.v.UserType,
+		SendEmail:   a.v.SendEmail,
+		ResendOf:    a.resendOf,
+		CreatedAt:   a.s.now().UTC(),
+	}
+}
+
+// refuse audits an attempt that stopped before anything was recorded.
+func (a *attempt) refuse(ctx context.Context, target string, outcome Outcome, graphRequestID string, d auditDetail) {
+	_ = a.s.audit(ctx, a.s.event(a.actor, a.meta, a.action, target, outcome, graphRequestID, d))
+}
+
+// detail is the attempt's audit detail for its record.
+func (a *attempt) detail() auditDetail {
+	d := a.base
+	d.InvitationID = a.rec.ID
+	return d
+}
+
+// record writes the invitation with the rec's outcome, its join link (when not nil) and the audit
+// event in one transaction.
+func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) error {
+	ev := a.s.event(a.actor, a.meta, a.action, a.rec.Email, a.rec.Outcome, a.rec.GraphRequestID, d)
+	return a.s.store.Tx(ctx, func(tx Store) error {
+		if err := tx.CreateInvitation(ctx, a.rec); err != nil {
+			return err
+		}
+		if link != nil {
+			if err := tx.CreateJoinLink(ctx, link); err != nil {
+				return err
+			}
+		}
+		return tx.AppendAudit(ctx, ev)
+	})
 }
 
 // graphInvitation builds Graph's request from validated fields only; nothing of the raw request
@@ -148,7 +201,10 @@ func graphInvitation(v Valid) *graph.Invitation {
 	return gi
 }
 
-func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, action string, v Valid, rec *Invitation, base auditDetail, created *graph.Invitation) (*Result, error) {
+// recordCreated records an invitation Graph created, with a join link when Graph returned a
+// redemption URL.
+func (a *attempt) recordCreated(ctx context.Context, created *graph.Invitation) (*Result, error) {
+	rec := a.rec
 	rec.Outcome = OutcomeCreated
 	rec.GraphInvitationID = created.ID
 	rec.GraphStatus = created.Status
@@ -161,52 +217,40 @@ func (s *Service) recordCreated(ctx context.Context, actor Inviter, meta Meta, a
 	}
 	res := &Result{Invitation: rec}
 	if created.InviteRedeemURL != "" {
-		sealed, err := s.keys.Seal([]byte(created.InviteRedeemURL), []byte(rec.ID))
+		sealed, err := a.s.keys.Seal([]byte(created.InviteRedeemURL), []byte(rec.ID))
 		if err != nil {
-			s.log.ErrorContext(ctx, "invite: invitation created in Graph but its redemption URL could not be sealed",
+			a.log.ErrorContext(ctx, "invite: invitation created in Graph but its redemption URL could not be sealed",
 				"graph_invitation_id", rec.GraphInvitationID, "graph_request_id", rec.GraphRequestID, "err", err)
 			return nil, fmt.Errorf("invite: sealing the redemption URL: %w", err)
 		}
 		rec.redeemSealed = sealed
-		if res.JoinLink, res.JoinToken, err = s.newLink(rec.ID); err != nil {
+		if res.JoinLink, res.JoinToken, err = a.s.newLink(rec.ID); err != nil {
 			return nil, err
 		}
-		res.JoinURL = s.joinURL(res.JoinToken)
+		res.JoinURL = a.s.joinURL(res.JoinToken)
 	}
-	d := base
-	d.InvitationID, d.GraphUserID = rec.ID, rec.GraphUserID
+	d := a.detail()
+	d.GraphUserID = rec.GraphUserID
 	if res.JoinLink != nil {
 		d.JoinLinkID = res.JoinLink.ID
 	}
-	ev := s.event(actor, meta, action, rec.Email, OutcomeCreated, rec.GraphRequestID, d)
-	err := s.store.Tx(ctx, func(tx Store) error {
-		if err := tx.CreateInvitation(ctx, rec); err != nil {
-			return err
-		}
-		if res.JoinLink != nil {
-			if err := tx.CreateJoinLink(ctx, res.JoinLink); err != nil {
-				return err
-			}
-		}
-		return tx.AppendAudit(ctx, ev)
-	})
-	if err != nil {
-		s.log.ErrorContext(ctx, "invite: invitation created in Graph but not recorded",
+	if err := a.record(ctx, res.JoinLink, d); err != nil {
+		a.log.ErrorContext(ctx, "invite: invitation created in Graph but not recorded",
 			"invitation", rec.ID, "graph_invitation_id", rec.GraphInvitationID, "graph_request_id", rec.GraphRequestID, "err", err)
 		return nil, fmt.Errorf("invite: recording the invitation: %w", err)
 	}
-	if !v.SendEmail {
+	if !a.v.SendEmail {
 		res.RedeemURL = created.InviteRedeemURL
 	}
-	s.log.InfoContext(ctx, "invite: invitation created", "request_id", meta.RequestID, "invitation", rec.ID,
+	a.log.InfoContext(ctx, "invite: invitation created", "invitation", rec.ID,
 		"graph_request_id", rec.GraphRequestID, "user_type", rec.UserType, "send_email", rec.SendEmail, "resend_of", rec.ResendOf)
 	return res, nil
 }
 
 // confirmUncertain handles a POST that may or may not have reached Graph: it never posts again, but
 // asks the directory whether the guest exists now.
-func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, actor Inviter, meta Meta, action string, v Valid, rec *Invitation, base auditDetail, cause error) (*Result, error) {
-	users, lerr := s.graph.FindUsersByAddress(ctx, ts, v.Email)
+func (a *attempt) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, cause error) (*Result, error) {
+	users, lerr := a.s.graph.FindUsersByAddress(ctx, ts, a.v.Email)
 	var found *graph.User
 	for i := range users {
 		u := &users[i]
@@ -215,48 +259,36 @@ func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, a
 			break
 		}
 	}
-	d := base
+	rec, d := a.rec, a.detail()
 	if found != nil {
 		rec.Outcome = OutcomeCreated
 		rec.GraphUserID = found.ID
 		rec.ExternalUserState = found.ExternalUserState
 		rec.ExternalUserStateChangedAt = found.ExternalUserStateChangeDateTime
-		checked := s.now().UTC()
+		checked := a.s.now().UTC()
 		rec.StateCheckedAt = &checked
 		rec.ErrorMessage = "Graph's answer was lost; the invitation was confirmed by lookup"
-		d.InvitationID, d.GraphUserID, d.Note = rec.ID, found.ID, "confirmed by lookup"
-		ev := s.event(actor, meta, action, rec.Email, OutcomeCreated, "", d)
-		if err := s.store.Tx(ctx, func(tx Store) error {
-			if err := tx.CreateInvitation(ctx, rec); err != nil {
-				return err
-			}
-			return tx.AppendAudit(ctx, ev)
-		}); err != nil {
-			s.log.ErrorContext(ctx, "invite: invitation confirmed by lookup but not recorded", "invitation", rec.ID, "err", err)
+		d.GraphUserID, d.Note = found.ID, "confirmed by lookup"
+		if err := a.record(ctx, nil, d); err != nil {
+			a.log.ErrorContext(ctx, "invite: invitation confirmed by lookup but not recorded", "invitation", rec.ID, "err", err)
 			return nil, fmt.Errorf("invite: recording the invitation: %w", err)
 		}
-		s.log.WarnContext(ctx, "invite: uncertain Graph answer, invitation confirmed by lookup", "request_id", meta.RequestID, "invitation", rec.ID)
+		a.log.WarnContext(ctx, "invite: uncertain Graph answer, invitation confirmed by lookup", "invitation", rec.ID)
 		return &Result{Invitation: rec, ConfirmedByLookup: true}, nil
 	}
 
 	rec.Outcome = OutcomeFailed
 	rec.ErrorCode = "Uncertain"
 	rec.ErrorMessage = "Graph's answer was lost and the guest was not found by lookup"
-	d.InvitationID, d.ErrorCode, d.Note = rec.ID, rec.ErrorCode, "uncertain; not found by lookup"
+	d.ErrorCode, d.Note = rec.ErrorCode, "uncertain; not found by lookup"
 	if lerr != nil {
 		d.Note = "uncertain; lookup failed"
 	}
-	ev := s.event(actor, meta, action, rec.Email, OutcomeFailed, "", d)
-	if err := s.store.Tx(ctx, func(tx Store) error {
-		if err := tx.CreateInvitation(ctx, rec); err != nil {
-			return err
-		}
-		return tx.AppendAudit(ctx, ev)
-	}); err != nil {
-		s.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
+	if err := a.record(ctx, nil, d); err != nil {
+		a.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
 		rec = nil
 	}
-	s.log.WarnContext(ctx, "invite: uncertain Graph answer, guest not found", "request_id", meta.RequestID, "err", cause, "lookup_err", lerr)
+	a.log.WarnContext(ctx, "invite: uncertain Graph answer, guest not found", "err", cause, "lookup_err", lerr)
 	return nil, &GraphError{
 		Outcome:    OutcomeFailed,
 		Message:    "Portico could not tell whether Microsoft Graph created the invitation, and the guest is not in the directory yet. Wait a minute and look at My invitations before you try again.",
@@ -265,8 +297,10 @@ func (s *Service) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, a
 	}
 }
 
-func (s *Service) recordFailure(ctx context.Context, actor Inviter, meta Meta, action string, rec *Invitation, base auditDetail, cause error) error {
+// recordFailure records an invitation Graph refused or failed and returns the GraphError for the inviter.
+func (a *attempt) recordFailure(ctx context.Context, cause error) error {
 	ge := describeGraphError(cause, false)
+	rec := a.rec
 	rec.Outcome = ge.Outcome
 	rec.ErrorCode = ge.Code
 	rec.GraphRequestID = ge.RequestID
@@ -275,20 +309,14 @@ func (s *Service) recordFailure(ctx context.Context, actor Inviter, meta Meta, a
 	} else {
 		rec.ErrorMessage = clip(cause.Error(), 500)
 	}
-	d := base
-	d.InvitationID, d.Status, d.ErrorCode = rec.ID, ge.Status, ge.Code
-	ev := s.event(actor, meta, action, rec.Email, rec.Outcome, rec.GraphRequestID, d)
-	if err := s.store.Tx(ctx, func(tx Store) error {
-		if err := tx.CreateInvitation(ctx, rec); err != nil {
-			return err
-		}
-		return tx.AppendAudit(ctx, ev)
-	}); err != nil {
-		s.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
+	d := a.detail()
+	d.Status, d.ErrorCode = ge.Status, ge.Code
+	if err := a.record(ctx, nil, d); err != nil {
+		a.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
 	} else {
 		ge.Invitation = rec
 	}
-	s.log.WarnContext(ctx, "invite: Graph refused the invitation", "request_id", meta.RequestID, "invitation", rec.ID,
+	a.log.WarnContext(ctx, "invite: Graph refused the invitation", "invitation", rec.ID,
 		"outcome", rec.Outcome, "status", ge.Status, "code", ge.Code, "graph_request_id", ge.RequestID)
 	return ge
 }

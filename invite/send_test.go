@@ -338,3 +338,43 @@ func TestSendRecordsEvenWhenRequestCancelled(t *testing.T) {
 		t.Fatal("invitation not recorded after cancellation")
 	}
 }
+
+// Every way an attempt ends writes its record, join link and audit event together or not at all.
+func TestSendRecordIsAllOrNothing(t *testing.T) {
+	paths := map[string]func(h *harness){
+		"created": func(*harness) {},
+		"graph refused": func(h *harness) {
+			h.graph.create = func(*graph.Invitation) (*graph.Invitation, error) {
+				return nil, &graph.Error{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges."}
+			}
+		},
+		"uncertain, confirmed": func(h *harness) {
+			posted := false
+			h.graph.create = func(*graph.Invitation) (*graph.Invitation, error) {
+				posted = true
+				return nil, graph.ErrUncertain
+			}
+			h.graph.byAddr = func(string) ([]graph.User, error) {
+				if !posted {
+					return nil, nil
+				}
+				return []graph.User{{ID: "u-1", UserType: "Guest", ExternalUserState: "PendingAcceptance"}}, nil
+			}
+		},
+	}
+	for name, setup := range paths {
+		for _, failing := range []string{"CreateInvitation", "CreateJoinLink", "AppendAudit"} {
+			h := newHarness(t, Policy{})
+			setup(h)
+			h.store.fail = map[string]error{failing: errors.New("disk full")}
+			_, _ = h.svc.Send(context.Background(), nil, employee, validReq(), meta)
+			inTx := name == "created" || failing != "CreateJoinLink" // only the created path writes a link
+			if !inTx {
+				continue
+			}
+			if n, l, a := len(h.store.invitations()), len(h.store.links()), len(h.store.audits()); n+l+a != 0 {
+				t.Errorf("%s, %s failing: %d invitations, %d links, %d audit events left behind", name, failing, n, l, a)
+			}
+		}
+	}
+}

@@ -153,8 +153,3 @@ func orDuration(d, def time.Duration) time.Duration {
 
 // Policy returns the effective policy (defaults filled in), for forms that list languages and limits.
 func (s *Service) Policy() Policy { return s.policy }
-
-// Validate checks and normalises a request under the service's policy.
-func (s *Service) Validate(req Request, inv Inviter) (Valid, FieldErrors) {
-	return s.policy.Validate(req, inv)
-}

@@ -151,3 +151,64 @@ func TestWithSQLiteStore(t *testing.T) {
 		}
 	}
 }
+
+// Every field of the domain types survives the trip to a row and back, inside and outside a
+// transaction.
+func TestStoreAdapterRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, ":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	a := NewStoreAdapter(db)
+	at := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	changed, checked := at.Add(time.Minute), at.Add(2*time.Minute)
+	inv := &Invitation{
+		ID: store.NewID(), TenantID: "t1", InviterOID: "oid", InviterUPN: "e@contoso.example", InviterName: "Erin",
+		Email: "p@fabrikam.example", DisplayName: "Pat", Message: "hi", CCAddress: "c@fabrikam.example", Language: "fr-FR",
+		RedirectURL: "https://x.example/", UserType: UserTypeGuest, SendEmail: true,
+		Outcome: OutcomeCreated, GraphInvitationID: "gi", GraphUserID: "gu", GraphStatus: "PendingAcceptance",
+		GraphRequestID: "rq", ErrorCode: "ec", ErrorMessage: "em",
+		ExternalUserState: "PendingAcceptance", ExternalUserStateChangedAt: &changed, StateCheckedAt: &checked,
+		ResendOf: "earlier", CreatedAt: at, redeemSealed: []byte{1, 2, 3},
+	}
+	link := &JoinLink{ID: store.NewID(), InvitationID: inv.ID, CreatedAt: at, ExpiresAt: at.Add(time.Hour),
+		tokenHash: bytes.Repeat([]byte{7}, 32), tokenSealed: []byte{4, 5, 6}}
+	if err := a.Tx(ctx, func(tx Store) error {
+		if err := tx.CreateInvitation(ctx, inv); err != nil {
+			return err
+		}
+		return tx.Tx(ctx, func(nested Store) error { return nested.CreateJoinLink(ctx, link) })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.GetInvitation(ctx, inv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", *inv) {
+		t.Errorf("invitation round trip\n got %+v\nwant %+v", *got, *inv)
+	}
+	l, err := a.JoinLinkByHash(ctx, link.tokenHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%+v", *l) != fmt.Sprintf("%+v", *link) {
+		t.Errorf("join link round trip\n got %+v\nwant %+v", *l, *link)
+	}
+	if _, err := a.GetInvitation(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing invitation: %v, want store.ErrNotFound", err)
+	}
+	// A failing transaction leaves nothing.
+	other := &Invitation{ID: store.NewID(), TenantID: "t1", Email: "q@fabrikam.example", Outcome: OutcomeFailed, CreatedAt: at}
+	_ = a.Tx(ctx, func(tx Store) error {
+		if err := tx.CreateInvitation(ctx, other); err != nil {
+			return err
+		}
+		return errors.New("stop")
+	})
+	if _, err := a.GetInvitation(ctx, other.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("rolled-back invitation: %v", err)
+	}
+}

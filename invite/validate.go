@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"portico/config"
 )
 
 // Form field names; FieldErrors are keyed by them and they match Graph's property names.
@@ -119,8 +121,10 @@ func lowerAll(in []string) []string {
 	return out
 }
 
-// Validate checks and normalises a request; it returns FieldErrors when anything is wrong.
-// Whether the inviter may send a Member invitation is decided by Service.Send, not here.
+// Validate checks and normalises a request; it returns FieldErrors when anything is wrong. The cc
+// address must pass the allowed and blocked domains as the invitee does (Service.Send checks the
+// invitee's domain, and more, in its preflight). Whether the inviter may send a Member invitation
+// is decided by Service.Send, not here.
 func (p Policy) Validate(req Request, _ Inviter) (Valid, FieldErrors) {
 	p = p.withDefaults()
 	fe := FieldErrors{}
@@ -135,6 +139,10 @@ func (p Policy) Validate(req Request, _ Inviter) (Valid, FieldErrors) {
 	if strings.TrimSpace(req.CC) != "" {
 		if cc, err := validateAddress(FieldCC, req.CC); err != nil {
 			fe[FieldCC] = err.(*FieldError).Message
+		} else if msg := p.ccDomainMessage(cc); msg != "" {
+			// The cc receives the invitation email and its redemption link, so it is held to the
+			// same domain rules as the invitee.
+			fe[FieldCC] = msg
 		} else {
 			v.CC = cc
 		}
@@ -328,7 +336,7 @@ func isBidiControl(r rune) bool {
 }
 
 // ValidateRedirect applies the policy to a landing page: empty means the default; the default is
-// always accepted; anything else must pass ValidateRedirectURL.
+// always accepted; anything else must pass validateRedirectURL.
 func (p Policy) ValidateRedirect(raw string) (string, error) {
 	raw = strings.Trim(raw, " \t")
 	def := ""
@@ -346,14 +354,14 @@ func (p Policy) ValidateRedirect(raw string) (string, error) {
 	if n, err := normaliseURL(raw); err == nil && n == def {
 		return def, nil
 	}
-	return ValidateRedirectURL(raw, p.AllowedRedirectHosts, p.AllowHTTPLoopback)
+	return validateRedirectURL(raw, p.AllowedRedirectHosts, p.AllowHTTPLoopback)
 }
 
-// ValidateRedirectURL checks a landing page URL and returns it re-serialised from its parsed parts:
+// validateRedirectURL checks a landing page URL and returns it re-serialised from its parsed parts:
 // absolute https (plain http only to loopback hosts when allowHTTPLoopback), no user name or
 // password, and a host on allowedHosts ("host" or "host:port", case-insensitive) when that list is
 // not empty.
-func ValidateRedirectURL(raw string, allowedHosts []string, allowHTTPLoopback bool) (string, error) {
+func validateRedirectURL(raw string, allowedHosts []string, allowHTTPLoopback bool) (string, error) {
 	bad := func(msg string) (string, error) {
 		return "", &FieldError{Field: FieldRedirectURL, Message: msg}
 	}
@@ -381,7 +389,7 @@ func ValidateRedirectURL(raw string, allowedHosts []string, allowHTTPLoopback bo
 	port := u.Port()
 	switch {
 	case scheme == "https":
-	case scheme == "http" && allowHTTPLoopback && isLoopback(host):
+	case scheme == "http" && allowHTTPLoopback && config.IsLoopbackHost(host):
 	default:
 		return bad(mustHTTPS)
 	}
@@ -427,7 +435,7 @@ func ValidateRedirectURL(raw string, allowedHosts []string, allowHTTPLoopback bo
 	return out.String(), nil
 }
 
-// normaliseURL re-serialises an absolute URL the way ValidateRedirectURL does, without policy.
+// normaliseURL re-serialises an absolute URL the way validateRedirectURL does, without policy.
 func normaliseURL(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" {
@@ -459,14 +467,6 @@ func hostAllowed(host, port string, allowed []string) bool {
 		}
 	}
 	return false
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func isPort(p string) bool {

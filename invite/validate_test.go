@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"portico/config"
 )
 
 func TestValidateEmail(t *testing.T) {
@@ -143,18 +145,18 @@ func TestValidateRedirectURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ValidateRedirectURL(tt.in, tt.allowed, tt.loopback)
+			got, err := validateRedirectURL(tt.in, tt.allowed, tt.loopback)
 			if tt.want != "" {
 				if err != nil || got != tt.want {
-					t.Fatalf("ValidateRedirectURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+					t.Fatalf("validateRedirectURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 				}
 				return
 			}
 			if err == nil {
-				t.Fatalf("ValidateRedirectURL(%q) = %q; want an error", tt.in, got)
+				t.Fatalf("validateRedirectURL(%q) = %q; want an error", tt.in, got)
 			}
 			if fe, ok := err.(*FieldError); !ok || !strings.Contains(fe.Message, tt.msgPart) {
-				t.Fatalf("ValidateRedirectURL(%q) error %v; want message containing %q", tt.in, err, tt.msgPart)
+				t.Fatalf("validateRedirectURL(%q) error %v; want message containing %q", tt.in, err, tt.msgPart)
 			}
 		})
 	}
@@ -369,7 +371,7 @@ func FuzzValidateRedirect(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string, loopback bool) {
 		for _, list := range [][]string{allowed, nil} {
-			got, err := ValidateRedirectURL(raw, list, loopback)
+			got, err := validateRedirectURL(raw, list, loopback)
 			if err != nil {
 				continue
 			}
@@ -382,14 +384,14 @@ func FuzzValidateRedirect(f *testing.F) {
 			}
 			switch {
 			case u.Scheme == "https":
-			case u.Scheme == "http" && loopback && isLoopback(u.Hostname()):
+			case u.Scheme == "http" && loopback && config.IsLoopbackHost(u.Hostname()):
 			default:
 				t.Fatalf("accepted %q → %q with scheme %q (loopback %v)", raw, got, u.Scheme, loopback)
 			}
 			if list != nil && !hostAllowed(u.Hostname(), u.Port(), list) {
 				t.Fatalf("accepted %q → %q with host %q not on %v", raw, got, u.Host, list)
 			}
-			if again, err := ValidateRedirectURL(got, list, loopback); err != nil || again != got {
+			if again, err := validateRedirectURL(got, list, loopback); err != nil || again != got {
 				t.Fatalf("not idempotent: %q → %q → %q, %v", raw, got, again, err)
 			}
 		}
