@@ -53,6 +53,9 @@ func TestMalformedInvitationIDsAuditNothing(t *testing.T) {
 	if evs := en.audit.Events(); len(evs) != 0 {
 		t.Errorf("malformed ids were audited: %+v", evs)
 	}
+	if strings.Contains(en.logs.String(), strings.Repeat("a", maxLogPath+1)) {
+		t.Error("a 60,000-character path was written to the log whole")
+	}
 }
 
 func TestWellFormedID(t *testing.T) {

@@ -91,13 +91,19 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// logPath is the route pattern for routes with secrets in the path (join tokens), else the path.
+// logPath is the route pattern for routes with secrets in the path (join tokens), else the path,
+// cut short so a client cannot write 60,000 characters to the log per request.
 func logPath(c echo.Context) string {
 	if p := c.Path(); strings.Contains(p, ":token") {
 		return p
 	}
+	if p := c.Request().URL.Path; len(p) > maxLogPath {
+		return p[:maxLogPath] + "…"
+	}
 	return c.Request().URL.Path
 }
+
+const maxLogPath = 256
 
 // securityHeaders sets the headers every response carries, error pages included.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
