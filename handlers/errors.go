@@ -185,9 +185,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case !errors.As(err, &he):
 		s.Logger.Warn("request refused", "request_id", requestID(c), "path", logPath(c), "status", p.Status, "err", err)
 	}
-	if p.RetryAfter > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
-	}
+	setRetryAfter(c, p.RetryAfter)
 	if wantsJSON(c) {
 		s.jsonProblem(c, p)
 		return
@@ -204,6 +202,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if err != nil {
 		s.Logger.Error("render error page", "request_id", requestID(c), "err", err)
 		_ = c.String(p.Status, p.Title)
+	}
+}
+
+// setRetryAfter sets Retry-After in whole seconds, rounded up, when d > 0.
+func setRetryAfter(c echo.Context, d time.Duration) {
+	if d > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
 }
 

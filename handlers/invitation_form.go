@@ -5,9 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -186,9 +184,7 @@ func (s *Server) invitationFailed(c echo.Context, req invite.Request, err error)
 	if wantsJSONBody(c) {
 		return err // answered in Graph's envelope by handleError
 	}
-	if p.RetryAfter > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
-	}
+	setRetryAfter(c, p.RetryAfter)
 	alert := &views.Alert{Kind: p.Kind, Title: p.Title, Text: p.Text, RequestID: p.GraphRequestID}
 	var resend *views.ResendOffer
 	var re *invite.RefusedError

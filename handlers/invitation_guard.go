@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -51,7 +50,7 @@ func (s *Server) guardInvitation() echo.MiddlewareFunc {
 			}
 			now := s.Clock()
 			if wait, ok := lim.allowed(key, now); !ok {
-				c.Response().Header().Set("Retry-After", strconv.Itoa(int(max(1, (wait+time.Second-1)/time.Second))))
+				setRetryAfter(c, max(wait, time.Second))
 				s.Logger.Warn("refused actions rate-limited", "request_id", requestID(c), "path", c.Path(), "client_ip", c.RealIP())
 				return errTooManyRefusals
 			}
