@@ -15,14 +15,21 @@ import (
 	"portico/store"
 )
 
-// TestWithSQLiteStore runs the main flows against the real store on an in-memory SQLite database.
-func TestWithSQLiteStore(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, ":memory:", nil)
+// openSQLite opens a fresh in-memory SQLite store, closed when the test ends.
+func openSQLite(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), ":memory:", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// TestWithSQLiteStore runs the main flows against the real store on an in-memory SQLite database.
+func TestWithSQLiteStore(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLite(t)
 	keys, _ := keyring.New(bytes.Repeat([]byte{3}, keyring.KeySize))
 	fg := &fakeGraph{}
 	clock := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
@@ -156,11 +163,7 @@ func TestWithSQLiteStore(t *testing.T) {
 // transaction.
 func TestStoreAdapterRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, ":memory:", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openSQLite(t)
 	a := NewStoreAdapter(db)
 	at := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
 	changed, checked := at.Add(time.Minute), at.Add(2*time.Minute)
