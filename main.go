@@ -126,6 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Policy:    invitePolicy(cfg),
 		PublicURL: cfg.PublicURL.String(),
 		JoinTTL:   cfg.JoinLinkTTL,
+		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
 		Logger:    logger,
 	})
 

@@ -1,12 +1,10 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
-	"portico/invite"
 	"portico/static"
 	"portico/views"
 )
@@ -16,9 +14,6 @@ import (
 func (s *Server) joinShow(c echo.Context) error {
 	token := c.Param("token")
 	jv, err := s.Invites.OpenJoin(c.Request().Context(), token, meta(c))
-	if errors.Is(err, invite.ErrJoinGone) {
-		return s.joinGone(c)
-	}
 	if err != nil {
 		return err
 	}
@@ -43,9 +38,6 @@ func (s *Server) joinHead(c echo.Context) error {
 // joinAccept sends the partner on to Microsoft's redemption URL.
 func (s *Server) joinAccept(c echo.Context) error {
 	u, err := s.Invites.AcceptJoin(c.Request().Context(), c.Param("token"), meta(c))
-	if errors.Is(err, invite.ErrJoinGone) {
-		return s.joinGone(c)
-	}
 	if err != nil {
 		return err
 	}
@@ -53,7 +45,7 @@ func (s *Server) joinAccept(c echo.Context) error {
 }
 
 // joinGone is the same page, with the same status, for unknown, malformed, revoked and expired
-// links, so it reveals nothing about whether a token ever existed.
+// links (invite.ErrJoinGone, answered by handleError), so it reveals nothing about whether a token ever existed.
 func (s *Server) joinGone(c echo.Context) error {
 	return render(c, http.StatusNotFound, views.JoinGonePage(views.JoinGone{Page: s.page(c, "This link no longer works")}))
 }

@@ -64,27 +64,53 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 	key := strings.ToLower(addr)
 	p := &Preflight{Email: key, Domain: domainOf(key)}
 
-	org, err := s.organization(ctx, ts, inv.TenantID)
-	if err != nil {
-		return nil, fmt.Errorf("invite: reading the organization's domains: %w", err)
+	org := s.freshOrganization(inv.TenantID)
+	var res *graph.LookupResult
+	issuer := ""
+	if org == nil {
+		// Cold cache: the directory lookups go out at the same time as the organization read
+		// (one round trip), with the initial domain last seen, which never changes. They are
+		// not needed when the domain's own verdict comes first.
+		var looked chan *graph.LookupResult
+		if s.policy.domainRule(p.Domain) == "" {
+			issuer = s.knownInitial(inv.TenantID)
+			looked = make(chan *graph.LookupResult, 1)
+			go func() { looked <- s.graph.Lookup(ctx, ts, graph.Lookup{Email: addr, IdentityIssuer: issuer}) }()
+		}
+		o, err := s.organization(ctx, ts, inv.TenantID)
+		if looked != nil {
+			res = <-looked
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invite: reading the organization's domains: %w", err)
+		}
+		org = o
 	}
 	if slices.Contains(org.domains, p.Domain) {
-		return s.ownDomain(ctx, ts, p, addr), nil
+		return s.ownDomain(ctx, ts, p, addr, res), nil
 	}
 	if rule := s.policy.domainRule(p.Domain); rule != "" {
 		p.Rule = rule
 		return p.with(VerdictPolicyBlocked, policyMessage(p.Domain, rule)), nil
 	}
 
-	users, err := s.graph.FindUsersByAddress(ctx, ts, addr)
-	if err != nil {
-		return nil, fmt.Errorf("invite: looking up the address in the directory: %w", err)
+	if res == nil {
+		issuer = org.initial
+		res = s.graph.Lookup(ctx, ts, graph.Lookup{Email: addr, IdentityIssuer: issuer})
 	}
+	if res.AddressErr != nil {
+		return nil, fmt.Errorf("invite: looking up the address in the directory: %w", res.AddressErr)
+	}
+	users := res.ByAddress
 	p.Source = SourceDirectory
 	if org.initial != "" {
 		// Local accounts sign in with names kept in identities, which the address query cannot
 		// reach; Graph allows that filter only as its own query.
-		local, err := s.graph.FindUsersByIdentity(ctx, ts, addr, org.initial)
+		local, err := res.ByIdentity, res.IdentityErr
+		if issuer != org.initial {
+			// The first check after start did not know the initial domain yet.
+			local, err = s.graph.FindUsersByIdentity(ctx, ts, addr, org.initial)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("invite: looking up local sign-in names: %w", err)
 		}
@@ -133,13 +159,15 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 // ownDomain refuses an address on the organization's own domains. Only an account the directory
 // holds can "sign in already"; an address it does not hold (or that could not be looked up) needs an
 // account made by the organization, which no guest invitation gives.
-func (s *Service) ownDomain(ctx context.Context, ts oauth2.TokenSource, p *Preflight, addr string) *Preflight {
-	users, err := s.graph.FindUsersByAddress(ctx, ts, addr)
-	if err != nil {
-		s.log.DebugContext(ctx, "invite: own-domain address not looked up", "err", err)
+func (s *Service) ownDomain(ctx context.Context, ts oauth2.TokenSource, p *Preflight, addr string, res *graph.LookupResult) *Preflight {
+	if res == nil {
+		res = s.graph.Lookup(ctx, ts, graph.Lookup{Email: addr})
 	}
-	if err == nil && len(users) > 0 {
-		p.UserID, p.Source = users[0].ID, SourceDirectory
+	if res.AddressErr != nil {
+		s.log.DebugContext(ctx, "invite: own-domain address not looked up", "err", res.AddressErr)
+	}
+	if res.AddressErr == nil && len(res.ByAddress) > 0 {
+		p.UserID, p.Source = res.ByAddress[0].ID, SourceDirectory
 		return p.with(VerdictOwnDomain, "This address belongs to an account of your own organization ("+p.Domain+"); they can sign in already and need no invitation.")
 	}
 	return p.with(VerdictOwnDomain, "This address is on your own organization's domain ("+p.Domain+"), so it needs an account in your directory, not a guest invitation. Ask your IT team to create the account.")
