@@ -46,10 +46,12 @@ type Data struct {
 	JustCreated *Created `json:"created_inv,omitempty"`
 }
 
-// Created is what the result page shows once, right after an invitation was sent.
+// Created is what the result page shows once, right after an invitation was sent (or what the
+// invitation's page shows once after a reveal, when Revealed).
 type Created struct {
 	ID        string `json:"id"`
 	RedeemURL string `json:"redeem,omitempty"`
+	Revealed  bool   `json:"revealed,omitempty"`
 }
 
 // Token is the user's delegated Graph token set.

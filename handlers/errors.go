@@ -12,6 +12,7 @@ import (
 
 	"portico/auth"
 	"portico/invite"
+	"portico/views"
 )
 
 // statusClientClosed is logged for a request whose client went away before the answer (nginx's 499).
@@ -148,18 +149,39 @@ func problemOf(err error) problem {
 
 // quotaText says which limit was reached and when the next invitation is possible.
 func quotaText(d invite.QuotaDecision) string {
-	w := d.Hour
-	if d.Day.Limit > 0 && d.Day.Remaining == 0 && (w.Limit == 0 || w.Remaining > 0 || d.Day.ResetAt.After(w.ResetAt)) {
-		w = d.Day
-	}
-	per, at := "hour", w.ResetAt.UTC().Format("15:04 UTC")
+	w := quotaWindow(d)
+	per := "hour"
 	if w.Length >= 24*time.Hour {
-		per, at = "day", w.ResetAt.UTC().Format("2 Jan 15:04 UTC")
+		per = "day"
 	}
 	if w.Limit == 0 || w.ResetAt.IsZero() {
 		return "You have sent as many invitations as Portico allows for now. Try again later."
 	}
-	return fmt.Sprintf("You have sent the %d invitations Portico allows per %s. You can send the next one after %s.", w.Limit, per, at)
+	// The same date format as the pages' (views' human).
+	return fmt.Sprintf("You have sent the %d invitations Portico allows per %s. You can send the next one after %s.",
+		w.Limit, per, w.ResetAt.UTC().Format("2 Jan 2006, 15:04 UTC"))
+}
+
+// quotaWindow is the window to tell the inviter about: when the quota is used up, the used-up
+// window that frees a place last; otherwise the one with the fewest places left.
+func quotaWindow(d invite.QuotaDecision) invite.QuotaWindow {
+	w := d.Hour
+	if d.Day.Limit > 0 && d.Day.Remaining == 0 && (w.Limit == 0 || w.Remaining > 0 || d.Day.ResetAt.After(w.ResetAt)) {
+		w = d.Day
+	}
+	if w.Limit > 0 && w.Remaining == 0 {
+		return w
+	}
+	return d.Tightest()
+}
+
+// quotaVM is the form's quota line (nil when no quota is configured).
+func quotaVM(d invite.QuotaDecision) *views.Quota {
+	if !d.Limited {
+		return nil
+	}
+	w := quotaWindow(d)
+	return &views.Quota{Limit: w.Limit, Remaining: w.Remaining, Day: w.Length >= 24*time.Hour, ResetAt: w.ResetAt}
 }
 
 // handleError is echo's error handler and the one place errors become responses: 5xx are logged

@@ -52,6 +52,7 @@ type fakeInvites struct {
 	RevokeJoinLinkFn  func(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) error
 	OpenJoinFn        func(ctx context.Context, token string, meta invite.Meta) (*invite.JoinView, error)
 	AcceptJoinFn      func(ctx context.Context, token string, meta invite.Meta) (string, error)
+	QuotaFn           func(ctx context.Context, inv invite.Inviter) (invite.QuotaDecision, error)
 }
 
 var _ Invites = (*fakeInvites)(nil)
@@ -74,6 +75,15 @@ func (f *fakeInvites) Policy() invite.Policy {
 		return f.PolicyFn()
 	}
 	return invite.Policy{Languages: invite.DefaultLanguages, MaxMessageRunes: 2000, DefaultRedirectURL: "http://127.0.0.1:8080/welcome"}
+}
+
+// Quota is configuration-like (every form shows it): without QuotaFn no quota is configured.
+func (f *fakeInvites) Quota(ctx context.Context, inv invite.Inviter) (invite.QuotaDecision, error) {
+	f.called("Quota")
+	if f.QuotaFn != nil {
+		return f.QuotaFn(ctx, inv)
+	}
+	return invite.QuotaDecision{Allowed: true}, nil
 }
 
 func (f *fakeInvites) Send(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, meta invite.Meta) (*invite.Result, error) {

@@ -42,8 +42,16 @@ func (s *Server) showInviteForm(c echo.Context) error {
 func (s *Server) inviteForm(c echo.Context, v views.InviteValues) views.InviteForm {
 	p := s.page(c, "Invite a partner")
 	p.Nav = "invite"
-	return views.InviteForm{Page: p, Values: v, ShowUserType: s.inviter(c).CanInviteMember(),
+	inv := s.inviter(c)
+	m := views.InviteForm{Page: p, Values: v, ShowUserType: inv.CanInviteMember(),
 		MaxMessage: s.Invites.Policy().MaxMessageRunes, Languages: s.languages}
+	// "N of M left this hour": a failed count must not cost the inviter the form; sending counts again.
+	if d, err := s.Invites.Quota(c.Request().Context(), inv); err != nil {
+		s.Logger.Warn("quota not shown", "request_id", requestID(c), "err", err)
+	} else {
+		m.Quota = quotaVM(d)
+	}
+	return m
 }
 
 // graphInvitationBody is the JSON API's request: Graph's own invitation shape, nothing more.
@@ -200,5 +208,9 @@ func (s *Server) invitationFailed(c echo.Context, req invite.Request, err error)
 	m := s.inviteForm(c, views.InviteValues{DisplayName: req.DisplayName, Email: req.Email, Message: req.Message, CC: req.CC,
 		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail})
 	m.Errors, m.Alert, m.ResendOffer = p.Fields, alert, resend
+	var qe *invite.QuotaError
+	if errors.As(err, &qe) {
+		m.Quota = quotaVM(qe.Decision) // the form says the limit and when it resets
+	}
 	return render(c, p.Status, views.InviteFormPage(m))
 }

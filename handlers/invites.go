@@ -27,6 +27,7 @@ type Invites interface {
 	RevokeJoinLink(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) error
 	OpenJoin(ctx context.Context, token string, meta invite.Meta) (*invite.JoinView, error)
 	AcceptJoin(ctx context.Context, token string, meta invite.Meta) (string, error)
+	Quota(ctx context.Context, inv invite.Inviter) (invite.QuotaDecision, error)
 }
 
 var _ Invites = (*invite.Service)(nil)

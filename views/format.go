@@ -68,10 +68,10 @@ func viewBox(q QR) string { return "0 0 " + itoa(q.Size) + " " + itoa(q.Size) }
 // quotaReached reports a configured quota with no invitation left.
 func quotaReached(q *Quota) bool { return q != nil && q.Limit > 0 && q.Remaining == 0 }
 
-// quotaPer is "per hour" or "per 24 hours".
+// quotaPer is "per hour" or "per day".
 func quotaPer(q Quota) string {
 	if q.Day {
-		return "per 24 hours"
+		return "per day"
 	}
 	return "per hour"
 }

@@ -24,7 +24,7 @@ func TestInviteFormQuota(t *testing.T) {
 		{name: "hour used up", q: &Quota{Limit: 5, Remaining: 0, ResetAt: reset},
 			reached: []string{"Invitation limit reached", "the 5 invitations Portico allows per hour", "next one after 28 Nov 2026, 10:15 UTC", "what you entered is kept"}},
 		{name: "day used up", q: &Quota{Limit: 1, Remaining: 0, Day: true, ResetAt: reset},
-			reached: []string{"the 1 invitation Portico allows per 24 hours"}},
+			reached: []string{"the 1 invitation Portico allows per day"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := InviteForm{Page: benchPage(), Values: InviteValues{Email: "kept@fabrikam.example", Message: "Hello", SendEmail: true}, Quota: tc.q,
