@@ -110,18 +110,20 @@
     });
   });
 
-  // Dates in the reader's own time zone; in the page's language when it is not English (a
-  // partner's join page), else in the browser's own format.
+  // Dates in the reader's own time zone, in the one format the server writes too ("28 Nov 2026,
+  // 09:31 UTC": day, short month, year, 24-hour time, zone); in the page's language when it is not
+  // English (a partner's join page).
   var lang = document.documentElement.lang;
-  var locale = lang && lang !== "en" ? lang : undefined;
+  var locale = lang && lang !== "en" ? lang : "en-GB";
+  var dateFormat = { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" };
   $$("time[datetime]").forEach(function (t) {
     var d = new Date(t.getAttribute("datetime"));
     if (isNaN(d)) return;
     t.title = t.textContent;
     try {
-      t.textContent = d.toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
+      t.textContent = d.toLocaleString(locale, dateFormat);
     } catch (e) {
-      t.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      t.textContent = d.toLocaleString("en-GB", dateFormat);
     }
     if (t.hasAttribute("data-relative") && window.Intl && Intl.RelativeTimeFormat) t.textContent += " (" + ago(d) + ")";
   });
