@@ -727,7 +727,7 @@ func TestKeyRotation(t *testing.T) {
 	detail := again.get(oldPath)
 	shown, _ := detail.Doc.Find("#join-url").Attr("value")
 	must(t, shown == two.URL+"/join/"+token, "the join token sealed with A still opens: %q", shown)
-	rev := again.post(oldPath+"/reveal", nil)
+	rev := revealRedeemURL(t, again, oldPath)
 	must(t, rev.Status == http.StatusOK && strings.HasPrefix(rev.Doc.Find("#redeem-url").AttrOr("value", ""), tenant.URL()+"/redeem?"), "the redemption URL sealed with A still opens: %d", rev.Status)
 	partner := two.browser()
 	acc := partner.post("/join/"+token+"/accept", url.Values{"_csrf": {""}})
@@ -762,7 +762,7 @@ func TestKeyRotation(t *testing.T) {
 	must(t, !carry(three, cookieA).signedIn(), "a cookie signed with A fails under B")
 	b := carry(three, cookieB)
 	must(t, b.signedIn(), "a cookie signed with B works under B")
-	must(t, b.post(oldPath+"/reveal", nil).Status == http.StatusOK, "data sealed with A still reads while A is among the data keys")
+	must(t, revealRedeemURL(t, b, oldPath).Status == http.StatusOK, "data sealed with A still reads while A is among the data keys")
 	three.stop(t)
 
 	// 5. Data key A retired (what the README warns about): links stored under A are dead, "Send
