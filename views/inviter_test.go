@@ -145,6 +145,9 @@ func TestResultAndDetailLinkMode(t *testing.T) {
 	if d.Find(`[data-testid="reveal"]`).Length() != 1 {
 		t.Error("one Reveal button")
 	}
+	if d.Find(`dt:contains("Link created")`).Length() != 1 || d.Find(`dt:contains("Sent")`).Length() != 0 {
+		t.Error("a link-mode invitation's date is when the link was created, not 'Sent'")
+	}
 	if !d.Find(`[data-testid="member-note"]`).HasClass("warning") {
 		t.Error("the member notice is a caution on the detail page too")
 	}
