@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -109,8 +111,18 @@ external_user_state_changed_at = ?, state_checked_at = ?, sent_at = ? WHERE id =
 }
 
 // SupersedeJoinLinks marks every unrevoked link of the invitation revoked at at because a newer
-// send or link replaced it, and reports how many it revoked.
+// send or link replaced it, and reports how many it revoked. On PostgreSQL it first locks the
+// invitation's row until the transaction ends, so parallel "supersede, then create a link"
+// transactions for one invitation take turns and each revokes the link the one before created
+// (SQLite transactions take the write lock at BEGIN already).
 func (q *Queries) SupersedeJoinLinks(ctx context.Context, invitationID string, at time.Time) (int, error) {
+	if q.dialect == DialectPostgres {
+		var id string
+		err := q.queryRow(ctx, "SELECT id FROM invitations WHERE id = ? FOR UPDATE", invitationID).Scan(&id)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("store: supersede join links: lock invitation: %w", err)
+		}
+	}
 	res, err := q.exec(ctx, "UPDATE join_links SET revoked_at = ?, revoke_reason = ? WHERE invitation_id = ? AND revoked_at IS NULL",
 		q.ts(at), RevokeSuperseded, invitationID)
 	if err != nil {
