@@ -2,12 +2,14 @@ package store
 
 import (
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"portico/store/storetest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -25,6 +27,62 @@ func TestPartnerHistoryPostgres(t *testing.T) {
 func runPartnerHistory(t *testing.T, dialect string, newDSN func(t *testing.T) string) {
 	t.Run("events, resend update, superseded links", func(t *testing.T) { testPartnerEvents(t, openTest(t, newDSN(t))) })
 	t.Run("migration 0003 groups earlier resend chains", func(t *testing.T) { testLegacyResendChains(t, dialect, newDSN(t)) })
+	t.Run("parallel resends leave one live link", func(t *testing.T) { testParallelResends(t, openTest(t, newDSN(t))) })
+}
+
+// Several instances may "Send again" the same record at once: each transaction updates the row
+// first (a row lock on PostgreSQL, the write lock on SQLite), so each supersedes the link the one
+// before it made and exactly one link stays live.
+func testParallelResends(t *testing.T, db *DB) {
+	ctx := t.Context()
+	seedInvitations(t, db.Queries, Invitation{ID: "inv-par", TenantID: "t1", InviterOID: "oid-a", Email: "p@fabrikam.example", Outcome: OutcomeCreated, CreatedAt: base})
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- db.InTx(ctx, func(q *Queries) error {
+				now := at(time.Duration(i) * time.Second)
+				if err := q.UpdateInvitationSend(ctx, &Invitation{ID: "inv-par", Outcome: OutcomeCreated, GraphInvitationID: fmt.Sprint("g-", i), SentAt: now}); err != nil {
+					return err
+				}
+				if _, err := q.SupersedeJoinLinks(ctx, "inv-par", now); err != nil {
+					return err
+				}
+				if err := q.CreateJoinLink(ctx, &JoinLink{InvitationID: "inv-par", TokenHash: hashOf(fmt.Sprint("par-", i)), CreatedAt: now, ExpiresAt: at(time.Hour)}); err != nil {
+					return err
+				}
+				return q.AppendInvitationEvent(ctx, &InvitationEvent{InvitationID: "inv-par", Time: now, Kind: EventResent})
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	links, err := db.JoinLinks(ctx, "inv-par")
+	if err != nil || len(links) != n {
+		t.Fatalf("JoinLinks = %d, %v; want %d", len(links), err, n)
+	}
+	live := 0
+	for _, l := range links {
+		if l.RevokedAt == nil {
+			live++
+		} else if l.RevokeReason != RevokeSuperseded {
+			t.Errorf("link %s revoked as %q", l.ID, l.RevokeReason)
+		}
+	}
+	if live != 1 {
+		t.Errorf("%d live links after %d parallel resends; want 1", live, n)
+	}
+	if evs, err := db.InvitationEvents(ctx, "inv-par"); err != nil || len(evs) != n {
+		t.Errorf("%d history events, %v; want %d", len(evs), err, n)
+	}
 }
 
 func testPartnerEvents(t *testing.T, db *DB) {
