@@ -286,10 +286,12 @@ func TestBrowserPages(t *testing.T) {
 	must(t, emp.open("/admin/audit") == http.StatusForbidden, "employees may not read the audit trail")
 	checkPage(t, emp, "error-403", axeJS)
 
-	// A revoked link leads to the same page as an unknown one (checked above as join-gone).
+	// A revoked link says so and names the inviter to contact (unknown ones: join-gone above).
 	emp.open(invPath)
 	emp.click(`[data-testid="revoke-link"]`)
-	must(t, anon.open(join) == http.StatusNotFound && anon.count(`[data-testid="join-gone"]`) == 1, "a revoked join link no longer works")
+	must(t, anon.open(join) == http.StatusGone && anon.count(`[data-testid="join-contact"]`) == 1 && anon.count(`[data-testid="join-accept"]`) == 0,
+		"a revoked join link no longer works and says whom to contact")
+	checkPage(t, anon, "join-revoked", axeJS)
 
 	admin := c.newTab(t, h.URL)
 	admin.signIn("admin@contoso.example")

@@ -169,7 +169,7 @@ func TestTwoInstancesSharePostgres(t *testing.T) {
 	// A state-changing action on B with the session from A: a new link on B kills A's link on A.
 	p = onB.post(path+"/link", nil)
 	must(t, p.Status == http.StatusSeeOther, "new link on B: %d", p.Status)
-	must(t, a.browser().get(join).Status == http.StatusNotFound, "A no longer serves the replaced link")
+	must(t, a.browser().get(join).Status == http.StatusGone, "A no longer serves the replaced link: it says it was replaced")
 
 	// Admins on either instance see the events of both.
 	admin := b.browser()

@@ -94,7 +94,7 @@ func (s *Service) History(ctx context.Context, inv Inviter, id string) ([]Histor
 			}
 			text := "The partner opened the join link " + times(l.OpenCount)
 			if l.OpenCount > 1 && l.LastOpenedAt != nil {
-				text += ", last on " + l.LastOpenedAt.UTC().Format("2 Jan 2006 15:04 MST")
+				text += ", last on " + l.LastOpenedAt.UTC().Format("2 Jan 2006, 15:04 UTC") // the format of the pages
 			}
 			out = append(out, HistoryEntry{Kind: HistoryOpened, Time: *l.FirstOpenedAt, Text: text + "."})
 		}
