@@ -37,7 +37,8 @@ func (s *Server) joinPage(c echo.Context, token string, jv *invite.JoinView) err
 		logo = static.Path("logo.svg")
 	}
 	status := http.StatusOK
-	if jv.State != invite.JoinPending && jv.State != invite.JoinAccepted {
+	switch jv.State {
+	case invite.JoinSuperseded, invite.JoinExpired, invite.JoinRevoked:
 		status = http.StatusGone
 	}
 	// The page names the partner's address: keep it out of caches and referrers.
