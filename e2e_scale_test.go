@@ -507,6 +507,15 @@ func auditRows(p *page) [][]string {
 	return rows
 }
 
+// parsePageNum reads the number of a "page-042" target.
+func parsePageNum(t *testing.T, target string) int {
+	t.Helper()
+	var n int
+	_, err := fmt.Sscanf(target, "page-%03d", &n)
+	must(t, err == nil, "target %q", target)
+	return n
+}
+
 func TestAuditFiltersPagingAndExports(t *testing.T) {
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
@@ -585,42 +594,47 @@ func TestAuditFiltersPagingAndExports(t *testing.T) {
 				}
 			}
 
-			// Paging: 50 per page, newest first, the filter kept in the links.
+			// Paging by position (keyset): 50 per page, newest first, "Older" and "Newer" links that keep
+			// the filter; walked by following the links, as a browser without JavaScript does.
 			seen := map[string]bool{}
+			path := "/admin/audit?action=test.page"
 			for _, tc := range []struct {
-				page             string
 				n                int
 				first, last      string
 				hasPrev, hasNext bool
 			}{
-				{"", 50, "page-119", "page-070", false, true},
-				{"2", 50, "page-069", "page-020", true, true},
-				{"3", 20, "page-019", "page-000", true, false},
+				{50, "page-119", "page-070", false, true},
+				{50, "page-069", "page-020", true, true},
+				{20, "page-019", "page-000", true, false},
 			} {
-				p := admin.get("/admin/audit?action=test.page&page=" + tc.page)
+				p := admin.get(path)
 				rows := auditRows(p)
 				must(t, len(rows) == tc.n && rows[0][3] == tc.first && rows[len(rows)-1][3] == tc.last,
-					"page %q: %d rows %s..%s", tc.page, len(rows), rows[0][3], rows[len(rows)-1][3])
+					"page %q: %d rows %s..%s", path, len(rows), rows[0][3], rows[len(rows)-1][3])
 				for _, r := range rows {
 					must(t, !seen[r[3]], "%s on two pages", r[3])
 					seen[r[3]] = true
 				}
 				next, okNext := p.Doc.Find(`a[rel="next"]`).Attr("href")
-				_, okPrev := p.Doc.Find(`a[rel="prev"]`).Attr("href")
-				must(t, okNext == tc.hasNext && okPrev == tc.hasPrev, "page %q: next %v prev %v", tc.page, okNext, okPrev)
+				prev, okPrev := p.Doc.Find(`a[rel="prev"]`).Attr("href")
+				must(t, okNext == tc.hasNext && okPrev == tc.hasPrev, "page %q: next %v prev %v", path, okNext, okPrev)
+				if okPrev {
+					back := auditRows(admin.get(prev))
+					must(t, len(back) == 50 && back[len(back)-1][3] == fmt.Sprintf("page-%03d", parsePageNum(t, tc.first)+1), "Newer from %q ends just before it", path)
+				}
 				if okNext {
 					q := mustURL(next).Query()
-					must(t, q.Get("action") == "test.page" && q.Get("page") != "", "next link keeps the filter: %q", next)
+					must(t, q.Get("action") == "test.page" && q.Get("before") != "", "next link keeps the filter: %q", next)
+					path = next
 				}
 			}
 			must(t, len(seen) == 120, "the pages cover all %d events", len(seen))
-			for _, pg := range []string{"0", "-3", "x"} {
+			for _, pg := range []string{"0", "-3", "x", "4"} {
 				rows := auditRows(admin.get("/admin/audit?action=test.page&page=" + pg))
-				must(t, len(rows) == 50 && rows[0][3] == "page-119", "page=%s is the first page", pg)
+				must(t, len(rows) == 50 && rows[0][3] == "page-119", "page=%s (no longer used) is the first page", pg)
 			}
-			for _, pg := range []string{"4", "1000000000000000000", "9223372036854775807"} {
-				p := admin.get("/admin/audit?action=test.page&page=" + pg)
-				must(t, p.Status == http.StatusOK && len(auditRows(p)) == 0, "page=%s past the end is empty: %d rows", pg, len(auditRows(p)))
+			for _, cur := range []string{"x", "1.x", "9223372036854775807.9223372036854775807x"} {
+				must(t, admin.get("/admin/audit?action=test.page&before="+cur).Status == http.StatusBadRequest, "a damaged cursor %q is refused", cur)
 			}
 
 			// The page escapes what it shows.
@@ -645,7 +659,8 @@ func TestAuditFiltersPagingAndExports(t *testing.T) {
 			// Newest first: hostile[2], hostile[1], hostile[0].
 			for i, want := range []map[string]string{
 				{"actor_upn": "plain@contoso.example", "target": `'=HYPERLINK("http://evil.example","x")`, "detail": "<script>alert(1)</script>", "graph_request_id": "'-2+3"},
-				{"actor_upn": "'\tTabbed", "target": `Comma, "Quote" Partner`, "detail": "line one\nline two, \"quoted\"", "client_ip": "'\r=1+1"},
+				// Stored cleaned (issue 14, item 1): line breaks and tabs became spaces.
+				{"actor_upn": " Tabbed", "target": `Comma, "Quote" Partner`, "detail": "line one line two, \"quoted\"", "client_ip": "' =1+1"},
 				{"actor_upn": "'+1", "target": "'=cmd|' /C calc'!A0", "outcome": "'@SUM(A1)", "detail": "'-1"},
 			} {
 				rec := recs[1+i]
@@ -662,12 +677,14 @@ func TestAuditFiltersPagingAndExports(t *testing.T) {
 			must(t, err == nil && len(all) > 120, "full export: %d records, %v", len(all), err)
 			for _, rec := range all[1:] {
 				for _, cell := range rec {
-					must(t, cell == "" || !strings.ContainsAny(cell[:1], "=+-@\t\r"), "cell %q starts a formula", cell)
+					rest := strings.TrimLeft(cell, " \t\r\n")
+					formula := rest != "" && strings.ContainsAny(rest[:1], "=+-@") || cell != "" && strings.ContainsAny(cell[:1], "\t\r\n")
+					must(t, !formula || cell[0] == '\'', "cell %q starts a formula", cell)
 				}
 			}
 			lines := auditLines(t, admin, "action=test.csv")
 			must(t, len(lines) == len(hostile), "jsonl lines: %d", len(lines))
-			must(t, lines[2].Target == hostile[0].Target && lines[2].ActorUPN == "+1" && lines[1].Detail == hostile[1].Detail, "jsonl keeps values as they are: %+v", lines)
+			must(t, lines[2].Target == hostile[0].Target && lines[2].ActorUPN == "+1" && lines[1].Detail == "line one line two, \"quoted\"", "jsonl keeps values as stored: %+v", lines)
 		})
 	}
 }

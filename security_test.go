@@ -548,14 +548,14 @@ func TestSec11_LogoutEndsSession(t *testing.T) {
 	res = b.rawPost("/logout?"+q.Encode(), url.Values{"_csrf": {b.csrf()}}, "Origin", h.URL)
 	must(t, !strings.Contains(res.Header.Get("Location"), "evil"), "post_logout_redirect_uri is not taken from the request: %q", res.Header.Get("Location"))
 
-	// GET /login with a live session discards it first.
+	// GET /login with a live session changes nothing (issue 14 item 4: a cross-site link to /login
+	// must not end the session): it goes to the return path, and the session lives on.
 	b2 := h.browser()
 	b2.signIn("employee@contoso.example")
 	old := b2.cookie("portico_session")
-	b2.get("/login")
-	replay := h.browser()
-	replay.c.Jar.SetCookies(mustURL(h.URL), []*http.Cookie{{Name: old.Name, Value: old.Value, Path: "/"}})
-	must(t, !replay.signedIn(), "the session of before /login still works")
+	res = b2.get("/login?return=%2Finvitations")
+	must(t, res.Status == http.StatusFound && res.Header.Get("Location") == "/invitations", "signed-in /login: %d %q", res.Status, res.Header.Get("Location"))
+	must(t, b2.cookie("portico_session").Value == old.Value && b2.signedIn(), "a signed-in /login renewed or ended the session")
 }
 
 func TestSec12_NoSessionFixation(t *testing.T) {
@@ -567,6 +567,8 @@ func TestSec12_NoSessionFixation(t *testing.T) {
 	b.signIn("employee@contoso.example")
 	first := b.cookie("portico_session").Value
 	must(t, first != "attacker-chosen", "the planted value was kept")
+	// A signed-in /login changes nothing (issue 14 item 4), so the second sign-in follows a sign-out.
+	b.post("/logout", nil)
 	b.signIn("employee@contoso.example")
 	second := b.cookie("portico_session").Value
 	must(t, second != first, "a new sign-in must get a new session")

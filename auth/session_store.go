@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -68,6 +69,9 @@ type StoreOptions struct {
 	IdleTimeout time.Duration // a session unused this long ends
 	MaxLifetime time.Duration // a session ends this long after sign-in, however active
 	Clock       func() time.Time
+	// Audit records sign-in and sign-out; nil uses the session database when it can append audit events.
+	Audit  AuditLog
+	Logger *slog.Logger
 }
 
 // Store is a gorilla/sessions Store that keeps session data in the database, encrypted,
@@ -90,6 +94,12 @@ func NewStore(db SessionDB, sealer Sealer, keys []string, opts StoreOptions) (*S
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
+	}
+	if opts.Audit == nil {
+		opts.Audit, _ = db.(AuditLog)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.CookieName == "" {
 		opts.CookieName = "portico_session"

@@ -89,3 +89,14 @@ func (ts *userTokenSource) fresh(t *Token) *oauth2.Token {
 	}
 	return &oauth2.Token{AccessToken: t.AccessToken, TokenType: "Bearer", Expiry: t.Expiry}
 }
+
+// Delegated yields the signed-in employee's delegated Graph tokens, kept in their server-side session.
+type Delegated struct {
+	Sessions *Store
+	RP       *RelyingParty
+}
+
+// ForSession is the Graph token source of the employee signed in to sess.
+func (d Delegated) ForSession(ctx context.Context, sess *Session) oauth2.TokenSource {
+	return d.Sessions.GraphTokens(ctx, d.RP, sess)
+}

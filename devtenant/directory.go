@@ -89,8 +89,8 @@ type Message struct {
 	ToName       string
 	CC           []string
 	Subject      string
-	Body         string
-	Language     string
+	Body         string // the customized message body, when the invitation had one
+	Language     string // language of Microsoft's localized default text; "" when Body replaces it
 	RedeemURL    string
 	InvitedBy    string // the inviter's display name
 	InviterUPN   string

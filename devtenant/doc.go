@@ -10,6 +10,7 @@
 //	{base}/{tid}/oauth2/v2.0/token                      authorization_code, refresh_token, client_credentials
 //	{base}/{tid}/oauth2/v2.0/logout                     end session, post_logout_redirect_uri checked
 //	{base}/v1.0/invitations  /v1.0/users  /v1.0/users/{id|upn}  /v1.0/me  /v1.0/organization
+//	{base}/v1.0/$batch                                  JSON batching of the endpoints above
 //	{base}/redeem?tenant=&user=&ticket=&ver=2.0         invitation redemption (GET shows, POST accepts)
 //
 // The demo directory (tenant "Contoso", domains contoso.example and contoso.onmicrosoft.com) holds
@@ -45,6 +46,17 @@
 //     Query."; syntax errors 400 BadRequest "Invalid filter clause: …". A lambda combined with `or`
 //     is treated as an advanced query: it needs ConsistencyLevel: eventual and $count=true, else
 //     400 Request_UnsupportedQuery. SetSearchLag models the index lag of such queries.
+//   - $batch: at most 20 requests with unique ids (compared without case), each with method and a
+//     url relative to the version; a body needs a Content-Type header; dependsOn may only name
+//     requests of the same batch, without cycles. A batch breaking one of these rules answers
+//     400 BadRequest (the message texts are devtenant's own; "Request Id … has to be unique in a
+//     batch." is Graph's). Inner requests run one by one in dependency order, each authorized,
+//     throttled, faulted and recorded (Requests, with BatchID) as if sent alone; one whose
+//     dependency failed answers 424 FailedDependency. Answers come in reverse order, so clients
+//     must match them by id. Options.Latency is paid once per batch; RoundTrips lists the HTTP
+//     requests, so a batch counts once. Faults reach the $batch itself only with PathPrefix "/$batch".
+//   - The outbox follows invitedUserMessageInfo: messageLanguage is ignored whenever
+//     customizedMessageBody is set (Message.Language is then empty).
 //   - Graph applies no clock skew to token lifetimes, so tests with a fake Clock observe expiry.
 //   - Access tokens are ordinary RS256 JWTs (Entra's Graph tokens carry a header nonce that makes
 //     them unverifiable outside Graph); Portico must treat them as opaque either way.

@@ -31,9 +31,12 @@ type RecordedRequest struct {
 	Body      []byte
 	Status    int // 0 when the connection was dropped without an answer
 	RequestID string
+	BatchID   string // the request id of the $batch that carried this request, or ""
 }
 
 // Fault changes how Graph answers matching requests (method and path prefix; empty matches all).
+// The requests inside a JSON batch meet faults one by one; the $batch itself meets only faults
+// whose PathPrefix is "/$batch".
 // Times is how many matching requests it affects; 0 means every one until ClearFaults.
 // Delay is applied first; then Status (with Code, Message and RetryAfter) answers instead of
 // Graph, or DropConnection does the work and closes the connection without an answer.
@@ -79,6 +82,10 @@ func (t *Tenant) takeFault(r *http.Request) *Fault {
 		if f.Method != "" && !strings.EqualFold(f.Method, r.Method) {
 			continue
 		}
+		// The $batch itself meets only faults aimed at it; the others meet the requests inside.
+		if isBatchPath(r.URL.Path) && !isBatchPath(f.PathPrefix) {
+			continue
+		}
 		if p := f.PathPrefix; p != "" && !strings.HasPrefix(r.URL.Path, p) && !strings.HasPrefix(r.URL.Path, "/v1.0"+p) {
 			continue
 		}
@@ -108,11 +115,59 @@ func (t *Tenant) Requests() []RecordedRequest {
 	return out
 }
 
-// ResetRequests forgets the recorded Graph requests.
+// ResetRequests forgets the recorded Graph requests and round trips.
 func (t *Tenant) ResetRequests() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.requests = nil
+	t.roundTrips = nil
+}
+
+// RoundTrip is one HTTP request to Graph as the network saw it: a $batch is one round trip
+// however many requests it carries. Start and End are wall-clock times (not Options.Clock), so
+// overlapping round trips can be told from sequential ones.
+type RoundTrip struct {
+	Method string
+	Path   string
+	Start  time.Time
+	End    time.Time
+}
+
+// RoundTrips lists the HTTP requests Graph received (the newest 10,000), oldest first; Requests
+// lists the Graph requests inside them (those of a $batch one by one).
+func (t *Tenant) RoundTrips() []RoundTrip {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.roundTrips)
+}
+
+// SequentialRoundTrips counts how many round trips a caller waited for one after another: round
+// trips that overlap in time count once.
+func SequentialRoundTrips(rts []RoundTrip) int {
+	rts = slices.Clone(rts)
+	slices.SortFunc(rts, func(a, b RoundTrip) int { return a.Start.Compare(b.Start) })
+	n := 0
+	var end time.Time
+	for _, rt := range rts {
+		if n == 0 || !rt.Start.Before(end) {
+			n++
+			end = rt.End
+			continue
+		}
+		if rt.End.After(end) {
+			end = rt.End
+		}
+	}
+	return n
+}
+
+func (t *Tenant) recordRoundTrip(rt RoundTrip) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.roundTrips = append(t.roundTrips, rt)
+	if n := len(t.roundTrips); n > maxRecorded {
+		t.roundTrips = slices.Delete(t.roundTrips, 0, n-maxRecorded)
+	}
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -324,7 +379,7 @@ func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxGraphBody+1))
 	rec := RecordedRequest{
 		Time: t.now(), Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-		Query: r.URL.Query(), Header: r.Header.Clone(), Body: body, RequestID: reqID,
+		Query: r.URL.Query(), Header: r.Header.Clone(), Body: body, RequestID: reqID, BatchID: batchOf(r.Context()),
 	}
 	recorded := false
 	finish := func() {

@@ -284,8 +284,13 @@ func (t *Tenant) inviteLocked(g *graphCall, addr, domain, userType string, reset
 	t.invitations = append(t.invitations, inv)
 	t.tickets[tk] = &ticket{invitationID: inv.ID, userID: u.ID, redirect: inv.RedirectURL}
 	if inv.SendMessage {
+		// Microsoft ignores messageLanguage whenever customizedMessageBody is set: the guest then
+		// gets the custom text, not a localized default.
 		language := inv.Language
-		if language == "" {
+		switch {
+		case inv.CustomizedMessage != "":
+			language = ""
+		case language == "":
 			language = "en-US"
 		}
 		t.outbox = append(t.outbox, Message{

@@ -78,6 +78,7 @@ type Tenant struct {
 	refresh        map[string]*refreshGrant
 	outbox         []Message
 	requests       []RecordedRequest
+	roundTrips     []RoundTrip
 	faults         []*activeFault
 	quota          quota
 	blocked        []string
@@ -143,8 +144,14 @@ func (t *Tenant) routes() http.Handler {
 	// would otherwise overlap it.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1.0/") {
+			start := time.Now()
 			t.delay(r.Context())
-			t.handleGraph(w, r)
+			if r.URL.Path == "/v1.0/$batch" {
+				t.handleBatch(w, r)
+			} else {
+				t.handleGraph(w, r)
+			}
+			t.recordRoundTrip(RoundTrip{Method: r.Method, Path: r.URL.Path, Start: start, End: time.Now()})
 			return
 		}
 		mux.ServeHTTP(w, r)

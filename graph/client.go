@@ -146,6 +146,9 @@ type request struct {
 	header http.Header
 	body   []byte
 	want   int
+	// idempotent marks a POST that may safely be sent again (a $batch of GETs).
+	idempotent bool
+	maxBody    int64 // answer size limit; 0 means the client's
 }
 
 // result is what one attempt produced.
@@ -241,7 +244,11 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, req request
 	if p := priorityOf(ctx); p != "" {
 		hr.Header.Set("x-ms-throttle-priority", p)
 	}
-	idempotent := req.method == http.MethodGet
+	idempotent := req.method == http.MethodGet || req.idempotent
+	maxBody := c.maxBody
+	if req.maxBody > 0 {
+		maxBody = req.maxBody
+	}
 
 	start := time.Now()
 	resp, err := c.hc.Do(hr)
@@ -260,8 +267,8 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, req request
 	}
 	defer resp.Body.Close()
 	rid := resp.Header.Get("request-id")
-	data, readErr := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
-	tooLarge := int64(len(data)) > c.maxBody
+	data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	tooLarge := int64(len(data)) > maxBody
 	c.log.DebugContext(ctx, "graph request", "method", req.method, "path", path, "status", resp.StatusCode,
 		"request_id", rid, "client_request_id", crid, "attempt", attempt, "duration", time.Since(start))
 

@@ -13,12 +13,15 @@ func (c *Client) Organization(ctx context.Context, ts oauth2.TokenSource) (*Orga
 	var out struct {
 		Value []Organization `json:"value"`
 	}
-	req := request{method: http.MethodGet, path: "/organization", query: encodeQuery(param{"$select", "id,displayName,verifiedDomains"}), want: http.StatusOK}
-	if _, err := c.do(ctx, ts, req, &out); err != nil {
+	if _, err := c.do(ctx, ts, organizationRequest(), &out); err != nil {
 		return nil, err
 	}
 	if len(out.Value) == 0 {
 		return nil, errors.New("graph: GET /v1.0/organization: no organization in the answer")
 	}
 	return &out.Value[0], nil
+}
+
+func organizationRequest() request {
+	return request{method: http.MethodGet, path: "/organization", query: encodeQuery(param{"$select", "id,displayName,verifiedDomains"}), want: http.StatusOK}
 }

@@ -22,16 +22,8 @@ func (c *Client) FindUsersByAddress(ctx context.Context, ts oauth2.TokenSource, 
 	if email == "" {
 		return nil, errors.New("graph: find users: empty address")
 	}
-	q := encodeQuery(
-		param{"$filter", AddressFilter(email)},
-		param{"$count", "true"},
-		param{"$select", userSelect},
-	)
-	// Lambda clauses joined by "or" make this an advanced query: without ConsistencyLevel and
-	// $count Graph answers 400 Request_UnsupportedQuery.
-	h := http.Header{"ConsistencyLevel": {"eventual"}}
 	var out userList
-	if _, err := c.do(ctx, ts, request{method: http.MethodGet, path: "/users", query: q, header: h, want: http.StatusOK}, &out); err != nil {
+	if _, err := c.do(ctx, ts, addressRequest(email), &out); err != nil {
 		return nil, err
 	}
 	return out.Value, nil
@@ -43,12 +35,8 @@ func (c *Client) FindUsersByIdentity(ctx context.Context, ts oauth2.TokenSource,
 	if issuerAssignedID == "" || issuer == "" {
 		return nil, errors.New("graph: find users by identity: issuerAssignedId and issuer are both required")
 	}
-	q := encodeQuery(
-		param{"$filter", IdentityFilter(issuerAssignedID, issuer)},
-		param{"$select", userSelect},
-	)
 	var out userList
-	if _, err := c.do(ctx, ts, request{method: http.MethodGet, path: "/users", query: q, want: http.StatusOK}, &out); err != nil {
+	if _, err := c.do(ctx, ts, identityRequest(issuerAssignedID, issuer), &out); err != nil {
 		return nil, err
 	}
 	return out.Value, nil
@@ -60,9 +48,34 @@ func (c *Client) GetUser(ctx context.Context, ts oauth2.TokenSource, id string) 
 		return nil, errors.New("graph: get user: empty id")
 	}
 	var out User
-	req := request{method: http.MethodGet, path: "/users/" + url.PathEscape(id), query: encodeQuery(param{"$select", userSelect}), want: http.StatusOK}
-	if _, err := c.do(ctx, ts, req, &out); err != nil {
+	if _, err := c.do(ctx, ts, userRequest(id), &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+func addressRequest(email string) request {
+	q := encodeQuery(
+		param{"$filter", AddressFilter(email)},
+		param{"$count", "true"},
+		param{"$select", userSelect},
+	)
+	// Lambda clauses joined by "or" make this an advanced query: without ConsistencyLevel and
+	// $count Graph answers 400 Request_UnsupportedQuery.
+	h := http.Header{"ConsistencyLevel": {"eventual"}}
+	return request{method: http.MethodGet, path: "/users", query: q, header: h, want: http.StatusOK}
+}
+
+// identityRequest is a plain query: Graph's own sign-in-name example sends neither
+// ConsistencyLevel nor $count.
+func identityRequest(issuerAssignedID, issuer string) request {
+	q := encodeQuery(
+		param{"$filter", IdentityFilter(issuerAssignedID, issuer)},
+		param{"$select", userSelect},
+	)
+	return request{method: http.MethodGet, path: "/users", query: q, want: http.StatusOK}
+}
+
+func userRequest(id string) request {
+	return request{method: http.MethodGet, path: "/users/" + url.PathEscape(id), query: encodeQuery(param{"$select", userSelect}), want: http.StatusOK}
 }

@@ -4,22 +4,64 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
+	"portico/invite"
 	"portico/store"
 	"portico/views"
 )
 
-const (
-	auditPageSize = 50
-	maxAuditPage  = 1_000_000
-)
+const auditPageSize = 50
+
+// auditActions are the actions Portico records, with the labels the audit page shows for them.
+var auditActions = []views.Option{
+	{Value: invite.ActionInvitationCreate, Label: "Invitation created"},
+	{Value: invite.ActionInvitationResend, Label: "Invitation sent again"},
+	{Value: invite.ActionInvitationReveal, Label: "Redemption link revealed"},
+	{Value: invite.ActionJoinLinkCreate, Label: "Join link created"},
+	{Value: invite.ActionJoinLinkRevoke, Label: "Join link revoked"},
+	{Value: invite.ActionJoinLinkAccept, Label: "Join link accepted"},
+	{Value: "signin", Label: "Signed in"},
+	{Value: "signout", Label: "Signed out"},
+}
+
+// auditOutcomes are the outcomes Portico records, with their labels.
+var auditOutcomes = []views.Option{
+	{Value: string(invite.OutcomeSuccess), Label: "Success"},
+	{Value: string(invite.OutcomeCreated), Label: "Created"},
+	{Value: string(invite.OutcomeDenied), Label: "Denied by policy"},
+	{Value: string(invite.OutcomeRejected), Label: "Rejected by Microsoft"},
+	{Value: string(invite.OutcomeThrottled), Label: "Limit reached"},
+	{Value: string(invite.OutcomeFailed), Label: "Failed"},
+}
+
+// optionLabel is the label of value among opts, or value itself for one Portico does not know
+// (recorded by another version, say).
+func optionLabel(opts []views.Option, value string) string {
+	for _, o := range opts {
+		if o.Value == value {
+			return o.Label
+		}
+	}
+	return value
+}
+
+// choices are opts, plus the current value when it is not one of them, so a link to a filter on
+// an unlisted value still shows what it filters on.
+func choices(opts []views.Option, current string) []views.Option {
+	if current == "" || optionLabel(opts, current) != current {
+		return opts
+	}
+	return append(slices.Clone(opts), views.Option{Value: current, Label: current})
+}
 
 // auditFilter reads the shared filter of the audit page and its exports.
 func auditFilter(c echo.Context) (store.AuditFilter, views.AuditFilter, error) {
@@ -48,6 +90,23 @@ func auditFilter(c echo.Context) (store.AuditFilter, views.AuditFilter, error) {
 	return f, vf, nil
 }
 
+// auditFilterLabels name the filter fields in messages as the form labels them.
+var auditFilterLabels = map[string]string{"actor": "Who", "target": "About", "action": "Action", "outcome": "Outcome"}
+
+// auditError turns the store's refusal of filter text it cannot search for (invalid UTF-8, NUL)
+// into a 400 that names the field; other errors pass unchanged.
+func auditError(err error) error {
+	var ie *store.InputError
+	if errors.As(err, &ie) {
+		label := auditFilterLabels[ie.Field]
+		if label == "" {
+			label = ie.Field
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, "The “"+label+"” filter contains bytes that are not text (invalid UTF-8 or a NUL character). Remove them and try again.")
+	}
+	return err
+}
+
 // parseDay reads a date (or an RFC 3339 time); an end date covers the whole day.
 func parseDay(s string, end bool) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
@@ -63,42 +122,93 @@ func parseDay(s string, end bool) (time.Time, error) {
 	return t, nil
 }
 
-// auditPage shows the audit trail to admins, filtered and paged.
+// auditPage shows the audit trail to admins, filtered, newest first, paged by position: "Older"
+// continues before the page's last event and "Newer" after its first (keyset paging, which stays
+// as fast on page 10,000 as on page 1), plain links that work without JavaScript.
 func (s *Server) auditPage(c echo.Context) error {
 	f, vf, err := auditFilter(c)
 	if err != nil {
 		return err
 	}
-	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
-	// Bounded so the offset cannot overflow into a negative one that shows the first page again.
-	pageNum = min(max(pageNum, 1), maxAuditPage)
-	f.Limit, f.Offset = auditPageSize+1, (pageNum-1)*auditPageSize
+	for _, p := range []struct {
+		name string
+		dst  **store.AuditCursor
+	}{{"before", &f.Before}, {"after", &f.After}} {
+		v := c.QueryParam(p.name)
+		if v == "" {
+			continue
+		}
+		cur, err := store.ParseAuditCursor(v)
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, "This page link is damaged: go back to the newest events.")
+		}
+		*p.dst = &cur
+	}
+	if f.Before != nil && f.After != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "A page link can go older or newer, not both: go back to the newest events.")
+	}
+	f.Limit = auditPageSize + 1
 	events, err := s.Audit.ListAudit(c.Request().Context(), f)
 	if err != nil {
-		return err
+		return auditError(err)
 	}
-	m := views.Audit{Page: s.page(c, "Audit trail"), Filter: vf, PageNum: pageNum, HasNext: len(events) > auditPageSize}
+	more := len(events) > auditPageSize
+	hasOlder, hasNewer := f.Before != nil || f.After != nil, f.Before != nil
+	switch {
+	case f.After != nil && more:
+		events, hasNewer = events[1:], true // the extra one is the newest
+	case f.After != nil:
+		hasNewer = false
+	case more:
+		events, hasOlder = events[:auditPageSize], true
+	default:
+		hasOlder = false
+	}
+	if f.After != nil && len(events) < auditPageSize {
+		// Fewer than a page newer than the cursor: that is the first page, shown in full.
+		return c.Redirect(http.StatusSeeOther, "/admin/audit"+filterQuery(vf))
+	}
+	m := views.Audit{Page: s.page(c, "Audit trail"), Filter: vf,
+		Actions: choices(auditActions, vf.Action), Outcomes: choices(auditOutcomes, vf.Outcome)}
 	m.Nav = "audit"
-	if m.HasNext {
-		events = events[:auditPageSize]
-	}
 	for _, ev := range events {
-		m.Events = append(m.Events, views.AuditRow{Time: ev.Time, Actor: actorLabel(ev), Action: ev.Action, Target: ev.Target,
-			Outcome: ev.Outcome, Detail: ev.Detail, GraphRequestID: ev.GraphRequestID, ClientIP: ev.ClientIP})
+		m.Events = append(m.Events, views.AuditRow{Time: ev.Time, Actor: actorLabel(ev), Action: optionLabel(auditActions, ev.Action),
+			ActionKey: ev.Action, Target: ev.Target, Outcome: optionLabel(auditOutcomes, ev.Outcome), Detail: ev.Detail,
+			GraphRequestID: ev.GraphRequestID, ClientIP: ev.ClientIP})
 	}
 	qs := filterQuery(vf)
 	m.ExportCSV, m.ExportJSON = "/admin/audit.csv"+qs, "/admin/audit.jsonl"+qs
-	m.PageQuery = qs
+	m.Filtered = qs != ""
+	if len(events) > 0 {
+		if hasNewer {
+			m.NewerURL = auditLink(vf, "after", events[0].Cursor())
+			m.NewestURL = "/admin/audit" + qs
+		}
+		if hasOlder {
+			m.OlderURL = auditLink(vf, "before", events[len(events)-1].Cursor())
+		}
+	}
 	return render(c, http.StatusOK, views.AuditPage(m))
 }
 
-func filterQuery(f views.AuditFilter) string {
+func auditLink(f views.AuditFilter, dir string, cur store.AuditCursor) string {
+	v := filterValues(f)
+	v.Set(dir, cur.String())
+	return "/admin/audit?" + v.Encode()
+}
+
+func filterValues(f views.AuditFilter) url.Values {
 	v := url.Values{}
 	for k, val := range map[string]string{"actor": f.Actor, "target": f.Target, "action": f.Action, "outcome": f.Outcome, "since": f.Since, "until": f.Until} {
 		if val != "" {
 			v.Set(k, val)
 		}
 	}
+	return v
+}
+
+func filterQuery(f views.AuditFilter) string {
+	v := filterValues(f)
 	if len(v) == 0 {
 		return ""
 	}
@@ -128,9 +238,9 @@ func (s *Server) auditCSV(c echo.Context) error {
 	w := csv.NewWriter(c.Response())
 	err = w.Write(auditCSVHeader)
 	if err == nil {
-		err = s.Audit.EachAudit(c.Request().Context(), f, func(ev *store.AuditEvent) error {
+		err = auditError(s.Audit.EachAudit(c.Request().Context(), f, func(ev *store.AuditEvent) error {
 			return w.Write(csvRow(ev))
-		})
+		}))
 	}
 	if err == nil {
 		w.Flush()
@@ -168,9 +278,18 @@ func csvRow(ev *store.AuditEvent) []string {
 	return row
 }
 
-// CSVSafe prefixes a cell that a spreadsheet would run as a formula with a single quote.
+// CSVSafe makes a cell inert in spreadsheets, following OWASP's CSV-injection guidance: a cell that
+// starts with =, +, -, @, tab, carriage return or line feed, or with whitespace and then one of
+// those formula characters (spreadsheets skip leading blanks and line breaks before a formula), is
+// prefixed with a single quote, so it is shown as text. csv.Writer quotes and doubles any '"'.
 func CSVSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+	if v == "" {
+		return v
+	}
+	if strings.ContainsRune("=+-@\t\r\n", rune(v[0])) {
+		return "'" + v
+	}
+	if rest := strings.TrimLeftFunc(v, unicode.IsSpace); rest != v && rest != "" && strings.ContainsRune("=+-@", rune(rest[0])) {
 		return "'" + v
 	}
 	return v
@@ -202,9 +321,9 @@ func (s *Server) auditJSONL(c echo.Context) error {
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="portico-audit.jsonl"`)
 	bw := bufio.NewWriter(c.Response())
 	enc := json.NewEncoder(bw)
-	err = s.Audit.EachAudit(c.Request().Context(), f, func(ev *store.AuditEvent) error {
+	err = auditError(s.Audit.EachAudit(c.Request().Context(), f, func(ev *store.AuditEvent) error {
 		return enc.Encode(auditJSON{ev.Time.UTC(), ev.ActorUPN, ev.ActorOID, ev.ActorTID, ev.Action, ev.Target, ev.Outcome, ev.Detail, ev.GraphRequestID, ev.ClientIP, ev.RequestID})
-	})
+	}))
 	if err == nil {
 		err = bw.Flush()
 	}

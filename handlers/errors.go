@@ -2,13 +2,20 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"portico/auth"
+	"portico/invite"
 )
+
+// statusClientClosed is logged for a request whose client went away before the answer (nginx's 499).
+const statusClientClosed = 499
 
 // apiError is Portico's JSON error body, shaped like Graph's envelope so API clients handle both alike.
 type apiError struct {
@@ -22,41 +29,200 @@ type apiErrorBody struct {
 	InnerError map[string]string `json:"innerError,omitempty"`
 }
 
-// handleError is the one place errors become responses: 5xx are logged at error and shown
-// generically; 4xx carry their own safe message.
+// problem is how one error is answered: a status, words for people, and what Graph said.
+type problem struct {
+	Status         int
+	Code           string // Graph-style code for the JSON envelope
+	Kind           string // alert kind on the invitation form: error or warning
+	Title, Text    string
+	Fields         invite.FieldErrors
+	GraphRequestID string
+	RetryAfter     time.Duration
+	Form           bool // the error is about the invitation the user is writing: answer on the form
+}
+
+// errBadJSON explains a request body that cannot be used.
+type errBadJSON struct{ msg string }
+
+func (e *errBadJSON) Error() string { return e.msg }
+
+// errSignInProvider is an error the identity provider ended a (state-matched) sign-in with.
+type errSignInProvider struct{ code string }
+
+func (e *errSignInProvider) Error() string { return "handlers: identity provider answered " + e.code }
+
+// errTooManyRefusals is the answer once a user's refused actions on invitations exceed the limit.
+var errTooManyRefusals = echo.NewHTTPError(http.StatusTooManyRequests,
+	"Portico refused several of your requests in a row and is pausing them. Wait a minute, then open the invitation from My invitations.")
+
+var errNotFound = echo.NewHTTPError(http.StatusNotFound)
+
+// problemOf is the one mapping from domain, sign-in and HTTP errors to answers. Unknown errors are
+// internal failures: 500 with a generic text, never err.Error().
+func problemOf(err error) problem {
+	var (
+		he  *echo.HTTPError
+		ve  *invite.ValidationError
+		re  *invite.RefusedError
+		ge  *invite.GraphError
+		bad *errBadJSON
+		sp  *errSignInProvider
+		qe  *invite.QuotaError
+	)
+	p := problem{Status: http.StatusInternalServerError, Kind: "error"}
+	switch {
+	case errors.As(err, &ve):
+		p = problem{Status: http.StatusBadRequest, Kind: "error", Title: "Check the highlighted fields", Fields: ve.Fields, Form: true}
+	case errors.As(err, &bad):
+		p = problem{Status: http.StatusBadRequest, Kind: "error", Title: "The request could not be read", Text: bad.msg, Form: true}
+	case errors.Is(err, invite.ErrMemberNotAllowed):
+		p = problem{Status: http.StatusForbidden, Kind: "error", Title: "Only admins can invite members",
+			Text: "Invite this partner as a guest, or ask an admin to invite them as a member.", Form: true}
+	case errors.As(err, &re):
+		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Not sent", Text: re.Message(), Form: true}
+		if re.Preflight.Verdict == invite.VerdictOwnDomain || re.Preflight.Verdict == invite.VerdictPolicyBlocked {
+			p.Status = http.StatusUnprocessableEntity
+		}
+		if re.ResendOffered {
+			p.Title = "Already invited"
+		}
+	case errors.As(err, &qe):
+		p = problem{Status: http.StatusTooManyRequests, Kind: "warning", Title: "Invitation limit reached",
+			Text: quotaText(qe.Decision), RetryAfter: qe.Decision.RetryAfter, Form: true}
+	case errors.As(err, &ge):
+		p = problem{Status: graphStatus(ge), Code: ge.Code, Kind: "error", Title: "Microsoft Graph did not send the invitation",
+			Text: ge.Message, GraphRequestID: ge.RequestID, Form: true}
+		if ge.Throttled() {
+			p.RetryAfter = ge.RetryAfter
+		}
+	case errors.Is(err, invite.ErrNotFound):
+		p.Status = http.StatusNotFound
+	case errors.Is(err, invite.ErrForbidden):
+		p = problem{Status: http.StatusForbidden, Title: "Not allowed", Text: "Only admins can see everyone's invitations."}
+	case errors.Is(err, invite.ErrNotPending):
+		p = problem{Status: http.StatusConflict, Text: "Only pending invitations can be sent again."}
+	case errors.Is(err, invite.ErrNoRedeemURL):
+		p = problem{Status: http.StatusConflict, Text: "Portico no longer holds a usable redemption link for this invitation. Use Send again to get a new one."}
+	case errors.Is(err, invite.ErrJoinGone):
+		p.Status = http.StatusNotFound
+	case errors.Is(err, auth.ErrBadState):
+		p = problem{Status: http.StatusForbidden, Title: "Sign-in link expired",
+			Text: "This sign-in attempt has expired or was already used. Start again from the sign-in button."}
+	case errors.As(err, &sp):
+		// Named only because it looks like an OAuth error code (see oauthCode): a forged link
+		// cannot put words on a Portico page.
+		p = problem{Status: http.StatusForbidden, Title: "Sign-in did not complete",
+			Text: "The identity provider ended the sign-in (" + sp.code + "). Try again, or ask your IT team if it keeps happening."}
+	case errors.Is(err, auth.ErrWrongTenant):
+		p = problem{Status: http.StatusForbidden, Title: "Account not accepted",
+			Text: "This account belongs to another organization. Sign in with your work account."}
+	case errors.Is(err, auth.ErrTokenInvalid):
+		p = problem{Status: http.StatusForbidden, Title: "Sign-in refused",
+			Text: "Portico could not verify the sign-in. Start again from the sign-in button."}
+	case errors.Is(err, auth.ErrNotReady):
+		p = problem{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
+			Text: "Sign-in is unavailable: Portico cannot reach the identity provider. Try again in a minute."}
+	case errors.As(err, &he):
+		p.Status = he.Code
+		if m, ok := he.Message.(string); ok {
+			p.Text = m
+		}
+	}
+	if p.Code == "" {
+		p.Code = codeFor(p.Status)
+	}
+	title, text := statusText(p.Status, p.Text)
+	if p.Status >= 500 && ge == nil {
+		p.Title, p.Text = title, text // an internal failure's own words are never shown
+	}
+	if p.Title == "" {
+		p.Title = title
+	}
+	if p.Text == "" && !p.Form {
+		p.Text = text
+	}
+	return p
+}
+
+// quotaText says which limit was reached and when the next invitation is possible.
+func quotaText(d invite.QuotaDecision) string {
+	w := d.Hour
+	if d.Day.Limit > 0 && d.Day.Remaining == 0 && (w.Limit == 0 || w.Remaining > 0 || d.Day.ResetAt.After(w.ResetAt)) {
+		w = d.Day
+	}
+	per, at := "hour", w.ResetAt.UTC().Format("15:04 UTC")
+	if w.Length >= 24*time.Hour {
+		per, at = "day", w.ResetAt.UTC().Format("2 Jan 15:04 UTC")
+	}
+	if w.Limit == 0 || w.ResetAt.IsZero() {
+		return "You have sent as many invitations as Portico allows for now. Try again later."
+	}
+	return fmt.Sprintf("You have sent the %d invitations Portico allows per %s. You can send the next one after %s.", w.Limit, per, at)
+}
+
+// handleError is echo's error handler and the one place errors become responses: 5xx are logged
+// at error and shown generically; 4xx carry their own safe message.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if c.Request().Context().Err() != nil {
+		// The client went away (closed the tab, cancelled): nobody reads an answer, and it is not
+		// Portico's failure.
+		s.Logger.Info("client gone", "request_id", requestID(c), "path", logPath(c), "err", err)
+		c.Response().WriteHeader(statusClientClosed)
 		return
 	}
 	if errors.Is(err, auth.ErrReauthRequired) {
 		s.reauth(c)
 		return
 	}
-	status := http.StatusInternalServerError
-	msg := ""
+	p := problemOf(err)
 	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		status = he.Code
-		if m, ok := he.Message.(string); ok {
-			msg = m
-		}
-	}
-	if status >= 500 {
+	switch {
+	case p.Status >= 500:
 		s.Logger.Error("request failed", "request_id", requestID(c), "path", logPath(c), "err", err)
-		msg = ""
+	case !errors.As(err, &he):
+		s.Logger.Warn("request refused", "request_id", requestID(c), "path", logPath(c), "status", p.Status, "err", err)
 	}
-	title, text := statusText(status, msg)
+	setRetryAfter(c, p.RetryAfter)
 	if wantsJSON(c) {
-		_ = c.JSON(status, apiError{Error: apiErrorBody{Code: codeFor(status), Message: text, InnerError: map[string]string{"request-id": requestID(c)}}})
+		s.jsonProblem(c, p)
 		return
 	}
 	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(status)
+		_ = c.NoContent(p.Status)
 		return
 	}
-	if err := s.errorPage(c, status, title, text); err != nil {
+	if errors.Is(err, invite.ErrJoinGone) {
+		err = s.joinGone(c)
+	} else {
+		err = s.errorPage(c, p)
+	}
+	if err != nil {
 		s.Logger.Error("render error page", "request_id", requestID(c), "err", err)
-		_ = c.String(status, title)
+		_ = c.String(p.Status, p.Title)
+	}
+}
+
+// setRetryAfter sets Retry-After in whole seconds, rounded up, when d > 0.
+func setRetryAfter(c echo.Context, d time.Duration) {
+	if d > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	}
+}
+
+// jsonProblem answers in Graph's error envelope.
+func (s *Server) jsonProblem(c echo.Context, p problem) {
+	body := apiErrorBody{Code: p.Code, Message: p.Title, Details: p.Fields, InnerError: map[string]string{"request-id": requestID(c)}}
+	if p.Text != "" && p.Text != p.Title {
+		body.Message = p.Title + ": " + p.Text
+	}
+	if p.GraphRequestID != "" {
+		body.InnerError["graph-request-id"] = p.GraphRequestID
+	}
+	if err := c.JSON(p.Status, apiError{Error: body}); err != nil {
+		s.Logger.Warn("write error answer", "request_id", requestID(c), "err", err)
 	}
 }
 
@@ -133,13 +299,34 @@ func codeFor(status int) string {
 		return "Authorization_RequestDenied"
 	case http.StatusNotFound:
 		return "Request_ResourceNotFound"
+	case http.StatusConflict:
+		return "Conflict"
 	case http.StatusTooManyRequests:
 		return "TooManyRequests"
 	case http.StatusRequestEntityTooLarge:
 		return "RequestEntityTooLarge"
+	case http.StatusServiceUnavailable:
+		return "ServiceUnavailable"
 	}
 	if status >= 500 {
 		return "ServiceError"
 	}
 	return "BadRequest"
+}
+
+// graphStatus maps Graph's answer to Portico's: the user's own mistakes stay 4xx, Graph's failures 502/503.
+func graphStatus(ge *invite.GraphError) int {
+	switch {
+	case ge.Throttled():
+		return http.StatusTooManyRequests
+	case ge.Status == http.StatusUnauthorized:
+		return http.StatusUnauthorized
+	case ge.Status == http.StatusForbidden:
+		return http.StatusForbidden
+	case ge.Status == http.StatusBadRequest || ge.Status == http.StatusNotFound || ge.Status == http.StatusConflict:
+		return http.StatusBadRequest
+	case ge.Status == 0:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
-	"portico/auth"
 	"portico/config"
 	"portico/static"
 	"portico/store"
@@ -25,9 +24,8 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// AuditLog is the audit trail as handlers use it: append events, read them back for admins.
+// AuditLog is the audit trail as the admin pages read it; handlers never append to it.
 type AuditLog interface {
-	AppendAudit(ctx context.Context, ev *store.AuditEvent) error
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
 	EachAudit(ctx context.Context, f store.AuditFilter, fn func(*store.AuditEvent) error) error
 }
@@ -36,8 +34,9 @@ type AuditLog interface {
 type Deps struct {
 	Config       *config.Config
 	Logger       *slog.Logger
-	Sessions     *auth.Store
-	RP           *auth.RelyingParty
+	Sessions     Sessions
+	RP           RelyingParty
+	Tokens       Tokens // nil: the signed-in employee's delegated tokens (auth.Delegated over Sessions and RP)
 	Invites      Invites
 	Audit        AuditLog
 	DB           Pinger
@@ -59,6 +58,12 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Tokens == nil {
+		d.Tokens = delegatedTokens(d.Sessions, d.RP)
+		if d.Tokens == nil {
+			panic("handlers: Deps.Tokens is required unless Sessions and RP are auth's own")
+		}
 	}
 	s := &Server{Deps: d}
 	s.cspFormAction = formActionSources(d.Config)
@@ -115,12 +120,14 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 }
 
 // errorPage renders the friendly error page.
-func (s *Server) errorPage(c echo.Context, status int, title, text string) error {
-	p := s.page(c, title)
-	return render(c, status, views.ErrorPage(views.Error{Page: p, Status: status, Title: title, Text: text, SignIn: status == http.StatusUnauthorized}))
+func (s *Server) errorPage(c echo.Context, pr problem) error {
+	p := s.page(c, pr.Title)
+	text := pr.Text
+	if pr.GraphRequestID != "" {
+		text += " (Graph request id " + pr.GraphRequestID + ")"
+	}
+	return render(c, pr.Status, views.ErrorPage(views.Error{Page: p, Status: pr.Status, Title: pr.Title, Text: text, SignIn: pr.Status == http.StatusUnauthorized}))
 }
-
-var errNotFound = echo.NewHTTPError(http.StatusNotFound)
 
 // takeFlash moves the session's one-shot message onto the page, saving the session once it is taken.
 func (s *Server) takeFlash(c echo.Context, p *views.Page) error {

@@ -19,6 +19,18 @@ func TestCSVSafe(t *testing.T) {
 		"plain":              "plain",
 		"":                   "",
 		"a=b":                "a=b",
+		// Issue 14, item 2: spreadsheets skip leading blanks and line breaks before a formula.
+		"\r=1+1":             "'\r=1+1",
+		"\n=1+1":             "'\n=1+1",
+		" =1+1":              "' =1+1",
+		"   @SUM(A1)":        "'   @SUM(A1)",
+		"\t\t+1":             "'\t\t+1",
+		"\n -2":              "'\n -2",
+		"\u00a0=1":           "'\u00a0=1",
+		"\u3000=HYPERLINK()": "'\u3000=HYPERLINK()",
+		" plain":             " plain",
+		" ":                  " ",
+		"x\n=1":              "x\n=1",
 	} {
 		if got := CSVSafe(in); got != want {
 			t.Errorf("CSVSafe(%q) = %q, want %q", in, got, want)

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -67,11 +65,6 @@ type graphInvitationBody struct {
 	} `json:"invitedUserMessageInfo"`
 	Resend bool `json:"resend"`
 }
-
-// errBadJSON explains a JSON body that cannot be used.
-type errBadJSON struct{ msg string }
-
-func (e *errBadJSON) Error() string { return e.msg }
 
 // bindInvitation reads the form (or Graph-shaped JSON) into the domain request. Only the named
 // fields are read: anything else a client posts is ignored (form) or refused (JSON).
@@ -155,7 +148,7 @@ func (s *Server) createInvitation(c echo.Context) error {
 	req, err := bindInvitation(c)
 	if err == nil {
 		var res *invite.Result
-		ts := s.Sessions.GraphTokens(c.Request().Context(), s.RP, sessionOf(c))
+		ts := s.graphTokens(c)
 		res, err = s.Invites.Send(c.Request().Context(), ts, s.inviter(c), req, meta(c))
 		if err == nil {
 			return s.invitationCreated(c, res)
@@ -179,83 +172,33 @@ func (s *Server) invitationCreated(c echo.Context, res *invite.Result) error {
 }
 
 // invitationFailed re-renders the form (status 4xx, values kept, messages by the fields) or answers
-// a Graph-like JSON error.
+// a Graph-like JSON error; errors not about the invitation go to the error handler.
 func (s *Server) invitationFailed(c echo.Context, req invite.Request, err error) error {
-	if errors.Is(err, auth.ErrReauthRequired) {
-		return err // the error handler signs the user out and asks them to sign in again
+	if errors.Is(err, auth.ErrReauthRequired) || c.Request().Context().Err() != nil {
+		return err
 	}
-	status, alert, fields := http.StatusBadRequest, (*views.Alert)(nil), invite.FieldErrors(nil)
-	var resend *views.ResendOffer
-	var (
-		ve  *invite.ValidationError
-		re  *invite.RefusedError
-		ge  *invite.GraphError
-		bad *errBadJSON
-	)
-	switch {
-	case errors.As(err, &ve):
-		fields = ve.Fields
-		alert = &views.Alert{Kind: "error", Title: "Check the highlighted fields"}
-	case errors.As(err, &bad):
-		alert = &views.Alert{Kind: "error", Title: "The request could not be read", Text: bad.msg}
-	case errors.Is(err, invite.ErrMemberNotAllowed):
-		status = http.StatusForbidden
-		alert = &views.Alert{Kind: "error", Title: "Only admins can invite members", Text: "Invite this partner as a guest, or ask an admin to invite them as a member."}
-	case errors.As(err, &re):
-		status = http.StatusConflict
-		if re.Preflight.Verdict == invite.VerdictOwnDomain || re.Preflight.Verdict == invite.VerdictPolicyBlocked {
-			status = http.StatusUnprocessableEntity
-		}
-		alert = &views.Alert{Kind: "warning", Title: "Not sent", Text: re.Message()}
-		if re.ResendOffered {
-			alert.Title = "Already invited"
-			resend = &views.ResendOffer{InvitationID: re.Preflight.InvitationID, Text: re.Message()}
-			// Someone else's invitation cannot be resent through its page: re-post the form instead.
-			if id := resend.InvitationID; id != "" {
-				if _, err := s.Invites.Get(c.Request().Context(), s.inviter(c), id); err != nil {
-					resend.InvitationID = ""
-				}
-			}
-		}
-	case errors.As(err, &ge):
-		status = graphStatus(ge)
-		alert = &views.Alert{Kind: "error", Title: "Microsoft Graph did not send the invitation", Text: ge.Message, RequestID: ge.RequestID}
-		if ge.Throttled() && ge.RetryAfter > 0 {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(int((ge.RetryAfter+time.Second-1)/time.Second)))
-		}
-	default:
+	p := problemOf(err)
+	if !p.Form {
 		return err
 	}
 	if wantsJSONBody(c) {
-		body := apiErrorBody{Code: codeFor(status), Message: alert.Title, Details: fields, InnerError: map[string]string{"request-id": requestID(c)}}
-		if alert.Text != "" {
-			body.Message = alert.Title + ": " + alert.Text
+		return err // answered in Graph's envelope by handleError
+	}
+	setRetryAfter(c, p.RetryAfter)
+	alert := &views.Alert{Kind: p.Kind, Title: p.Title, Text: p.Text, RequestID: p.GraphRequestID}
+	var resend *views.ResendOffer
+	var re *invite.RefusedError
+	if errors.As(err, &re) && re.ResendOffered {
+		resend = &views.ResendOffer{InvitationID: re.Preflight.InvitationID, Text: re.Message()}
+		// Someone else's invitation cannot be resent through its page: re-post the form instead.
+		if id := resend.InvitationID; id != "" {
+			if _, err := s.Invites.Get(c.Request().Context(), s.inviter(c), id); err != nil {
+				resend.InvitationID = ""
+			}
 		}
-		if ge != nil {
-			body.Code = ge.Code
-			body.InnerError["graph-request-id"] = ge.RequestID
-		}
-		return c.JSON(status, apiError{Error: body})
 	}
 	m := s.inviteForm(c, views.InviteValues{DisplayName: req.DisplayName, Email: req.Email, Message: req.Message, CC: req.CC,
 		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail})
-	m.Errors, m.Alert, m.ResendOffer = fields, alert, resend
-	return render(c, status, views.InviteFormPage(m))
-}
-
-// graphStatus maps Graph's answer to Portico's: the user's own mistakes stay 4xx, Graph's failures 502/503.
-func graphStatus(ge *invite.GraphError) int {
-	switch {
-	case ge.Throttled():
-		return http.StatusTooManyRequests
-	case ge.Status == http.StatusUnauthorized:
-		return http.StatusUnauthorized
-	case ge.Status == http.StatusForbidden:
-		return http.StatusForbidden
-	case ge.Status == http.StatusBadRequest || ge.Status == http.StatusNotFound || ge.Status == http.StatusConflict:
-		return http.StatusBadRequest
-	case ge.Status == 0:
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusBadGateway
+	m.Errors, m.Alert, m.ResendOffer = p.Fields, alert, resend
+	return render(c, p.Status, views.InviteFormPage(m))
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -25,13 +24,10 @@ func (s *Server) showInvitation(c echo.Context) error {
 	ctx := c.Request().Context()
 	inv := s.inviter(c)
 	rec, err := s.Invites.Get(ctx, inv, c.Param("id"))
-	if errors.Is(err, invite.ErrNotFound) {
-		return errNotFound
-	}
 	if err != nil {
 		return err
 	}
-	ts := s.Sessions.GraphTokens(ctx, s.RP, sessionOf(c))
+	ts := s.graphTokens(c)
 	if fresh := s.Invites.RefreshStates(ctx, ts, []invite.Invitation{*rec}, s.stateRefresh()); len(fresh) == 1 {
 		rec = &fresh[0]
 	}

@@ -17,9 +17,6 @@ import (
 func (s *Server) joinShow(c echo.Context) error {
 	token := c.Param("token")
 	jv, err := s.Invites.OpenJoin(c.Request().Context(), token, meta(c))
-	if errors.Is(err, invite.ErrJoinGone) {
-		return s.joinGone(c)
-	}
 	if err != nil {
 		return err
 	}
@@ -63,19 +60,17 @@ func (s *Server) joinAccept(c echo.Context) error {
 	token := c.Param("token")
 	u, err := s.Invites.AcceptJoin(c.Request().Context(), token, meta(c))
 	var closed *invite.JoinClosedError
-	switch {
-	case errors.Is(err, invite.ErrJoinGone):
-		return s.joinGone(c)
-	case errors.As(err, &closed):
+	if errors.As(err, &closed) {
 		return s.joinPage(c, token, closed.View)
-	case err != nil:
+	}
+	if err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusFound, u)
 }
 
-// joinGone is the same page, with the same status, for every unknown or malformed token, so it
-// reveals nothing about whether a token ever existed.
+// joinGone is the same page, with the same status, for every unknown or malformed token
+// (invite.ErrJoinGone, answered by handleError), so it reveals nothing about whether a token ever existed.
 func (s *Server) joinGone(c echo.Context) error {
 	return render(c, http.StatusNotFound, views.JoinGonePage(views.JoinGone{Page: s.partnerPage(c, "This link no longer works")}))
 }

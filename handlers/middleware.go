@@ -73,6 +73,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		status := c.Response().Status
 		level := slog.LevelInfo
 		switch {
+		case status == statusClientClosed:
 		case status >= 500:
 			level = slog.LevelError
 		case status >= 400:
@@ -90,13 +91,19 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// logPath is the route pattern for routes with secrets in the path (join tokens), else the path.
+// logPath is the route pattern for routes with secrets in the path (join tokens), else the path,
+// cut short so a client cannot write 60,000 characters to the log per request.
 func logPath(c echo.Context) string {
 	if p := c.Path(); strings.Contains(p, ":token") {
 		return p
 	}
+	if p := c.Request().URL.Path; len(p) > maxLogPath {
+		return p[:maxLogPath] + "…"
+	}
 	return c.Request().URL.Path
 }
+
+const maxLogPath = 256
 
 // securityHeaders sets the headers every response carries, error pages included.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
@@ -196,12 +203,22 @@ func (s *Server) checkOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 		if safeMethod(r.Method) {
 			return next(c)
 		}
-		switch r.Header.Get("Sec-Fetch-Site") {
+		fetchSite := r.Header.Get("Sec-Fetch-Site")
+		switch fetchSite {
 		case "", "same-origin", "none":
 		default:
 			return echo.NewHTTPError(http.StatusForbidden, "cross-site request refused")
 		}
-		if o := r.Header.Get("Origin"); o != "" && o != "null" && !strings.EqualFold(o, self) {
+		switch o := r.Header.Get("Origin"); {
+		case o == "null":
+			// Browsers send "null" from sandboxed frames and data: or file: pages, and also for a
+			// same-origin form on a page served with Referrer-Policy: no-referrer (the Fetch
+			// standard's Origin rule), which Portico's pages with bearer links are. Only the
+			// latter comes with Sec-Fetch-Site: same-origin, a header no page can set.
+			if fetchSite != "same-origin" {
+				return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
+			}
+		case o != "" && !strings.EqualFold(o, self):
 			return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
 		}
 		return next(c)

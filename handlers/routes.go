@@ -38,15 +38,15 @@ func (s *Server) routes(e *echo.Echo) {
 	site.GET("/signed-out", s.signedOut)
 
 	in := site.Group("", s.requireSignIn, s.checkOrigin, s.checkCSRF)
-	quota := s.inviteQuota() // one set of counters for sending and re-sending
-	in.POST("/invitations", s.createInvitation, quota)
+	in.POST("/invitations", s.createInvitation)
 	in.GET("/invitations", s.listInvitations)
 	in.GET("/invitations/check", s.checkAddress, s.limitPerUser(2, 20))
-	in.GET("/invitations/:id", s.showInvitation)
-	in.POST("/invitations/:id/resend", s.resendInvitation, quota)
-	in.POST("/invitations/:id/reveal", s.revealRedeemURL, noStore)
-	in.POST("/invitations/:id/link", s.newJoinLink)
-	in.POST("/invitations/:id/link/revoke", s.revokeJoinLink)
+	one := in.Group("/invitations/:id", s.guardInvitation())
+	one.GET("", s.showInvitation)
+	one.POST("/resend", s.resendInvitation)
+	one.POST("/reveal", s.revealRedeemURL, noStore)
+	one.POST("/link", s.newJoinLink)
+	one.POST("/link/revoke", s.revokeJoinLink)
 
 	admin := in.Group("/admin", s.requireAdmin)
 	admin.GET("/audit", s.auditPage)

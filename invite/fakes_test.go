@@ -31,6 +31,7 @@ type fakeGraph struct {
 	getUser  func(ctx context.Context, id string) (*graph.User, error)
 	org      func() (*graph.Organization, error)
 	idents   []string // issuers asked for
+	lookups  []graph.Lookup
 	priority []context.Context
 }
 
@@ -77,7 +78,12 @@ func (f *fakeGraph) FindUsersByAddress(_ context.Context, _ oauth2.TokenSource, 
 	return nil, nil
 }
 
-func (f *fakeGraph) FindUsersByIdentity(_ context.Context, _ oauth2.TokenSource, id, issuer string) ([]graph.User, error) {
+func (f *fakeGraph) FindUsersByIdentity(ctx context.Context, ts oauth2.TokenSource, id, issuer string) ([]graph.User, error) {
+	f.count("byIdentity.alone") // a round trip of its own
+	return f.findByIdentity(ctx, ts, id, issuer)
+}
+
+func (f *fakeGraph) findByIdentity(_ context.Context, _ oauth2.TokenSource, id, issuer string) ([]graph.User, error) {
 	f.count("byIdentity")
 	f.mu.Lock()
 	f.idents = append(f.idents, issuer)
@@ -94,6 +100,51 @@ func (f *fakeGraph) GetUser(ctx context.Context, _ oauth2.TokenSource, id string
 		return f.getUser(ctx, id)
 	}
 	return nil, errors.New("fake: no user")
+}
+
+// Lookup counts one round trip and answers each read through the single-call fakes.
+func (f *fakeGraph) Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.Lookup) *graph.LookupResult {
+	f.count("lookup")
+	f.mu.Lock()
+	f.lookups = append(f.lookups, l)
+	f.mu.Unlock()
+	res := &graph.LookupResult{}
+	res.ByAddress, res.AddressErr = f.FindUsersByAddress(ctx, ts, l.Email)
+	if l.IdentityIssuer != "" {
+		res.ByIdentity, res.IdentityErr = f.findByIdentity(ctx, ts, l.Email, l.IdentityIssuer)
+	}
+	if l.Organization {
+		res.Organization, res.OrganizationErr = f.Organization(ctx, ts)
+	}
+	return res
+}
+
+// GetUsers counts one round trip and reads every id through getUser concurrently, as Graph
+// serves a batch.
+func (f *fakeGraph) GetUsers(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*graph.User, error) {
+	f.count("getUsers")
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		out  = map[string]*graph.User{}
+		errs []error
+	)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u, err := f.GetUser(ctx, ts, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			out[id] = u
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 func (f *fakeGraph) Organization(context.Context, oauth2.TokenSource) (*graph.Organization, error) {

@@ -26,6 +26,27 @@ type orgCall struct {
 	err  error
 }
 
+// freshOrganization returns the tenant's cached domains, or nil when the cache is cold or stale.
+func (s *Service) freshOrganization(tenantID string) *orgInfo {
+	s.orgMu.Lock()
+	defer s.orgMu.Unlock()
+	if e := s.orgs[tenantID]; e != nil && e.info != nil && s.now().Sub(e.fetched) < s.orgTTL {
+		return e.info
+	}
+	return nil
+}
+
+// knownInitial is the tenant's initial domain as last read, stale or not ("" before the first
+// read): Entra never changes a tenant's initial domain.
+func (s *Service) knownInitial(tenantID string) string {
+	s.orgMu.Lock()
+	defer s.orgMu.Unlock()
+	if e := s.orgs[tenantID]; e != nil && e.info != nil {
+		return e.info.initial
+	}
+	return ""
+}
+
 // organization returns the tenant's domains, cached for orgTTL; concurrent misses share one Graph call.
 // Failures are not cached.
 func (s *Service) organization(ctx context.Context, ts oauth2.TokenSource, tenantID string) (*orgInfo, error) {

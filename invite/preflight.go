@@ -64,9 +64,27 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 	key := strings.ToLower(addr)
 	p := &Preflight{Email: key, Domain: domainOf(key)}
 
-	org, err := s.organization(ctx, ts, inv.TenantID)
-	if err != nil {
-		return nil, fmt.Errorf("invite: reading the organization's domains: %w", err)
+	org := s.freshOrganization(inv.TenantID)
+	var res *graph.LookupResult
+	issuer := ""
+	if org == nil {
+		// Cold cache: the directory lookups go out at the same time as the organization read
+		// (one round trip), with the initial domain last seen, which never changes. They are
+		// not needed when the domain's own verdict comes first.
+		var looked chan *graph.LookupResult
+		if s.policy.domainRule(p.Domain) == "" {
+			issuer = s.knownInitial(inv.TenantID)
+			looked = make(chan *graph.LookupResult, 1)
+			go func() { looked <- s.graph.Lookup(ctx, ts, graph.Lookup{Email: addr, IdentityIssuer: issuer}) }()
+		}
+		o, err := s.organization(ctx, ts, inv.TenantID)
+		if looked != nil {
+			res = <-looked
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invite: reading the organization's domains: %w", err)
+		}
+		org = o
 	}
 	if slices.Contains(org.domains, p.Domain) {
 		return p.with(VerdictOwnDomain, "This address belongs to your own organization ("+p.Domain+"); they can sign in already and need no invitation."), nil
@@ -76,15 +94,23 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 		return p.with(VerdictPolicyBlocked, policyMessage(p.Domain, rule)), nil
 	}
 
-	users, err := s.graph.FindUsersByAddress(ctx, ts, addr)
-	if err != nil {
-		return nil, fmt.Errorf("invite: looking up the address in the directory: %w", err)
+	if res == nil {
+		issuer = org.initial
+		res = s.graph.Lookup(ctx, ts, graph.Lookup{Email: addr, IdentityIssuer: issuer})
 	}
+	if res.AddressErr != nil {
+		return nil, fmt.Errorf("invite: looking up the address in the directory: %w", res.AddressErr)
+	}
+	users := res.ByAddress
 	p.Source = SourceDirectory
 	if org.initial != "" {
 		// Local accounts sign in with names kept in identities, which the address query cannot
 		// reach; Graph allows that filter only as its own query.
-		local, err := s.graph.FindUsersByIdentity(ctx, ts, addr, org.initial)
+		local, err := res.ByIdentity, res.IdentityErr
+		if issuer != org.initial {
+			// The first check after start did not know the initial domain yet.
+			local, err = s.graph.FindUsersByIdentity(ctx, ts, addr, org.initial)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("invite: looking up local sign-in names: %w", err)
 		}

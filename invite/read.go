@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -127,9 +128,10 @@ func (s *Service) List(ctx context.Context, inv Inviter, f ListFilter) (*ListPag
 }
 
 // RefreshStates reads the current externalUserState from Graph for created invitations whose
-// state was last read more than maxAge ago, in parallel with a small bound and under a short
-// overall deadline, persists what changed and returns updated copies. Invitations Graph did not
-// answer for in time keep their stored values (and StateCheckedAt, so callers can show their age).
+// state was last read more than maxAge ago, all in one round trip (JSON batches sent at once)
+// under a short overall deadline, persists what changed and returns updated copies. Invitations
+// Graph did not answer for in time keep their stored values (and StateCheckedAt, so callers can
+// show their age).
 func (s *Service) RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs []Invitation, maxAge time.Duration) []Invitation {
 	out := slices.Clone(invs)
 	now := s.now().UTC()
@@ -149,52 +151,36 @@ func (s *Service) RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs
 
 	rctx, cancel := context.WithTimeout(ctx, s.refreshTimeout)
 	defer cancel()
-	type answer struct {
-		id string
-		u  *graph.User
+	ids := slices.Sorted(maps.Keys(byUser))
+	answer := make(chan map[string]*graph.User, 1) // buffered: a late answer never blocks
+	go func() {
+		users, err := s.graph.GetUsers(rctx, ts, ids)
+		if err != nil {
+			s.log.DebugContext(ctx, "invite: state refresh failed", "users", len(ids), "answered", len(users), "err", err)
+		}
+		answer <- users
+	}()
+	// The page must not wait for a slow Graph: stop at the deadline even if the call still runs.
+	var users map[string]*graph.User
+	select {
+	case users = <-answer:
+	case <-rctx.Done():
+		return out
 	}
-	answers := make(chan answer, len(byUser)) // buffered: late workers never block
-	sem := make(chan struct{}, s.refreshConcurrency)
-	for id := range byUser {
-		go func() {
-			select {
-			case sem <- struct{}{}:
-			case <-rctx.Done():
-				answers <- answer{id: id}
-				return
+	for _, id := range ids {
+		u := users[id]
+		if u == nil {
+			continue
+		}
+		for _, i := range byUser[id] {
+			r := &out[i]
+			checked := now
+			r.ExternalUserState = u.ExternalUserState
+			r.ExternalUserStateChangedAt = u.ExternalUserStateChangeDateTime
+			r.StateCheckedAt = &checked
+			if err := s.store.UpdateInvitationState(ctx, r.ID, r.ExternalUserState, r.ExternalUserStateChangedAt, checked); err != nil {
+				s.log.WarnContext(ctx, "invite: state not saved", "invitation", r.ID, "err", err)
 			}
-			defer func() { <-sem }()
-			u, err := s.graph.GetUser(rctx, ts, id)
-			if err != nil {
-				s.log.DebugContext(ctx, "invite: state refresh failed", "graph_user", id, "err", err)
-				u = nil
-			}
-			answers <- answer{id: id, u: u}
-		}()
-	}
-
-	// The page must not wait for a slow Graph: stop at the deadline even if a call is still running.
-	got := 0
-collect:
-	for got < len(byUser) {
-		select {
-		case a := <-answers:
-			got++
-			if a.u == nil {
-				continue
-			}
-			for _, i := range byUser[a.id] {
-				r := &out[i]
-				checked := now
-				r.ExternalUserState = a.u.ExternalUserState
-				r.ExternalUserStateChangedAt = a.u.ExternalUserStateChangeDateTime
-				r.StateCheckedAt = &checked
-				if err := s.store.UpdateInvitationState(ctx, r.ID, r.ExternalUserState, r.ExternalUserStateChangedAt, checked); err != nil {
-					s.log.WarnContext(ctx, "invite: state not saved", "invitation", r.ID, "err", err)
-				}
-			}
-		case <-rctx.Done():
-			break collect
 		}
 	}
 	return out

@@ -3,8 +3,8 @@ package invite
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,23 +210,14 @@ func TestRefreshStates(t *testing.T) {
 		invs = append(invs, Invitation{ID: "m" + id, TenantID: "t1", Outcome: OutcomeCreated, GraphUserID: id})
 	}
 	accepted := now.Add(-30 * time.Minute)
-	var inFlight, peak atomic.Int32
 	h.graph.getUser = func(ctx context.Context, id string) (*graph.User, error) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
-			}
-		}
 		switch id {
 		case "u-a":
 			return &graph.User{ID: id, ExternalUserState: "Accepted", ExternalUserStateChangeDateTime: &accepted}, nil
 		case "u-slow":
-			<-ctx.Done() // a Graph that does not answer in time
-			time.Sleep(50 * time.Millisecond)
-			return nil, ctx.Err()
+			// One request of the batch failing (a batch answers as a whole, so a Graph that
+			// does not answer in time is tested below).
+			return nil, &graph.Error{Status: 503, Code: "ServiceUnavailable"}
 		}
 		time.Sleep(5 * time.Millisecond)
 		return &graph.User{ID: id, ExternalUserState: "PendingAcceptance"}, nil
@@ -237,8 +228,8 @@ func TestRefreshStates(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("RefreshStates took %v; it must not wait for a slow Graph", el)
 	}
-	if peak.Load() > DefaultRefreshConcurrency {
-		t.Fatalf("%d GetUser calls at once; bound is %d", peak.Load(), DefaultRefreshConcurrency)
+	if n := h.graph.n("getUsers"); n != 1 {
+		t.Fatalf("%d GetUsers round trips; want 1 for the whole page", n)
 	}
 	byID := map[string]Invitation{}
 	for _, r := range out {
@@ -265,5 +256,23 @@ func TestRefreshStates(t *testing.T) {
 	}
 	if got := h.graph.n("getUser"); got != 13 { // u-a once, u-b, u-slow, 10 more; not c, d or f
 		t.Fatalf("%d GetUser calls; want 13", got)
+	}
+
+	// A Graph that does not answer in time: the page stops waiting at the deadline, values kept.
+	h.graph.getUser = func(ctx context.Context, id string) (*graph.User, error) {
+		<-ctx.Done()
+		time.Sleep(300 * time.Millisecond)
+		return nil, ctx.Err()
+	}
+	h.clock.Add(time.Hour)
+	start = time.Now()
+	late := h.svc.RefreshStates(context.Background(), nil, out, 5*time.Minute)
+	if el := time.Since(start); el > 400*time.Millisecond {
+		t.Fatalf("RefreshStates took %v; it must stop at its 200ms deadline", el)
+	}
+	for i := range late {
+		if !reflect.DeepEqual(late[i].StateCheckedAt, out[i].StateCheckedAt) || late[i].ExternalUserState != out[i].ExternalUserState {
+			t.Fatalf("%s changed without an answer: %+v", late[i].ID, late[i])
+		}
 	}
 }

@@ -306,7 +306,9 @@ func (a *attempt) recordCreated(ctx context.Context, created *graph.Invitation) 
 		rec.GraphUserID = created.InvitedUser.ID
 	}
 	if strings.EqualFold(created.Status, statePending) {
-		rec.ExternalUserState = statePending
+		// The POST's answer is as fresh as a read: the result page needs no GET of the new user.
+		checked := rec.CreatedAt
+		rec.ExternalUserState, rec.StateCheckedAt = statePending, &checked
 	}
 	res := &Result{Invitation: rec}
 	if created.InviteRedeemURL != "" {

@@ -24,6 +24,10 @@ type Graph interface {
 	FindUsersByIdentity(ctx context.Context, ts oauth2.TokenSource, issuerAssignedID, issuer string) ([]graph.User, error)
 	GetUser(ctx context.Context, ts oauth2.TokenSource, id string) (*graph.User, error)
 	Organization(ctx context.Context, ts oauth2.TokenSource) (*graph.Organization, error)
+	// Lookup sends the preflight's directory reads together (one JSON batch, one round trip).
+	Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.Lookup) *graph.LookupResult
+	// GetUsers reads many users by id in JSON batches sent at once (one round trip).
+	GetUsers(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*graph.User, error)
 }
 
 // Store is the persistence invite uses; Tx runs fn atomically with a Store bound to one transaction.
@@ -90,7 +94,7 @@ type Config struct {
 	OrgCacheTTL        time.Duration // how long the tenant's verified domains are cached
 	RecentWindow       time.Duration // how far back Portico's own records count in preflight
 	RefreshTimeout     time.Duration // overall deadline of RefreshStates
-	RefreshConcurrency int           // parallel GetUser calls in RefreshStates
+	RefreshConcurrency int           // unused: RefreshStates reads every state in one round trip of JSON batches
 }
 
 // Service carries out invitations for signed-in employees and join links for partners.

@@ -131,6 +131,7 @@ func TestWithSQLiteStore(t *testing.T) {
 	if err != nil || page.Total != 1 {
 		t.Fatalf("list %+v, %v", page, err)
 	}
+	clock.Add(2 * time.Minute) // the POSTs' answers were state reads; let them age past maxAge
 	out := svc.RefreshStates(ctx, nil, page.Invitations, time.Minute)
 	if out[0].ExternalUserState != "Accepted" {
 		t.Fatalf("refreshed %+v", out[0])

@@ -43,6 +43,11 @@ func runConformance(t *testing.T, b backend) {
 		{"audit filters", testAuditFilters},
 		{"audit streaming", testAuditStreaming},
 		{"audit append-only", testAuditAppendOnly},
+		{"invalid text", testInvalidText},
+		{"audit cleaning", testAuditCleaning},
+		{"audit keyset paging", testAuditKeyset},
+		{"invitation keyset paging and capped count", testInvitationKeysetAndCap},
+		{"one active join link", testOneActiveJoinLink},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
@@ -53,6 +58,9 @@ func runConformance(t *testing.T, b backend) {
 			tc.run(t, db)
 		})
 	}
+	t.Run("upgrade keeps the newest join link", func(t *testing.T) {
+		testMigrationKeepsNewestLink(t, b.newDSN(t))
+	})
 	t.Run("reopen", func(t *testing.T) {
 		if !b.lasting {
 			t.Skip("an in-memory database ends with its handle")
@@ -357,14 +365,21 @@ func testJoinLinks(t *testing.T, db *DB) {
 	l1 := &JoinLink{ID: "l1", InvitationID: "i1", TokenHash: hashOf("t1"), TokenSealed: []byte("sealed-1"), CreatedAt: at(time.Minute), ExpiresAt: at(24 * time.Hour)}
 	l2 := &JoinLink{InvitationID: "i1", TokenHash: hashOf("t2"), TokenSealed: []byte("sealed-2"), CreatedAt: at(2 * time.Minute), ExpiresAt: at(48 * time.Hour)}
 	for _, l := range []*JoinLink{l1, l2} {
-		if err := db.CreateJoinLink(ctx, l); err != nil {
+		// At most one link per invitation is active: a new one replaces the old in one transaction.
+		if err := db.InTx(ctx, func(q *Queries) error {
+			if err := q.RevokeJoinLinks(ctx, l.InvitationID, l.CreatedAt); err != nil {
+				return err
+			}
+			return q.CreateJoinLink(ctx, l)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if len(l2.ID) != 26 {
 		t.Errorf("CreateJoinLink gave id %q, want a NewID", l2.ID)
 	}
-	want1 := JoinLink{ID: "l1", InvitationID: "i1", TokenHash: hashOf("t1"), TokenSealed: []byte("sealed-1"), CreatedAt: utc(at(time.Minute)), ExpiresAt: utc(at(24 * time.Hour))}
+	want1 := JoinLink{ID: "l1", InvitationID: "i1", TokenHash: hashOf("t1"), TokenSealed: []byte("sealed-1"), CreatedAt: utc(at(time.Minute)), ExpiresAt: utc(at(24 * time.Hour)),
+		RevokedAt: ptr(utc(at(2 * time.Minute)))}
 	if got, err := db.JoinLinkByHash(ctx, hashOf("t1")); err != nil || !reflect.DeepEqual(*got, want1) {
 		t.Errorf("JoinLinkByHash = %+v, %v; want %+v", got, err, want1)
 	}
@@ -402,9 +417,9 @@ func testJoinLinks(t *testing.T, db *DB) {
 	if err := db.RevokeJoinLinks(ctx, "i1", at(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	for _, token := range []string{"t1", "t2"} {
+	for token, revoked := range map[string]time.Time{"t1": at(2 * time.Minute), "t2": at(time.Hour)} {
 		got, err := db.JoinLinkByHash(ctx, hashOf(token))
-		if err != nil || got.RevokedAt == nil || !got.RevokedAt.Equal(utc(at(time.Hour))) {
+		if err != nil || got.RevokedAt == nil || !got.RevokedAt.Equal(utc(revoked)) {
 			t.Errorf("link %s after revoke: %+v, %v", token, got, err)
 		}
 	}
@@ -422,9 +437,10 @@ func testJoinLinks(t *testing.T, db *DB) {
 
 func testJoinOpens(t *testing.T, db *DB) {
 	ctx := t.Context()
-	seedInvitations(t, db.Queries, Invitation{ID: "i1", TenantID: "t1", InviterOID: "A", Email: "g@x.example", Outcome: OutcomeCreated, CreatedAt: base})
+	seedInvitations(t, db.Queries, Invitation{ID: "i1", TenantID: "t1", InviterOID: "A", Email: "g@x.example", Outcome: OutcomeCreated, CreatedAt: base},
+		Invitation{ID: "i2", TenantID: "t1", InviterOID: "A", Email: "h@x.example", Outcome: OutcomeCreated, CreatedAt: base})
 	l := &JoinLink{ID: "l1", InvitationID: "i1", TokenHash: hashOf("a"), ExpiresAt: at(time.Hour)}
-	busy := &JoinLink{ID: "l2", InvitationID: "i1", TokenHash: hashOf("b"), ExpiresAt: at(time.Hour)}
+	busy := &JoinLink{ID: "l2", InvitationID: "i2", TokenHash: hashOf("b"), ExpiresAt: at(time.Hour)}
 	for _, x := range []*JoinLink{l, busy} {
 		if err := db.CreateJoinLink(ctx, x); err != nil {
 			t.Fatal(err)
@@ -518,7 +534,7 @@ func testAuditFilters(t *testing.T, db *DB) {
 		{"window", AuditFilter{Since: ptr(at(2 * time.Minute)), Until: ptr(at(4*time.Minute - time.Microsecond))}, []int{2, 1}},
 		{"bounds compare at microsecond precision", AuditFilter{Since: ptr(at(3*time.Minute + 100*time.Nanosecond)), Until: ptr(at(3*time.Minute - 700*time.Nanosecond))}, []int{2}},
 		{"combined", AuditFilter{Actor: "oid-b", Action: "invitation.reveal", Target: "g@x.example"}, []int{3}},
-		{"no match", AuditFilter{Actor: "nobody"}, nil},
+		{"no match", AuditFilter{Actor: "nobody@contoso.example"}, nil},
 		{"limit", AuditFilter{Limit: 2}, []int{4, 3}},
 		{"limit and offset", AuditFilter{Limit: 2, Offset: 2}, []int{2, 1}},
 		{"offset only", AuditFilter{Offset: 3}, []int{1, 0}},

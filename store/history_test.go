@@ -203,16 +203,10 @@ func testLegacyResendChains(t *testing.T, dialect, dsn string) {
 		{"b1", "oid-b", OutcomeCreated, "a4"}, // another employee's own record: stays
 	}
 	for i, r := range legacy {
-		if _, err := q.exec(ctx, "INSERT INTO invitations (id, tenant_id, inviter_oid, inviter_name, email, outcome, resend_of, created_at) VALUES (?, 't1', ?, 'N', 'p@fabrikam.example', ?, ?, ?)",
-			r.id, r.inviter, r.outcome, r.resendOf, q.ts(at(time.Duration(i)*time.Minute))); err != nil {
-			t.Fatal(err)
-		}
+		insertOldInvitation(t, q, r.id, r.inviter, r.outcome, r.resendOf, at(time.Duration(i)*time.Minute))
 	}
 	for _, l := range []struct{ id, inv string }{{"l-a1", "a1"}, {"l-a4", "a4"}} {
-		if _, err := q.exec(ctx, "INSERT INTO join_links (id, invitation_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-			l.id, l.inv, hashOf(l.id), q.ts(base), q.ts(at(time.Hour))); err != nil {
-			t.Fatal(err)
-		}
+		insertOldJoinLink(t, q, JoinLink{ID: l.id, InvitationID: l.inv, TokenHash: hashOf(l.id), CreatedAt: base, ExpiresAt: at(time.Hour)})
 	}
 	if err := migrate(ctx, sdb, dialect, migrationFiles, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
@@ -247,5 +241,24 @@ func testLegacyResendChains(t *testing.T, dialect, dsn string) {
 	}
 	if evs[0].Kind != EventSent || evs[1].Kind != EventResent || evs[2].Outcome != OutcomeFailed || evs[0].ActorOID != "oid-a" {
 		t.Errorf("backfilled events: %+v", evs)
+	}
+}
+
+// insertOldInvitation writes an invitation row with the columns of migration 0001 only, as an
+// earlier build did, for upgrade tests.
+func insertOldInvitation(t *testing.T, q *Queries, id, inviter, outcome, resendOf string, created time.Time) {
+	t.Helper()
+	if _, err := q.exec(t.Context(), "INSERT INTO invitations (id, tenant_id, inviter_oid, inviter_name, email, outcome, resend_of, created_at) VALUES (?, 't1', ?, 'N', ?, ?, ?, ?)",
+		id, inviter, id+"@fabrikam.example", outcome, resendOf, q.ts(created)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// insertOldJoinLink writes a join link row with the columns of migration 0001 only.
+func insertOldJoinLink(t *testing.T, q *Queries, l JoinLink) {
+	t.Helper()
+	if _, err := q.exec(t.Context(), "INSERT INTO join_links (id, invitation_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+		l.ID, l.InvitationID, l.TokenHash, q.ts(l.CreatedAt), q.ts(l.ExpiresAt)); err != nil {
+		t.Fatal(err)
 	}
 }

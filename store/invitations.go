@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -26,6 +27,16 @@ func scanInvitation(s scanner) (*Invitation, error) {
 
 // CreateInvitation inserts inv, first giving it a NewID when ID is empty and the current time when CreatedAt is zero.
 func (q *Queries) CreateInvitation(ctx context.Context, inv *Invitation) error {
+	if err := checkText([2]string{"id", inv.ID}, [2]string{"tenant id", inv.TenantID}, [2]string{"inviter", inv.InviterOID},
+		[2]string{"inviter UPN", inv.InviterUPN}, [2]string{"inviter name", inv.InviterName}, [2]string{"email", inv.Email},
+		[2]string{"display name", inv.DisplayName}, [2]string{"message", inv.Message}, [2]string{"cc address", inv.CCAddress},
+		[2]string{"cc name", inv.CCName}, [2]string{"language", inv.Language}, [2]string{"redirect URL", inv.RedirectURL},
+		[2]string{"user type", inv.UserType}, [2]string{"outcome", inv.Outcome}, [2]string{"Graph invitation id", inv.GraphInvitationID},
+		[2]string{"Graph user id", inv.GraphUserID}, [2]string{"Graph status", inv.GraphStatus}, [2]string{"Graph request id", inv.GraphRequestID},
+		[2]string{"error code", inv.ErrorCode}, [2]string{"error message", inv.ErrorMessage},
+		[2]string{"external user state", inv.ExternalUserState}, [2]string{"resend of", inv.ResendOf}); err != nil {
+		return fmt.Errorf("store: create invitation: %w", err)
+	}
 	if inv.ID == "" {
 		inv.ID = NewID()
 	}
@@ -51,8 +62,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 	return nil
 }
 
-// GetInvitation returns the invitation with id, or ErrNotFound.
+// GetInvitation returns the invitation with id, or ErrNotFound (also for an id that is not valid text).
 func (q *Queries) GetInvitation(ctx context.Context, id string) (*Invitation, error) {
+	if !validText(id) {
+		return nil, ErrNotFound
+	}
 	inv, err := scanInvitation(q.queryRow(ctx, "SELECT "+invitationColumns+" FROM invitations WHERE id = ?", id))
 	if err != nil {
 		return nil, notFound("get invitation", err)
@@ -60,12 +74,15 @@ func (q *Queries) GetInvitation(ctx context.Context, id string) (*Invitation, er
 	return inv, nil
 }
 
-func invitationWhere(f InvitationFilter) *where {
+func invitationWhere(f InvitationFilter) (*where, error) {
 	w := &where{}
-	for _, c := range []struct{ col, val string }{
-		{"tenant_id", f.TenantID}, {"inviter_oid", f.InviterOID}, {"external_user_state", f.State},
-		{"email", f.Email}, {"outcome", f.Outcome},
+	for _, c := range []struct{ name, col, val string }{
+		{"tenant", "tenant_id", f.TenantID}, {"inviter", "inviter_oid", f.InviterOID}, {"state", "external_user_state", f.State},
+		{"email", "email", f.Email}, {"outcome", "outcome", f.Outcome},
 	} {
+		if !validText(c.val) {
+			return nil, &InputError{Field: c.name}
+		}
 		if c.val != "" {
 			w.add(c.col+" = ?", c.val)
 		}
@@ -73,19 +90,45 @@ func invitationWhere(f InvitationFilter) *where {
 	if f.Current {
 		w.add("replaced_by = ''")
 	}
-	return w
+	return w, nil
 }
 
-// ListInvitations returns the invitations matching f, newest first, paged by f.Limit and f.Offset.
+// ListInvitations returns the invitations matching f, newest first, paged by f.Limit and f.Before or
+// f.After (or f.Offset, which reads every skipped row). Filter text that is not valid UTF-8 or
+// holds NUL is an *InputError (ErrInvalidInput).
 func (q *Queries) ListInvitations(ctx context.Context, f InvitationFilter) ([]Invitation, error) {
-	w := invitationWhere(f)
-	return q.invitations(ctx, "list invitations",
-		"SELECT "+invitationColumns+" FROM invitations"+w.String()+" ORDER BY created_at DESC, id DESC"+q.page(f.Limit, f.Offset), w.args...)
+	w, err := invitationWhere(f)
+	if err != nil {
+		return nil, err
+	}
+	if f.Before != nil {
+		if !validText(f.Before.ID) {
+			return nil, &InputError{Field: "cursor"}
+		}
+		w.add("(created_at, id) < (?, ?)", q.ts(f.Before.CreatedAt), f.Before.ID)
+	}
+	if f.After == nil {
+		return q.invitations(ctx, "list invitations",
+			"SELECT "+invitationColumns+" FROM invitations"+w.String()+" ORDER BY created_at DESC, id DESC"+q.page(f.Limit, f.Offset), w.args...)
+	}
+	if !validText(f.After.ID) {
+		return nil, &InputError{Field: "cursor"}
+	}
+	// The page just newer than the cursor: read oldest first, return newest first.
+	w.add("(created_at, id) > (?, ?)", q.ts(f.After.CreatedAt), f.After.ID)
+	out, err := q.invitations(ctx, "list invitations",
+		"SELECT "+invitationColumns+" FROM invitations"+w.String()+" ORDER BY created_at, id"+q.page(f.Limit, f.Offset), w.args...)
+	slices.Reverse(out)
+	return out, err
 }
 
-// CountInvitations counts the invitations matching f, ignoring its paging.
+// CountInvitations counts the invitations matching f, ignoring its paging. It reads every matching
+// index entry: for lists that may be long, CountInvitationsCapped answers in bounded time.
 func (q *Queries) CountInvitations(ctx context.Context, f InvitationFilter) (int, error) {
-	w := invitationWhere(f)
+	w, err := invitationWhere(f)
+	if err != nil {
+		return 0, err
+	}
 	var n int
 	if err := q.queryRow(ctx, "SELECT COUNT(*) FROM invitations"+w.String(), w.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count invitations: %w", err)
@@ -93,8 +136,33 @@ func (q *Queries) CountInvitations(ctx context.Context, f InvitationFilter) (int
 	return n, nil
 }
 
+// CountInvitationsCapped counts the invitations matching f up to limit, ignoring its paging: it reads
+// at most limit+1 index entries and reports more when there are more than limit (n is then limit),
+// for a page that says "more than 1,000" instead of scanning a large table for an exact number.
+func (q *Queries) CountInvitationsCapped(ctx context.Context, f InvitationFilter, limit int) (n int, more bool, err error) {
+	w, err := invitationWhere(f)
+	if err != nil {
+		return 0, false, err
+	}
+	limit = max(limit, 0)
+	if err := q.queryRow(ctx, fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM invitations%s LIMIT %d) capped", w.String(), limit+1),
+		w.args...).Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("store: count invitations: %w", err)
+	}
+	if n > limit {
+		return limit, true, nil
+	}
+	return n, false, nil
+}
+
 // UpdateInvitationState records the guest's externalUserState as read from Graph at checkedAt.
 func (q *Queries) UpdateInvitationState(ctx context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error {
+	if !validText(id) {
+		return ErrNotFound
+	}
+	if !validText(state) {
+		return fmt.Errorf("store: update invitation state: %w", &InputError{Field: "state"})
+	}
 	res, err := q.exec(ctx, `UPDATE invitations SET external_user_state = ?, external_user_state_changed_at = ?, state_checked_at = ? WHERE id = ?`,
 		state, q.nullTS(changedAt), q.ts(checkedAt), id)
 	if err != nil {
@@ -110,6 +178,9 @@ func (q *Queries) UpdateInvitationState(ctx context.Context, id, state string, c
 
 // LatestInvitationsByEmail returns the tenant's invitations to email created at or after since, newest first.
 func (q *Queries) LatestInvitationsByEmail(ctx context.Context, tenantID, email string, since time.Time) ([]Invitation, error) {
+	if !validText(tenantID, email) {
+		return nil, nil // nothing stored can match text that cannot be stored
+	}
 	return q.invitations(ctx, "invitations by email",
 		"SELECT "+invitationColumns+" FROM invitations WHERE tenant_id = ? AND email = ? AND created_at >= ? ORDER BY created_at DESC, id DESC",
 		tenantID, email, q.ts(since))

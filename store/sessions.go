@@ -11,6 +11,9 @@ const sessionColumns = "id, data, created_at, updated_at, expires_at"
 
 // GetSession returns the session record with id, expired or not (the caller's clock decides), or ErrNotFound.
 func (q *Queries) GetSession(ctx context.Context, id string) (*Session, error) {
+	if !validText(id) {
+		return nil, ErrNotFound
+	}
 	var s Session
 	err := q.queryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id).
 		Scan(&s.ID, &s.Data, timeCol{&s.CreatedAt}, timeCol{&s.UpdatedAt}, timeCol{&s.ExpiresAt})
@@ -24,6 +27,9 @@ func (q *Queries) GetSession(ctx context.Context, id string) (*Session, error) {
 func (q *Queries) SaveSession(ctx context.Context, s *Session) error {
 	if s.ID == "" {
 		return errors.New("store: save session: empty id")
+	}
+	if !validText(s.ID) {
+		return fmt.Errorf("store: save session: %w", &InputError{Field: "id"})
 	}
 	now := utc(time.Now())
 	if s.CreatedAt.IsZero() {
@@ -48,6 +54,9 @@ ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updat
 
 // DeleteSession removes a session record; deleting one that does not exist is not an error.
 func (q *Queries) DeleteSession(ctx context.Context, id string) error {
+	if !validText(id) {
+		return nil // no such session
+	}
 	if _, err := q.exec(ctx, "DELETE FROM sessions WHERE id = ?", id); err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
 	}

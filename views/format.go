@@ -83,13 +83,6 @@ func pageLink(base string, state string, everyone bool, page int) string {
 	return base + q
 }
 
-func auditPageLink(query string, page int) string {
-	if query == "" {
-		return "/admin/audit?page=" + itoa(page)
-	}
-	return "/admin/audit" + query + "&page=" + itoa(page)
-}
-
 // plural is "1 time" or "3 times".
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -160,16 +160,18 @@ type Audit struct {
 	Page
 	Events                []AuditRow
 	Filter                AuditFilter
-	PageNum               int
-	HasNext               bool
+	Actions, Outcomes     []Option // the choices of the action and outcome filters
+	Filtered              bool     // a filter is set: offer "Clear filters"
 	ExportCSV, ExportJSON string
-	PageQuery             string // the filter as a query string ("" or "?…"), for paging links
+	// Paging links, "" when there is no such page: the newest events, newer ones, older ones.
+	NewestURL, NewerURL, OlderURL string
 }
 
-// AuditRow is one audit event.
+// AuditRow is one audit event; Action and Outcome are readable labels, ActionKey the recorded key.
 type AuditRow struct {
 	Time                                                             time.Time
 	Actor, Action, Target, Outcome, Detail, GraphRequestID, ClientIP string
+	ActionKey                                                        string
 }
 
 // AuditFilter is the audit page's filter form.

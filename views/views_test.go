@@ -452,21 +452,57 @@ func TestJoinTranslationsComplete(t *testing.T) {
 
 func TestAuditPage(t *testing.T) {
 	now := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
-	m := Audit{Page: benchPage(), Events: []AuditRow{{Time: now, Actor: "employee@contoso.example", Action: "invite", Target: "t@fabrikam.example", Outcome: "created",
-		Detail: `{"type":"Guest","email":true}`, GraphRequestID: "req-9"}}, Filter: AuditFilter{Actor: "employee"}, PageNum: 2, HasNext: true,
-		ExportCSV: "/admin/audit.csv?actor=employee", ExportJSON: "/admin/audit.jsonl?actor=employee", PageQuery: "?actor=employee"}
+	m := Audit{Page: benchPage(), Events: []AuditRow{{Time: now, Actor: "employee@contoso.example", Action: "Invitation created", ActionKey: "invitation.create",
+		Target: "t@fabrikam.example", Outcome: "Created", Detail: `{"type":"Guest","email":true}`, GraphRequestID: "req-9"}},
+		Filter:   AuditFilter{Actor: "employee", Outcome: "denied"},
+		Actions:  []Option{{"invitation.create", "Invitation created"}, {"signin", "Signed in"}},
+		Outcomes: []Option{{"created", "Created"}, {"denied", "Denied by policy"}},
+		Filtered: true, ExportCSV: "/admin/audit.csv?actor=employee", ExportJSON: "/admin/audit.jsonl?actor=employee",
+		NewestURL: "/admin/audit?actor=employee", NewerURL: "/admin/audit?actor=employee&after=1.2", OlderURL: "/admin/audit?actor=employee&before=1.1"}
 	d, _ := doc(t, AuditPage(m))
-	if d.Find(`form[method="get"][action="/admin/audit"] input[name="actor"]`).AttrOr("value", "") != "employee" {
+	form := d.Find(`form[method="get"][action="/admin/audit"]`)
+	if form.Find(`input[name="actor"]`).AttrOr("value", "") != "employee" {
 		t.Error("filter form keeps its values")
 	}
-	if d.Find(`[data-testid="audit-row"]`).Length() != 1 || !strings.Contains(text(d, `[data-testid="audit-row"]`), "type: Guest · email: true") {
+	for _, sel := range []struct{ name, first, chosen string }{{"action", "Any action", ""}, {"outcome", "Any outcome", "denied"}} {
+		s := form.Find(`select[name="` + sel.name + `"]`)
+		if s.Length() != 1 || form.Find(`label[for="`+s.AttrOr("id", "?")+`"]`).Length() != 1 {
+			t.Errorf("%s: a labelled select list", sel.name)
+		}
+		if s.Find("option").First().Text() != sel.first || s.Find("option").First().AttrOr("value", "x") != "" {
+			t.Errorf("%s: first choice is %q with an empty value", sel.name, sel.first)
+		}
+		if got := s.Find("option[selected]").AttrOr("value", ""); got != sel.chosen {
+			t.Errorf("%s: selected %q, want %q", sel.name, got, sel.chosen)
+		}
+	}
+	if form.Find(`select[name="outcome"] option[value="denied"]`).Text() != "Denied by policy" {
+		t.Error("choices show labels")
+	}
+	if d.Find(`a[data-testid="clear-filters"][href="/admin/audit"]`).Length() != 1 {
+		t.Error("a Clear filters link while filtered")
+	}
+	row := d.Find(`[data-testid="audit-row"]`)
+	if row.Length() != 1 || !strings.Contains(text(d, `[data-testid="audit-row"]`), "type: Guest · email: true") {
 		t.Errorf("row with readable details: %q", text(d, `[data-testid="audit-row"]`))
+	}
+	if a := row.Find(`td[data-label="Action"]`); a.Text() != "Invitation created" || a.AttrOr("data-action", "") != "invitation.create" {
+		t.Errorf("action shown as %q", a.Text())
+	}
+	if tm := row.Find("time"); tm.AttrOr("datetime", "") != "2026-11-20T09:30:00Z" || tm.Text() != human(now) {
+		t.Errorf("time as the rest of the site shows it: %q", tm.Text())
 	}
 	if d.Find(`[data-testid="export-csv"][href="/admin/audit.csv?actor=employee"]`).Length() != 1 || d.Find(`[data-testid="export-jsonl"]`).Length() != 1 {
 		t.Error("export links")
 	}
-	if d.Find(`a[rel="prev"][href="/admin/audit?actor=employee&page=1"]`).Length() != 1 || d.Find(`a[rel="next"][href="/admin/audit?actor=employee&page=3"]`).Length() != 1 {
-		t.Error("paging keeps the filter")
+	if d.Find(`a[rel="prev"][href="/admin/audit?actor=employee&after=1.2"]`).Length() != 1 || d.Find(`a[rel="next"][href="/admin/audit?actor=employee&before=1.1"]`).Length() != 1 ||
+		d.Find(`a[rel="first"][href="/admin/audit?actor=employee"]`).Length() != 1 {
+		t.Error("Newest, Newer and Older links")
+	}
+
+	d, _ = doc(t, AuditPage(Audit{Page: benchPage(), Actions: m.Actions, Outcomes: m.Outcomes}))
+	if d.Find(`[data-testid="clear-filters"]`).Length() != 0 || d.Find(`nav.pager`).Length() != 0 {
+		t.Error("no Clear filters without a filter, no pager for a single page")
 	}
 }
 
