@@ -14,13 +14,18 @@ redeem_url_sealed, external_user_state, external_user_state_changed_at, state_ch
 
 func scanInvitation(s scanner) (*Invitation, error) {
 	var inv Invitation
+	var sentAt *time.Time
 	err := s.Scan(&inv.ID, &inv.TenantID, &inv.InviterOID, &inv.InviterUPN, &inv.InviterName,
 		&inv.Email, &inv.DisplayName, &inv.Message, &inv.CCAddress, &inv.CCName, &inv.Language, &inv.RedirectURL, &inv.UserType, &inv.SendEmail,
 		&inv.Outcome, &inv.GraphInvitationID, &inv.GraphUserID, &inv.GraphStatus, &inv.GraphRequestID, &inv.ErrorCode, &inv.ErrorMessage,
 		&inv.RedeemURLSealed, &inv.ExternalUserState, nullTimeCol{&inv.ExternalUserStateChangedAt}, nullTimeCol{&inv.StateCheckedAt},
-		&inv.ResendOf, timeCol{&inv.CreatedAt}, timeCol{&inv.SentAt}, &inv.ReplacedBy)
+		&inv.ResendOf, timeCol{&inv.CreatedAt}, nullTimeCol{&sentAt}, &inv.ReplacedBy)
 	if err != nil {
 		return nil, err
+	}
+	inv.SentAt = inv.CreatedAt
+	if sentAt != nil {
+		inv.SentAt = *sentAt
 	}
 	return &inv, nil
 }

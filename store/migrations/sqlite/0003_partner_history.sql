@@ -1,8 +1,8 @@
 -- One record per partner: "Send again" updates the record in place (sent_at is the latest send) and
 -- appends to invitation_events instead of creating a second record pointing back through resend_of.
 
-ALTER TABLE invitations ADD COLUMN sent_at INTEGER NOT NULL DEFAULT 0;
-UPDATE invitations SET sent_at = created_at;
+-- NULL: the first send (created_at) is the latest; rows written without it stay correct.
+ALTER TABLE invitations ADD COLUMN sent_at INTEGER;
 
 -- Records of earlier builds that a resend by the same inviter replaced: hidden from the lists, shown in
 -- the history of the record that replaced them. A created resend replaces the record it points at; a
