@@ -13,125 +13,23 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for creating test databases
 
-	"portico/devtenant"
 	"portico/keyring"
 	"portico/store"
-	"portico/store/storetest"
 )
-
-// freshPostgres is storetest.FreshPostgres: an empty database of the test's own.
-func freshPostgres(t testing.TB) string { return storetest.FreshPostgres(t) }
-
-// engines returns a fresh database location per engine: a SQLite file, and a PostgreSQL database
-// (created lazily, so only the postgres subtest skips when PORTICO_TEST_POSTGRES_URL is unset).
-func engines() map[string]func(t *testing.T) string {
-	return map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "portico.db") },
-		"postgres": func(t *testing.T) string { return freshPostgres(t) },
-	}
-}
-
-// instance is a Portico started through run that the test may stop and that may be started
-// concurrently with others (launch never calls t.Fatal off the test goroutine).
-type instance struct {
-	*harness
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-// launch starts run in the background. With a tenant, the environment starts from baseEnv; env
-// overrides it. PORTICO_PUBLIC_URL defaults to the instance's own address.
-func launch(t *testing.T, tenant *devtenant.Tenant, env map[string]string) *instance {
-	t.Helper()
-	addr := freeAddr(t)
-	e := map[string]string{"PORTICO_PUBLIC_URL": "http://" + addr, "PORTICO_LOG_FORMAT": "json"}
-	if tenant != nil {
-		e = baseEnv(tenant, addr)
-	}
-	maps.Copy(e, env)
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{
-		harness: &harness{t: t, tenant: tenant, URL: "http://" + addr, Logs: logs, env: e},
-		cancel:  cancel,
-		done:    make(chan error, 1),
-	}
-	go func() {
-		in.done <- run(ctx, []string{"-addr", addr}, func(k string) string { return e[k] }, logs, logs)
-	}()
-	t.Cleanup(func() { in.stop(t) })
-	return in
-}
-
-// await waits, on the test goroutine, until the instance printed its banner and is ready.
-func (in *instance) await(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(in.Logs.String(), "Portico is running at") {
-		select {
-		case err := <-in.done:
-			in.done <- err
-			t.Fatalf("run exited early: %v\n%s", err, in.Logs)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("portico did not start\n%s", in.Logs)
-		}
-	}
-	in.waitReady()
-}
-
-// stop ends the instance and checks that run returned cleanly; later calls do nothing.
-func (in *instance) stop(t *testing.T) {
-	in.once.Do(func() {
-		in.cancel()
-		select {
-		case err := <-in.done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("portico did not shut down")
-		}
-	})
-}
-
-// shareSession copies from's cookies into to's jar for to's address, as a load balancer in front of
-// both would present them. Cookies are per host, not per port, so both 127.0.0.1 instances might
-// share a jar anyway; each browser here has its own jar, so this is explicit.
-func shareSession(t *testing.T, from, to *browser) {
-	t.Helper()
-	var cs []*http.Cookie
-	for _, c := range from.c.Jar.Cookies(mustURL(from.h.URL)) {
-		cs = append(cs, &http.Cookie{Name: c.Name, Value: c.Value, Path: "/"})
-	}
-	must(t, len(cs) > 0, "no cookie to share")
-	to.c.Jar.SetCookies(mustURL(to.h.URL), cs)
-}
-
-// rebase points a URL issued by one instance at another instance's address.
-func rebase(t *testing.T, link, base string) string {
-	t.Helper()
-	u, b := mustURL(link), mustURL(base)
-	u.Scheme, u.Host = b.Scheme, b.Host
-	return u.String()
-}
 
 func TestTwoInstancesSharePostgres(t *testing.T) {
 	dbURL := freshPostgres(t)
 	tenant := newTenant(t)
 	shared := map[string]string{
 		"PORTICO_DATABASE_URL": dbURL,
-		"PORTICO_SESSION_KEYS": "shared-session-key-0123456789abcdef0123",
-		"PORTICO_DATA_KEY":     "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"PORTICO_SESSION_KEYS": "shared-session-key-for-two-instances-7Qx",
+		"PORTICO_DATA_KEY":     testDataKey,
 	}
 	a := start(t, tenant, shared)
 	b := start(t, tenant, shared)
@@ -293,7 +191,7 @@ func TestDevtenantSubcommandServesInstances(t *testing.T) {
 	// Two instances configured only from the printed settings, in normal (not demo) mode.
 	env := maps.Clone(settings)
 	env["PORTICO_SESSION_KEYS"] = "devtenant-session-key-0123456789abcdef"
-	env["PORTICO_DATA_KEY"] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	env["PORTICO_DATA_KEY"] = testDataKey
 	env["PORTICO_DATABASE_URL"] = filepath.Join(t.TempDir(), "portico.db")
 	for i := range 2 {
 		in := launch(t, nil, env)
@@ -676,8 +574,8 @@ func TestKeyRotation(t *testing.T) {
 	const (
 		sessA = "session-key-A-0123456789abcdef0123456789"
 		sessB = "session-key-B-0123456789abcdef0123456789"
-		dataA = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-		dataB = "HxwdHhsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA="
+		dataA = testDataKey
+		dataB = testDataKey2
 	)
 	tenant := newTenant(t)
 	dbFile := filepath.Join(t.TempDir(), "portico.db")

@@ -252,29 +252,16 @@ func TestRunRefusesMissingConfig(t *testing.T) {
 }
 
 func TestDemoMode(t *testing.T) {
-	addr := freeAddr(t)
-	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-demo", "-addr", addr}, func(string) string { return "" }, out, out)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "Portico is running at") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	must(t, strings.Contains(out.String(), "Portico is running at http://"+addr), "banner: %s", out)
+	in := launch(t, nil, nil, "-demo")
+	in.await(t)
+	out := in.Logs
+	addr := in.App.Addr().String()
+	must(t, strings.Contains(out.String(), "Portico is running at http://"+addr), "banner names the bound address %s: %s", addr, out)
+	must(t, in.URL == "http://"+addr, "the app's URL follows the listener: %s", in.URL)
 	for _, upn := range []string{"employee@contoso.example", "admin@contoso.example", "inviter@contoso.example"} {
 		must(t, strings.Contains(out.String(), upn), "banner lacks %s", upn)
 	}
-	h := &harness{t: t, URL: "http://" + addr, Logs: out}
-	h.waitReady()
+	h := in.harness
 	b := h.browser()
 	p := b.get("/")
 	must(t, p.Doc.Find(`[data-testid="demo-ribbon"]`).Length() == 1, "demo ribbon on the landing page")

@@ -1339,13 +1339,33 @@ func TestSec26_RunRefusesWeakKeys(t *testing.T) {
 		{"PORTICO_SESSION_KEYS", "0123456789", "at least 32"},
 		{"PORTICO_DATA_KEY", base64.StdEncoding.EncodeToString([]byte("0123456789")), "32 bytes"},
 		{"PORTICO_DATA_KEY", "not base64 !!", "not base64"},
+		// Issue 14 item 6: low-entropy and documented keys used to start the server.
+		{"PORTICO_DATA_KEY", base64.StdEncoding.EncodeToString(make([]byte, 32)), "same value"},
+		{"PORTICO_SESSION_KEYS", strings.Repeat("x", 40), "repeats one character"},
+		{"PORTICO_DATA_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "example key"},
+		{"PORTICO_SESSION_KEYS", "shared-session-key-0123456789abcdef0123", "example key"},
 	} {
-		env := baseEnv(tenant, freeAddr(t))
+		env := baseEnv(tenant, "127.0.0.1:1")
 		env[tt.key] = tt.value
 		var out syncBuffer
-		err := run(context.Background(), nil, func(k string) string { return env[k] }, &out, &out)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &out, &out)
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			cancel()
+			<-done
+			t.Fatalf("%s=%q: the server started:\n%s", tt.key, tt.value, out.String())
+		}
+		cancel()
 		must(t, err != nil, "%s=%q: run started", tt.key, tt.value)
-		must(t, strings.Contains(err.Error(), tt.key) && strings.Contains(err.Error(), tt.want), "%s: unclear message: %v", tt.key, err)
+		must(t, !strings.Contains(out.String(), "Portico is running"), "%s=%q: the server started", tt.key, tt.value)
+		must(t, strings.Contains(err.Error(), tt.key) && strings.Contains(err.Error(), tt.want) && strings.Contains(err.Error(), "openssl rand -base64 32"),
+			"%s: unclear message: %v", tt.key, err)
 		must(t, !strings.Contains(err.Error(), tt.value) && !strings.Contains(err.Error(), testClientSecret), "the message repeats a secret: %v", err)
 	}
 	// A panic becomes a generic 500 page: handlers.TestRecoverPanicsGenericPage.
