@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"portico/internal/skipreport"
+
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
@@ -45,6 +47,7 @@ func chromiumPath(t *testing.T) string {
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg + "; CI=true, so a missing browser fails the run")
 	}
+	skipreport.Note("browser tests (Chromium)", msg)
 	t.Skip(msg + "; skipping")
 	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"portico/app"
 	"portico/config"
 	"portico/devtenant"
+	"portico/internal/skipreport"
 	"portico/keyring"
 	"portico/store"
 	"portico/store/storetest"
@@ -622,8 +624,18 @@ func (b *browser) rawPost(path string, form url.Values, hdr ...string) *page {
 	return b.do(req)
 }
 
-// freshPostgres is storetest.FreshPostgres: an empty database of the test's own.
-func freshPostgres(t testing.TB) string { return storetest.FreshPostgres(t) }
+// freshPostgres is storetest.FreshPostgres: an empty database of the test's own, or a skip that
+// the end of `go test` reports.
+func freshPostgres(t testing.TB) string {
+	if os.Getenv(storetest.EnvURL) == "" && os.Getenv("CI") != "true" {
+		skipreport.Note("PostgreSQL tests", storetest.EnvURL+" is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
+	}
+	return storetest.FreshPostgres(t)
+}
+
+// TestMain reports the suites that were skipped (no Chromium, axe-core or PostgreSQL) so that
+// `go test ./...` shows them without -v; see internal/skipreport.
+func TestMain(m *testing.M) { os.Exit(skipreport.Main(m)) }
 
 // engines returns a fresh database location per engine: a SQLite file, and a PostgreSQL database
 // (created lazily, so only the postgres subtest skips when PORTICO_TEST_POSTGRES_URL is unset).
