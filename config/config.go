@@ -90,8 +90,7 @@ type Config struct {
 	LogJSON  *bool // nil: JSON when stdout is not a terminal
 
 	// DemoLatency delays every Graph answer of the demo devtenant (-demo-latency, PORTICO_DEMO_LATENCY).
-	DemoLatency    time.Duration
-	demoLatencyErr string
+	DemoLatency time.Duration
 }
 
 // Issuer is the OpenID Connect issuer for the configured tenant.
@@ -172,19 +171,12 @@ var validators = []func(c *Config, e source, p *Problems){
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.
 // In demo mode the tenant settings are derived here and the URLs of devtenant set by the caller.
 func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
-	c, err := parseFlags(args, getenv, usage)
+	c, p, err := parseFlags(args, getenv, usage)
 	if err != nil {
 		return nil, err
 	}
-	var p Problems
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		p.addf("-addr %q is not host:port", c.Addr)
-	}
 	for _, validate := range validators {
 		validate(c, source(getenv), &p)
-	}
-	if c.demoLatencyErr != "" {
-		p = append(p, c.demoLatencyErr)
 	}
 	if len(p) > 0 {
 		return nil, p
@@ -192,20 +184,25 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	return c, nil
 }
 
-// parseFlags reads the command line; -demo-latency falls back to PORTICO_DEMO_LATENCY.
-func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
+// parseFlags reads the command line; -demo-latency falls back to PORTICO_DEMO_LATENCY. An error
+// is -h or a flag the command does not know; problems are values that are wrong.
+func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Config, Problems, error) {
 	fs := flag.NewFlagSet("portico", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	addr := fs.String("addr", DefaultAddr, "listen address host:port")
 	demo := fs.Bool("demo", false, "run against a built-in local Entra stand-in (devtenant) with demo accounts")
 	latency := fs.String("demo-latency", "", "in demo mode, delay every Graph answer of devtenant by this long, e.g. 150ms (default: PORTICO_DEMO_LATENCY, else none)")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, Problems{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+		return nil, nil, Problems{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	c := &Config{Addr: *addr, Demo: *demo}
+	var p Problems
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		p.addf("-addr %q is not host:port", c.Addr)
+	}
 	name, v := "-demo-latency", strings.TrimSpace(*latency)
 	if v == "" {
 		name, v = "PORTICO_DEMO_LATENCY", strings.TrimSpace(getenv("PORTICO_DEMO_LATENCY"))
@@ -214,14 +211,14 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 		d, err := parseDuration(v)
 		switch {
 		case err != nil || d < 0:
-			c.demoLatencyErr = fmt.Sprintf("%s %q must be a duration like 150ms", name, v)
+			p.addf("%s %q must be a duration like 150ms", name, v)
 		case !c.Demo:
-			c.demoLatencyErr = name + " only applies in demo mode (-demo)"
+			p.addf("%s only applies in demo mode (-demo)", name)
 		default:
 			c.DemoLatency = d
 		}
 	}
-	return c, nil
+	return c, p, nil
 }
 
 func loadTenant(c *Config, e source, p *Problems) {
