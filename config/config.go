@@ -109,12 +109,16 @@ func (c *Config) PublicPath(p string) string {
 // SecureCookies reports whether cookies must carry the Secure attribute.
 func (c *Config) SecureCookies() bool { return c.PublicURL != nil && c.PublicURL.Scheme == "https" }
 
-// String prints the configuration with secrets redacted.
-func (c *Config) String() string {
+// String prints the configuration with secrets redacted (a value receiver, so a Config printed by
+// value with %v or %+v is redacted too).
+func (c Config) String() string {
 	return fmt.Sprintf("addr=%s demo=%t tenant=%s client=%s secret=%s public=%s authority=%s graph=%s database=%s session_keys=%d data_keys=%d",
 		c.Addr, c.Demo, c.TenantID, c.ClientID, c.ClientSecret, c.PublicURL, c.Authority, c.GraphURL,
 		RedactDSN(c.DatabaseURL), len(c.SessionKeys), len(c.DataKeys))
 }
+
+// GoString redacts for %#v as well, which would otherwise print the keys' bytes.
+func (c Config) GoString() string { return c.String() }
 
 // ErrHelp is returned when -h or -help was asked for; usage has been printed.
 var ErrHelp = flag.ErrHelp

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -285,5 +286,22 @@ func TestDefaultsAreUsed(t *testing.T) {
 	if c.JoinLinkTTL != DefaultJoinLinkTTL || c.StateRefresh != DefaultStateRefresh || c.SessionIdleTimeout != DefaultSessionIdleTimeout ||
 		c.SessionMaxLifetime != DefaultSessionMaxLifetime || c.InviteQuotaHour != DefaultInviteQuotaHour || c.InviteQuotaDay != DefaultInviteQuotaDay {
 		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestPrintingRedactsSecrets(t *testing.T) {
+	e := validEnv()
+	e["PORTICO_DATABASE_URL"] = "postgres://portico:db-password-SENTINEL@db.contoso.com/portico"
+	c, err := Load(nil, env(e), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := c.DataKeys[0]
+	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%v|%+v|%#v", c, *c, c), fmt.Sprintf("%+v|%#v", *c, *c)} {
+		for _, secret := range []string{"s3cret-value", e["PORTICO_SESSION_KEYS"], e["PORTICO_DATA_KEY"], "db-password-SENTINEL", fmt.Sprint(key), fmt.Sprintf("%#v", key)} {
+			if strings.Contains(out, secret) {
+				t.Errorf("printing the config shows %q:\n%s", secret, out)
+			}
+		}
 	}
 }
