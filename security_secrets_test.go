@@ -17,6 +17,7 @@ import (
 	"go/token"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -292,7 +293,7 @@ func TestSec29_Throttling(t *testing.T) {
 func TestSec30_Timeouts(t *testing.T) {
 	t.Parallel()
 	// Portico has no setting for the Graph timeout (30 s, graph.WithTimeout's default), so a slow
-	// Graph is tested at the client with the option main.go would use.
+	// Graph is tested at the client with the option app/app.go would use.
 	tenant := newTenant(t)
 	tok, err := tenant.AccessTokenFor("employee@contoso.example")
 	must(t, err == nil, "token: %v", err)
@@ -306,11 +307,11 @@ func TestSec30_Timeouts(t *testing.T) {
 	must(t, took < 2*time.Second, "returned after %s", took)
 	must(t, len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations")) <= 1, "the POST was sent again")
 
-	// Inbound: run's http.Server sets every timeout (slowloris needs ReadHeaderTimeout; a raw-TCP
+	// Inbound: the app's http.Server sets every timeout (slowloris needs ReadHeaderTimeout; a raw-TCP
 	// test would take its 10 s). Checked on the source rather than by waiting.
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "main.go", nil, 0)
-	must(t, err == nil, "parse main.go: %v", err)
+	f, err := parser.ParseFile(fset, filepath.Join("app", "app.go"), nil, 0)
+	must(t, err == nil, "parse app/app.go: %v", err)
 	fields := map[string]bool{}
 	ast.Inspect(f, func(n ast.Node) bool {
 		cl, ok := n.(*ast.CompositeLit)
@@ -327,7 +328,7 @@ func TestSec30_Timeouts(t *testing.T) {
 		return true
 	})
 	for _, k := range []string{"ReadHeaderTimeout", "ReadTimeout", "WriteTimeout", "IdleTimeout", "MaxHeaderBytes"} {
-		must(t, fields[k], "main.go's http.Server lacks %s", k)
+		must(t, fields[k], "app/app.go's http.Server lacks %s", k)
 	}
 	// Request bodies: TestSec23_AbuseLimits/bodies_are_bounded (413, no Graph call).
 }

@@ -167,16 +167,20 @@ func (a *App) demoAccounts() []views.DemoAccount {
 	return out
 }
 
-// URL is the address users reach this instance at (the public URL; in demo mode without
-// PORTICO_PUBLIC_URL it names the port actually bound).
-func (a *App) URL() string { return a.Config.PublicURL.String() }
+// URL is where this instance answers directly: plain http on the bound listener address (TLS,
+// when used, ends in front of Portico). Tests and local tools talk to this URL.
+func (a *App) URL() string { return "http://" + a.ln.Addr().String() }
+
+// PublicURL is the address users reach Portico at (PORTICO_PUBLIC_URL; in demo mode without it,
+// the bound address).
+func (a *App) PublicURL() string { return a.Config.PublicURL.String() }
 
 // Addr is the address the listener is bound to.
 func (a *App) Addr() net.Addr { return a.ln.Addr() }
 
 // WriteBanner prints where Portico runs and, in demo mode, the demo accounts.
 func (a *App) WriteBanner(w io.Writer) {
-	fmt.Fprintf(w, "Portico is running at %s\n", a.URL())
+	fmt.Fprintf(w, "Portico is running at %s\n", a.PublicURL())
 	if a.Tenant == nil {
 		return
 	}
@@ -209,7 +213,7 @@ func (a *App) Serve(ctx context.Context) error {
 	go discover(bg, a.RP, a.Logger)
 	go sweepSessions(bg, a.Store, a.Logger)
 
-	a.Logger.Info("portico started", "url", a.URL(), "demo", a.Config.Demo, "database", a.Store.Dialect())
+	a.Logger.Info("portico started", "url", a.PublicURL(), "listen", a.ln.Addr().String(), "demo", a.Config.Demo, "database", a.Store.Dialect())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(a.ln) }()
 	select {
