@@ -13,19 +13,23 @@ import (
 	"syscall"
 )
 
-func main() {
+func main() { os.Exit(exitCode(os.Args[1:])) }
+
+// exitCode runs the command until SIGINT or SIGTERM and turns its result into an exit status:
+// 0 (or -h), 2 for a command line portico does not understand, 1 for anything else.
+func exitCode(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
+	err := run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
 	default:
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
 }
 

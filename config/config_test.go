@@ -298,7 +298,7 @@ func TestPrintingRedactsSecrets(t *testing.T) {
 	}
 	key := c.DataKeys[0]
 	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%v|%+v|%#v", c, *c, c), fmt.Sprintf("%+v|%#v", *c, *c)} {
-		for _, secret := range []string{"s3cret-value", e["PORTICO_SESSION_KEYS"], e["PORTICO_DATA_KEY"], "db-password-SENTINEL", fmt.Sprint(key), fmt.Sprintf("%#v", key)} {
+		for _, secret := range []string{"s3cret-value", e["PORTICO_SESSION_KEYS"], e["PORTICO_DATA_KEY"], "db-password-SENTINEL", fmt.Sprintf("%d", key), fmt.Sprintf("%#v", key)} {
 			if strings.Contains(out, secret) {
 				t.Errorf("printing the config shows %q:\n%s", secret, out)
 			}
