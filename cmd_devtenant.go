@@ -24,10 +24,10 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: portico devtenant: unexpected argument %q", errUsage, fs.Arg(0))
+		return fmt.Errorf("%w devtenant: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	if *latency < 0 {
-		return fmt.Errorf("%w: portico devtenant: -latency %s must not be negative", errUsage, *latency)
+		return fmt.Errorf("%w devtenant: -latency %s must not be negative", errUsage, *latency)
 	}
 	if *secret == "" {
 		*secret = randomSecret()

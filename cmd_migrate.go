@@ -22,7 +22,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: portico migrate: unexpected argument %q", errUsage, fs.Arg(0))
+		return fmt.Errorf("%w migrate: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	if *dsn == "" {
 		*dsn = strings.TrimSpace(getenv("PORTICO_DATABASE_URL"))

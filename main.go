@@ -47,7 +47,7 @@ var commands = []command{
 }
 
 // errUsage marks a command line portico does not understand.
-var errUsage = errors.New("portico: usage")
+var errUsage = errors.New("portico")
 
 // run parses the command and runs it until ctx ends; tests call it as main does.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
