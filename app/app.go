@@ -56,21 +56,25 @@ type App struct {
 // New builds every part of Portico from cfg. In demo mode it starts devtenant first and points the
 // configuration at it; cfg is changed in place (public URL, authority, Graph URL). On error,
 // everything already opened is closed again.
-func New(ctx context.Context, cfg *config.Config, opts Options) (a *App, err error) {
+func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	logOut := opts.Log
 	if logOut == nil {
 		logOut = io.Discard
 	}
-	a = &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener}
-	defer func() {
-		if err != nil {
-			_ = a.Close()
-			a = nil
-		}
-	}()
+	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener}
+	if err := a.build(ctx); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// build opens and wires every part; New closes what it opened when build fails.
+func (a *App) build(ctx context.Context) (err error) {
+	cfg := a.Config
 	if a.ln == nil {
 		if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return nil, fmt.Errorf("portico: listen on %s: %w", cfg.Addr, err)
+			return fmt.Errorf("portico: listen on %s: %w", cfg.Addr, err)
 		}
 	}
 	if cfg.PublicURLFromAddr {
@@ -78,14 +82,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (a *App, err err
 	}
 	if cfg.Demo {
 		if err := a.startDemoTenant(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if a.Store, err = store.Open(ctx, cfg.DatabaseURL, a.Logger); err != nil {
-		return nil, err
+		return err
 	}
 	if a.Keys, err = keyring.New(cfg.DataKeys...); err != nil {
-		return nil, err
+		return err
 	}
 	sessionKeys := make([]string, len(cfg.SessionKeys))
 	for i, k := range cfg.SessionKeys {
@@ -97,7 +101,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (a *App, err err
 		MaxLifetime: cfg.SessionMaxLifetime,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	outbound := &http.Client{Timeout: 30 * time.Second}
 	a.RP = auth.NewRelyingParty(auth.RPConfig{
@@ -131,7 +135,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (a *App, err err
 		DB:           a.Store,
 		DemoAccounts: a.demoAccounts(),
 	})
-	return a, nil
+	return nil
 }
 
 func (a *App) startDemoTenant() error {
