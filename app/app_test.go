@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +83,7 @@ func TestServeOnTheCallersListener(t *testing.T) {
 func TestNewClosesWhatItOpenedOnError(t *testing.T) {
 	ln := listen(t)
 	// A directory is not a database: store.Open fails after devtenant has started.
-	cfg := demoConfig(t, map[string]string{"PORTICO_DATABASE_URL": filepath.Join(t.TempDir())})
+	cfg := demoConfig(t, map[string]string{"PORTICO_DATABASE_URL": t.TempDir()})
 	a, err := New(t.Context(), cfg, Options{Listener: ln})
 	if err == nil || a != nil {
 		t.Fatalf("New with an unusable database: app=%v err=%v", a, err)
