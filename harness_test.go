@@ -626,12 +626,7 @@ func (b *browser) rawPost(path string, form url.Values, hdr ...string) *page {
 
 // freshPostgres is storetest.FreshPostgres: an empty database of the test's own, or a skip that
 // the end of `go test` reports.
-func freshPostgres(t testing.TB) string {
-	if os.Getenv(storetest.EnvURL) == "" && os.Getenv("CI") != "true" {
-		skipreport.Note("PostgreSQL tests", storetest.EnvURL+" is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
-	}
-	return storetest.FreshPostgres(t)
-}
+func freshPostgres(t testing.TB) string { return storetest.FreshPostgres(t) }
 
 // TestMain reports the suites that were skipped (no Chromium, axe-core or PostgreSQL) so that
 // `go test ./...` shows them without -v; see internal/skipreport.
