@@ -2,12 +2,12 @@ package main
 
 import (
 	"net/http"
-
-	"github.com/PuerkitoBio/goquery"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 func TestPreflightRefusals(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"portico/config"
 	"portico/invite"
 	"portico/views"
 )
@@ -15,7 +16,7 @@ func (s *Server) stateRefresh() time.Duration {
 	if s.Config.StateRefresh > 0 {
 		return s.Config.StateRefresh
 	}
-	return 3 * time.Minute
+	return config.DefaultStateRefresh
 }
 
 // showInvitation is one invitation: its state, join link and history. Right after sending it is
