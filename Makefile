@@ -1,5 +1,5 @@
 # Portico chores. `make help` lists them.
-.PHONY: help generate check-generated test test-race lint run demo devtenant bench fuzz ci
+.PHONY: help generate check-generated test test-race lint run demo devtenant migrate bench fuzz ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -16,9 +16,11 @@ test: ## run all tests (the README's test command)
 test-race: ## run all tests with the race detector
 	go test -race ./...
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, go mod tidy -diff, golangci-lint v2 (installed into ~/.cache/portico-bin)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	go vet ./...
+	go mod tidy -diff
+	bash scripts/golangci-lint run ./...
 
 run: demo ## alias for demo
 
@@ -27,6 +29,9 @@ demo: ## run Portico against the built-in devtenant
 
 devtenant: ## run the Entra stand-in on its own (for several instances)
 	go run . devtenant -addr 127.0.0.1:9999
+
+migrate: ## apply pending migrations to PORTICO_DATABASE_URL and exit
+	go run . migrate
 
 bench: ## run benchmarks
 	go test -run '^$$' -bench . -benchmem ./...

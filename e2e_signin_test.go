@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -230,55 +228,23 @@ func TestSignOutDestroysSession(t *testing.T) {
 	must(t, !replay.signedIn(), "the old cookie must no longer work")
 }
 
-func TestHealthAndReady(t *testing.T) {
-	h := start(t, nil, nil)
-	for _, path := range []string{"/healthz", "/readyz"} {
-		resp, err := http.Get(h.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		must(t, resp.StatusCode == http.StatusOK, "%s: %d", path, resp.StatusCode)
-	}
-}
-
-func TestRunRefusesMissingConfig(t *testing.T) {
-	var out bytes.Buffer
-	err := run(context.Background(), nil, func(string) string { return "" }, &out, &out)
-	must(t, err != nil, "run without configuration must fail")
-	for _, want := range []string{"PORTICO_TENANT_ID", "PORTICO_CLIENT_ID", "PORTICO_CLIENT_SECRET", "PORTICO_PUBLIC_URL", "PORTICO_SESSION_KEYS", "PORTICO_DATA_KEY", "-demo"} {
-		must(t, strings.Contains(err.Error(), want), "error lacks %s: %v", want, err)
-	}
-}
-
-func TestDemoMode(t *testing.T) {
-	addr := freeAddr(t)
-	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-demo", "-addr", addr}, func(string) string { return "" }, out, out)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "Portico is running at") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	must(t, strings.Contains(out.String(), "Portico is running at http://"+addr), "banner: %s", out)
-	for _, upn := range []string{"employee@contoso.example", "admin@contoso.example", "inviter@contoso.example"} {
-		must(t, strings.Contains(out.String(), upn), "banner lacks %s", upn)
-	}
-	h := &harness{t: t, URL: "http://" + addr, Logs: out}
-	h.waitReady()
+func TestFailedRefreshSignsOut(t *testing.T) {
+	tenant := newTenant(t)
+	tenant.SetAccessTokenLifetime(30 * time.Second) // inside the refresh margin: every Graph call refreshes
+	h := start(t, tenant, nil)
 	b := h.browser()
-	p := b.get("/")
-	must(t, p.Doc.Find(`[data-testid="demo-ribbon"]`).Length() == 1, "demo ribbon on the landing page")
-	must(t, p.Doc.Find(`[data-testid="demo-account"]`).Length() == 3, "one button per demo account: %d", p.Doc.Find(`[data-testid="demo-account"]`).Length())
-	p = b.signIn("admin@contoso.example")
-	must(t, strings.Contains(p.Body, "Avery Admin"), "signed in as the admin")
+	b.signIn("employee@contoso.example")
+
+	// A working refresh: the invitation goes through with a renewed token.
+	p := b.post("/invitations", inviteForm("refresh.ok@fabrikam.example"))
+	must(t, p.Status == http.StatusSeeOther, "invite with a refreshed token: %d %s", p.Status, text(p, `[data-testid="alert"]`))
+
+	tenant.RevokeRefreshTokens("employee@contoso.example")
+	tenant.ResetRequests()
+	p = b.post("/invitations", inviteForm("refresh.fails@fabrikam.example"))
+	must(t, p.Status == http.StatusFound && strings.HasPrefix(p.Header.Get("Location"), "/login"), "sent to sign in again: %d %q", p.Status, p.Header.Get("Location"))
+	must(t, countPosts(tenant, "/v1.0/invitations") == 0, "no Graph call without a token")
+	must(t, !b.signedIn(), "the session is gone")
+	home := b.get("/")
+	must(t, strings.Contains(text(home, `[data-testid="flash"]`), "sign-in expired"), "a clear message: %q", text(home, `[data-testid="flash"]`))
 }

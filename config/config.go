@@ -12,9 +12,12 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"portico/keyring"
 )
 
 // Directory role template ids Portico knows by name.
@@ -85,6 +88,9 @@ type Config struct {
 
 	LogLevel string
 	LogJSON  *bool // nil: JSON when stdout is not a terminal
+
+	// DemoLatency delays every Graph answer of the demo devtenant (-demo-latency, PORTICO_DEMO_LATENCY).
+	DemoLatency time.Duration
 }
 
 // Issuer is the OpenID Connect issuer for the configured tenant.
@@ -103,15 +109,37 @@ func (c *Config) PublicPath(p string) string {
 // SecureCookies reports whether cookies must carry the Secure attribute.
 func (c *Config) SecureCookies() bool { return c.PublicURL != nil && c.PublicURL.Scheme == "https" }
 
-// String prints the configuration with secrets redacted.
-func (c *Config) String() string {
+// String prints the configuration with secrets redacted (a value receiver, so a Config printed by
+// value with %v or %+v is redacted too).
+func (c Config) String() string {
 	return fmt.Sprintf("addr=%s demo=%t tenant=%s client=%s secret=%s public=%s authority=%s graph=%s database=%s session_keys=%d data_keys=%d",
 		c.Addr, c.Demo, c.TenantID, c.ClientID, c.ClientSecret, c.PublicURL, c.Authority, c.GraphURL,
-		redactDSN(c.DatabaseURL), len(c.SessionKeys), len(c.DataKeys))
+		RedactDSN(c.DatabaseURL), len(c.SessionKeys), len(c.DataKeys))
 }
+
+// GoString redacts for %#v as well, which would otherwise print the keys' bytes.
+func (c Config) GoString() string { return c.String() }
 
 // ErrHelp is returned when -h or -help was asked for; usage has been printed.
 var ErrHelp = flag.ErrHelp
+
+// Defaults, each written once here; the README's configuration table lists the same values.
+const (
+	DefaultAddr               = "127.0.0.1:8080"
+	DefaultAuthority          = "https://login.microsoftonline.com"
+	DefaultGraphURL           = "https://graph.microsoft.com"
+	DefaultDatabaseURL        = "portico.db"
+	DemoDatabaseURL           = ":memory:"
+	DefaultOrgName            = "Contoso"
+	DefaultLogLevel           = "info"
+	DefaultJoinLinkTTL        = 30 * 24 * time.Hour
+	DefaultStateRefresh       = 3 * time.Minute
+	DefaultSessionIdleTimeout = 8 * time.Hour
+	DefaultSessionMaxLifetime = 24 * time.Hour
+	DefaultInviteQuotaHour    = 20
+	DefaultInviteQuotaDay     = 100
+	DemoClientID              = "portico-demo"
+)
 
 // Problems collects every configuration problem so they are reported at once.
 type Problems []string
@@ -120,80 +148,149 @@ func (p Problems) Error() string {
 	return "config: " + strconv.Itoa(len(p)) + " problem(s):\n  - " + strings.Join(p, "\n  - ")
 }
 
+func (p *Problems) addf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+// source reads one trimmed PORTICO_* variable.
+type source func(string) string
+
+func (e source) get(k string) string { return strings.TrimSpace(e(k)) }
+
+// validators run in this order; each reads its variables, fills its part of Config and adds its
+// problems, so Load reports every problem at once. Later ones may read what earlier ones filled.
+var validators = []func(c *Config, e source, p *Problems){
+	loadTenant,
+	loadEndpoints,
+	loadLogging,
+	loadDurations,
+	loadQuota,
+	loadProxies,
+	loadKeys,
+	loadPublicURL, // needs the keys (demo mode fills in missing ones)
+	loadDatabase,
+	loadBranding,
+	loadRedirects,
+	loadDomains,
+}
+
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.
-// In demo mode the tenant settings are filled in by the caller (see ApplyDemo) after Load.
+// In demo mode the tenant settings are derived here and the URLs of devtenant set by the caller.
 func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
-	fs := flag.NewFlagSet("portico", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address host:port")
-	demo := fs.Bool("demo", false, "run against a built-in local Entra stand-in (devtenant) with demo accounts")
-	if err := fs.Parse(args); err != nil {
+	c, p, err := parseFlags(args, getenv, usage)
+	if err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, Problems{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	for _, validate := range validators {
+		validate(c, source(getenv), &p)
 	}
+	if len(p) > 0 {
+		return nil, p
+	}
+	return c, nil
+}
 
+// parseFlags reads the command line; -demo-latency falls back to PORTICO_DEMO_LATENCY. An error
+// is -h or a flag the command does not know; problems are values that are wrong.
+func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Config, Problems, error) {
+	fs := flag.NewFlagSet("portico", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	addr := fs.String("addr", DefaultAddr, "listen address host:port")
+	demo := fs.Bool("demo", false, "run against a built-in local Entra stand-in (devtenant) with demo accounts")
+	latency := fs.String("demo-latency", "", "in demo mode, delay every Graph answer of devtenant by this long, e.g. 150ms (default: PORTICO_DEMO_LATENCY, else none)")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, Problems{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
 	c := &Config{Addr: *addr, Demo: *demo}
 	var p Problems
-	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
-
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		p = append(p, fmt.Sprintf("-addr %q is not host:port", c.Addr))
+		p.addf("-addr %q is not host:port", c.Addr)
 	}
+	name, v := "-demo-latency", strings.TrimSpace(*latency)
+	if v == "" {
+		name, v = "PORTICO_DEMO_LATENCY", strings.TrimSpace(getenv("PORTICO_DEMO_LATENCY"))
+	}
+	if v != "" {
+		d, err := parseDuration(v)
+		switch {
+		case err != nil || d < 0:
+			p.addf("%s %q must be a duration like 150ms", name, v)
+		case !c.Demo:
+			p.addf("%s only applies in demo mode (-demo)", name)
+		default:
+			c.DemoLatency = d
+		}
+	}
+	return c, p, nil
+}
 
-	c.TenantID = get("PORTICO_TENANT_ID")
-	c.ClientID = get("PORTICO_CLIENT_ID")
-	c.ClientSecret = Secret(get("PORTICO_CLIENT_SECRET"))
-	if f := get("PORTICO_CLIENT_SECRET_FILE"); f != "" {
+func loadTenant(c *Config, e source, p *Problems) {
+	c.TenantID = e.get("PORTICO_TENANT_ID")
+	c.ClientID = e.get("PORTICO_CLIENT_ID")
+	c.ClientSecret = Secret(e.get("PORTICO_CLIENT_SECRET"))
+	if f := e.get("PORTICO_CLIENT_SECRET_FILE"); f != "" {
 		if c.ClientSecret != "" {
-			p = append(p, "PORTICO_CLIENT_SECRET and PORTICO_CLIENT_SECRET_FILE are both set; use one")
+			p.addf("PORTICO_CLIENT_SECRET and PORTICO_CLIENT_SECRET_FILE are both set; use one")
 		} else if b, err := os.ReadFile(f); err != nil {
-			p = append(p, fmt.Sprintf("PORTICO_CLIENT_SECRET_FILE: cannot read %s: %v", f, err))
+			p.addf("PORTICO_CLIENT_SECRET_FILE: cannot read %s: %v", f, err)
 		} else {
 			c.ClientSecret = Secret(strings.TrimSpace(string(b)))
 		}
 	}
-	c.Authority = strings.TrimRight(orDefault(get("PORTICO_AUTHORITY"), "https://login.microsoftonline.com"), "/")
-	c.GraphURL = strings.TrimRight(orDefault(get("PORTICO_GRAPH_URL"), "https://graph.microsoft.com"), "/")
-	c.DatabaseURL = get("PORTICO_DATABASE_URL")
-	c.OrgName = orDefault(get("PORTICO_ORG_NAME"), "Contoso")
-	c.OrgLogoURL = get("PORTICO_ORG_LOGO_URL")
-	c.DefaultRedirectURL = get("PORTICO_DEFAULT_REDIRECT_URL")
-	c.AllowedRedirectHosts = list(get("PORTICO_ALLOWED_REDIRECT_HOSTS"))
-	c.AllowedDomains = lowerList(get("PORTICO_ALLOWED_DOMAINS"))
-	c.BlockedDomains = lowerList(get("PORTICO_BLOCKED_DOMAINS"))
-	c.AdminRoles = list(get("PORTICO_ADMIN_ROLES"))
+	if !c.Demo && c.TenantID != "" && !isGUID(c.TenantID) {
+		p.addf("PORTICO_TENANT_ID %q must be the tenant's id (a GUID), as found in the Entra admin center overview", c.TenantID)
+	}
+	c.AdminRoles = list(e.get("PORTICO_ADMIN_ROLES"))
 	if len(c.AdminRoles) == 0 {
 		c.AdminRoles = []string{RoleUserAdministrator, RoleGlobalAdministrator}
 	}
-	c.LogLevel = strings.ToLower(orDefault(get("PORTICO_LOG_LEVEL"), "info"))
+}
+
+func loadEndpoints(c *Config, e source, p *Problems) {
+	c.Authority = strings.TrimRight(orDefault(e.get("PORTICO_AUTHORITY"), DefaultAuthority), "/")
+	c.GraphURL = strings.TrimRight(orDefault(e.get("PORTICO_GRAPH_URL"), DefaultGraphURL), "/")
+	for _, kv := range []struct{ key, val string }{{"PORTICO_AUTHORITY", c.Authority}, {"PORTICO_GRAPH_URL", c.GraphURL}} {
+		if _, err := parseBaseURL(kv.val); err != nil {
+			p.addf("%s %v", kv.key, err)
+		}
+	}
+}
+
+func loadLogging(c *Config, e source, p *Problems) {
+	c.LogLevel = strings.ToLower(orDefault(e.get("PORTICO_LOG_LEVEL"), DefaultLogLevel))
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		p = append(p, fmt.Sprintf("PORTICO_LOG_LEVEL %q must be debug, info, warn or error", c.LogLevel))
+		p.addf("PORTICO_LOG_LEVEL %q must be debug, info, warn or error", c.LogLevel)
 	}
-	if v := get("PORTICO_LOG_FORMAT"); v != "" {
-		switch v {
-		case "json":
-			c.LogJSON = ptr(true)
-		case "text":
-			c.LogJSON = ptr(false)
-		default:
-			p = append(p, fmt.Sprintf("PORTICO_LOG_FORMAT %q must be json or text", v))
-		}
+	switch v := e.get("PORTICO_LOG_FORMAT"); v {
+	case "":
+	case "json":
+		c.LogJSON = ptr(true)
+	case "text":
+		c.LogJSON = ptr(false)
+	default:
+		p.addf("PORTICO_LOG_FORMAT %q must be json or text", v)
 	}
+}
 
-	c.JoinLinkTTL = duration(get, "PORTICO_JOIN_LINK_TTL", 30*24*time.Hour, &p)
-	c.StateRefresh = duration(get, "PORTICO_STATE_REFRESH", 3*time.Minute, &p)
-	c.SessionIdleTimeout = duration(get, "PORTICO_SESSION_IDLE_TIMEOUT", 8*time.Hour, &p)
-	c.SessionMaxLifetime = duration(get, "PORTICO_SESSION_MAX_LIFETIME", 24*time.Hour, &p)
+func loadDurations(c *Config, e source, p *Problems) {
+	c.JoinLinkTTL = duration(e, "PORTICO_JOIN_LINK_TTL", DefaultJoinLinkTTL, p)
+	c.StateRefresh = duration(e, "PORTICO_STATE_REFRESH", DefaultStateRefresh, p)
+	c.SessionIdleTimeout = duration(e, "PORTICO_SESSION_IDLE_TIMEOUT", DefaultSessionIdleTimeout, p)
+	c.SessionMaxLifetime = duration(e, "PORTICO_SESSION_MAX_LIFETIME", DefaultSessionMaxLifetime, p)
 	if c.SessionIdleTimeout > c.SessionMaxLifetime {
-		p = append(p, "PORTICO_SESSION_IDLE_TIMEOUT must not exceed PORTICO_SESSION_MAX_LIFETIME")
+		p.addf("PORTICO_SESSION_IDLE_TIMEOUT must not exceed PORTICO_SESSION_MAX_LIFETIME")
 	}
-	c.InviteQuotaHour, c.InviteQuotaDay = quota(get("PORTICO_INVITE_QUOTA"), &p)
+}
 
-	for _, s := range list(get("PORTICO_TRUSTED_PROXIES")) {
+func loadQuota(c *Config, e source, p *Problems) {
+	c.InviteQuotaHour, c.InviteQuotaDay = quota(e.get("PORTICO_INVITE_QUOTA"), p)
+}
+
+func loadProxies(c *Config, e source, p *Problems) {
+	for _, s := range list(e.get("PORTICO_TRUSTED_PROXIES")) {
 		if !strings.Contains(s, "/") {
 			if a, err := netip.ParseAddr(s); err == nil {
 				c.TrustedProxies = append(c.TrustedProxies, netip.PrefixFrom(a, a.BitLen()))
@@ -202,110 +299,124 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		}
 		pfx, err := netip.ParsePrefix(s)
 		if err != nil {
-			p = append(p, fmt.Sprintf("PORTICO_TRUSTED_PROXIES: %q is not an IP address or CIDR range", s))
+			p.addf("PORTICO_TRUSTED_PROXIES: %q is not an IP address or CIDR range", s)
 			continue
 		}
 		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
 	}
+}
 
-	for i, k := range list(get("PORTICO_SESSION_KEYS")) {
-		if len(k) < 32 {
-			p = append(p, fmt.Sprintf("PORTICO_SESSION_KEYS: key %d is %d characters; each key needs at least 32 (generate one with: openssl rand -base64 32)", i+1, len(k)))
+// loadKeys reads the session and data keys, refusing short, low-entropy and documented example keys.
+func loadKeys(c *Config, e source, p *Problems) {
+	for i, k := range list(e.get("PORTICO_SESSION_KEYS")) {
+		if why := weakSessionKey(k); why != "" {
+			p.addf("PORTICO_SESSION_KEYS: key %d %s; %s", i+1, why, keyHint)
 			continue
 		}
 		c.SessionKeys = append(c.SessionKeys, Secret(k))
 	}
-	for i, k := range list(get("PORTICO_DATA_KEY")) {
-		b, err := decodeKey(k)
+	for i, k := range list(e.get("PORTICO_DATA_KEY")) {
+		b, err := keyring.DecodeKey(k)
 		if err != nil {
-			p = append(p, fmt.Sprintf("PORTICO_DATA_KEY: key %d %v (generate one with: openssl rand -base64 32)", i+1, err))
+			p.addf("PORTICO_DATA_KEY: key %d is not usable: %s; %s", i+1, strings.TrimPrefix(err.Error(), "keyring: "), keyHint)
+			continue
+		}
+		if why := weakDataKey(b); why != "" {
+			p.addf("PORTICO_DATA_KEY: key %d %s; %s", i+1, why, keyHint)
 			continue
 		}
 		c.DataKeys = append(c.DataKeys, b)
 	}
+}
 
-	pub := get("PORTICO_PUBLIC_URL")
+// loadPublicURL derives the demo settings, or checks that every required setting is there.
+func loadPublicURL(c *Config, e source, p *Problems) {
+	pub := e.get("PORTICO_PUBLIC_URL")
 	if c.Demo {
 		if err := c.applyDemo(pub); err != nil {
-			p = append(p, err.Error())
+			p.addf("%v", err)
 		}
-	} else {
-		var missing []string
-		for _, kv := range []struct{ key, val string }{
-			{"PORTICO_TENANT_ID", c.TenantID},
-			{"PORTICO_CLIENT_ID", c.ClientID},
-			{"PORTICO_CLIENT_SECRET (or PORTICO_CLIENT_SECRET_FILE)", string(c.ClientSecret)},
-			{"PORTICO_PUBLIC_URL", pub},
-			{"PORTICO_SESSION_KEYS", strings.Join(list(get("PORTICO_SESSION_KEYS")), "")},
-			{"PORTICO_DATA_KEY", strings.Join(list(get("PORTICO_DATA_KEY")), "")},
-		} {
-			if kv.val == "" {
-				missing = append(missing, kv.key)
-			}
-		}
-		for _, m := range missing {
-			p = append(p, m+" is not set")
-		}
-		if len(missing) > 0 {
-			p = append(p, "to try Portico without a tenant, run: go run . -demo")
-		}
-		if c.TenantID != "" && !isGUID(c.TenantID) {
-			p = append(p, fmt.Sprintf("PORTICO_TENANT_ID %q must be the tenant's id (a GUID), as found in the Entra admin center overview", c.TenantID))
-		}
-		if pub != "" {
-			u, err := parseBaseURL(pub)
-			if err != nil {
-				p = append(p, "PORTICO_PUBLIC_URL "+err.Error())
-			} else {
-				c.PublicURL = u
-			}
+		return
+	}
+	var missing []string
+	for _, kv := range []struct{ key, val string }{
+		{"PORTICO_TENANT_ID", c.TenantID},
+		{"PORTICO_CLIENT_ID", c.ClientID},
+		{"PORTICO_CLIENT_SECRET (or PORTICO_CLIENT_SECRET_FILE)", string(c.ClientSecret)},
+		{"PORTICO_PUBLIC_URL", pub},
+		{"PORTICO_SESSION_KEYS", strings.Join(list(e.get("PORTICO_SESSION_KEYS")), "")},
+		{"PORTICO_DATA_KEY", strings.Join(list(e.get("PORTICO_DATA_KEY")), "")},
+	} {
+		if kv.val == "" {
+			missing = append(missing, kv.key)
 		}
 	}
+	for _, m := range missing {
+		p.addf("%s is not set", m)
+	}
+	if len(missing) > 0 {
+		p.addf("to try Portico without a tenant, run: go run . -demo")
+	}
+	if pub != "" {
+		u, err := parseBaseURL(pub)
+		if err != nil {
+			p.addf("PORTICO_PUBLIC_URL %v", err)
+		} else {
+			c.PublicURL = u
+		}
+	}
+}
+
+func loadDatabase(c *Config, e source, _ *Problems) {
+	c.DatabaseURL = e.get("PORTICO_DATABASE_URL")
 	if c.DatabaseURL == "" {
-		c.DatabaseURL = "portico.db"
+		c.DatabaseURL = DefaultDatabaseURL
 		if c.Demo {
-			c.DatabaseURL = ":memory:"
+			c.DatabaseURL = DemoDatabaseURL
 		}
 	}
-	for _, kv := range []struct{ key, val string }{{"PORTICO_AUTHORITY", c.Authority}, {"PORTICO_GRAPH_URL", c.GraphURL}} {
-		if c.Demo && kv.val == "" {
-			continue
-		}
-		if _, err := parseBaseURL(kv.val); err != nil {
-			p = append(p, kv.key+" "+err.Error())
-		}
-	}
-	if c.OrgLogoURL != "" {
-		if _, err := parseBaseURL(c.OrgLogoURL); err != nil && !strings.HasPrefix(c.OrgLogoURL, "/") {
-			p = append(p, "PORTICO_ORG_LOGO_URL "+err.Error())
+}
+
+func loadBranding(c *Config, e source, p *Problems) {
+	c.OrgName = orDefault(e.get("PORTICO_ORG_NAME"), DefaultOrgName)
+	c.OrgLogoURL = e.get("PORTICO_ORG_LOGO_URL")
+	if c.OrgLogoURL != "" && !strings.HasPrefix(c.OrgLogoURL, "/") {
+		if _, err := parseBaseURL(c.OrgLogoURL); err != nil {
+			p.addf("PORTICO_ORG_LOGO_URL %v", err)
 		}
 	}
-	for _, l := range list(get("PORTICO_WELCOME_LINKS")) {
+	for _, l := range list(e.get("PORTICO_WELCOME_LINKS")) {
 		label, u, _ := strings.Cut(l, "|")
 		label, u = strings.TrimSpace(label), strings.TrimSpace(u)
 		if _, err := parseBaseURL(u); err != nil || label == "" {
-			p = append(p, fmt.Sprintf("PORTICO_WELCOME_LINKS: %q must be Label|https://url", l))
+			p.addf("PORTICO_WELCOME_LINKS: %q must be Label|https://url", l)
 			continue
 		}
 		c.WelcomeLinks = append(c.WelcomeLinks, Link{Label: label, URL: u})
 	}
+}
+
+func loadRedirects(c *Config, e source, p *Problems) {
+	c.DefaultRedirectURL = e.get("PORTICO_DEFAULT_REDIRECT_URL")
+	c.AllowedRedirectHosts = list(e.get("PORTICO_ALLOWED_REDIRECT_HOSTS"))
 	if c.DefaultRedirectURL != "" {
 		if _, err := parseBaseURL(c.DefaultRedirectURL); err != nil {
-			p = append(p, "PORTICO_DEFAULT_REDIRECT_URL "+err.Error())
+			p.addf("PORTICO_DEFAULT_REDIRECT_URL %v", err)
 		}
 	}
+}
+
+func loadDomains(c *Config, e source, p *Problems) {
+	c.AllowedDomains = lowerList(e.get("PORTICO_ALLOWED_DOMAINS"))
+	c.BlockedDomains = lowerList(e.get("PORTICO_BLOCKED_DOMAINS"))
 	if len(c.AllowedDomains) > 0 && len(c.BlockedDomains) > 0 {
-		p = append(p, "PORTICO_ALLOWED_DOMAINS and PORTICO_BLOCKED_DOMAINS are both set; use one")
+		p.addf("PORTICO_ALLOWED_DOMAINS and PORTICO_BLOCKED_DOMAINS are both set; use one")
 	}
-	for _, d := range append(append([]string{}, c.AllowedDomains...), c.BlockedDomains...) {
+	for _, d := range slices.Concat(c.AllowedDomains, c.BlockedDomains) {
 		if !validDomainPattern(d) {
-			p = append(p, fmt.Sprintf("domain rule %q must be a domain (fabrikam.com) or a suffix (*.fabrikam.com)", d))
+			p.addf("domain rule %q must be a domain (fabrikam.com) or a suffix (*.fabrikam.com)", d)
 		}
 	}
-	if len(p) > 0 {
-		return nil, p
-	}
-	return c, nil
 }
 
 // applyDemo fills in what demo mode derives: the tenant, random keys, and the public URL from -addr.
@@ -315,7 +426,7 @@ func (c *Config) applyDemo(pub string) error {
 		c.TenantID = DemoTenantID
 	}
 	if c.ClientID == "" {
-		c.ClientID = "portico-demo"
+		c.ClientID = DemoClientID
 	}
 	if c.ClientSecret == "" {
 		c.ClientSecret = Secret(randomString(32))
@@ -371,20 +482,8 @@ func parseBaseURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-func decodeKey(s string) ([]byte, error) {
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			if len(b) != 32 {
-				return nil, fmt.Errorf("decodes to %d bytes; it must be 32 bytes, base64-encoded", len(b))
-			}
-			return b, nil
-		}
-	}
-	return nil, errors.New("is not base64")
-}
-
-func duration(get func(string) string, key string, def time.Duration, p *Problems) time.Duration {
-	v := get(key)
+func duration(e source, key string, def time.Duration, p *Problems) time.Duration {
+	v := e.get(key)
 	if v == "" {
 		return def
 	}
@@ -409,7 +508,7 @@ func parseDuration(v string) (time.Duration, error) {
 
 // quota parses "H/hour,D/day" style limits ("20/h,100/d"); "0" or "off" disables.
 func quota(v string, p *Problems) (hour, day int) {
-	hour, day = 20, 100
+	hour, day = DefaultInviteQuotaHour, DefaultInviteQuotaDay
 	if v == "" {
 		return hour, day
 	}
@@ -422,7 +521,7 @@ func quota(v string, p *Problems) (hour, day int) {
 		num, err := strconv.Atoi(strings.TrimSpace(n))
 		if !ok || err != nil || num < 1 {
 			*p = append(*p, fmt.Sprintf("PORTICO_INVITE_QUOTA %q must look like 20/h,100/d", v))
-			return 20, 100
+			return DefaultInviteQuotaHour, DefaultInviteQuotaDay
 		}
 		switch strings.TrimSpace(unit) {
 		case "h", "hour":
@@ -431,7 +530,7 @@ func quota(v string, p *Problems) (hour, day int) {
 			day = num
 		default:
 			*p = append(*p, fmt.Sprintf("PORTICO_INVITE_QUOTA %q: unit must be h or d", v))
-			return 20, 100
+			return DefaultInviteQuotaHour, DefaultInviteQuotaDay
 		}
 	}
 	return hour, day
@@ -487,7 +586,8 @@ func isGUID(s string) bool {
 	return true
 }
 
-func redactDSN(s string) string {
+// RedactDSN hides the password of a database URL for printing.
+func RedactDSN(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.User == nil {
 		return s

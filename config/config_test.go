@@ -1,8 +1,13 @@
 package config
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +26,7 @@ func validEnv() map[string]string {
 		"PORTICO_CLIENT_SECRET": "s3cret-value",
 		"PORTICO_PUBLIC_URL":    "https://portal.contoso.com/",
 		"PORTICO_SESSION_KEYS":  "0123456789abcdef0123456789abcdef",
-		"PORTICO_DATA_KEY":      "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"PORTICO_DATA_KEY":      "QnMLerm6+NU1dJ9XcSqT8J00WpJSn8UW7SMmNDsgAQY=", // openssl rand -base64 32
 	}
 }
 
@@ -177,6 +182,126 @@ func TestParseDuration(t *testing.T) {
 		got, err := parseDuration(in)
 		if err != nil || got != want {
 			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+}
+
+// TestLoadRefusesWeakKeys plays an operator (or an attacker who wrote the deployment) handing
+// Portico guessable keys: each must stop the start with a message naming the variable and saying
+// how to make a good key, and no key may be echoed back.
+func TestLoadRefusesWeakKeys(t *testing.T) {
+	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	counting := make([]byte, 32)
+	for i := range counting {
+		counting[i] = byte(100 + 3*i)
+	}
+	fewBytes := []byte(strings.Repeat("\x01\x02\x03\x04\x05\x06\x07\x08", 4))
+	tests := []struct {
+		name, key, val, want string
+	}{
+		{"32 zero bytes", "PORTICO_DATA_KEY", b64(make([]byte, 32)), "32 bytes of the same value"},
+		{"32 zero bytes, URL alphabet unpadded", "PORTICO_DATA_KEY", base64.RawURLEncoding.EncodeToString(make([]byte, 32)), "same value"},
+		{"one repeated byte", "PORTICO_DATA_KEY", b64(bytes.Repeat([]byte{'k'}, 32)), "same value"},
+		{"eight distinct bytes", "PORTICO_DATA_KEY", b64(fewBytes), "only 8 different byte values"},
+		{"counting sequence", "PORTICO_DATA_KEY", b64(counting), "counting sequence"},
+		{"README example data key", "PORTICO_DATA_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "example key"},
+		{"README example data key, URL alphabet", "PORTICO_DATA_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "example key"},
+		{"weak second data key", "PORTICO_DATA_KEY", "QnMLerm6+NU1dJ9XcSqT8J00WpJSn8UW7SMmNDsgAQY=," + b64(make([]byte, 32)), "key 2"},
+		{"repeated character session key", "PORTICO_SESSION_KEYS", strings.Repeat("a", 40), "repeats one character"},
+		{"two characters session key", "PORTICO_SESSION_KEYS", strings.Repeat("ab", 20), "only 2 different characters"},
+		{"README example session key", "PORTICO_SESSION_KEYS", "shared-session-key-0123456789abcdef0123", "example key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, demo := range []bool{false, true} {
+				e := validEnv()
+				e[tt.key] = tt.val
+				var args []string
+				if demo {
+					args = []string{"-demo"}
+				}
+				_, err := Load(args, env(e), io.Discard)
+				if err == nil {
+					t.Fatalf("demo=%t: %s=%q was accepted", demo, tt.key, tt.val)
+				}
+				msg := err.Error()
+				for _, want := range []string{tt.key, tt.want, "openssl rand -base64 32"} {
+					if !strings.Contains(msg, want) {
+						t.Errorf("demo=%t: error does not say %q:\n%s", demo, want, msg)
+					}
+				}
+				if first, _, _ := strings.Cut(tt.val, ","); strings.Contains(msg, first) {
+					t.Errorf("demo=%t: error echoes the key:\n%s", demo, msg)
+				}
+			}
+		})
+	}
+	// Generated keys pass: 200 random ones of each kind (a false refusal would break a deployment).
+	for range 200 {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		e := validEnv()
+		e["PORTICO_DATA_KEY"], e["PORTICO_SESSION_KEYS"] = b64(k), b64(k)
+		if _, err := Load(nil, env(e), io.Discard); err != nil {
+			t.Fatalf("a random key was refused: %v", err)
+		}
+	}
+}
+
+func TestLoadDemoLatency(t *testing.T) {
+	c, err := Load([]string{"-demo", "-demo-latency", "150ms"}, env(nil), io.Discard)
+	if err != nil || c.DemoLatency != 150*time.Millisecond {
+		t.Fatalf("flag: latency=%v err=%v", c, err)
+	}
+	c, err = Load([]string{"-demo"}, env(map[string]string{"PORTICO_DEMO_LATENCY": "2s"}), io.Discard)
+	if err != nil || c.DemoLatency != 2*time.Second {
+		t.Fatalf("env: %v", err)
+	}
+	c, err = Load([]string{"-demo", "-demo-latency", "10ms"}, env(map[string]string{"PORTICO_DEMO_LATENCY": "2s"}), io.Discard)
+	if err != nil || c.DemoLatency != 10*time.Millisecond {
+		t.Fatalf("the flag must win over the variable: %v", err)
+	}
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-demo", "-demo-latency", "slow"}, nil, "-demo-latency"},
+		{[]string{"-demo"}, map[string]string{"PORTICO_DEMO_LATENCY": "-1s"}, "PORTICO_DEMO_LATENCY"},
+		{nil, map[string]string{"PORTICO_DEMO_LATENCY": "150ms"}, "only applies in demo mode"},
+	} {
+		e := validEnv()
+		maps.Copy(e, tt.env)
+		if _, err := Load(tt.args, env(e), io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v %v: want an error naming %q, got %v", tt.args, tt.env, tt.want, err)
+		}
+	}
+}
+
+func TestDefaultsAreUsed(t *testing.T) {
+	c, err := Load(nil, env(validEnv()), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JoinLinkTTL != DefaultJoinLinkTTL || c.StateRefresh != DefaultStateRefresh || c.SessionIdleTimeout != DefaultSessionIdleTimeout ||
+		c.SessionMaxLifetime != DefaultSessionMaxLifetime || c.InviteQuotaHour != DefaultInviteQuotaHour || c.InviteQuotaDay != DefaultInviteQuotaDay {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestPrintingRedactsSecrets(t *testing.T) {
+	e := validEnv()
+	e["PORTICO_DATABASE_URL"] = "postgres://portico:db-password-SENTINEL@db.contoso.com/portico"
+	c, err := Load(nil, env(e), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := c.DataKeys[0]
+	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%v|%+v|%#v", c, *c, c), fmt.Sprintf("%+v|%#v", *c, *c)} {
+		for _, secret := range []string{"s3cret-value", e["PORTICO_SESSION_KEYS"], e["PORTICO_DATA_KEY"], "db-password-SENTINEL", fmt.Sprintf("%d", key), fmt.Sprintf("%#v", key)} {
+			if strings.Contains(out, secret) {
+				t.Errorf("printing the config shows %q:\n%s", secret, out)
+			}
 		}
 	}
 }

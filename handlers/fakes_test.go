@@ -41,7 +41,7 @@ type fakeInvites struct {
 	CheckFn           func(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, email string) invite.Check
 	GetFn             func(ctx context.Context, inv invite.Inviter, id string) (*invitation, error)
 	ActionsFn         func(inv invite.Inviter, rec *invitation) invite.Actions
-	HistoryFn         func(ctx context.Context, inv invite.Inviter, id string) ([]invitation, error)
+	HistoryFn         func(ctx context.Context, inv invite.Inviter, id string) ([]invite.HistoryEntry, error)
 	ListFn            func(ctx context.Context, inv invite.Inviter, f invite.ListFilter) (*invite.ListPage, error)
 	RefreshStatesFn   func(ctx context.Context, ts oauth2.TokenSource, invs []invitation, maxAge time.Duration) []invitation
 	ResendFn          func(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, id string, meta invite.Meta) (*invite.Result, error)
@@ -119,7 +119,7 @@ func (f *fakeInvites) Actions(inv invite.Inviter, rec *invitation) invite.Action
 	return invite.Actions{Resend: ok, RevealRedeemURL: ok, NewJoinLink: ok, RevokeJoinLink: ok}
 }
 
-func (f *fakeInvites) History(ctx context.Context, inv invite.Inviter, id string) ([]invitation, error) {
+func (f *fakeInvites) History(ctx context.Context, inv invite.Inviter, id string) ([]invite.HistoryEntry, error) {
 	f.called("History")
 	if f.HistoryFn == nil {
 		return nil, nil

@@ -26,7 +26,7 @@ func (s *Server) home(c echo.Context) error {
 
 // welcome is the public page partners land on after accepting, unless the inviter chose another.
 func (s *Server) welcome(c echo.Context) error {
-	m := views.Welcome{Page: s.page(c, "Welcome")}
+	m := views.Welcome{Page: s.partnerPage(c, "Welcome")}
 	for _, l := range s.Config.WelcomeLinks {
 		m.Links = append(m.Links, views.Link{Label: l.Label, URL: l.URL})
 	}

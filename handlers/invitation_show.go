@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"portico/config"
 	"portico/invite"
 	"portico/views"
 )
@@ -15,7 +16,7 @@ func (s *Server) stateRefresh() time.Duration {
 	if s.Config.StateRefresh > 0 {
 		return s.Config.StateRefresh
 	}
-	return 3 * time.Minute
+	return config.DefaultStateRefresh
 }
 
 // showInvitation is one invitation: its state, join link and history. Right after sending it is
@@ -133,20 +134,10 @@ func (s *Server) detailVM(c echo.Context, rec *invite.Invitation, inv invite.Inv
 	return vm, nil
 }
 
-func historyItem(h invite.Invitation) views.HistoryItem {
-	text := "Invited by " + h.InviterName
-	if h.ResendOf != "" {
-		text = "Sent again for " + h.InviterName
-	}
-	switch {
-	case h.Outcome != invite.OutcomeCreated:
-		text += " (not sent: " + string(h.Outcome) + ")"
-	case h.SendEmail:
-		text += "; Microsoft emailed the invitation"
-	default:
-		text += "; shared by link"
-	}
-	return views.HistoryItem{When: h.CreatedAt, Text: text, RequestID: h.GraphRequestID}
+// historyItem is one history entry as the page shows it; entries about other employees'
+// records carry no time.
+func historyItem(h invite.HistoryEntry) views.HistoryItem {
+	return views.HistoryItem{When: h.Time, Text: h.Text, RequestID: h.RequestID, Kind: string(h.Kind)}
 }
 
 // invitationResponse is the JSON API's answer: Portico's record in Graph's vocabulary.

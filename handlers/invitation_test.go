@@ -290,16 +290,14 @@ func TestShowInvitation(t *testing.T) {
 		out[0].ExternalUserState = "Accepted"
 		return out
 	}
-	en.inv.HistoryFn = func(context.Context, invite.Inviter, string) ([]invitation, error) {
-		h := created(newID())
-		h2 := created(newID())
-		h2.ResendOf, h2.SendEmail = h.ID, true
-		h3 := created(newID())
-		h3.Outcome = invite.OutcomeThrottled
-		return []invitation{*h, *h2, *h3}, nil
+	en.inv.HistoryFn = func(context.Context, invite.Inviter, string) ([]invite.HistoryEntry, error) {
+		return []invite.HistoryEntry{
+			{Kind: invite.HistorySent, Time: checked, Text: "Sent by Ann."},
+			{Kind: invite.HistoryResent, Time: en.now, Text: "Sent again by Ann; the previous join link was replaced.", RequestID: "req-2"},
+		}, nil
 	}
 	rec := b.get("/invitations/" + id)
-	want(t, rec, http.StatusOK, "pat@fabrikam.example", "Accepted", "Sent again for Ann", "shared by link", "not sent: throttled")
+	want(t, rec, http.StatusOK, "pat@fabrikam.example", "Accepted", "Sent by Ann.", "Sent again by Ann; the previous join link was replaced.", "req-2")
 	want(t, b.get("/invitations/"+newID()), http.StatusNotFound, "Page not found")
 	if len(en.tokens.asked) == 0 {
 		t.Error("the state refresh did not ask the token provider")

@@ -16,7 +16,7 @@ type Invites interface {
 	Check(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, email string) invite.Check
 	Get(ctx context.Context, inv invite.Inviter, id string) (*invite.Invitation, error)
 	Actions(inv invite.Inviter, rec *invite.Invitation) invite.Actions
-	History(ctx context.Context, inv invite.Inviter, id string) ([]invite.Invitation, error)
+	History(ctx context.Context, inv invite.Inviter, id string) ([]invite.HistoryEntry, error)
 	List(ctx context.Context, inv invite.Inviter, f invite.ListFilter) (*invite.ListPage, error)
 	RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs []invite.Invitation, maxAge time.Duration) []invite.Invitation
 	Resend(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, id string, meta invite.Meta) (*invite.Result, error)

@@ -10,9 +10,10 @@ import (
 	"portico/store"
 )
 
-// Resend invites the guest of a pending invitation again with the same address and options; the
-// new record points at the old one through ResendOf and stays with the original inviter. Only the
-// original inviter or an administrator may resend.
+// Resend invites the guest of a pending invitation again with the same address and options and
+// updates the same record: new Graph invitation, redemption URL and send time, same id and inviter,
+// one more history entry; the previous join links stop working (superseded). Only the original
+// inviter or an administrator may resend.
 func (s *Service) Resend(ctx context.Context, ts oauth2.TokenSource, inv Inviter, id string, meta Meta) (*Result, error) {
 	orig, err := s.visible(ctx, inv, id)
 	if err != nil {
@@ -33,7 +34,7 @@ func (s *Service) Resend(ctx context.Context, ts oauth2.TokenSource, inv Inviter
 		SendEmail:   orig.SendEmail,
 		Resend:      true,
 	}
-	return s.send(ctx, ts, &attempt{s: s, actor: inv, owner: owner, meta: meta, action: ActionInvitationResend, resendOf: orig.ID}, req)
+	return s.send(ctx, ts, &attempt{s: s, actor: inv, owner: owner, meta: meta, action: ActionInvitationResend, resendOf: orig.ID, existing: orig}, req)
 }
 
 // RevealRedeemURL returns the stored Microsoft redemption URL to the inviter or an administrator,
@@ -57,7 +58,8 @@ func (s *Service) RevealRedeemURL(ctx context.Context, inv Inviter, id string, m
 		return "", ErrNoRedeemURL
 	}
 	// No audit record, no reveal.
-	if err := s.audit(ctx, s.event(inv, meta, ActionInvitationReveal, rec.Email, OutcomeSuccess, "", auditDetail{InvitationID: rec.ID})); err != nil {
+	ev := s.event(inv, meta, ActionInvitationReveal, rec.Email, OutcomeSuccess, "", auditDetail{InvitationID: rec.ID})
+	if err := s.auditWithHistory(ctx, ev, rec.ID, store.EventRevealed, inv); err != nil {
 		return "", fmt.Errorf("invite: auditing the reveal: %w", err)
 	}
 	return string(plain), nil
@@ -103,10 +105,13 @@ func (s *Service) NewJoinLink(ctx context.Context, inv Inviter, id string, meta 
 	ev := s.event(inv, meta, ActionJoinLinkCreate, rec.Email, OutcomeSuccess, "",
 		auditDetail{InvitationID: rec.ID, JoinLinkID: l.ID, TokenFingerprint: TokenFingerprint(token)})
 	if err := s.store.Tx(ctx, func(tx Store) error {
-		if err := tx.RevokeJoinLinks(ctx, rec.ID, l.CreatedAt); err != nil {
+		if _, err := tx.SupersedeJoinLinks(ctx, rec.ID, l.CreatedAt); err != nil {
 			return err
 		}
 		if err := tx.CreateJoinLink(ctx, l); err != nil {
+			return err
+		}
+		if err := tx.AppendInvitationEvent(ctx, historyEvent(ev, rec.ID, store.EventLinkCreated, inv)); err != nil {
 			return err
 		}
 		return tx.AppendAudit(ctx, ev)
@@ -127,9 +132,34 @@ func (s *Service) RevokeJoinLink(ctx context.Context, inv Inviter, id string, me
 		if err := tx.RevokeJoinLinks(ctx, rec.ID, s.now().UTC()); err != nil {
 			return err
 		}
+		if err := tx.AppendInvitationEvent(ctx, historyEvent(ev, rec.ID, store.EventLinkRevoked, inv)); err != nil {
+			return err
+		}
 		return tx.AppendAudit(ctx, ev)
 	}); err != nil {
 		return fmt.Errorf("invite: revoking the join link: %w", err)
 	}
 	return nil
+}
+
+// historyEvent is the history entry of record id for an audited action of inv.
+func historyEvent(ev *store.AuditEvent, id, kind string, inv Inviter) *store.InvitationEvent {
+	return &store.InvitationEvent{InvitationID: id, Time: ev.Time, Kind: kind, ActorOID: inv.ObjectID, ActorName: inv.Name}
+}
+
+// auditWithHistory appends the audit event and record id's history entry in one transaction that
+// the caller's cancellation does not cut short; a failure is logged and returned.
+func (s *Service) auditWithHistory(ctx context.Context, ev *store.AuditEvent, id, kind string, inv Inviter) error {
+	actx, cancel := s.detach(ctx)
+	defer cancel()
+	err := s.store.Tx(actx, func(tx Store) error {
+		if err := tx.AppendInvitationEvent(actx, historyEvent(ev, id, kind, inv)); err != nil {
+			return err
+		}
+		return tx.AppendAudit(actx, ev)
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "invite: audit append failed", "action", ev.Action, "outcome", ev.Outcome, "request_id", ev.RequestID, "err", err)
+	}
+	return err
 }

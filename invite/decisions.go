@@ -41,6 +41,7 @@ const (
 	reasonNotVisible  = "This invitation belongs to someone else."
 	reasonNotSent     = "This invitation was not sent."
 	reasonAccepted    = "The guest has accepted the invitation already."
+	reasonReplaced    = "A newer invitation to this partner replaced this one."
 	reasonNoRedeemURL = "Portico does not hold this invitation's redemption URL, so it has no link to share."
 )
 
@@ -65,8 +66,13 @@ func decideActions(inv Inviter, rec *Invitation) Actions {
 		}
 	}
 	a := Actions{Resend: allow(), RevealRedeemURL: allow(), NewJoinLink: allow(), RevokeJoinLink: allow()}
-	if rec.accepted() {
+	switch {
+	case rec.accepted():
 		a.Resend = deny(ErrNotPending, reasonAccepted)
+	case rec.ReplacedBy != "":
+		// A record of an earlier build that a resend replaced: act on the newer one.
+		a.Resend = deny(ErrNotPending, reasonReplaced)
+		a.NewJoinLink = deny(ErrNoRedeemURL, reasonReplaced)
 	}
 	if !rec.HasRedeemURL() {
 		// Join links exist only for invitations whose redemption URL Portico holds.

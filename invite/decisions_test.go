@@ -15,6 +15,8 @@ func TestActions(t *testing.T) {
 		ExternalUserState: "Accepted", redeemSealed: sealed}
 	noURL := &Invitation{ID: "i3", TenantID: "t1", InviterOID: employee.ObjectID, Outcome: OutcomeCreated}
 	failed := &Invitation{ID: "i4", TenantID: "t1", InviterOID: employee.ObjectID, Outcome: OutcomeFailed}
+	replaced := &Invitation{ID: "i5", TenantID: "t1", InviterOID: employee.ObjectID, Outcome: OutcomeCreated,
+		ExternalUserState: "PendingAcceptance", redeemSealed: sealed, ReplacedBy: "i6"}
 	otherTenantAdmin := Inviter{TenantID: "t2", ObjectID: "oid-x", Roles: []Role{RoleAdministrator}}
 
 	type want struct{ resend, reveal, newLink, revoke bool }
@@ -30,6 +32,7 @@ func TestActions(t *testing.T) {
 		{"owner, accepted", employee, accepted, want{false, true, true, true}, ErrNotPending},
 		{"owner, no redemption URL", employee, noURL, want{true, false, false, false}, ErrNoRedeemURL},
 		{"owner, failed attempt", employee, failed, want{false, false, false, false}, nil},
+		{"owner, replaced by a resend of an earlier build", employee, replaced, want{false, true, false, true}, nil},
 		{"colleague", other, pending, want{false, false, false, false}, ErrNotFound},
 		{"admin of another tenant", otherTenantAdmin, pending, want{false, false, false, false}, ErrNotFound},
 		{"no invitation", employee, nil, want{false, false, false, false}, ErrNotFound},

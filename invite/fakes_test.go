@@ -169,6 +169,7 @@ type memData struct {
 	invs  map[string]Invitation
 	links map[string]JoinLink
 	audit []store.AuditEvent
+	evs   []store.InvitationEvent
 }
 
 var _ Store = (*memStore)(nil)
@@ -178,7 +179,7 @@ func newMemStore() *memStore {
 }
 
 func (d *memData) clone() *memData {
-	c := &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, audit: slices.Clone(d.audit)}
+	c := &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, audit: slices.Clone(d.audit), evs: slices.Clone(d.evs)}
 	for k, v := range d.invs {
 		c.invs[k] = v
 	}
@@ -220,6 +221,9 @@ func (m *memStore) CreateInvitation(ctx context.Context, inv *Invitation) error 
 	if inv.ID == "" {
 		inv.ID = store.NewID()
 	}
+	if inv.SentAt.IsZero() {
+		inv.SentAt = inv.CreatedAt
+	}
 	m.d.invs[inv.ID] = *inv
 	return nil
 }
@@ -239,7 +243,7 @@ func (m *memStore) filter(f store.InvitationFilter) []Invitation {
 	for _, inv := range m.d.invs {
 		if f.TenantID != "" && inv.TenantID != f.TenantID || f.InviterOID != "" && inv.InviterOID != f.InviterOID ||
 			f.State != "" && inv.ExternalUserState != f.State || f.Email != "" && inv.Email != f.Email ||
-			f.Outcome != "" && string(inv.Outcome) != f.Outcome {
+			f.Outcome != "" && string(inv.Outcome) != f.Outcome || f.Current && inv.ReplacedBy != "" {
 			continue
 		}
 		out = append(out, inv)
@@ -400,6 +404,77 @@ func (m *memStore) RecordJoinOpen(_ context.Context, id string, at time.Time) er
 	l.OpenCount++
 	m.d.links[id] = l
 	return nil
+}
+
+func (m *memStore) UpdateInvitationSend(ctx context.Context, inv *Invitation) error {
+	if err := m.err("UpdateInvitationSend"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.d.invs[inv.ID]
+	if !ok {
+		return store.ErrNotFound
+	}
+	upd := *inv
+	upd.TenantID, upd.InviterOID, upd.InviterUPN, upd.InviterName, upd.Email = old.TenantID, old.InviterOID, old.InviterUPN, old.InviterName, old.Email
+	upd.CreatedAt, upd.ResendOf, upd.ReplacedBy = old.CreatedAt, old.ResendOf, old.ReplacedBy
+	m.d.invs[inv.ID] = upd
+	return nil
+}
+
+func (m *memStore) SupersedeJoinLinks(_ context.Context, invitationID string, at time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, l := range m.d.links {
+		if l.InvitationID == invitationID && l.RevokedAt == nil {
+			l.RevokedAt, l.Superseded = &at, true
+			m.d.links[id] = l
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (m *memStore) JoinLinks(_ context.Context, invitationID string) ([]JoinLink, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []JoinLink
+	for _, l := range m.d.links {
+		if l.InvitationID == invitationID {
+			out = append(out, l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+func (m *memStore) AppendInvitationEvent(ctx context.Context, ev *store.InvitationEvent) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.err("AppendInvitationEvent"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ev.ID = int64(len(m.d.evs) + 1)
+	m.d.evs = append(m.d.evs, *ev)
+	return nil
+}
+
+func (m *memStore) InvitationEvents(_ context.Context, ids ...string) ([]store.InvitationEvent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.InvitationEvent
+	for _, ev := range m.d.evs {
+		if slices.Contains(ids, ev.InvitationID) {
+			out = append(out, ev)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
 }
 
 func (m *memStore) AppendAudit(ctx context.Context, e *store.AuditEvent) error {

@@ -58,29 +58,59 @@ func (s *Service) newLink(invitationID string) (*JoinLink, string, error) {
 
 func (s *Service) joinURL(token string) string { return s.publicURL + "/join/" + token }
 
+// JoinState is what a known join link can do for the partner now.
+type JoinState string
+
+// States of a join link, as the partner's page tells them.
+const (
+	JoinPending    JoinState = "pending"    // the partner may accept
+	JoinAccepted   JoinState = "accepted"   // the partner accepted already: send them to the landing page
+	JoinSuperseded JoinState = "superseded" // a newer invitation or link replaced this one
+	JoinExpired    JoinState = "expired"
+	JoinRevoked    JoinState = "revoked" // the inviter revoked the link
+)
+
 // JoinView is what the partner's landing page shows about an invitation.
 type JoinView struct {
+	State        JoinState
 	InvitationID string
 	InviterName  string
 	InviterEmail string
 	InviteeName  string
-	InviteeEmail string
+	InviteeEmail string // the address the partner must sign in with
 	Message      string
 	Language     string // "" when the inviter chose none
+	RedirectURL  string // the landing page, for a partner who accepted already
 	ExpiresAt    time.Time
 }
 
-// OpenJoin resolves a join token for the partner's landing page and counts the visit.
-// Unknown, malformed, revoked and expired tokens all return ErrJoinGone.
+// JoinClosedError is AcceptJoin's answer for a known link that cannot be accepted (the partner
+// accepted already, or the link was superseded, revoked or has expired): View says which.
+type JoinClosedError struct{ View *JoinView }
+
+func (e *JoinClosedError) Error() string { return "invite: join link is " + string(e.View.State) }
+
+// OpenJoin resolves a join token for the partner's landing page and counts the visit of a live
+// link. Unknown and malformed tokens return ErrJoinGone; a known token returns its state, so the
+// page can tell a partner who accepted already, or whose link was replaced, what to do. Tokens
+// are 256 random bits, so this tells nothing to someone guessing.
 func (s *Service) OpenJoin(ctx context.Context, token string, meta Meta) (*JoinView, error) {
 	l, rec, err := s.resolveJoin(ctx, token, meta)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.RecordJoinOpen(ctx, l.ID, s.now().UTC()); err != nil {
-		s.log.WarnContext(ctx, "invite: join open not counted", "token_fp", TokenFingerprint(token), "err", err)
+	v := s.joinView(l, rec)
+	if v.State == JoinPending {
+		if err := s.store.RecordJoinOpen(ctx, l.ID, s.now().UTC()); err != nil {
+			s.log.WarnContext(ctx, "invite: join open not counted", "token_fp", TokenFingerprint(token), "err", err)
+		}
 	}
-	return &JoinView{
+	return v, nil
+}
+
+// joinView is what the page shows for a known link of rec.
+func (s *Service) joinView(l *JoinLink, rec *Invitation) *JoinView {
+	v := &JoinView{
 		InvitationID: rec.ID,
 		InviterName:  rec.InviterName,
 		InviterEmail: rec.InviterUPN,
@@ -88,18 +118,39 @@ func (s *Service) OpenJoin(ctx context.Context, token string, meta Meta) (*JoinV
 		InviteeEmail: rec.Email,
 		Message:      rec.Message,
 		Language:     rec.Language,
+		RedirectURL:  rec.RedirectURL,
 		ExpiresAt:    l.ExpiresAt,
-	}, nil
+	}
+	// A partner who accepted is in, whatever became of the link since.
+	switch {
+	case rec.accepted():
+		v.State = JoinAccepted
+	case l.RevokedAt != nil && l.Superseded:
+		v.State = JoinSuperseded
+	case l.RevokedAt != nil:
+		v.State = JoinRevoked
+	case !s.now().Before(l.ExpiresAt):
+		v.State = JoinExpired
+	default:
+		v.State = JoinPending
+	}
+	return v
 }
 
 // AcceptJoin returns the Microsoft redemption URL behind a join token and audits the acceptance.
-// Unknown, malformed, revoked and expired tokens return ErrJoinGone. Join links exist only for
-// invitations whose redemption URL Portico holds; if that URL can no longer be opened (its key was
-// retired), the link is treated as gone too, so the partner is asked for a new link.
+// Unknown and malformed tokens return ErrJoinGone; a link that cannot be accepted (accepted
+// already, superseded, revoked, expired) returns a *JoinClosedError and never the redemption URL,
+// whose ticket may belong to an older Graph invitation. Join links exist only for invitations whose
+// redemption URL Portico holds; if that URL can no longer be opened (its key was retired), the link
+// is treated as gone too, so the partner is asked for a new link.
 func (s *Service) AcceptJoin(ctx context.Context, token string, meta Meta) (string, error) {
 	l, rec, err := s.resolveJoin(ctx, token, meta)
 	if err != nil {
 		return "", err
+	}
+	if v := s.joinView(l, rec); v.State != JoinPending {
+		s.log.InfoContext(ctx, "invite: join link not accepted", "request_id", meta.RequestID, "token_fp", TokenFingerprint(token), "state", v.State)
+		return "", &JoinClosedError{View: v}
 	}
 	plain, err := s.keys.Open(rec.redeemSealed, []byte(rec.ID))
 	if err != nil {
@@ -108,7 +159,16 @@ func (s *Service) AcceptJoin(ctx context.Context, token string, meta Meta) (stri
 	}
 	d := auditDetail{InvitationID: rec.ID, JoinLinkID: l.ID, TokenFingerprint: TokenFingerprint(token), Note: "partner accepted through the join link"}
 	ev := s.event(Inviter{TenantID: rec.TenantID}, meta, ActionJoinLinkAccept, rec.Email, OutcomeSuccess, "", d)
-	if err := s.audit(ctx, ev); err != nil {
+	hist := &store.InvitationEvent{InvitationID: rec.ID, Time: ev.Time, Kind: store.EventAcceptStarted}
+	actx, cancel := s.detach(ctx)
+	defer cancel()
+	if err := s.store.Tx(actx, func(tx Store) error {
+		if err := tx.AppendInvitationEvent(actx, hist); err != nil {
+			return err
+		}
+		return tx.AppendAudit(actx, ev)
+	}); err != nil {
+		s.log.ErrorContext(ctx, "invite: audit append failed", "action", ev.Action, "request_id", ev.RequestID, "err", err)
 		return "", fmt.Errorf("invite: auditing the acceptance: %w", err)
 	}
 	// The partner is on the way to Microsoft: make the next page view re-read the state from Graph
@@ -120,8 +180,9 @@ func (s *Service) AcceptJoin(ctx context.Context, token string, meta Meta) (stri
 	return string(plain), nil
 }
 
-// resolveJoin finds the live link and invitation behind a token; every failure is ErrJoinGone
-// except a store failure, which is returned as is.
+// resolveJoin finds the link and invitation behind a token, whatever their state; unknown and
+// malformed tokens, and links of invitations without a readable redemption URL, are ErrJoinGone.
+// A store failure is returned as is.
 func (s *Service) resolveJoin(ctx context.Context, token string, meta Meta) (*JoinLink, *Invitation, error) {
 	gone := func(reason string) (*JoinLink, *Invitation, error) {
 		s.log.InfoContext(ctx, "invite: join link refused", "request_id", meta.RequestID, "token_fp", TokenFingerprint(token), "reason", reason)
@@ -137,26 +198,19 @@ func (s *Service) resolveJoin(ctx context.Context, token string, meta Meta) (*Jo
 	if err != nil {
 		return nil, nil, fmt.Errorf("invite: looking up the join link: %w", err)
 	}
-	now := s.now()
-	switch {
-	case l.RevokedAt != nil:
-		return gone("revoked")
-	case !now.Before(l.ExpiresAt):
-		return gone("expired")
-	}
 	rec, err := s.store.GetInvitation(ctx, l.InvitationID)
 	if errors.Is(err, store.ErrNotFound) {
 		return gone("invitation missing")
 	}
-	if err == nil && !s.redeemReadable(rec) {
-		// Its data key was retired: the partner could view the page but never accept.
-		return gone("redemption URL unreadable")
-	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("invite: reading the invitation: %w", err)
 	}
-	if rec.Outcome != OutcomeCreated || len(rec.redeemSealed) == 0 {
-		return gone("no redemption URL")
+	if !rec.Created() {
+		return gone("not created")
+	}
+	if l.RevokedAt == nil && !rec.accepted() && !s.redeemReadable(rec) {
+		// No redemption URL, or its data key was retired: the partner could view the page but never accept.
+		return gone("redemption URL unreadable")
 	}
 	return l, rec, nil
 }

@@ -72,10 +72,25 @@ func TestJoinGone(t *testing.T) {
 	fresh := sendOne(t, h, employee, func(r *Request) { r.Email = "fresh@fabrikam.example" })
 
 	unknown := strings.Repeat("A", 43)
+	// Known links that cannot be accepted say why (tokens are 256 random bits: no oracle), and
+	// never hand out the redemption URL.
+	for name, tc := range map[string]struct {
+		token string
+		want  JoinState
+	}{
+		"revoked":      {revoked.JoinToken, JoinRevoked},
+		"expired":      {expiring.JoinToken, JoinExpired},
+		"expired live": {live.JoinToken, JoinExpired},
+	} {
+		if v, err := h.svc.OpenJoin(context.Background(), tc.token, meta); err != nil || v.State != tc.want || v.InviterName != employee.Name {
+			t.Errorf("OpenJoin(%s) = %+v, %v; want state %s", name, v, err, tc.want)
+		}
+		var closed *JoinClosedError
+		if u, err := h.svc.AcceptJoin(context.Background(), tc.token, meta); u != "" || !errors.As(err, &closed) || closed.View.State != tc.want {
+			t.Errorf("AcceptJoin(%s) = %q, %v; want a JoinClosedError in state %s", name, u, err, tc.want)
+		}
+	}
 	tokens := map[string]string{
-		"revoked":       revoked.JoinToken,
-		"expired":       expiring.JoinToken,
-		"expired live":  live.JoinToken,
 		"unknown":       unknown,
 		"empty":         "",
 		"short":         fresh.JoinToken[:20],
@@ -157,8 +172,8 @@ func TestJoinLinkManagement(t *testing.T) {
 	if err != nil || u2 == res.JoinURL || l2.ID == l.ID {
 		t.Fatalf("NewJoinLink = %q, %v", u2, err)
 	}
-	if _, err := h.svc.OpenJoin(context.Background(), res.JoinToken, meta); !errors.Is(err, ErrJoinGone) {
-		t.Fatalf("old link still works after a new one: %v", err)
+	if v, err := h.svc.OpenJoin(context.Background(), res.JoinToken, meta); err != nil || v.State != JoinSuperseded {
+		t.Fatalf("old link after a new one: %+v, %v; want superseded", v, err)
 	}
 	tok2 := strings.TrimPrefix(u2, "https://portico.example/join/")
 	if _, err := h.svc.OpenJoin(context.Background(), tok2, meta); err != nil {
@@ -171,8 +186,8 @@ func TestJoinLinkManagement(t *testing.T) {
 	if err := h.svc.RevokeJoinLink(context.Background(), admin, id, meta); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.OpenJoin(context.Background(), tok2, meta); !errors.Is(err, ErrJoinGone) {
-		t.Fatalf("revoked link works: %v", err)
+	if v, err := h.svc.OpenJoin(context.Background(), tok2, meta); err != nil || v.State != JoinRevoked {
+		t.Fatalf("revoked link: %+v, %v; want revoked", v, err)
 	}
 	if got, gl, err := h.svc.JoinURL(context.Background(), employee, id); got != "" || gl != nil || err != nil {
 		t.Fatalf("JoinURL after revoke = %q, %v, %v", got, gl, err)

@@ -67,25 +67,6 @@ func (s *Service) Get(ctx context.Context, inv Inviter, id string) (*Invitation,
 	return s.visible(ctx, inv, id)
 }
 
-// History returns every attempt for the same guest as invitation id (resends included), oldest first.
-func (s *Service) History(ctx context.Context, inv Inviter, id string) ([]Invitation, error) {
-	rec, err := s.visible(ctx, inv, id)
-	if err != nil {
-		return nil, err
-	}
-	all, err := s.store.InvitationHistory(ctx, rec.ID)
-	if err != nil {
-		return nil, fmt.Errorf("invite: reading history: %w", err)
-	}
-	out := all[:0]
-	for _, r := range all {
-		if r.TenantID == rec.TenantID {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
 // StateAll is the list filter that selects invitations in every state.
 const StateAll State = "all"
 
@@ -127,7 +108,8 @@ func (s *Service) List(ctx context.Context, inv Inviter, f ListFilter) (*ListPag
 	if f.Everyone && !inv.SeesAll() {
 		return nil, ErrForbidden
 	}
-	sf := store.InvitationFilter{TenantID: inv.TenantID}
+	// One line per partner: records of earlier builds that a resend replaced are left out.
+	sf := store.InvitationFilter{TenantID: inv.TenantID, Current: true}
 	if !f.Everyone {
 		sf.InviterOID = inv.ObjectID
 	}

@@ -104,10 +104,15 @@ func TestResend(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resend: %v", err)
 	}
+	// Send again updates the same record: same id, inviter and options, the latest send time.
 	s := second.Invitation
-	if s.ID == first.Invitation.ID || s.ResendOf != first.Invitation.ID || s.GraphUserID != first.Invitation.GraphUserID ||
-		s.InviterOID != employee.ObjectID || s.CCAddress != "boss@fabrikam.example" || s.Language != "nl-NL" || s.SendEmail {
+	if s.ID != first.Invitation.ID || s.GraphUserID != first.Invitation.GraphUserID || !s.SentAt.Equal(h.clock.Now()) ||
+		!s.CreatedAt.Equal(first.Invitation.CreatedAt) || s.InviterOID != employee.ObjectID || s.CCAddress != "boss@fabrikam.example" ||
+		s.Language != "nl-NL" || s.SendEmail {
 		t.Fatalf("resent record %+v", s)
+	}
+	if n := len(h.store.invitations()); n != 1 {
+		t.Fatalf("%d records after Send again; want 1", n)
 	}
 	if h.graph.n("create") != 2 {
 		t.Fatalf("%d POSTs; want 2", h.graph.n("create"))
@@ -117,7 +122,8 @@ func TestResend(t *testing.T) {
 		t.Fatalf("resend body %+v", p)
 	}
 	hist, err := h.svc.History(context.Background(), employee, s.ID)
-	if err != nil || len(hist) != 2 || hist[0].ID != first.Invitation.ID || hist[1].ID != s.ID {
+	if err != nil || len(hist) != 2 || hist[0].Kind != HistorySent || hist[1].Kind != HistoryResent ||
+		hist[1].Text != "Sent again by Ada Admin; the previous join link was replaced." {
 		t.Fatalf("history %+v, %v", hist, err)
 	}
 	evs := h.store.audits()

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/oauth2"
@@ -34,8 +35,9 @@ type Result struct {
 // ErrMemberNotAllowed (audited as denied, no Graph call), *ValidationError (no Graph call),
 // *RefusedError (the preflight refused; a pending guest without req.Resend is refused with
 // ResendOffered), *GraphError (Graph failed or a lookup failed; recorded and audited). With
-// req.Resend set, a pending guest is invited again and the record points at the latest
-// invitation through ResendOf.
+// req.Resend set, a pending guest is invited again: the inviter's own record of that partner is
+// updated ("Send again"), or, when they have none (the partner was invited by someone else), a
+// record of their own is made. Either way the older join links to that partner stop working.
 func (s *Service) Send(ctx context.Context, ts oauth2.TokenSource, inv Inviter, req Request, meta Meta) (*Result, error) {
 	return s.send(ctx, ts, &attempt{s: s, actor: inv, owner: inv, meta: meta, action: ActionInvitationCreate}, req)
 }
@@ -50,6 +52,7 @@ type attempt struct {
 	meta     Meta
 	action   string
 	resendOf string
+	existing *Invitation // the owner's record of the partner that a resend updates; nil: a new record
 
 	v    Valid
 	base auditDetail // what every audit event of the attempt says
@@ -106,6 +109,11 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		if a.resendOf == "" {
 			a.resendOf = pf.InvitationID
 		}
+		if a.existing == nil {
+			if a.existing, err = s.ownRecord(ctx, a.owner, v.Key); err != nil {
+				return nil, err
+			}
+		}
 	default:
 		d := a.base
 		d.Verdict, d.Rule, d.GraphUserID = string(pf.Verdict), pf.Rule, pf.UserID
@@ -113,7 +121,11 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		return nil, &RefusedError{Preflight: pf, ResendOffered: pf.Verdict == VerdictPendingGuest}
 	}
 	a.base.ResendOf = a.resendOf
-	a.rec = a.newRecord()
+	if a.existing != nil {
+		a.rec = a.resentRecord()
+	} else {
+		a.rec = a.newRecord()
+	}
 
 	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, graphInvitation(v))
 
@@ -148,7 +160,34 @@ func (a *attempt) newRecord() *Invitation {
 		SendEmail:   a.v.SendEmail,
 		ResendOf:    a.resendOf,
 		CreatedAt:   a.s.now().UTC(),
+		SentAt:      a.s.now().UTC(),
 	}
+}
+
+// ownRecord is owner's current record of the partner with address key (the newest one Graph
+// created), or nil when they have none.
+func (s *Service) ownRecord(ctx context.Context, owner Inviter, key string) (*Invitation, error) {
+	invs, err := s.store.LatestInvitationsByEmail(ctx, owner.TenantID, key, time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("invite: reading invitations of the address: %w", err)
+	}
+	for i := range invs { // newest first
+		r := &invs[i]
+		if r.Created() && r.InviterOID == owner.ObjectID && r.ReplacedBy == "" {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// resentRecord is a.existing about to be sent again with the validated options: same id, tenant,
+// inviter and first send; Graph's answer is filled in when it comes.
+func (a *attempt) resentRecord() *Invitation {
+	r := *a.existing
+	r.DisplayName, r.Message, r.CCAddress, r.Language = a.v.DisplayName, a.v.Message, a.v.CC, a.v.Language
+	r.RedirectURL, r.UserType, r.SendEmail = a.v.RedirectURL, a.v.UserType, a.v.SendEmail
+	r.SentAt = a.s.now().UTC()
+	return &r
 }
 
 // refuse audits an attempt that stopped before anything was recorded.
@@ -163,21 +202,74 @@ func (a *attempt) detail() auditDetail {
 	return d
 }
 
-// record writes the invitation with the rec's outcome, its join link (when not nil) and the audit
-// event in one transaction.
+// record writes the attempt in one transaction: a new record, or for a resend the updated record
+// (a resend Graph refused leaves the record as it was); when there is a new join link, the older
+// join links to the partner, revoked as superseded, and the new link; the
+// record's history event and the audit event.
+//
+// A resend updates the record's row first: on PostgreSQL that locks it until the transaction ends,
+// so parallel resends of one record take turns and each supersedes the link the one before made.
 func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) error {
+	now := a.s.now().UTC()
 	ev := a.s.event(a.actor, a.meta, a.action, a.rec.Email, a.rec.Outcome, a.rec.GraphRequestID, d)
+	hist := &store.InvitationEvent{InvitationID: a.rec.ID, Time: now, Kind: store.EventSent, ActorOID: a.actor.ObjectID,
+		ActorName: a.actor.Name, Outcome: string(a.rec.Outcome), GraphRequestID: a.rec.GraphRequestID, Note: d.Note}
 	return a.s.store.Tx(ctx, func(tx Store) error {
-		if err := tx.CreateInvitation(ctx, a.rec); err != nil {
-			return err
+		switch {
+		case a.existing == nil:
+			if err := tx.CreateInvitation(ctx, a.rec); err != nil {
+				return err
+			}
+		case a.rec.Created():
+			hist.Kind = store.EventResent
+			if err := tx.UpdateInvitationSend(ctx, a.rec); err != nil {
+				return err
+			}
+		default:
+			hist.Kind = store.EventResendFailed
 		}
 		if link != nil {
+			if err := a.supersedeOlderLinks(ctx, tx, now); err != nil {
+				return err
+			}
 			if err := tx.CreateJoinLink(ctx, link); err != nil {
 				return err
 			}
 		}
+		if err := tx.AppendInvitationEvent(ctx, hist); err != nil {
+			return err
+		}
 		return tx.AppendAudit(ctx, ev)
 	})
+}
+
+// supersedeOlderLinks revokes, as superseded, every live join link to the partner: the record's own
+// (an earlier send) and those of other records of the same address in the tenant (other inviters').
+// Their redemption tickets belong to older Graph invitations.
+func (a *attempt) supersedeOlderLinks(ctx context.Context, tx Store, now time.Time) error {
+	if _, err := tx.SupersedeJoinLinks(ctx, a.rec.ID, now); err != nil {
+		return err
+	}
+	others, err := tx.LatestInvitationsByEmail(ctx, a.rec.TenantID, a.rec.Email, time.Time{})
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if o.ID == a.rec.ID || !o.Created() {
+			continue
+		}
+		n, err := tx.SupersedeJoinLinks(ctx, o.ID, now)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			if err := tx.AppendInvitationEvent(ctx, &store.InvitationEvent{InvitationID: o.ID, Time: now, Kind: store.EventSuperseded,
+				ActorOID: a.actor.ObjectID, ActorName: a.actor.Name}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // graphInvitation builds Graph's request from validated fields only; nothing of the raw request
@@ -209,6 +301,7 @@ func (a *attempt) recordCreated(ctx context.Context, created *graph.Invitation) 
 	rec.GraphInvitationID = created.ID
 	rec.GraphStatus = created.Status
 	rec.GraphRequestID = created.RequestID
+	rec.ErrorCode, rec.ErrorMessage, rec.redeemSealed = "", "", nil
 	if created.InvitedUser != nil {
 		rec.GraphUserID = created.InvitedUser.ID
 	}
@@ -289,6 +382,8 @@ func (a *attempt) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, c
 	if err := a.record(ctx, nil, d); err != nil {
 		a.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
 		rec = nil
+	} else if a.existing != nil {
+		rec = a.existing
 	}
 	a.log.WarnContext(ctx, "invite: uncertain Graph answer, guest not found", "err", cause, "lookup_err", lerr)
 	return nil, &GraphError{
@@ -315,6 +410,8 @@ func (a *attempt) recordFailure(ctx context.Context, cause error) error {
 	d.Status, d.ErrorCode = ge.Status, ge.Code
 	if err := a.record(ctx, nil, d); err != nil {
 		a.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
+	} else if a.existing != nil {
+		ge.Invitation = a.existing // a failed resend leaves the record as it was
 	} else {
 		ge.Invitation = rec
 	}

@@ -49,6 +49,14 @@ type Store interface {
 	RevokeJoinLinks(ctx context.Context, invitationID string, at time.Time) error
 	RecordJoinOpen(ctx context.Context, id string, at time.Time) error
 
+	// A partner record's history: "Send again" updates the record, supersedes its links and
+	// appends an event, in one transaction.
+	UpdateInvitationSend(ctx context.Context, inv *Invitation) error
+	SupersedeJoinLinks(ctx context.Context, invitationID string, at time.Time) (int, error)
+	JoinLinks(ctx context.Context, invitationID string) ([]JoinLink, error)
+	AppendInvitationEvent(ctx context.Context, ev *store.InvitationEvent) error
+	InvitationEvents(ctx context.Context, invitationIDs ...string) ([]store.InvitationEvent, error)
+
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
 }

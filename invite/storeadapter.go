@@ -35,7 +35,7 @@ func (a *StoreAdapter) CreateInvitation(ctx context.Context, inv *Invitation) er
 	if err := a.q.CreateInvitation(ctx, row); err != nil {
 		return err
 	}
-	inv.ID, inv.CreatedAt = row.ID, row.CreatedAt
+	inv.ID, inv.CreatedAt, inv.SentAt = row.ID, row.CreatedAt, row.SentAt
 	return nil
 }
 
@@ -110,6 +110,40 @@ func (a *StoreAdapter) RecordJoinOpen(ctx context.Context, id string, at time.Ti
 	return a.q.RecordJoinOpen(ctx, id, at)
 }
 
+// UpdateInvitationSend records a new send of an existing record.
+func (a *StoreAdapter) UpdateInvitationSend(ctx context.Context, inv *Invitation) error {
+	return a.q.UpdateInvitationSend(ctx, invitationRow(inv))
+}
+
+// SupersedeJoinLinks revokes an invitation's live links because something newer replaced them.
+func (a *StoreAdapter) SupersedeJoinLinks(ctx context.Context, invitationID string, at time.Time) (int, error) {
+	return a.q.SupersedeJoinLinks(ctx, invitationID, at)
+}
+
+// JoinLinks returns every link of an invitation, oldest first.
+func (a *StoreAdapter) JoinLinks(ctx context.Context, invitationID string) ([]JoinLink, error) {
+	rows, err := a.q.JoinLinks(ctx, invitationID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]JoinLink, len(rows))
+	for i := range rows {
+		l, _ := joinLinkFromRow(&rows[i], nil)
+		out[i] = *l
+	}
+	return out, nil
+}
+
+// AppendInvitationEvent appends one entry to a record's history.
+func (a *StoreAdapter) AppendInvitationEvent(ctx context.Context, ev *store.InvitationEvent) error {
+	return a.q.AppendInvitationEvent(ctx, ev)
+}
+
+// InvitationEvents returns the history entries of records, oldest first.
+func (a *StoreAdapter) InvitationEvents(ctx context.Context, invitationIDs ...string) ([]store.InvitationEvent, error) {
+	return a.q.InvitationEvents(ctx, invitationIDs...)
+}
+
 // AppendAudit appends one audit event.
 func (a *StoreAdapter) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 	return a.q.AppendAudit(ctx, e)
@@ -129,7 +163,7 @@ func invitationRow(r *Invitation) *store.Invitation {
 		GraphStatus: r.GraphStatus, GraphRequestID: r.GraphRequestID, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage,
 		RedeemURLSealed:   r.redeemSealed,
 		ExternalUserState: r.ExternalUserState, ExternalUserStateChangedAt: r.ExternalUserStateChangedAt,
-		StateCheckedAt: r.StateCheckedAt, ResendOf: r.ResendOf, CreatedAt: r.CreatedAt,
+		StateCheckedAt: r.StateCheckedAt, ResendOf: r.ResendOf, CreatedAt: r.CreatedAt, SentAt: r.SentAt, ReplacedBy: r.ReplacedBy,
 	}
 }
 
@@ -142,7 +176,7 @@ func invitationFromRow(r *store.Invitation) Invitation {
 		GraphStatus: r.GraphStatus, GraphRequestID: r.GraphRequestID, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage,
 		redeemSealed:      r.RedeemURLSealed,
 		ExternalUserState: r.ExternalUserState, ExternalUserStateChangedAt: r.ExternalUserStateChangedAt,
-		StateCheckedAt: r.StateCheckedAt, ResendOf: r.ResendOf, CreatedAt: r.CreatedAt,
+		StateCheckedAt: r.StateCheckedAt, ResendOf: r.ResendOf, CreatedAt: r.CreatedAt, SentAt: r.SentAt, ReplacedBy: r.ReplacedBy,
 	}
 }
 
@@ -160,9 +194,16 @@ func invitationsFromRows(rows []store.Invitation, err error) ([]Invitation, erro
 func joinLinkRow(l *JoinLink) *store.JoinLink {
 	return &store.JoinLink{
 		ID: l.ID, InvitationID: l.InvitationID, TokenHash: l.tokenHash, TokenSealed: l.tokenSealed,
-		CreatedAt: l.CreatedAt, ExpiresAt: l.ExpiresAt, RevokedAt: l.RevokedAt,
+		CreatedAt: l.CreatedAt, ExpiresAt: l.ExpiresAt, RevokedAt: l.RevokedAt, RevokeReason: revokeReason(l.Superseded),
 		FirstOpenedAt: l.FirstOpenedAt, LastOpenedAt: l.LastOpenedAt, OpenCount: l.OpenCount,
 	}
+}
+
+func revokeReason(superseded bool) string {
+	if superseded {
+		return store.RevokeSuperseded
+	}
+	return ""
 }
 
 func joinLinkFromRow(l *store.JoinLink, err error) (*JoinLink, error) {
@@ -171,7 +212,7 @@ func joinLinkFromRow(l *store.JoinLink, err error) (*JoinLink, error) {
 	}
 	return &JoinLink{
 		ID: l.ID, InvitationID: l.InvitationID, tokenHash: l.TokenHash, tokenSealed: l.TokenSealed,
-		CreatedAt: l.CreatedAt, ExpiresAt: l.ExpiresAt, RevokedAt: l.RevokedAt,
+		CreatedAt: l.CreatedAt, ExpiresAt: l.ExpiresAt, RevokedAt: l.RevokedAt, Superseded: l.RevokeReason == store.RevokeSuperseded,
 		FirstOpenedAt: l.FirstOpenedAt, LastOpenedAt: l.LastOpenedAt, OpenCount: l.OpenCount,
 	}, nil
 }

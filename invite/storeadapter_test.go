@@ -85,8 +85,8 @@ func TestWithSQLiteStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.OpenJoin(ctx, res.JoinToken, meta); err != ErrJoinGone {
-		t.Fatalf("old token err %v", err)
+	if v, err := svc.OpenJoin(ctx, res.JoinToken, meta); err != nil || v.State != JoinSuperseded {
+		t.Fatalf("old token: %+v, %v; want superseded", v, err)
 	}
 	newToken := strings.TrimPrefix(newURL, "https://portico.example/join/")
 	if _, err := svc.OpenJoin(ctx, newToken, meta); err != nil {
@@ -95,11 +95,12 @@ func TestWithSQLiteStore(t *testing.T) {
 	if err := svc.RevokeJoinLink(ctx, employee, id, meta); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.AcceptJoin(ctx, newToken, meta); err != ErrJoinGone {
-		t.Fatalf("revoked token err %v", err)
+	var closed *JoinClosedError
+	if u, err := svc.AcceptJoin(ctx, newToken, meta); !errors.As(err, &closed) || closed.View.State != JoinRevoked || u != "" {
+		t.Fatalf("revoked token: %q, %v", u, err)
 	}
 
-	// The directory now knows the pending guest; a resend makes a second invitation in the history.
+	// The directory now knows the pending guest; a resend updates the same record.
 	fg.byAddr = func(string) ([]graph.User, error) {
 		return []graph.User{{ID: "user-taylor@fabrikam.example", UserType: "Guest", ExternalUserState: "PendingAcceptance"}}, nil
 	}
@@ -109,17 +110,25 @@ func TestWithSQLiteStore(t *testing.T) {
 		t.Fatalf("Resend: %v", err)
 	}
 	hist, err := svc.History(ctx, employee, second.Invitation.ID)
-	if err != nil || len(hist) != 2 || hist[1].ResendOf != id {
-		t.Fatalf("history %+v, %v", hist, err)
+	if second.Invitation.ID != id {
+		t.Fatalf("resend made record %s; want %s updated", second.Invitation.ID, id)
+	}
+	var kinds []HistoryKind
+	for _, e := range hist {
+		kinds = append(kinds, e.Kind)
+	}
+	wantKinds := []HistoryKind{HistorySent, HistoryRevealed, HistoryAcceptStarted, HistoryOpened, HistoryLinkCreated, HistoryLinkRevoked, HistoryOpened, HistoryResent}
+	if err != nil || fmt.Sprint(kinds) != fmt.Sprint(wantKinds) {
+		t.Fatalf("history %v, %v; want %v", kinds, err, wantKinds)
 	}
 
-	// The partner accepts; a refresh records it and the Accepted filter shows both attempts.
+	// The partner accepts; a refresh records it and the Accepted filter shows the one record.
 	accepted := clock.Now().Add(-time.Second)
 	fg.getUser = func(_ context.Context, uid string) (*graph.User, error) {
 		return &graph.User{ID: uid, ExternalUserState: "Accepted", ExternalUserStateChangeDateTime: &accepted}, nil
 	}
 	page, err := svc.List(ctx, employee, ListFilter{})
-	if err != nil || page.Total != 2 {
+	if err != nil || page.Total != 1 {
 		t.Fatalf("list %+v, %v", page, err)
 	}
 	clock.Add(2 * time.Minute) // the POSTs' answers were state reads; let them age past maxAge
@@ -128,7 +137,7 @@ func TestWithSQLiteStore(t *testing.T) {
 		t.Fatalf("refreshed %+v", out[0])
 	}
 	page, _ = svc.List(ctx, employee, ListFilter{State: StateAccepted})
-	if page.Total != 2 || page.Invitations[0].StateCheckedAt == nil {
+	if page.Total != 1 || page.Invitations[0].StateCheckedAt == nil {
 		t.Fatalf("accepted list %+v", page)
 	}
 	if _, err := svc.Resend(ctx, nil, employee, id, meta); !errors.Is(err, ErrNotPending) {

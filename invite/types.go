@@ -63,8 +63,9 @@ func (s State) Kind() string {
 	}
 }
 
-// Invitation is one invitation attempt: who invited whom with which options, what Graph answered
-// and the partner's last known state. A resend is a new Invitation pointing at the earlier one.
+// Invitation is one inviter's record of one partner: who invited whom with which options, what
+// Graph answered to the latest send and the partner's last known state. "Send again" updates the
+// record (new Graph invitation, redemption URL and SentAt) and appends to its history.
 type Invitation struct {
 	ID          string
 	TenantID    string
@@ -93,8 +94,10 @@ type Invitation struct {
 	ExternalUserStateChangedAt *time.Time
 	StateCheckedAt             *time.Time
 
-	ResendOf  string
-	CreatedAt time.Time
+	ResendOf   string    // the record this one's first send re-invited (kept for the audit trail)
+	CreatedAt  time.Time // the first send
+	SentAt     time.Time // the latest send: CreatedAt, or the latest "Send again"
+	ReplacedBy string    // set only on records of earlier builds that a resend replaced
 
 	redeemSealed []byte // Graph's redemption URL, sealed; never leaves the package
 }
@@ -139,6 +142,7 @@ type JoinLink struct {
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	RevokedAt     *time.Time
+	Superseded    bool // revoked because a newer send or link replaced it
 	FirstOpenedAt *time.Time
 	LastOpenedAt  *time.Time
 	OpenCount     int

@@ -62,7 +62,7 @@ func New(keys ...[]byte) (*Ring, error) {
 	return r, nil
 }
 
-// ParseKeys builds a ring from a comma-separated list of base64 (standard or URL alphabet, padded or not) 32-byte keys, newest first.
+// ParseKeys builds a ring from a comma-separated list of base64 32-byte keys (see DecodeKey), newest first.
 func ParseKeys(s string) (*Ring, error) {
 	var keys [][]byte
 	for i, part := range strings.Split(s, ",") {
@@ -70,21 +70,38 @@ func ParseKeys(s string) (*Ring, error) {
 		if part == "" {
 			continue
 		}
-		k, err := decodeBase64(part)
+		k, err := DecodeKey(part)
 		if err != nil {
-			return nil, fmt.Errorf("keyring: key %d is not base64", i+1)
+			return nil, fmt.Errorf("keyring: key %d: %w", i+1, err)
 		}
 		keys = append(keys, k)
 	}
 	return New(keys...)
 }
 
-func decodeBase64(s string) ([]byte, error) {
-	s = strings.TrimRight(s, "=")
+// Errors of DecodeKey.
+var (
+	ErrNotBase64 = errors.New("keyring: not base64")
+	ErrKeySize   = errors.New("keyring: a key must be 32 bytes, base64-encoded")
+)
+
+// DecodeKey decodes one key written in base64, standard or URL alphabet, padded or not (what
+// `openssl rand -base64 32` prints); it must decode to exactly KeySize bytes. It is the only decoder
+// of PORTICO_DATA_KEY.
+func DecodeKey(s string) ([]byte, error) {
+	s = strings.TrimRight(strings.TrimSpace(s), "=")
+	enc := base64.RawStdEncoding
 	if strings.ContainsAny(s, "-_") {
-		return base64.RawURLEncoding.DecodeString(s)
+		enc = base64.RawURLEncoding
 	}
-	return base64.RawStdEncoding.DecodeString(s)
+	b, err := enc.DecodeString(s)
+	if err != nil || s == "" {
+		return nil, ErrNotBase64
+	}
+	if len(b) != KeySize {
+		return nil, fmt.Errorf("%w (this one decodes to %d bytes)", ErrKeySize, len(b))
+	}
+	return b, nil
 }
 
 // Seal encrypts plain with the newest key, binding aad; the output is version | key id | nonce | ciphertext.

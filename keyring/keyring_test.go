@@ -162,3 +162,24 @@ func TestBadKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeKeyAlphabets(t *testing.T) {
+	raw := []byte(strings.Repeat("\xfb\xff", 16)) // encodes with '+' and '/' in one alphabet, '-' and '_' in the other
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		s := enc.EncodeToString(raw)
+		got, err := DecodeKey(" " + s + "\n")
+		if err != nil || string(got) != string(raw) {
+			t.Errorf("DecodeKey(%q) = %x, %v; want %x", s, got, err, raw)
+		}
+	}
+	for s, want := range map[string]error{
+		"":         ErrNotBase64,
+		"!!!":      ErrNotBase64,
+		"a+b-c":    ErrNotBase64, // mixed alphabets
+		"AAECAwQ=": ErrKeySize,
+	} {
+		if _, err := DecodeKey(s); !errors.Is(err, want) {
+			t.Errorf("DecodeKey(%q) error = %v, want %v", s, err, want)
+		}
+	}
+}

@@ -152,7 +152,7 @@ func testInvitationRoundTrip(t *testing.T, db *DB) {
 		t.Fatal(err)
 	}
 	want := fullInvitation()
-	want.CreatedAt = utc(base)
+	want.CreatedAt, want.SentAt = utc(base), utc(base)
 	want.ExternalUserStateChangedAt, want.StateCheckedAt = ptr(utc(at(-time.Hour))), ptr(utc(at(time.Second)))
 	if !reflect.DeepEqual(in, want) {
 		t.Errorf("CreateInvitation left the record as\n%+v\nwant the stored form\n%+v", in, want)

@@ -320,16 +320,15 @@ func testMigrationKeepsNewestLink(t *testing.T, dsn string) {
 		t.Fatal(err)
 	}
 	q := &Queries{ex: sdb, dialect: dialect}
-	seedInvitations(t, q, Invitation{ID: "i1", TenantID: "t1", InviterOID: "A", Email: "g@x.example", Outcome: OutcomeCreated, CreatedAt: base},
-		Invitation{ID: "i2", TenantID: "t1", InviterOID: "A", Email: "h@x.example", Outcome: OutcomeCreated, CreatedAt: base})
+	// Rows as the schema of 0001 holds them (today's CreateInvitation writes later columns too).
+	insertOldInvitation(t, q, "i1", "A", OutcomeCreated, "", base)
+	insertOldInvitation(t, q, "i2", "A", OutcomeCreated, "", base)
 	for _, l := range []JoinLink{
 		{ID: "old", InvitationID: "i1", TokenHash: hashOf("old"), CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)},
 		{ID: "new", InvitationID: "i1", TokenHash: hashOf("new"), CreatedAt: at(2 * time.Minute), ExpiresAt: at(time.Hour)},
 		{ID: "other", InvitationID: "i2", TokenHash: hashOf("other"), CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)},
 	} {
-		if err := q.CreateJoinLink(ctx, &l); err != nil {
-			t.Fatalf("before 0002, two active links were possible: %v", err)
-		}
+		insertOldJoinLink(t, q, l)
 	}
 	if err := migrate(ctx, sdb, dialect, migrationFiles, quiet); err != nil {
 		t.Fatal(err)

@@ -10,17 +10,22 @@ import (
 const invitationColumns = `id, tenant_id, inviter_oid, inviter_upn, inviter_name,
 email, display_name, message, cc_address, cc_name, language, redirect_url, user_type, send_email,
 outcome, graph_invitation_id, graph_user_id, graph_status, graph_request_id, error_code, error_message,
-redeem_url_sealed, external_user_state, external_user_state_changed_at, state_checked_at, resend_of, created_at`
+redeem_url_sealed, external_user_state, external_user_state_changed_at, state_checked_at, resend_of, created_at, sent_at, replaced_by`
 
 func scanInvitation(s scanner) (*Invitation, error) {
 	var inv Invitation
+	var sentAt *time.Time
 	err := s.Scan(&inv.ID, &inv.TenantID, &inv.InviterOID, &inv.InviterUPN, &inv.InviterName,
 		&inv.Email, &inv.DisplayName, &inv.Message, &inv.CCAddress, &inv.CCName, &inv.Language, &inv.RedirectURL, &inv.UserType, &inv.SendEmail,
 		&inv.Outcome, &inv.GraphInvitationID, &inv.GraphUserID, &inv.GraphStatus, &inv.GraphRequestID, &inv.ErrorCode, &inv.ErrorMessage,
 		&inv.RedeemURLSealed, &inv.ExternalUserState, nullTimeCol{&inv.ExternalUserStateChangedAt}, nullTimeCol{&inv.StateCheckedAt},
-		&inv.ResendOf, timeCol{&inv.CreatedAt})
+		&inv.ResendOf, timeCol{&inv.CreatedAt}, nullTimeCol{&sentAt}, &inv.ReplacedBy)
 	if err != nil {
 		return nil, err
+	}
+	inv.SentAt = inv.CreatedAt
+	if sentAt != nil {
+		inv.SentAt = *sentAt
 	}
 	return &inv, nil
 }
@@ -44,14 +49,18 @@ func (q *Queries) CreateInvitation(ctx context.Context, inv *Invitation) error {
 		inv.CreatedAt = time.Now()
 	}
 	inv.CreatedAt = utc(inv.CreatedAt)
+	if inv.SentAt.IsZero() {
+		inv.SentAt = inv.CreatedAt
+	}
+	inv.SentAt = utc(inv.SentAt)
 	inv.ExternalUserStateChangedAt, inv.StateCheckedAt = utcPtr(inv.ExternalUserStateChangedAt), utcPtr(inv.StateCheckedAt)
 	_, err := q.exec(ctx, `INSERT INTO invitations (`+invitationColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		inv.ID, inv.TenantID, inv.InviterOID, inv.InviterUPN, inv.InviterName,
 		inv.Email, inv.DisplayName, inv.Message, inv.CCAddress, inv.CCName, inv.Language, inv.RedirectURL, inv.UserType, inv.SendEmail,
 		inv.Outcome, inv.GraphInvitationID, inv.GraphUserID, inv.GraphStatus, inv.GraphRequestID, inv.ErrorCode, inv.ErrorMessage,
 		inv.RedeemURLSealed, inv.ExternalUserState, q.nullTS(inv.ExternalUserStateChangedAt), q.nullTS(inv.StateCheckedAt),
-		inv.ResendOf, q.ts(inv.CreatedAt))
+		inv.ResendOf, q.ts(inv.CreatedAt), q.ts(inv.SentAt), inv.ReplacedBy)
 	if err != nil {
 		return fmt.Errorf("store: create invitation: %w", err)
 	}
@@ -82,6 +91,9 @@ func invitationWhere(f InvitationFilter) (*where, error) {
 		if c.val != "" {
 			w.add(c.col+" = ?", c.val)
 		}
+	}
+	if f.Current {
+		w.add("replaced_by = ''")
 	}
 	return w, nil
 }

@@ -9,12 +9,12 @@ import (
 )
 
 const joinLinkColumns = `id, invitation_id, token_hash, token_sealed, created_at, expires_at,
-revoked_at, first_opened_at, last_opened_at, open_count`
+revoked_at, first_opened_at, last_opened_at, open_count, revoke_reason`
 
 func scanJoinLink(s scanner) (*JoinLink, error) {
 	var l JoinLink
 	err := s.Scan(&l.ID, &l.InvitationID, &l.TokenHash, &l.TokenSealed, timeCol{&l.CreatedAt}, timeCol{&l.ExpiresAt},
-		nullTimeCol{&l.RevokedAt}, nullTimeCol{&l.FirstOpenedAt}, nullTimeCol{&l.LastOpenedAt}, &l.OpenCount)
+		nullTimeCol{&l.RevokedAt}, nullTimeCol{&l.FirstOpenedAt}, nullTimeCol{&l.LastOpenedAt}, &l.OpenCount, &l.RevokeReason)
 	if err != nil {
 		return nil, err
 	}
@@ -34,9 +34,9 @@ func (q *Queries) CreateJoinLink(ctx context.Context, l *JoinLink) error {
 	}
 	l.CreatedAt, l.ExpiresAt = utc(l.CreatedAt), utc(l.ExpiresAt)
 	l.RevokedAt, l.FirstOpenedAt, l.LastOpenedAt = utcPtr(l.RevokedAt), utcPtr(l.FirstOpenedAt), utcPtr(l.LastOpenedAt)
-	_, err := q.exec(ctx, `INSERT INTO join_links (`+joinLinkColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.exec(ctx, `INSERT INTO join_links (`+joinLinkColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		l.ID, l.InvitationID, l.TokenHash, l.TokenSealed, q.ts(l.CreatedAt), q.ts(l.ExpiresAt),
-		q.nullTS(l.RevokedAt), q.nullTS(l.FirstOpenedAt), q.nullTS(l.LastOpenedAt), l.OpenCount)
+		q.nullTS(l.RevokedAt), q.nullTS(l.FirstOpenedAt), q.nullTS(l.LastOpenedAt), l.OpenCount, l.RevokeReason)
 	if err != nil {
 		return fmt.Errorf("store: create join link: %w", err)
 	}

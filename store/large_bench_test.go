@@ -164,6 +164,10 @@ func benchLarge(b *testing.B, db *DB) {
 		{"everyone", InvitationFilter{TenantID: "t1"}},
 		{"everyone_pending", InvitationFilter{TenantID: "t1", State: "PendingAcceptance"}},
 		{"everyone_accepted", InvitationFilter{TenantID: "t1", State: "Accepted"}},
+		// What "My invitations" asks since one record per partner: records not replaced (migration 0003).
+		{"mine_current", InvitationFilter{TenantID: "t1", InviterOID: "oid-7", Current: true}},
+		{"everyone_current", InvitationFilter{TenantID: "t1", Current: true}},
+		{"everyone_pending_current", InvitationFilter{TenantID: "t1", State: "PendingAcceptance", Current: true}},
 	}
 	for _, tc := range lists {
 		b.Run("invitations/"+tc.name, func(b *testing.B) {

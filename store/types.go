@@ -69,6 +69,11 @@ type Invitation struct {
 
 	ResendOf  string
 	CreatedAt time.Time
+	// SentAt is when Graph last sent the invitation: CreatedAt, or the latest "Send again".
+	SentAt time.Time
+	// ReplacedBy names the record that replaced this one: set only for records of earlier builds,
+	// where a resend made a second record (see migration 0003).
+	ReplacedBy string
 }
 
 // Invitation outcomes.
@@ -87,6 +92,7 @@ type InvitationFilter struct {
 	State      string
 	Email      string
 	Outcome    string
+	Current    bool // only records not replaced by a later one (one per partner and inviter)
 	Limit      int
 	Offset     int
 	// Keyset paging (instead of Offset, which reads every skipped row): only invitations older than
@@ -130,6 +136,7 @@ type JoinLink struct {
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
 	RevokedAt     *time.Time
+	RevokeReason  string // "" (revoked) or RevokeSuperseded
 	FirstOpenedAt *time.Time
 	LastOpenedAt  *time.Time
 	OpenCount     int

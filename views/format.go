@@ -22,10 +22,17 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func foreign(p Page) bool { return p.Lang != "" && p.Lang != "en" }
 
 func pageTitle(p Page) string {
-	if p.Title == "" {
-		return "Portico"
+	brand := "Portico"
+	if p.Partner {
+		brand = p.OrgName
 	}
-	return p.Title + " — Portico"
+	switch {
+	case p.Title == "":
+		return brand
+	case brand == "":
+		return p.Title
+	}
+	return p.Title + " — " + brand
 }
 
 func describedBy(field string, errs map[string]string, hint bool) string {

@@ -15,6 +15,9 @@ type Page struct {
 	Assets    Assets
 	OrgName   string
 	Lang      string
+	// Partner marks the pages partners see (join, welcome): branded with the organization only,
+	// never with Portico, a name the partner does not know.
+	Partner bool
 }
 
 // Assets are the fingerprinted URLs of the stylesheet and script.
@@ -113,10 +116,11 @@ type QR struct {
 	Path string
 }
 
-// HistoryItem is one entry of an invitation's history.
+// HistoryItem is one entry of a partner's history; When is zero for a line about records the
+// viewer may not see.
 type HistoryItem struct {
-	When            time.Time
-	Text, RequestID string
+	When                  time.Time
+	Text, RequestID, Kind string
 }
 
 // Result is the page right after an invitation was sent.
@@ -144,10 +148,13 @@ type InvitationList struct {
 	NewestURL, NewerURL, OlderURL string
 }
 
-// Join is the partner's landing page.
+// Join is the partner's landing page behind a join link, in one of its states.
 type Join struct {
 	Page
+	State                                                         string // pending | accepted | superseded | expired | revoked
 	InviterName, InviterEmail, InviteeName, Message, AcceptAction string
+	InviteeEmail                                                  string // the address the partner must sign in with
+	LandingURL                                                    string // accepted: where the partner goes
 	Expires                                                       time.Time
 	OrgLogo                                                       string
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
+	"portico/internal/skipreport"
 )
 
 // EnvURL names the server tests may create databases on, e.g.
@@ -29,6 +31,7 @@ func FreshPostgres(t testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(EnvURL + " is not set: in CI the PostgreSQL tests must run")
 		}
+		skipreport.Note("PostgreSQL tests", EnvURL+" is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
 		t.Skip("PostgreSQL test skipped: set " + EnvURL + ", e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 	}
 	base, err := url.Parse(raw)

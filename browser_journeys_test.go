@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"portico/internal/skipreport"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
@@ -46,6 +47,7 @@ func chromiumPath(t *testing.T) string {
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg + "; CI=true, so a missing browser fails the run")
 	}
+	skipreport.Note("browser tests (Chromium)", msg)
 	t.Skip(msg + "; skipping")
 	return ""
 }
@@ -430,42 +432,9 @@ func (b *tab) screenshots(name string) {
 // startDemo runs Portico as `go run . -demo` does, with its own devtenant and demo accounts.
 func startDemo(t *testing.T) string {
 	t.Helper()
-	addr := freeAddr(t)
-	logs := &syncBuffer{}
-	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	env := map[string]string{"PORTICO_LOG_LEVEL": "warn"}
-	go func() {
-		done <- run(ctx, []string{"-demo", "-addr", addr}, func(k string) string { return env[k] }, io.MultiWriter(pw, logs), logs)
-		pw.Close()
-	}()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("demo run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("demo portico did not shut down")
-		}
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("demo portico never became ready\n%s", logs)
-	return ""
+	in := launch(t, nil, map[string]string{"PORTICO_LOG_LEVEL": "warn"}, "-demo")
+	in.await(t)
+	return in.URL
 }
 
 // TestBrowserJourneys walks the issue's journeys in Chromium: invite by link and accept as the

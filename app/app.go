@@ -1,0 +1,320 @@
+// Package app builds Portico once from its configuration (store, keys, Graph client, sign-in,
+// invitation service, handlers and, in demo mode, devtenant) and serves it. The commands and the
+// end-to-end tests start Portico through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"portico/auth"
+	"portico/config"
+	"portico/devtenant"
+	"portico/graph"
+	"portico/handlers"
+	"portico/invite"
+	"portico/keyring"
+	"portico/store"
+	"portico/views"
+)
+
+// Options are what the caller provides besides the configuration.
+type Options struct {
+	// Listener is where Serve accepts connections. When nil, New listens on cfg.Addr. Tests pass a
+	// listener they own, so no port is ever chosen, released and reused.
+	Listener net.Listener
+	// Log receives the structured logs (JSON or text per cfg); nil discards them.
+	Log io.Writer
+}
+
+// App is one Portico instance, built once by New.
+type App struct {
+	Config   *config.Config
+	Logger   *slog.Logger
+	Store    *store.DB
+	Keys     *keyring.Ring
+	Tenant   *devtenant.Tenant // demo mode only
+	Sessions *auth.Store
+	RP       *auth.RelyingParty
+	Graph    *graph.Client
+	Invites  *invite.Service
+	Handler  http.Handler
+
+	ln        net.Listener
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds every part of Portico from cfg. In demo mode it starts devtenant first and points the
+// configuration at it; cfg is changed in place (public URL, authority, Graph URL). On error,
+// everything already opened is closed again.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
+	logOut := opts.Log
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener}
+	if err := a.build(ctx); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// build opens and wires every part; New closes what it opened when build fails.
+func (a *App) build(ctx context.Context) (err error) {
+	cfg := a.Config
+	if a.ln == nil {
+		if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("portico: listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	if cfg.PublicURLFromAddr {
+		cfg.PublicURL.Host = a.ln.Addr().String()
+	}
+	if cfg.Demo {
+		if err := a.startDemoTenant(); err != nil {
+			return err
+		}
+	}
+	if a.Store, err = store.Open(ctx, cfg.DatabaseURL, a.Logger); err != nil {
+		return err
+	}
+	if a.Keys, err = keyring.New(cfg.DataKeys...); err != nil {
+		return err
+	}
+	sessionKeys := make([]string, len(cfg.SessionKeys))
+	for i, k := range cfg.SessionKeys {
+		sessionKeys[i] = string(k)
+	}
+	a.Sessions, err = auth.NewStore(a.Store, a.Keys, sessionKeys, auth.StoreOptions{
+		Secure:      cfg.SecureCookies(),
+		IdleTimeout: cfg.SessionIdleTimeout,
+		MaxLifetime: cfg.SessionMaxLifetime,
+	})
+	if err != nil {
+		return err
+	}
+	outbound := &http.Client{Timeout: 30 * time.Second}
+	a.RP = auth.NewRelyingParty(auth.RPConfig{
+		Issuer:                cfg.Issuer(),
+		TenantID:              cfg.TenantID,
+		ClientID:              cfg.ClientID,
+		ClientSecret:          string(cfg.ClientSecret),
+		RedirectURL:           cfg.RedirectURL(),
+		PostLogoutRedirectURL: cfg.PublicPath("/signed-out"),
+		GraphResource:         graphResource(cfg.GraphURL),
+		HTTPClient:            outbound,
+		Logger:                a.Logger,
+	})
+	a.Graph = graph.NewClient(cfg.GraphURL, outbound, graph.WithLogger(a.Logger))
+	a.Invites = invite.NewService(invite.Config{
+		Graph:     a.Graph,
+		Store:     invite.NewStoreAdapter(a.Store),
+		Keys:      a.Keys,
+		Policy:    InvitePolicy(cfg),
+		PublicURL: cfg.PublicURL.String(),
+		JoinTTL:   cfg.JoinLinkTTL,
+		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
+		Logger:    a.Logger,
+	})
+	a.Handler = handlers.New(handlers.Deps{
+		Config:       cfg,
+		Logger:       a.Logger,
+		Sessions:     a.Sessions,
+		RP:           a.RP,
+		Tokens:       auth.Delegated{Sessions: a.Sessions, RP: a.RP},
+		Invites:      a.Invites,
+		Audit:        a.Store,
+		DB:           a.Store,
+		DemoAccounts: a.demoAccounts(),
+	})
+	return nil
+}
+
+func (a *App) startDemoTenant() error {
+	cfg := a.Config
+	t, err := devtenant.New(devtenant.Options{
+		TenantID:               cfg.TenantID,
+		ClientID:               cfg.ClientID,
+		ClientSecret:           string(cfg.ClientSecret),
+		RedirectURIs:           []string{cfg.RedirectURL()},
+		PostLogoutRedirectURIs: []string{cfg.PublicPath("/signed-out")},
+		Logger:                 a.Logger.With("component", "devtenant"),
+		Latency:                cfg.DemoLatency,
+	})
+	if err != nil {
+		return err
+	}
+	if err := t.Start("127.0.0.1:0"); err != nil {
+		return err
+	}
+	a.Tenant = t
+	cfg.Authority, cfg.GraphURL = t.URL(), t.URL()
+	return nil
+}
+
+func (a *App) demoAccounts() []views.DemoAccount {
+	if a.Tenant == nil {
+		return nil
+	}
+	var out []views.DemoAccount
+	for _, acc := range a.Tenant.Accounts() {
+		out = append(out, views.DemoAccount{Label: acc.DisplayName, UPN: acc.UPN, Description: acc.Description})
+	}
+	return out
+}
+
+// URL is where this instance answers directly: plain http on the bound listener address (TLS,
+// when used, ends in front of Portico). Tests and local tools talk to this URL.
+func (a *App) URL() string { return "http://" + a.ln.Addr().String() }
+
+// PublicURL is the address users reach Portico at (PORTICO_PUBLIC_URL; in demo mode without it,
+// the bound address).
+func (a *App) PublicURL() string { return a.Config.PublicURL.String() }
+
+// Addr is the address the listener is bound to.
+func (a *App) Addr() net.Addr { return a.ln.Addr() }
+
+// WriteBanner prints where Portico runs and, in demo mode, the demo accounts.
+func (a *App) WriteBanner(w io.Writer) {
+	fmt.Fprintf(w, "Portico is running at %s\n", a.PublicURL())
+	if a.Tenant == nil {
+		return
+	}
+	fmt.Fprintf(w, "Demo mode: signing in against devtenant at %s (nothing leaves this machine).\n", a.Tenant.URL())
+	if a.Config.DemoLatency > 0 {
+		fmt.Fprintf(w, "devtenant delays every Graph answer by %s.\n", a.Config.DemoLatency)
+	}
+	fmt.Fprintln(w, "Demo accounts (no password; pick one on the home page):")
+	for _, acc := range a.Tenant.Accounts() {
+		fmt.Fprintf(w, "  %-28s %s\n", acc.UPN, acc.Description)
+	}
+}
+
+// Serve answers requests on the listener until ctx ends, then shuts down gracefully and closes
+// everything New opened. Background work (sign-in metadata discovery, session sweeping) runs
+// for as long as Serve does.
+func (a *App) Serve(ctx context.Context) error {
+	defer a.Close()
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go discover(bg, a.RP, a.Logger)
+	go sweepSessions(bg, a.Store, a.Logger)
+
+	a.Logger.Info("portico started", "url", a.PublicURL(), "listen", a.ln.Addr().String(), "demo", a.Config.Demo, "database", a.Store.Dialect())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(a.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("portico: serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.Logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("portico: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close releases the listener, the database and devtenant; Serve calls it, and so may a caller
+// that never served. Later calls return the first result.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		if a.ln != nil {
+			if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		if a.Store != nil {
+			errs = append(errs, a.Store.Close())
+		}
+		if a.Tenant != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			errs = append(errs, a.Tenant.Close(ctx))
+			cancel()
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}
+
+// InvitePolicy turns configuration into the invitation rules.
+func InvitePolicy(cfg *config.Config) invite.Policy {
+	def := cfg.DefaultRedirectURL
+	if def == "" {
+		def = cfg.PublicPath("/welcome")
+	}
+	return invite.Policy{
+		DefaultRedirectURL:   def,
+		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
+		AllowHTTPLoopback:    config.IsLoopbackHost(cfg.PublicURL.Hostname()),
+		AllowedDomains:       cfg.AllowedDomains,
+		BlockedDomains:       cfg.BlockedDomains,
+	}
+}
+
+// graphResource is the scope prefix for Graph permissions. devtenant and sovereign clouds keep the
+// global resource name in scopes, as Entra does for the public Graph.
+func graphResource(graphURL string) string {
+	if strings.HasPrefix(graphURL, "https://") {
+		return graphURL
+	}
+	return config.DefaultGraphURL
+}
+
+func discover(ctx context.Context, rp *auth.RelyingParty, logger *slog.Logger) {
+	delay := time.Second
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := rp.Discover(dctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		logger.Error("cannot load sign-in metadata; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Minute)
+	}
+}
+
+func sweepSessions(ctx context.Context, db *store.DB, logger *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := db.DeleteExpiredSessions(ctx, time.Now()); err != nil {
+				logger.Warn("session sweep failed", "err", err)
+			} else if n > 0 {
+				logger.Debug("expired sessions removed", "count", n)
+			}
+		}
+	}
+}
