@@ -28,7 +28,7 @@ type graphBench struct {
 	tenant *devtenant.Tenant
 	cfg    invite.Config
 	svc    *invite.Service
-	totals [3]int // invitation-cold: round trips, sequential round trips, requests
+	totals [3]int // cold: round trips, sequential round trips, requests
 	ts     oauth2.TokenSource
 	inv    invite.Inviter
 }
@@ -77,6 +77,32 @@ func newGraphBench(b *testing.B) *graphBench {
 		ts:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
 		inv:    invite.Inviter{TenantID: tn.TenantID(), ObjectID: u.ID, UPN: upn, Name: u.DisplayName, Email: upn},
 	}
+}
+
+// cold measures the first invitation of a new Service (a freshly started Portico) per iteration;
+// before runs first with the counts reset after it.
+func (g *graphBench) cold(b *testing.B, before func(*invite.Service)) {
+	n := 0
+	for b.Loop() {
+		n++
+		b.StopTimer()
+		g.svc = invite.NewService(g.cfg)
+		g.tenant.ResetRequests()
+		before(g.svc)
+		g.tenant.ResetRequests()
+		b.StartTimer()
+		rec := g.send(b, fmt.Sprintf("cold%d@fabrikam.example", n))
+		g.svc.RefreshStates(context.Background(), g.ts, []invite.Invitation{*rec}, 3*time.Minute)
+		b.StopTimer()
+		rt, seq, req := g.counts()
+		g.totals[0], g.totals[1], g.totals[2] = g.totals[0]+rt, g.totals[1]+seq, g.totals[2]+req
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(g.totals[1])/float64(n), "roundtrips/op")
+	b.ReportMetric(float64(g.totals[0])/float64(n), "http/op")
+	b.ReportMetric(float64(g.totals[2])/float64(n), "requests/op")
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(n), "ms/op")
 }
 
 func (g *graphBench) send(b *testing.B, addr string) *invite.Invitation {
@@ -129,29 +155,23 @@ func BenchmarkGraphRoundTrips(b *testing.B) {
 	})
 	b.Run("invitation-cold", func(b *testing.B) {
 		// The first invitation a freshly started Portico sends for a tenant: the organization's
-		// domains are not cached yet.
+		// domains are not cached yet, but the employee signed in or opened the form before
+		// submitting it, which warmed the cache in the background (invite.Service.Warm). That read
+		// is not the invitation's: the counts start once it has answered.
 		g := newGraphBench(b)
-		cfg := g.cfg
-		n := 0
-		b.ResetTimer()
-		for b.Loop() {
-			n++
-			b.StopTimer()
-			g.svc = invite.NewService(cfg)
-			g.tenant.ResetRequests()
-			b.StartTimer()
-			rec := g.send(b, fmt.Sprintf("cold%d@fabrikam.example", n))
-			g.svc.RefreshStates(context.Background(), g.ts, []invite.Invitation{*rec}, 3*time.Minute)
-			b.StopTimer()
-			rt, seq, req := g.counts()
-			g.totals[0], g.totals[1], g.totals[2] = g.totals[0]+rt, g.totals[1]+seq, g.totals[2]+req
-			b.StartTimer()
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(g.totals[1])/float64(n), "roundtrips/op")
-		b.ReportMetric(float64(g.totals[0])/float64(n), "http/op")
-		b.ReportMetric(float64(g.totals[2])/float64(n), "requests/op")
-		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(n), "ms/op")
+		g.cold(b, func(svc *invite.Service) {
+			svc.Warm(context.Background(), g.ts, g.inv.TenantID)
+			for len(g.tenant.RoundTrips()) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		})
+	})
+	b.Run("invitation-cold-unwarmed", func(b *testing.B) {
+		// The same with nothing warmed: an invitation posted after a restart by a client that
+		// neither signed in nor opened the form since (a form loaded before the restart, a
+		// script). The identities query waits for the initial domain: one more round trip.
+		g := newGraphBench(b)
+		g.cold(b, func(*invite.Service) {})
 	})
 	b.Run("list25stale", func(b *testing.B) {
 		g := newGraphBench(b)

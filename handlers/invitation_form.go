@@ -32,6 +32,7 @@ func meta(c echo.Context) invite.Meta {
 
 // showInviteForm renders the empty invitation form.
 func (s *Server) showInviteForm(c echo.Context) error {
+	s.Invites.Warm(c.Request().Context(), s.graphTokens(c), s.inviter(c).TenantID)
 	m := s.inviteForm(c, views.InviteValues{SendEmail: true, RedirectURL: s.Invites.Policy().DefaultRedirectURL})
 	if err := s.takeFlash(c, &m.Page); err != nil {
 		return err
