@@ -33,7 +33,7 @@ func TestErrorEnvelopesAreTypedAndNotRetried(t *testing.T) {
 			_, err := c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
 			return err
 		},
-		"GET": func(c *Client) error { _, err := c.GetUser(context.Background(), testTS, "u1"); return err },
+		"GET": func(c *Client) error { _, err := c.getUser(context.Background(), testTS, "u1"); return err },
 	}
 	for _, tt := range tests {
 		for method, call := range calls {
@@ -266,7 +266,7 @@ func TestRetries(t *testing.T) {
 			if tt.post {
 				_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
 			} else {
-				_, err = c.GetUser(context.Background(), testTS, "u")
+				_, err = c.getUser(context.Background(), testTS, "u")
 			}
 			switch {
 			case tt.wantErr == nil && err != nil:
@@ -346,7 +346,7 @@ func TestContextEndsTheWait(t *testing.T) {
 		defer cancel()
 		time.AfterFunc(100*time.Millisecond, cancel)
 		start := time.Now()
-		_, err := c.GetUser(ctx, testTS, "u")
+		_, err := c.getUser(ctx, testTS, "u")
 		if !errors.Is(err, context.Canceled) || !IsThrottled(err) {
 			t.Errorf("err = %v, want context.Canceled wrapping the last 429", err)
 		}
@@ -365,7 +365,7 @@ func TestContextEndsTheWait(t *testing.T) {
 		c, s := f.client()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := c.GetUser(ctx, testTS, "u")
+		_, err := c.getUser(ctx, testTS, "u")
 		if !IsThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
 			t.Errorf("err %v, waits %v, calls %d", err, s.waits(), f.calls.Load())
 		}
@@ -376,7 +376,7 @@ func TestContextEndsTheWait(t *testing.T) {
 			writeEnvelope(w, http.StatusTooManyRequests, "TooManyRequests", "x")
 		})
 		c, s := f.client(WithTimeout(time.Second))
-		_, err := c.GetUser(context.Background(), testTS, "u")
+		_, err := c.getUser(context.Background(), testTS, "u")
 		if !IsThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
 			t.Errorf("err %v, waits %v, calls %d", err, s.waits(), f.calls.Load())
 		}
@@ -442,7 +442,7 @@ func TestTransportFailures(t *testing.T) {
 			if tt.post {
 				_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
 			} else {
-				_, err = c.GetUser(context.Background(), testTS, "u")
+				_, err = c.getUser(context.Background(), testTS, "u")
 			}
 			if d := time.Since(start); d > 3*time.Second {
 				t.Errorf("took %v", d)
@@ -506,7 +506,7 @@ func TestOversizedAnswers(t *testing.T) {
 			if tt.post {
 				_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
 			} else {
-				_, err = c.GetUser(context.Background(), testTS, "u")
+				_, err = c.getUser(context.Background(), testTS, "u")
 			}
 			if err == nil {
 				t.Fatal("no error")
@@ -532,7 +532,7 @@ func TestOversizedAnswers(t *testing.T) {
 		body := `{"id":"` + strings.Repeat("x", 1024-9) + `"}`
 		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, body) })
 		c, _ := f.client(WithMaxResponseBytes(int64(len(body))))
-		if _, err := c.GetUser(context.Background(), testTS, "u"); err != nil {
+		if _, err := c.getUser(context.Background(), testTS, "u"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -550,7 +550,7 @@ func TestTokenSource(t *testing.T) {
 		})
 		c, _ := f.client()
 		ts := &countingTS{tok: &oauth2.Token{AccessToken: "t"}}
-		if _, err := c.GetUser(context.Background(), ts, "u"); err != nil {
+		if _, err := c.getUser(context.Background(), ts, "u"); err != nil {
 			t.Fatal(err)
 		}
 		if ts.n.Load() != 2 {

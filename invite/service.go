@@ -22,7 +22,6 @@ type Graph interface {
 	CreateInvitation(ctx context.Context, ts oauth2.TokenSource, in *graph.Invitation) (*graph.Invitation, error)
 	FindUsersByAddress(ctx context.Context, ts oauth2.TokenSource, email string) ([]graph.User, error)
 	FindUsersByIdentity(ctx context.Context, ts oauth2.TokenSource, issuerAssignedID, issuer string) ([]graph.User, error)
-	GetUser(ctx context.Context, ts oauth2.TokenSource, id string) (*graph.User, error)
 	Organization(ctx context.Context, ts oauth2.TokenSource) (*graph.Organization, error)
 	// Lookup sends the preflight's directory reads together (one JSON batch, one round trip).
 	Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.Lookup) *graph.LookupResult
