@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"portico/config"
 	"portico/devtenant"
 	"portico/graph"
 	"portico/invite"
@@ -69,6 +70,7 @@ func newGraphBench(b *testing.B) *graphBench {
 		Store:     invite.NewStoreAdapter(db),
 		Keys:      ring,
 		PublicURL: "http://127.0.0.1:8080",
+		JoinTTL:   config.DefaultJoinLinkTTL,
 	}
 	return &graphBench{
 		tenant: tn,
