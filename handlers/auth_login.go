@@ -55,7 +55,7 @@ func (s *Server) callback(c echo.Context) error {
 	}
 	if e := q.Get("error"); e != "" {
 		// Only now, with the state matched, is the error the provider's.
-		return &errSignInProvider{code: oauthCode(e)}
+		return &signInProviderError{code: oauthCode(e)}
 	}
 	if iss := q.Get("iss"); iss != "" && iss != s.Config.Issuer() {
 		return auth.ErrTokenInvalid

@@ -75,7 +75,7 @@ func bindInvitation(c echo.Context) (invite.Request, error) {
 	}
 	f, err := c.FormParams()
 	if err != nil {
-		return invite.Request{}, &errBadJSON{"The form could not be read."}
+		return invite.Request{}, &badJSONError{"The form could not be read."}
 	}
 	return invite.Request{
 		DisplayName: f.Get(invite.FieldDisplayName),
@@ -103,10 +103,10 @@ func bindInvitationJSON(r io.Reader) (invite.Request, error) {
 		} else if strings.HasPrefix(err.Error(), "json: unknown field ") {
 			msg = "Portico does not accept the field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + "."
 		}
-		return invite.Request{}, &errBadJSON{msg}
+		return invite.Request{}, &badJSONError{msg}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return invite.Request{}, &errBadJSON{"The body must hold exactly one JSON object."}
+		return invite.Request{}, &badJSONError{"The body must hold exactly one JSON object."}
 	}
 	req := invite.Request{
 		DisplayName: b.InvitedUserDisplayName,
