@@ -303,6 +303,22 @@ func (g *graphCall) unauthorized(msg string) {
 	g.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 }
 
+// errorAnswer is the Graph error a fault with a Status answers: its code and message (those Graph
+// gives for the status unless the fault names its own), with its Retry-After set on h.
+func (f *Fault) errorAnswer(h http.Header) (code, msg string) {
+	code, msg = defaultFaultCode(f.Status)
+	if f.Code != "" {
+		code = f.Code
+	}
+	if f.Message != "" {
+		msg = f.Message
+	}
+	if f.RetryAfter != "" {
+		h.Set("Retry-After", f.RetryAfter)
+	}
+	return code, msg
+}
+
 func defaultFaultCode(status int) (string, string) {
 	switch status {
 	case http.StatusBadRequest:
@@ -411,16 +427,7 @@ func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f.Status != 0 {
-			code, msg := defaultFaultCode(f.Status)
-			if f.Code != "" {
-				code = f.Code
-			}
-			if f.Message != "" {
-				msg = f.Message
-			}
-			if f.RetryAfter != "" {
-				h.Set("Retry-After", f.RetryAfter)
-			}
+			code, msg := f.errorAnswer(h)
 			if f.Status == http.StatusTooManyRequests {
 				h.Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+t.opts.ClientID+"/"+t.opts.TenantID)
 				h.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
