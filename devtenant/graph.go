@@ -164,10 +164,16 @@ func SequentialRoundTrips(rts []RoundTrip) int {
 func (t *Tenant) recordRoundTrip(rt RoundTrip) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.roundTrips = append(t.roundTrips, rt)
-	if n := len(t.roundTrips); n > maxRecorded {
-		t.roundTrips = slices.Delete(t.roundTrips, 0, n-maxRecorded)
+	t.roundTrips = appendNewest(t.roundTrips, rt)
+}
+
+// appendNewest appends v to s and keeps only the newest maxRecorded entries.
+func appendNewest[T any](s []T, v T) []T {
+	s = append(s, v)
+	if n := len(s); n > maxRecorded {
+		s = slices.Delete(s, 0, n-maxRecorded)
 	}
+	return s
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -459,10 +465,7 @@ func (t *Tenant) dropAfterWork(g *graphCall, w http.ResponseWriter, record func(
 func (t *Tenant) record(rec RecordedRequest) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.requests = append(t.requests, rec)
-	if n := len(t.requests); n > maxRecorded {
-		t.requests = slices.Delete(t.requests, 0, n-maxRecorded)
-	}
+	t.requests = appendNewest(t.requests, rec)
 }
 
 func (t *Tenant) serveGraph(g *graphCall) {
