@@ -29,7 +29,6 @@ type graphBench struct {
 	tenant *devtenant.Tenant
 	cfg    invite.Config
 	svc    *invite.Service
-	totals [3]int // cold: round trips, sequential round trips, requests
 	ts     oauth2.TokenSource
 	inv    invite.Inviter
 }
@@ -84,6 +83,7 @@ func newGraphBench(b *testing.B) *graphBench {
 // cold measures the first invitation of a new Service (a freshly started Portico) per iteration;
 // before runs first with the counts reset after it.
 func (g *graphBench) cold(b *testing.B, before func(*invite.Service)) {
+	var traffic graphTraffic
 	n := 0
 	for b.Loop() {
 		n++
@@ -96,15 +96,11 @@ func (g *graphBench) cold(b *testing.B, before func(*invite.Service)) {
 		rec := g.send(b, fmt.Sprintf("cold%d@fabrikam.example", n))
 		g.svc.RefreshStates(context.Background(), g.ts, []invite.Invitation{*rec}, 3*time.Minute)
 		b.StopTimer()
-		rt, seq, req := g.counts()
-		g.totals[0], g.totals[1], g.totals[2] = g.totals[0]+rt, g.totals[1]+seq, g.totals[2]+req
+		traffic.add(g.tenant)
 		b.StartTimer()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(g.totals[1])/float64(n), "roundtrips/op")
-	b.ReportMetric(float64(g.totals[0])/float64(n), "http/op")
-	b.ReportMetric(float64(g.totals[2])/float64(n), "requests/op")
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(n), "ms/op")
+	traffic.report(b, n)
 }
 
 func (g *graphBench) send(b *testing.B, addr string) *invite.Invitation {
@@ -118,22 +114,33 @@ func (g *graphBench) send(b *testing.B, addr string) *invite.Invitation {
 	return res.Invitation
 }
 
-// graphCounts are the Graph traffic since the last reset: HTTP round trips, how many of them the
+// graphTraffic is Graph traffic summed over operations: HTTP round trips, how many of them the
 // caller waited for one after another, and the Graph requests they carried.
-func (g *graphBench) counts() (roundTrips, sequential, requests int) {
-	rts := g.tenant.RoundTrips()
-	return len(rts), devtenant.SequentialRoundTrips(rts), len(g.tenant.Requests())
+type graphTraffic struct{ http, sequential, requests int }
+
+// add counts devtenant's traffic since its last reset.
+func (t *graphTraffic) add(tn *devtenant.Tenant) {
+	rts := tn.RoundTrips()
+	t.http += len(rts)
+	t.sequential += devtenant.SequentialRoundTrips(rts)
+	t.requests += len(tn.Requests())
 }
 
-// report writes the Graph traffic per operation: roundtrips/op are the round trips waited for
-// one after another, http/op the HTTP requests to Graph (a $batch is one), requests/op the
-// Graph requests they carried (each request of a $batch counts).
-func (g *graphBench) report(b *testing.B, n int) {
-	rt, seq, req := g.counts()
-	b.ReportMetric(float64(seq)/float64(n), "roundtrips/op")
-	b.ReportMetric(float64(rt)/float64(n), "http/op")
-	b.ReportMetric(float64(req)/float64(n), "requests/op")
+// report writes the traffic per operation: roundtrips/op are the round trips waited for one after
+// another, http/op the HTTP requests to Graph (a $batch is one), requests/op the Graph requests
+// they carried (each request of a $batch counts).
+func (t graphTraffic) report(b *testing.B, n int) {
+	b.ReportMetric(float64(t.sequential)/float64(n), "roundtrips/op")
+	b.ReportMetric(float64(t.http)/float64(n), "http/op")
+	b.ReportMetric(float64(t.requests)/float64(n), "requests/op")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(n), "ms/op")
+}
+
+// report writes the Graph traffic since the last reset per operation.
+func (g *graphBench) report(b *testing.B, n int) {
+	var t graphTraffic
+	t.add(g.tenant)
+	t.report(b, n)
 }
 
 // BenchmarkGraphRoundTrips reports what an invitation and a list page of 25 stale invitations cost

@@ -60,22 +60,6 @@ func (pb *portalBench) invite(b *testing.B, addr string) {
 	must(b, res.Status == http.StatusOK && strings.Contains(res.Body, addr), "result page of %s: %d", addr, res.Status)
 }
 
-// graphTraffic adds the Graph traffic since the last reset to t: HTTP round trips, how many of
-// them were waited for one after another, and the Graph requests they carried.
-func (pb *portalBench) graphTraffic(t *[3]int) {
-	rts := pb.tenant.RoundTrips()
-	t[0] += len(rts)
-	t[1] += devtenant.SequentialRoundTrips(rts)
-	t[2] += len(pb.tenant.Requests())
-}
-
-func reportGraphTraffic(b *testing.B, t [3]int, n int) {
-	b.ReportMetric(float64(t[1])/float64(n), "roundtrips/op")
-	b.ReportMetric(float64(t[0])/float64(n), "http/op")
-	b.ReportMetric(float64(t[2])/float64(n), "requests/op")
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(n), "ms/op")
-}
-
 // BenchmarkPortal measures the portal end to end over HTTP, with Graph 150 ms away: an employee
 // inviting a partner (the form, the POST, the result page), and "My invitations" with 25 invitations
 // whose states are stale. It reports the Graph traffic per operation from devtenant's counters:
@@ -85,7 +69,7 @@ func BenchmarkPortal(b *testing.B) {
 	b.Run("invitation", func(b *testing.B) {
 		// The first iteration is the first invitation since Portico started.
 		pb := newPortalBench(b, map[string]string{})
-		var traffic [3]int
+		var traffic graphTraffic
 		n := 0
 		for b.Loop() {
 			n++
@@ -94,11 +78,11 @@ func BenchmarkPortal(b *testing.B) {
 			b.StartTimer()
 			pb.invite(b, fmt.Sprintf("portal%d@fabrikam.example", n))
 			b.StopTimer()
-			pb.graphTraffic(&traffic)
+			traffic.add(pb.tenant)
 			b.StartTimer()
 		}
 		b.StopTimer()
-		reportGraphTraffic(b, traffic, n)
+		traffic.report(b, n)
 	})
 	b.Run("list25stale", func(b *testing.B) {
 		// States older than a second are stale; each page load waits that long first.
@@ -108,7 +92,7 @@ func BenchmarkPortal(b *testing.B) {
 		for i := range listed {
 			pb.invite(b, fmt.Sprintf("listed%d@fabrikam.example", i))
 		}
-		var traffic [3]int
+		var traffic graphTraffic
 		n := 0
 		for b.Loop() {
 			n++
@@ -129,10 +113,10 @@ func BenchmarkPortal(b *testing.B) {
 				return strings.Contains(s.Text(), u.Mail)
 			})
 			must(b, strings.Contains(row.Text(), "Accepted"), "the accepted guest's row reads %q", strings.Join(strings.Fields(row.Text()), " "))
-			pb.graphTraffic(&traffic)
+			traffic.add(pb.tenant)
 			b.StartTimer()
 		}
 		b.StopTimer()
-		reportGraphTraffic(b, traffic, n)
+		traffic.report(b, n)
 	})
 }
