@@ -22,11 +22,11 @@ func TestErrorEnvelopesAreTypedAndNotRetried(t *testing.T) {
 		code   string
 		is     func(error) bool
 	}{
-		{400, "BadRequest", IsBadRequest},
-		{400, "Request_BadRequest", IsBadRequest},
-		{401, "InvalidAuthenticationToken", IsUnauthorized},
-		{403, "Authorization_RequestDenied", IsForbidden},
-		{404, "Request_ResourceNotFound", IsNotFound},
+		{400, "BadRequest", isBadRequest},
+		{400, "Request_BadRequest", isBadRequest},
+		{401, "InvalidAuthenticationToken", isUnauthorized},
+		{403, "Authorization_RequestDenied", isForbidden},
+		{404, "Request_ResourceNotFound", isNotFound},
 	}
 	calls := map[string]func(*Client) error{
 		"POST": func(c *Client) error {
@@ -51,7 +51,7 @@ func TestErrorEnvelopesAreTypedAndNotRetried(t *testing.T) {
 				if *ge != want {
 					t.Errorf("got %+v\nwant %+v", *ge, want)
 				}
-				if !tt.is(err) || IsThrottled(err) || IsTransient(err) || errors.Is(err, ErrUncertain) {
+				if !tt.is(err) || isThrottled(err) || isTransient(err) || errors.Is(err, ErrUncertain) {
 					t.Errorf("helpers disagree for %v", err)
 				}
 				if !strings.HasPrefix(err.Error(), "graph: ") || strings.Contains(err.Error(), testToken) {
@@ -193,7 +193,7 @@ func TestRetries(t *testing.T) {
 			name:      "503 every time: 1 + maxRetries calls, backoff grows",
 			answer:    func(int, http.ResponseWriter) {},
 			wantCalls: 1 + defaultMaxRetries,
-			wantErr:   func(err error) bool { return IsTransient(err) && statusOf(err) == 503 },
+			wantErr:   func(err error) bool { return isTransient(err) && statusOf(err) == 503 },
 			check: func(t *testing.T, waits []time.Duration) {
 				if len(waits) != defaultMaxRetries {
 					t.Fatalf("waits %v, want %d", waits, defaultMaxRetries)
@@ -212,7 +212,7 @@ func TestRetries(t *testing.T) {
 		{
 			name: "WithMaxRetries(2) on 503", opts: []Option{WithMaxRetries(2)},
 			answer:    func(int, http.ResponseWriter) {},
-			wantCalls: 3, wantErr: IsTransient,
+			wantCalls: 3, wantErr: isTransient,
 			check: func(t *testing.T, waits []time.Duration) {
 				if len(waits) != 2 {
 					t.Errorf("waits %v", waits)
@@ -225,13 +225,13 @@ func TestRetries(t *testing.T) {
 			wantCalls: 1, wantWaits: []time.Duration{},
 			wantErr: func(err error) bool {
 				var ge *Error
-				return IsThrottled(err) && errors.As(err, &ge) && ge.RetryAfter == time.Hour && !errors.Is(err, ErrUncertain)
+				return isThrottled(err) && errors.As(err, &ge) && ge.RetryAfter == time.Hour && !errors.Is(err, ErrUncertain)
 			},
 		},
 		{
 			name: "total wait budget stops before it is exceeded", opts: []Option{WithMaxWait(25 * time.Second)},
 			answer:    func(_ int, w http.ResponseWriter) { throttle(w, "10") },
-			wantCalls: 3, wantWaits: []time.Duration{10 * time.Second, 10 * time.Second}, wantErr: IsThrottled,
+			wantCalls: 3, wantWaits: []time.Duration{10 * time.Second, 10 * time.Second}, wantErr: isThrottled,
 		},
 		{
 			name:      "504 on GET is retried",
@@ -347,7 +347,7 @@ func TestContextEndsTheWait(t *testing.T) {
 		time.AfterFunc(100*time.Millisecond, cancel)
 		start := time.Now()
 		_, err := c.getUser(ctx, testTS, "u")
-		if !errors.Is(err, context.Canceled) || !IsThrottled(err) {
+		if !errors.Is(err, context.Canceled) || !isThrottled(err) {
 			t.Errorf("err = %v, want context.Canceled wrapping the last 429", err)
 		}
 		if d := time.Since(start); d > 3*time.Second {
@@ -366,7 +366,7 @@ func TestContextEndsTheWait(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err := c.getUser(ctx, testTS, "u")
-		if !IsThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
+		if !isThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
 			t.Errorf("err %v, waits %v, calls %d", err, s.waits(), f.calls.Load())
 		}
 	})
@@ -377,7 +377,7 @@ func TestContextEndsTheWait(t *testing.T) {
 		})
 		c, s := f.client(WithTimeout(time.Second))
 		_, err := c.getUser(context.Background(), testTS, "u")
-		if !IsThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
+		if !isThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
 			t.Errorf("err %v, waits %v, calls %d", err, s.waits(), f.calls.Load())
 		}
 	})
