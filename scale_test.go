@@ -277,7 +277,9 @@ func TestKeyRotation(t *testing.T) {
 	must(t, err == nil, "read invitation: %v", err)
 	st.Close()
 	for keys, wantOK := range map[string]bool{dataB: true, dataA: false} {
-		ring, err := keyring.ParseKeys(keys)
+		key, err := keyring.DecodeKey(keys)
+		must(t, err == nil, "key: %v", err)
+		ring, err := keyring.New(key)
 		must(t, err == nil, "keyring: %v", err)
 		_, err = ring.Open(rec.RedeemURLSealed, []byte(rec.ID))
 		must(t, (err == nil) == wantOK, "redemption URL written under B,A opens with %s only: %v", keys[:4], err)

@@ -134,9 +134,6 @@ func NewStore(db SessionDB, sealer Sealer, keys []string, opts StoreOptions) (*S
 	return &Store{db: db, sealer: sealer, codecs: codecs, opts: opts}, nil
 }
 
-// CookieName is the session cookie's name.
-func (s *Store) CookieName() string { return s.opts.CookieName }
-
 func (s *Store) cookieOptions() *sessions.Options {
 	return &sessions.Options{Path: "/", HttpOnly: true, Secure: s.opts.Secure, SameSite: http.SameSiteLaxMode}
 }

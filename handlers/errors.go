@@ -42,15 +42,15 @@ type problem struct {
 	Form           bool // the error is about the invitation the user is writing: answer on the form
 }
 
-// errBadJSON explains a request body that cannot be used.
-type errBadJSON struct{ msg string }
+// badJSONError explains a request body that cannot be used.
+type badJSONError struct{ msg string }
 
-func (e *errBadJSON) Error() string { return e.msg }
+func (e *badJSONError) Error() string { return e.msg }
 
-// errSignInProvider is an error the identity provider ended a (state-matched) sign-in with.
-type errSignInProvider struct{ code string }
+// signInProviderError is an error the identity provider ended a (state-matched) sign-in with.
+type signInProviderError struct{ code string }
 
-func (e *errSignInProvider) Error() string { return "handlers: identity provider answered " + e.code }
+func (e *signInProviderError) Error() string { return "handlers: identity provider answered " + e.code }
 
 // errTooManyRefusals is the answer once a user's refused actions on invitations exceed the limit.
 var errTooManyRefusals = echo.NewHTTPError(http.StatusTooManyRequests,
@@ -66,8 +66,8 @@ func problemOf(err error) problem {
 		ve  *invite.ValidationError
 		re  *invite.RefusedError
 		ge  *invite.GraphError
-		bad *errBadJSON
-		sp  *errSignInProvider
+		bad *badJSONError
+		sp  *signInProviderError
 		qe  *invite.QuotaError
 	)
 	p := problem{Status: http.StatusInternalServerError, Kind: "error"}

@@ -32,6 +32,7 @@ func meta(c echo.Context) invite.Meta {
 
 // showInviteForm renders the empty invitation form.
 func (s *Server) showInviteForm(c echo.Context) error {
+	s.Invites.Warm(c.Request().Context(), s.graphTokens(c), s.inviter(c).TenantID)
 	m := s.inviteForm(c, views.InviteValues{SendEmail: true, RedirectURL: s.Invites.Policy().DefaultRedirectURL})
 	if err := s.takeFlash(c, &m.Page); err != nil {
 		return err
@@ -82,7 +83,7 @@ func bindInvitation(c echo.Context) (invite.Request, error) {
 	}
 	f, err := c.FormParams()
 	if err != nil {
-		return invite.Request{}, &errBadJSON{"The form could not be read."}
+		return invite.Request{}, &badJSONError{"The form could not be read."}
 	}
 	return invite.Request{
 		DisplayName: f.Get(invite.FieldDisplayName),
@@ -110,10 +111,10 @@ func bindInvitationJSON(r io.Reader) (invite.Request, error) {
 		} else if strings.HasPrefix(err.Error(), "json: unknown field ") {
 			msg = "Portico does not accept the field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + "."
 		}
-		return invite.Request{}, &errBadJSON{msg}
+		return invite.Request{}, &badJSONError{msg}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return invite.Request{}, &errBadJSON{"The body must hold exactly one JSON object."}
+		return invite.Request{}, &badJSONError{"The body must hold exactly one JSON object."}
 	}
 	req := invite.Request{
 		DisplayName: b.InvitedUserDisplayName,

@@ -591,6 +591,9 @@ var (
 	meta     = Meta{ClientIP: "192.0.2.7", RequestID: "req-portico-1"}
 )
 
+// testJoinTTL is the join links' lifetime in these tests (config's default).
+const testJoinTTL = 30 * 24 * time.Hour
+
 func newHarness(t *testing.T, pol Policy) *harness {
 	t.Helper()
 	keys, err := keyring.New(bytes.Repeat([]byte{9}, keyring.KeySize))
@@ -613,7 +616,7 @@ func newHarness(t *testing.T, pol Policy) *harness {
 		Keys:      keys,
 		Policy:    pol,
 		PublicURL: "https://portico.example/",
-		JoinTTL:   30 * 24 * time.Hour,
+		JoinTTL:   testJoinTTL,
 		Clock:     h.clock.Now,
 		Logger:    slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})

@@ -32,7 +32,7 @@ func TestListKeysetOnTheStore(t *testing.T) {
 			t.Cleanup(func() { _ = db.Close() })
 			keys, _ := keyring.New(bytes.Repeat([]byte{3}, keyring.KeySize))
 			adapter := NewStoreAdapter(db)
-			svc := NewService(Config{Graph: &fakeGraph{}, Store: adapter, Keys: keys,
+			svc := NewService(Config{Graph: &fakeGraph{}, Store: adapter, Keys: keys, JoinTTL: testJoinTTL,
 				Policy: Policy{DefaultRedirectURL: "https://portico.example/welcome"}, Logger: slog.New(slog.DiscardHandler)})
 			base := time.Date(2026, 5, 1, 8, 0, 0, 123456789, time.UTC)
 			const n = 7

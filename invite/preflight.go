@@ -65,6 +65,14 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 	p := &Preflight{Email: key, Domain: domainOf(key)}
 
 	org := s.freshOrganization(inv.TenantID)
+	if org == nil && s.knownInitial(inv.TenantID) == "" && s.inFlight(inv.TenantID) != nil {
+		// The first check after start, with the read started by Warm (sign-in, the form) under
+		// way: waiting for it costs less than an identities query of its own after it. If it
+		// failed, the cold path below reads again with this request's token.
+		if o, err := s.organization(ctx, ts, inv.TenantID); err == nil {
+			org = o
+		}
+	}
 	var res *graph.LookupResult
 	issuer := ""
 	if org == nil {

@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"portico/config"
+	"portico/internal/netaddr"
 )
 
 // Form field names; FieldErrors are keyed by them and they match Graph's property names.
@@ -392,7 +392,7 @@ func validateRedirectURL(raw string, allowedHosts []string, allowHTTPLoopback bo
 	port := u.Port()
 	switch {
 	case scheme == "https":
-	case scheme == "http" && allowHTTPLoopback && config.IsLoopbackHost(host):
+	case scheme == "http" && allowHTTPLoopback && netaddr.IsLoopbackHost(host):
 	default:
 		return bad(mustHTTPS)
 	}

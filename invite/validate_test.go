@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"portico/config"
+	"portico/internal/netaddr"
 )
 
 func TestValidateEmail(t *testing.T) {
@@ -385,7 +385,7 @@ func FuzzValidateRedirect(f *testing.F) {
 			}
 			switch {
 			case u.Scheme == "https":
-			case u.Scheme == "http" && loopback && config.IsLoopbackHost(u.Hostname()):
+			case u.Scheme == "http" && loopback && netaddr.IsLoopbackHost(u.Hostname()):
 			default:
 				t.Fatalf("accepted %q → %q with scheme %q (loopback %v)", raw, got, u.Scheme, loopback)
 			}
