@@ -564,7 +564,8 @@ func (g *graphCall) authenticate() (*principal, bool) {
 		return nil, false
 	}
 	p := &principal{
-		app:   claimString(claims, "idtyp") == "app",
+		// idtyp is an optional claim; an app-only token is also one without scp.
+		app:   claimString(claims, "idtyp") == "app" || claims["scp"] == nil,
 		appID: claimString(claims, "appid"),
 		oid:   claimString(claims, "oid"),
 		upn:   claimString(claims, "upn"),

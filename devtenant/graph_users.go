@@ -308,7 +308,9 @@ func (g *graphCall) writeUser(u *User, full bool) {
 
 // graphOrganization answers GET /organization with the tenant's verified domains.
 func (t *Tenant) graphOrganization(g *graphCall) {
-	if !g.who.can("User.Read", "Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All") {
+	// User.Read is a delegated permission only: an app needs Organization.Read.All or higher.
+	if !g.who.can("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All") &&
+		(g.who.app || !g.who.can("User.Read")) {
 		g.denied()
 		return
 	}
