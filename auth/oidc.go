@@ -37,9 +37,15 @@ type RPConfig struct {
 	RedirectURL           string
 	PostLogoutRedirectURL string
 	GraphResource         string // https://graph.microsoft.com
-	HTTPClient            *http.Client
-	Clock                 func() time.Time
-	Logger                *slog.Logger
+	// SignInOnly asks only for openid profile email offline_access (application mode: Graph calls
+	// use Portico's own token, so the employee's token needs no Graph permission).
+	SignInOnly bool
+	// ClientAssertion signs a client assertion for the code exchange and refreshes when there is
+	// no ClientSecret (a certificate-only app registration).
+	ClientAssertion func() (string, error)
+	HTTPClient      *http.Client
+	Clock           func() time.Time
+	Logger          *slog.Logger
 }
 
 // Errors a sign-in can end with; handlers map them to pages.
@@ -73,11 +79,19 @@ func NewRelyingParty(cfg RPConfig) *RelyingParty {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ClientSecret == "" && cfg.ClientAssertion != nil {
+		hc := *cfg.HTTPClient
+		hc.Transport = &assertionTransport{base: hc.Transport, assertion: cfg.ClientAssertion}
+		cfg.HTTPClient = &hc
+	}
 	return &RelyingParty{cfg: cfg}
 }
 
 // Scopes are the delegated scopes Portico asks for: sign-in, refresh, and the least Graph needs.
 func (rp *RelyingParty) Scopes() []string {
+	if rp.cfg.SignInOnly {
+		return []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}
+	}
 	g := strings.TrimRight(rp.cfg.GraphResource, "/")
 	return []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess,
 		g + "/User.Read", g + "/User.Invite.All", g + "/User.Read.All"}
