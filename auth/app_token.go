@@ -217,3 +217,12 @@ func TokenRoles(accessToken string) []string {
 	}
 	return c.Roles
 }
+
+// Application hands every session Portico's own application token: in application mode every
+// Graph call is made as Portico, on behalf of the employee its policy allowed.
+type Application struct {
+	Source oauth2.TokenSource
+}
+
+// ForSession returns the application token source, whoever is signed in.
+func (a Application) ForSession(context.Context, *Session) oauth2.TokenSource { return a.Source }

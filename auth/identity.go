@@ -13,8 +13,11 @@ type Identity struct {
 	Name     string   `json:"name"`
 	UPN      string   `json:"upn"`
 	Email    string   `json:"email,omitempty"`
-	Roles    []string `json:"roles,omitempty"` // app roles
-	Wids     []string `json:"wids,omitempty"`  // directory role template ids
+	Roles    []string `json:"roles,omitempty"`  // app roles
+	Wids     []string `json:"wids,omitempty"`   // directory role template ids
+	Groups   []string `json:"groups,omitempty"` // group object ids (when the app registration emits them)
+	IDP      string   `json:"idp,omitempty"`    // the identity provider of an account from elsewhere (guests)
+	Acct     string   `json:"acct,omitempty"`   // optional claim: "0" member, "1" guest
 }
 
 // IsAdmin reports whether the identity holds one of the admin roles: a directory role template id

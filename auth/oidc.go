@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -209,7 +210,21 @@ type idClaims struct {
 	Email             string   `json:"email"`
 	Roles             []string `json:"roles"`
 	Wids              []string `json:"wids"`
+	Groups            []string `json:"groups"`
+	IDP               string   `json:"idp"`
+	Acct              any      `json:"acct"` // optional claim: 0 member, 1 guest (a number; some issuers send a string)
 	AuthorizedParty   string   `json:"azp"`
+}
+
+// acct is the acct claim as "0", "1" or "".
+func (c *idClaims) acct() string {
+	switch v := c.Acct.(type) {
+	case float64:
+		return strconv.Itoa(int(v))
+	case string:
+		return v
+	}
+	return ""
 }
 
 func (rp *RelyingParty) verify(ctx context.Context, v *oidc.IDTokenVerifier, raw, nonce string) (*Identity, error) {
@@ -265,7 +280,7 @@ func (rp *RelyingParty) verifyToken(ctx context.Context, v *oidc.IDTokenVerifier
 		return nil, nil, fmt.Errorf("%w: no oid claim", ErrTokenInvalid)
 	}
 	return &Identity{TenantID: c.TenantID, ObjectID: c.ObjectID, Subject: idt.Subject, Name: c.Name,
-		UPN: c.PreferredUsername, Email: c.Email, Roles: c.Roles, Wids: c.Wids}, &c, nil
+		UPN: c.PreferredUsername, Email: c.Email, Roles: c.Roles, Wids: c.Wids, Groups: c.Groups, IDP: c.IDP, Acct: c.acct()}, &c, nil
 }
 
 // warnExcessScopes logs when the tenant granted more than Portico asks for (least privilege).

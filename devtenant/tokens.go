@@ -238,6 +238,11 @@ func (t *Tenant) idClaims(base string, u *User, scopes scopeSet, nonce string, n
 	if len(u.AppRoles) > 0 {
 		c["roles"] = slices.Clone(u.AppRoles)
 	}
+	if u.UserType == "Guest" {
+		// Entra names the identity provider of an account from elsewhere; for guests who
+		// redeemed with a one-time passcode that is "mail".
+		c["idp"] = "mail"
+	}
 	return c
 }
 

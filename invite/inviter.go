@@ -45,15 +45,27 @@ const (
 // MayInvite is the decision whether the inviter may send (or re-send) invitations and look
 // addresses up; when not, Err is ErrNotInviter and Reason says why, for the employee.
 func (i Inviter) MayInvite() Action {
+	reason := "Your account is not among those allowed to invite partners through this portal. Ask your IT team to add you to the group or role that may invite."
 	switch i.Barred {
 	case "":
 		return allow()
 	case BarGuest:
-		return deny(ErrNotInviter, "Guest accounts cannot invite partners through this portal.")
-	default:
-		return deny(ErrNotInviter, "Your account is not among those allowed to invite partners through this portal. Ask your IT team to add you to the group or role that may invite.")
+		reason = "Guest accounts cannot invite partners through this portal."
 	}
+	return deny(&NotInviterError{Bar: i.Barred, Reason: reason}, reason)
 }
+
+// NotInviterError is the refusal of an employee Portico's policy does not let invite; it is
+// ErrNotInviter for errors.Is.
+type NotInviterError struct {
+	Bar    Bar
+	Reason string // for the employee
+}
+
+func (e *NotInviterError) Error() string { return ErrNotInviter.Error() + " (" + string(e.Bar) + ")" }
+
+// Is makes errors.Is(err, ErrNotInviter) hold.
+func (e *NotInviterError) Is(target error) bool { return target == ErrNotInviter }
 
 // Has reports whether the inviter holds role r.
 func (i Inviter) Has(r Role) bool { return slices.Contains(i.Roles, r) }
