@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -16,9 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 func newAppCert(t *testing.T) AppCertificate {
@@ -80,16 +78,15 @@ func (te *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a := f["client_assertion"]; a != "" {
-		tok, err := jwt.ParseSigned(a, []jose.SignatureAlgorithm{jose.RS256})
-		if err != nil || f["client_assertion_type"] != assertionType {
+		hdr, cl, signed, sig, ok := splitAssertion(a)
+		if !ok || f["client_assertion_type"] != assertionType || hdr["alg"] != "RS256" || hdr["typ"] != "JWT" {
 			te.refuse(w, "invalid_client", "AADSTS50027: JWT token is invalid or malformed.")
 			return
 		}
-		x5t, _ := tok.Headers[0].ExtraHeaders["x5t#S256"].(string)
 		var cert *AppCertificate
 		for i, c := range te.registered {
 			sum := sha256.Sum256(c.Cert.Raw)
-			if base64.RawURLEncoding.EncodeToString(sum[:]) == x5t {
+			if base64.RawURLEncoding.EncodeToString(sum[:]) == hdr["x5t#S256"] {
 				cert = &te.registered[i]
 			}
 		}
@@ -97,17 +94,19 @@ func (te *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 			te.refuse(w, "invalid_client", "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.")
 			return
 		}
-		var cl jwt.Claims
-		if err := tok.Claims(cert.Cert.PublicKey, &cl); err != nil {
+		d := sha256.Sum256([]byte(signed))
+		if rsa.VerifyPKCS1v15(cert.Cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, d[:], sig) != nil {
 			te.refuse(w, "invalid_client", "AADSTS700027: Client assertion failed signature validation.")
 			return
 		}
-		if cl.Issuer != "app-id" || cl.Subject != "app-id" || !cl.Audience.Contains(te.url()) || cl.ID == "" ||
-			cl.Expiry.Time().Sub(cl.NotBefore.Time()) > 10*time.Minute || time.Now().After(cl.Expiry.Time()) {
+		nbf, exp := time.Unix(int64(cl["nbf"].(float64)), 0), time.Unix(int64(cl["exp"].(float64)), 0)
+		if cl["iss"] != "app-id" || cl["sub"] != "app-id" || cl["aud"] != te.url() || cl["jti"] == nil || cl["jti"] == "" ||
+			exp.Sub(nbf) > 10*time.Minute || time.Now().After(exp) {
 			te.refuse(w, "invalid_client", "AADSTS700023: bad claims")
 			return
 		}
-		te.jtis = append(te.jtis, cl.ID)
+		jti, _ := cl["jti"].(string)
+		te.jtis = append(te.jtis, jti)
 	} else if f["client_secret"] != te.secret || te.secret == "" {
 		te.refuse(w, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
 		return
@@ -262,4 +261,19 @@ func TestAssertionTransportAuthenticatesTokenRequests(t *testing.T) {
 	if got[2]["assertion"] != "" {
 		t.Errorf("other paths untouched: %v", got[2])
 	}
+}
+
+// splitAssertion decodes a compact JWS into header, claims, signed input and signature.
+func splitAssertion(a string) (hdr map[string]any, claims map[string]any, signed string, sig []byte, ok bool) {
+	parts := strings.Split(a, ".")
+	if len(parts) != 3 {
+		return nil, nil, "", nil, false
+	}
+	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &hdr) != nil || json.Unmarshal(cb, &claims) != nil {
+		return nil, nil, "", nil, false
+	}
+	return hdr, claims, parts[0] + "." + parts[1], sig, true
 }
