@@ -265,3 +265,23 @@ func TestAppModeNonInviterRefusedWithoutGraphCall(t *testing.T) {
 	sp, _ := body[0]["invitedUserSponsors"].([]any)
 	must(t, len(sp) == 1 && sp[0].(map[string]any)["id"] == oidOf(t, tenant, "inviter@contoso.example"), "sponsor is the inviter: %v", sp)
 }
+
+// A guest of the tenant (here one who accepted an invitation) is never an inviter in
+// application mode, whatever PORTICO_INVITERS says; sign-in asks for no Graph permission.
+func TestAppModeGuestRefusedAndSignInScopes(t *testing.T) {
+	in := launch(t, nil, nil, "-demo", "-graph-mode", "application")
+	in.await(t)
+	tenant := in.App.Tenant
+	b := in.browser()
+	scope := mustURL(b.get("/login").Header.Get("Location")).Query().Get("scope")
+	must(t, scope == "openid profile email offline_access", "application-mode sign-in scope %q", scope)
+
+	landing := b.follow("/login?login_hint=accepted.guest%40fabrikam.example")
+	must(t, landing.Status == http.StatusForbidden && strings.Contains(landing.Body, "Guest accounts cannot invite partners"), "guest landing: %d %s", landing.Status, landing.Body)
+	before := len(tenant.Requests())
+	p := b.post("/invitations", inviteForm("friend@fabrikam.example"))
+	must(t, p.Status == http.StatusForbidden, "a guest's POST /invitations: %d", p.Status)
+	p = b.postJSON("/invitations", `{"invitedUserEmailAddress":"friend@fabrikam.example","inviteRedirectUrl":"","invitedUserType":"Member"}`)
+	must(t, p.Status == http.StatusForbidden, "a guest's JSON Member invitation: %d %s", p.Status, p.Body)
+	must(t, len(tenant.Requests()) == before, "a guest caused %d Graph calls", len(tenant.Requests())-before)
+}
