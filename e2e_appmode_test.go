@@ -71,7 +71,7 @@ func tenantWith(t *testing.T, mutate func(o *devtenant.Options)) *devtenant.Tena
 }
 
 // startupError builds Portico the way `portico serve` does and returns why it would not start.
-func startupError(t *testing.T, tenant *devtenant.Tenant, env map[string]string) (error, string) {
+func startupError(t *testing.T, tenant *devtenant.Tenant, env map[string]string) (logs string, err error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,18 +81,18 @@ func startupError(t *testing.T, tenant *devtenant.Tenant, env map[string]string)
 	for k, v := range env {
 		e[k] = v
 	}
-	logs := &syncBuffer{}
-	cfg, err := config.Load([]string{"-addr", ln.Addr().String()}, func(k string) string { return e[k] }, logs)
+	out := &syncBuffer{}
+	cfg, err := config.Load([]string{"-addr", ln.Addr().String()}, func(k string) string { return e[k] }, out)
 	if err != nil {
 		_ = ln.Close()
-		return err, logs.String()
+		return out.String(), err
 	}
-	a, err := app.New(context.Background(), cfg, app.Options{Listener: ln, Log: logs})
+	a, err := app.New(context.Background(), cfg, app.Options{Listener: ln, Log: out})
 	if err == nil {
 		_ = a.Close()
-		t.Fatalf("Portico started; want a start-up error\n%s", logs)
+		t.Fatalf("Portico started; want a start-up error\n%s", out)
 	}
-	return err, logs.String()
+	return out.String(), err
 }
 
 // bearerClaims decodes the claims of the access token a recorded Graph request carried.
@@ -221,7 +221,7 @@ func TestAppModeStartupErrorsNameTheCause(t *testing.T) {
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			err, logs := startupError(t, tt.tenant, env)
+			logs, err := startupError(t, tt.tenant, env)
 			for _, w := range tt.want {
 				must(t, strings.Contains(err.Error(), w), "start-up error lacks %q:\n%v", w, err)
 			}
@@ -250,11 +250,18 @@ func TestAppModeNonInviterRefusedWithoutGraphCall(t *testing.T) {
 
 	p := b.post("/invitations", inviteForm("taylor@fabrikam.example"))
 	must(t, p.Status == http.StatusForbidden, "POST /invitations by a non-inviter: %d %s", p.Status, p.Body)
+	// Roles come from the verified ID token only: forged form fields change nothing.
+	p = b.post("/invitations", inviteForm("taylor@fabrikam.example", func(v url.Values) {
+		v.Set("wids", config.RoleGuestInviter)
+		v.Set("roles", config.RoleGuestInviter)
+		v.Set("groups", config.RoleGuestInviter)
+	}))
+	must(t, p.Status == http.StatusForbidden, "forged role fields: %d", p.Status)
 	chk := b.get("/invitations/check?email=taylor@fabrikam.example")
 	must(t, chk.Status != http.StatusOK || !strings.Contains(chk.Body, `"ok":true`), "address check for a non-inviter: %d %s", chk.Status, chk.Body)
 	must(t, len(tenant.Requests()) == before, "a non-inviter caused %d Graph calls", len(tenant.Requests())-before)
 	evs := auditEvents(t, in.App.Store, store.AuditFilter{Action: invite.ActionInvitationCreate, Limit: 10})
-	must(t, len(evs) == 1 && evs[0].Outcome == string(invite.OutcomeDenied) && evs[0].ActorUPN == "employee@contoso.example", "refusal audited: %+v", evs)
+	must(t, len(evs) == 2 && evs[0].Outcome == string(invite.OutcomeDenied) && evs[0].ActorUPN == "employee@contoso.example", "refusals audited: %+v", evs)
 
 	g := in.browser()
 	g.signIn("inviter@contoso.example")

@@ -232,6 +232,7 @@ func (a *App) Addr() net.Addr { return a.ln.Addr() }
 // WriteBanner prints where Portico runs and, in demo mode, the demo accounts.
 func (a *App) WriteBanner(w io.Writer) {
 	fmt.Fprintf(w, "Portico is running at %s\n", a.PublicURL())
+	a.writeIdentityBanner(w)
 	if a.Tenant == nil {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"slices"
@@ -106,9 +107,9 @@ func (a *App) checkAppIdentity(ctx context.Context, at *auth.AppTokens) error {
 // need, names background features that are off, and warns about broader grants.
 func (a *App) reportPermissions(at *auth.AppTokens, roles []string) error {
 	cfg := a.Config
-	has := func(any []string) bool {
+	has := func(perms []string) bool {
 		return slices.ContainsFunc(roles, func(r string) bool {
-			return slices.ContainsFunc(any, func(p string) bool { return strings.EqualFold(p, r) })
+			return slices.ContainsFunc(perms, func(p string) bool { return strings.EqualFold(p, r) })
 		})
 	}
 	granted := strings.Join(roles, ", ")
@@ -172,4 +173,18 @@ func demoCertificate(now time.Time) (*config.ClientCertificate, error) {
 		return nil, err
 	}
 	return &config.ClientCertificate{Path: "(demo, in memory)", Cert: cert, Key: key}, nil
+}
+
+// writeIdentityBanner says, at start, how Portico calls Graph.
+func (a *App) writeIdentityBanner(w io.Writer) {
+	if a.Config.Application() {
+		fmt.Fprintf(w, "Graph mode: application (Portico's own token; who may invite: %s).\n", invitersText(a.Config.Inviters))
+	}
+}
+
+func invitersText(inviters []string) string {
+	if len(inviters) == 0 {
+		return "every member"
+	}
+	return strings.Join(inviters, ", ")
 }
