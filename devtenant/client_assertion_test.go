@@ -188,4 +188,13 @@ func TestAppInvitationSponsors(t *testing.T) {
 	if u, ok := tn.UserByID(uid); !ok || len(u.Sponsors) != 1 || u.Sponsors[0] != emp {
 		t.Errorf("guest sponsors = %+v", u)
 	}
+	r = graphCallT(t, tn, http.MethodGet, "/v1.0/users/"+uid+"/sponsors", tok, nil)
+	vals, _ := r.json(t)["value"].([]any)
+	if r.Status != http.StatusOK || len(vals) != 1 || vals[0].(map[string]any)["id"] != emp || vals[0].(map[string]any)["@odata.type"] != "#microsoft.graph.user" {
+		t.Errorf("GET sponsors: %d %s", r.Status, r.Body)
+	}
+	inviteOnly, _ := tn.AppAccessToken("User.Invite.All")
+	if r = graphCallT(t, tn, http.MethodGet, "/v1.0/users/"+uid+"/sponsors", inviteOnly, nil); r.Status != http.StatusForbidden {
+		t.Errorf("GET sponsors without User.Read.All: %d", r.Status)
+	}
 }

@@ -478,6 +478,8 @@ func (t *Tenant) serveGraph(g *graphCall) {
 		method, handle, units = http.MethodGet, t.graphListUsers, 2
 	case strings.HasPrefix(path, "/users/") && !strings.Contains(path[len("/users/"):], "/") && len(path) > len("/users/"):
 		method, handle = http.MethodGet, t.graphGetUser
+	case strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/sponsors") && strings.Count(path, "/") == 3:
+		method, handle = http.MethodGet, t.graphUserSponsors
 	case path == "/me":
 		method, handle = http.MethodGet, t.graphMe
 	case path == "/organization":
