@@ -36,16 +36,17 @@ type ClientCertificate struct {
 	Key  crypto.Signer // an *rsa.PrivateKey (client assertions are signed RS256)
 }
 
-// String names the certificate without its key.
-func (c *ClientCertificate) String() string {
-	if c == nil {
-		return ""
+// String names the certificate without its key (a value receiver, so the key never prints,
+// whether the certificate is printed by value or by pointer).
+func (c ClientCertificate) String() string {
+	if c.Cert == nil {
+		return c.Path
 	}
 	return fmt.Sprintf("%s (subject %q, expires %s)", c.Path, c.Cert.Subject.String(), c.Cert.NotAfter.UTC().Format(time.DateOnly))
 }
 
 // GoString keeps the key out of %#v.
-func (c *ClientCertificate) GoString() string { return c.String() }
+func (c ClientCertificate) GoString() string { return c.String() }
 
 // Application reports whether Graph calls use Portico's application token.
 func (c *Config) Application() bool { return c.GraphMode == GraphModeApplication }

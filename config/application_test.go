@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"os"
@@ -100,6 +101,14 @@ func TestApplicationSettings(t *testing.T) {
 				}
 				if s := c.String(); !strings.Contains(s, "certificates=2") {
 					t.Errorf("String = %s", s)
+				}
+				// The private key never prints, however the certificate or the config is formatted.
+				cc := c.ClientCertificates[0]
+				d := cc.Key.(*rsa.PrivateKey).D.String()
+				for _, out := range []string{fmt.Sprintf("%v %+v %#v %s", cc, cc, cc, cc), fmt.Sprintf("%v %+v %#v", *cc, *cc, *cc), fmt.Sprintf("%v %+v %#v", c, *c, c)} {
+					if strings.Contains(out, d) || strings.Contains(out, "PRIVATE") {
+						t.Fatalf("key material printed: %.200s", out)
+					}
 				}
 			}},
 		{name: "background on", env: map[string]string{"PORTICO_BACKGROUND": "on"}, check: func(t *testing.T, c *Config) {
