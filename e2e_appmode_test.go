@@ -238,10 +238,10 @@ func TestAppModeNonInviterRefusedWithoutGraphCall(t *testing.T) {
 	in.await(t)
 	tenant := in.App.Tenant
 	b := in.browser()
+	before := len(tenant.Requests())
 	// Signing in lands on the invite form, which a non-inviter is refused.
 	landing := b.follow("/login?login_hint=employee%40contoso.example")
 	must(t, landing.Status == http.StatusForbidden, "landing after sign-in: %d", landing.Status)
-	before := len(tenant.Requests())
 
 	home := b.get("/")
 	must(t, home.Status == http.StatusForbidden, "invite form for a non-inviter: %d", home.Status)
@@ -283,9 +283,9 @@ func TestAppModeGuestRefusedAndSignInScopes(t *testing.T) {
 	scope := mustURL(b.get("/login").Header.Get("Location")).Query().Get("scope")
 	must(t, scope == "openid profile email offline_access", "application-mode sign-in scope %q", scope)
 
+	before := len(tenant.Requests())
 	landing := b.follow("/login?login_hint=accepted.guest%40fabrikam.example")
 	must(t, landing.Status == http.StatusForbidden && strings.Contains(landing.Body, "Guest accounts cannot invite partners"), "guest landing: %d %s", landing.Status, landing.Body)
-	before := len(tenant.Requests())
 	p := b.post("/invitations", inviteForm("friend@fabrikam.example"))
 	must(t, p.Status == http.StatusForbidden, "a guest's POST /invitations: %d", p.Status)
 	p = b.postJSON("/invitations", `{"invitedUserEmailAddress":"friend@fabrikam.example","inviteRedirectUrl":"","invitedUserType":"Member"}`)

@@ -23,6 +23,7 @@ import (
 	"portico/devtenant"
 	"portico/graph"
 	"portico/handlers"
+	"portico/internal/netaddr"
 	"portico/invite"
 	"portico/keyring"
 	"portico/store"
@@ -314,7 +315,7 @@ func InvitePolicy(cfg *config.Config) invite.Policy {
 	return invite.Policy{
 		DefaultRedirectURL:   def,
 		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
-		AllowHTTPLoopback:    config.IsLoopbackHost(cfg.PublicURL.Hostname()),
+		AllowHTTPLoopback:    netaddr.IsLoopbackHost(cfg.PublicURL.Hostname()),
 		AllowedDomains:       cfg.AllowedDomains,
 		BlockedDomains:       cfg.BlockedDomains,
 	}

@@ -2,8 +2,6 @@
 // supplies their delegated Microsoft Graph tokens.
 package auth
 
-import "slices"
-
 // Identity is the signed-in employee, taken from a verified ID token.
 // Users are keyed on TenantID+ObjectID; Name, UPN and Email are for display only.
 type Identity struct {
@@ -18,18 +16,4 @@ type Identity struct {
 	Groups   []string `json:"groups,omitempty"` // group object ids (when the app registration emits them)
 	IDP      string   `json:"idp,omitempty"`    // the identity provider of an account from elsewhere (guests)
 	Acct     string   `json:"acct,omitempty"`   // optional claim: "0" member, "1" guest
-}
-
-// IsAdmin reports whether the identity holds one of the admin roles: a directory role template id
-// in wids or an app role name in roles. It is evaluated per request against the current configuration.
-func (id *Identity) IsAdmin(adminRoles []string) bool {
-	if id == nil {
-		return false
-	}
-	for _, r := range adminRoles {
-		if slices.Contains(id.Wids, r) || slices.Contains(id.Roles, r) {
-			return true
-		}
-	}
-	return false
 }

@@ -55,7 +55,7 @@ func (s *Server) callback(c echo.Context) error {
 	}
 	if e := q.Get("error"); e != "" {
 		// Only now, with the state matched, is the error the provider's.
-		return &errSignInProvider{code: oauthCode(e)}
+		return &signInProviderError{code: oauthCode(e)}
 	}
 	if iss := q.Get("iss"); iss != "" && iss != s.Config.Issuer() {
 		return auth.ErrTokenInvalid
@@ -66,6 +66,10 @@ func (s *Server) callback(c echo.Context) error {
 	}
 	if err := sess.SignIn(c.Request(), c.Response(), id, tok, authMeta(c)); err != nil {
 		return err
+	}
+	if s.inviterOf(id).MayInvite().Allowed {
+		// Nothing is read from Graph for an employee Portico's policy does not let invite.
+		s.Invites.Warm(c.Request().Context(), s.Tokens.ForSession(c.Request().Context(), sess), id.TenantID)
 	}
 	return c.Redirect(http.StatusFound, auth.SafeReturnPath(flow.Return))
 }
