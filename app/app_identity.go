@@ -69,7 +69,11 @@ func (a *App) buildAppIdentity(outbound *http.Client) (*auth.AppTokens, error) {
 // and left to the first call.
 func (a *App) checkAppIdentity(ctx context.Context, at *auth.AppTokens) error {
 	cfg := a.Config
-	if at == nil || !cfg.AppTokensEnabled() {
+	if !cfg.AppTokensEnabled() {
+		a.Logger.Info("background work that needs Graph is off: it needs application credentials and PORTICO_BACKGROUND=on (or PORTICO_GRAPH_MODE=application)")
+		return nil
+	}
+	if at == nil {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, appIdentityCheckTimeout)
