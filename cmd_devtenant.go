@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"portico/app"
@@ -20,6 +24,8 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	addr := fs.String("addr", "127.0.0.1:9999", "listen address host:port (loopback)")
 	secret := fs.String("client-secret", "", "client secret to accept (default: random, printed)")
 	latency := fs.Duration("latency", 0, "delay every Graph answer by this long, e.g. 150ms (a Graph far away)")
+	perms := fs.String("app-permissions", "", "application permissions granted to Portico's client-credentials tokens, e.g. User.Invite.All,User.Read.All,Organization.Read.All (default: those three)")
+	certFile := fs.String("client-certificate", "", "PEM file whose certificate is registered on the application (client assertions signed with its key are accepted); the key in it is not read")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,7 +38,20 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	if *secret == "" {
 		*secret = randomSecret()
 	}
-	t, err := devtenant.New(devtenant.Options{ClientSecret: *secret, Latency: *latency, Logger: app.NewLogger("info", nil, stderr)})
+	opts := devtenant.Options{ClientSecret: *secret, Latency: *latency, Logger: app.NewLogger("info", nil, stderr)}
+	for _, p := range strings.Split(*perms, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			opts.AppRoles = append(opts.AppRoles, p)
+		}
+	}
+	if *certFile != "" {
+		cert, err := readCertificate(*certFile)
+		if err != nil {
+			return fmt.Errorf("%w devtenant: -client-certificate: %w", errUsage, err)
+		}
+		opts.ClientCertificates = append(opts.ClientCertificates, cert)
+	}
+	t, err := devtenant.New(opts)
 	if err != nil {
 		return err
 	}
@@ -53,6 +72,23 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return t.Close(sctx)
+}
+
+// readCertificate reads the first CERTIFICATE block of a PEM file.
+func readCertificate(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for rest := b; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			return nil, fmt.Errorf("%s holds no PEM CERTIFICATE block", path)
+		}
+		if blk.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(blk.Bytes)
+		}
+	}
 }
 
 func randomSecret() string {

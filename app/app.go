@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"portico/auth"
 	"portico/config"
@@ -48,6 +51,10 @@ type App struct {
 	Graph    *graph.Client
 	Invites  *invite.Service
 	Handler  http.Handler
+	// AppTokens is Portico's own application token (client credentials), cached and shared by
+	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
+	// Background jobs use it.
+	AppTokens oauth2.TokenSource
 
 	ln        net.Listener
 	closeOnce sync.Once
@@ -105,6 +112,17 @@ func (a *App) build(ctx context.Context) (err error) {
 		return err
 	}
 	outbound := &http.Client{Timeout: 30 * time.Second}
+	appID, err := a.buildAppIdentity(outbound)
+	if err != nil {
+		return err
+	}
+	if err := a.checkAppIdentity(ctx, appID); err != nil {
+		return err
+	}
+	var assertion func() (string, error)
+	if cfg.ClientSecret == "" && appID != nil {
+		assertion = appID.Assertion
+	}
 	a.RP = auth.NewRelyingParty(auth.RPConfig{
 		Issuer:                cfg.Issuer(),
 		TenantID:              cfg.TenantID,
@@ -113,6 +131,8 @@ func (a *App) build(ctx context.Context) (err error) {
 		RedirectURL:           cfg.RedirectURL(),
 		PostLogoutRedirectURL: cfg.PublicPath("/signed-out"),
 		GraphResource:         graphResource(cfg.GraphURL),
+		SignInOnly:            cfg.Application(),
+		ClientAssertion:       assertion,
 		HTTPClient:            outbound,
 		Logger:                a.Logger,
 	})
@@ -125,6 +145,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		PublicURL: cfg.PublicURL.String(),
 		JoinTTL:   cfg.JoinLinkTTL,
 		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
+		AppOnly:   cfg.Application(),
 		Logger:    a.Logger,
 	})
 	a.Handler = handlers.New(handlers.Deps{
@@ -132,7 +153,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Logger:       a.Logger,
 		Sessions:     a.Sessions,
 		RP:           a.RP,
-		Tokens:       auth.Delegated{Sessions: a.Sessions, RP: a.RP},
+		Tokens:       a.handlerTokens(),
 		Invites:      a.Invites,
 		Audit:        a.Store,
 		DB:           a.Store,
@@ -143,12 +164,18 @@ func (a *App) build(ctx context.Context) (err error) {
 
 func (a *App) startDemoTenant() error {
 	cfg := a.Config
+	certs, err := a.demoCertificates()
+	if err != nil {
+		return err
+	}
 	t, err := devtenant.New(devtenant.Options{
 		TenantID:               cfg.TenantID,
 		ClientID:               cfg.ClientID,
 		ClientSecret:           string(cfg.ClientSecret),
 		RedirectURIs:           []string{cfg.RedirectURL()},
 		PostLogoutRedirectURIs: []string{cfg.PublicPath("/signed-out")},
+		AppRoles:               cfg.DemoAppPermissions,
+		ClientCertificates:     certs,
 		Logger:                 a.Logger.With("component", "devtenant"),
 		Latency:                cfg.DemoLatency,
 	})
@@ -161,6 +188,24 @@ func (a *App) startDemoTenant() error {
 	a.Tenant = t
 	cfg.Authority, cfg.GraphURL = t.URL(), t.URL()
 	return nil
+}
+
+// demoCertificates are the certificates the demo devtenant registers: the configured ones, or,
+// when Portico fetches its own token with a certificate (the default), a throwaway one.
+func (a *App) demoCertificates() ([]*x509.Certificate, error) {
+	cfg := a.Config
+	if len(cfg.ClientCertificates) == 0 && cfg.AppTokensEnabled() && cfg.DemoAppCredential != "secret" {
+		c, err := demoCertificate(time.Now())
+		if err != nil {
+			return nil, err
+		}
+		cfg.ClientCertificates = []*config.ClientCertificate{c}
+	}
+	var out []*x509.Certificate
+	for _, c := range cfg.ClientCertificates {
+		out = append(out, c.Cert)
+	}
+	return out, nil
 }
 
 func (a *App) demoAccounts() []views.DemoAccount {
@@ -188,6 +233,7 @@ func (a *App) Addr() net.Addr { return a.ln.Addr() }
 // WriteBanner prints where Portico runs and, in demo mode, the demo accounts.
 func (a *App) WriteBanner(w io.Writer) {
 	fmt.Fprintf(w, "Portico is running at %s\n", a.PublicURL())
+	a.writeIdentityBanner(w)
 	if a.Tenant == nil {
 		return
 	}

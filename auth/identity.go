@@ -11,6 +11,9 @@ type Identity struct {
 	Name     string   `json:"name"`
 	UPN      string   `json:"upn"`
 	Email    string   `json:"email,omitempty"`
-	Roles    []string `json:"roles,omitempty"` // app roles
-	Wids     []string `json:"wids,omitempty"`  // directory role template ids
+	Roles    []string `json:"roles,omitempty"`  // app roles
+	Wids     []string `json:"wids,omitempty"`   // directory role template ids
+	Groups   []string `json:"groups,omitempty"` // group object ids (when the app registration emits them)
+	IDP      string   `json:"idp,omitempty"`    // the identity provider of an account from elsewhere (guests)
+	Acct     string   `json:"acct,omitempty"`   // optional claim: "0" member, "1" guest
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,9 +38,15 @@ type RPConfig struct {
 	RedirectURL           string
 	PostLogoutRedirectURL string
 	GraphResource         string // https://graph.microsoft.com
-	HTTPClient            *http.Client
-	Clock                 func() time.Time
-	Logger                *slog.Logger
+	// SignInOnly asks only for openid profile email offline_access (application mode: Graph calls
+	// use Portico's own token, so the employee's token needs no Graph permission).
+	SignInOnly bool
+	// ClientAssertion signs a client assertion for the code exchange and refreshes when there is
+	// no ClientSecret (a certificate-only app registration).
+	ClientAssertion func() (string, error)
+	HTTPClient      *http.Client
+	Clock           func() time.Time
+	Logger          *slog.Logger
 }
 
 // Errors a sign-in can end with; handlers map them to pages.
@@ -73,11 +80,19 @@ func NewRelyingParty(cfg RPConfig) *RelyingParty {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ClientSecret == "" && cfg.ClientAssertion != nil {
+		hc := *cfg.HTTPClient
+		hc.Transport = &assertionTransport{base: hc.Transport, assertion: cfg.ClientAssertion}
+		cfg.HTTPClient = &hc
+	}
 	return &RelyingParty{cfg: cfg}
 }
 
 // Scopes are the delegated scopes Portico asks for: sign-in, refresh, and the least Graph needs.
 func (rp *RelyingParty) Scopes() []string {
+	if rp.cfg.SignInOnly {
+		return []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}
+	}
 	g := strings.TrimRight(rp.cfg.GraphResource, "/")
 	return []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess,
 		g + "/User.Read", g + "/User.Invite.All", g + "/User.Read.All"}
@@ -188,7 +203,21 @@ type idClaims struct {
 	Email             string   `json:"email"`
 	Roles             []string `json:"roles"`
 	Wids              []string `json:"wids"`
+	Groups            []string `json:"groups"`
+	IDP               string   `json:"idp"`
+	Acct              any      `json:"acct"` // optional claim: 0 member, 1 guest (a number; some issuers send a string)
 	AuthorizedParty   string   `json:"azp"`
+}
+
+// acct is the acct claim as "0", "1" or "".
+func (c *idClaims) acct() string {
+	switch v := c.Acct.(type) {
+	case float64:
+		return strconv.Itoa(int(v))
+	case string:
+		return v
+	}
+	return ""
 }
 
 func (rp *RelyingParty) verify(ctx context.Context, v *oidc.IDTokenVerifier, raw, nonce string) (*Identity, error) {
@@ -244,7 +273,7 @@ func (rp *RelyingParty) verifyToken(ctx context.Context, v *oidc.IDTokenVerifier
 		return nil, nil, fmt.Errorf("%w: no oid claim", ErrTokenInvalid)
 	}
 	return &Identity{TenantID: c.TenantID, ObjectID: c.ObjectID, Subject: idt.Subject, Name: c.Name,
-		UPN: c.PreferredUsername, Email: c.Email, Roles: c.Roles, Wids: c.Wids}, &c, nil
+		UPN: c.PreferredUsername, Email: c.Email, Roles: c.Roles, Wids: c.Wids, Groups: c.Groups, IDP: c.IDP, Acct: c.acct()}, &c, nil
 }
 
 // warnExcessScopes logs when the tenant granted more than Portico asks for (least privilege).

@@ -92,6 +92,25 @@ type Config struct {
 
 	// DemoLatency delays every Graph answer of the demo devtenant (-demo-latency, PORTICO_DEMO_LATENCY).
 	DemoLatency time.Duration
+
+	// GraphMode is GraphModeDelegated (default) or GraphModeApplication (PORTICO_GRAPH_MODE, -graph-mode).
+	GraphMode string
+	// ClientCertificates are the application's certificates, newest first: the first signs client
+	// assertions (PORTICO_CLIENT_CERTIFICATE_FILE; a second file during a rotation).
+	ClientCertificates []*ClientCertificate
+	// Inviters are the app roles, directory role template ids and group ids whose holders may
+	// invite (PORTICO_INVITERS); nil: every member of the tenant.
+	Inviters []string
+	// Background lets background work use the application token in delegated mode (PORTICO_BACKGROUND=on).
+	Background bool
+	// DemoAppPermissions are the application permissions the demo devtenant grants
+	// (-demo-app-permissions, PORTICO_DEMO_APP_PERMISSIONS); nil: devtenant's default.
+	DemoAppPermissions []string
+	// DemoAppCredential is how the demo gets its application token: "certificate" (a throwaway
+	// certificate made in memory and registered with devtenant; the default) or "secret".
+	DemoAppCredential string
+
+	graphModeFlag string
 }
 
 // Issuer is the OpenID Connect issuer for the configured tenant.
@@ -113,8 +132,8 @@ func (c *Config) SecureCookies() bool { return c.PublicURL != nil && c.PublicURL
 // String prints the configuration with secrets redacted (a value receiver, so a Config printed by
 // value with %v or %+v is redacted too).
 func (c Config) String() string {
-	return fmt.Sprintf("addr=%s demo=%t tenant=%s client=%s secret=%s public=%s authority=%s graph=%s database=%s session_keys=%d data_keys=%d",
-		c.Addr, c.Demo, c.TenantID, c.ClientID, c.ClientSecret, c.PublicURL, c.Authority, c.GraphURL,
+	return fmt.Sprintf("addr=%s demo=%t tenant=%s client=%s secret=%s certificates=%d graph_mode=%s public=%s authority=%s graph=%s database=%s session_keys=%d data_keys=%d",
+		c.Addr, c.Demo, c.TenantID, c.ClientID, c.ClientSecret, len(c.ClientCertificates), c.GraphMode, c.PublicURL, c.Authority, c.GraphURL,
 		RedactDSN(c.DatabaseURL), len(c.SessionKeys), len(c.DataKeys))
 }
 
@@ -171,6 +190,8 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadBranding,
 	loadRedirects,
 	loadDomains,
+	loadApplication,
+	checkApplicationCredentials, // after the demo settings
 }
 
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.
@@ -197,14 +218,28 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 	addr := fs.String("addr", DefaultAddr, "listen address host:port")
 	demo := fs.Bool("demo", false, "run against a built-in local Entra stand-in (devtenant) with demo accounts")
 	latency := fs.String("demo-latency", "", "in demo mode, delay every Graph answer of devtenant by this long, e.g. 150ms (default: PORTICO_DEMO_LATENCY, else none)")
+	graphMode := fs.String("graph-mode", "", "delegated (the employee's token) or application (Portico's own token); default PORTICO_GRAPH_MODE, else delegated")
+	appPerms := fs.String("demo-app-permissions", "", "in demo mode, the application permissions devtenant grants, e.g. User.Invite.All,User.Read.All (default: PORTICO_DEMO_APP_PERMISSIONS, else devtenant's)")
+	appCred := fs.String("demo-app-credential", "certificate", "in demo mode, how Portico gets its application token: certificate (a throwaway one) or secret")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, nil, Problems{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
-	c := &Config{Addr: *addr, Demo: *demo}
+	c := &Config{Addr: *addr, Demo: *demo, graphModeFlag: strings.TrimSpace(*graphMode), DemoAppCredential: strings.TrimSpace(*appCred)}
 	var p Problems
+	if v := orDefault(strings.TrimSpace(*appPerms), strings.TrimSpace(getenv("PORTICO_DEMO_APP_PERMISSIONS"))); v != "" {
+		if !c.Demo {
+			p.addf("-demo-app-permissions (PORTICO_DEMO_APP_PERMISSIONS) only applies in demo mode (-demo)")
+		}
+		c.DemoAppPermissions = list(v)
+	}
+	switch c.DemoAppCredential {
+	case "certificate", "secret":
+	default:
+		p.addf("-demo-app-credential %q must be certificate or secret", c.DemoAppCredential)
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		p.addf("-addr %q is not host:port", c.Addr)
 	}
@@ -343,7 +378,7 @@ func loadPublicURL(c *Config, e source, p *Problems) {
 	for _, kv := range []struct{ key, val string }{
 		{"PORTICO_TENANT_ID", c.TenantID},
 		{"PORTICO_CLIENT_ID", c.ClientID},
-		{"PORTICO_CLIENT_SECRET (or PORTICO_CLIENT_SECRET_FILE)", string(c.ClientSecret)},
+		{"PORTICO_CLIENT_SECRET (or PORTICO_CLIENT_SECRET_FILE, or PORTICO_CLIENT_CERTIFICATE_FILE)", string(c.ClientSecret) + e.get("PORTICO_CLIENT_CERTIFICATE_FILE")},
 		{"PORTICO_PUBLIC_URL", pub},
 		{"PORTICO_SESSION_KEYS", strings.Join(list(e.get("PORTICO_SESSION_KEYS")), "")},
 		{"PORTICO_DATA_KEY", strings.Join(list(e.get("PORTICO_DATA_KEY")), "")},

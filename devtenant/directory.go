@@ -375,8 +375,15 @@ func (t *Tenant) findByAddressLocked(addr string) *User {
 
 // signInUserLocked finds a member who may sign in by UPN (guests sign in at their home tenant).
 func (t *Tenant) signInUserLocked(upn string) *User {
-	u := t.findByUPNLocked(strings.TrimSpace(upn))
-	if u == nil || u.UserType != "Member" || !u.AccountEnabled {
+	upn = strings.TrimSpace(upn)
+	u := t.findByUPNLocked(upn)
+	if u == nil {
+		// A guest who accepted signs in with their own address, as B2B guests do.
+		if g := t.findByAddressLocked(upn); g != nil && g.UserType == "Guest" && g.ExternalUserState == "Accepted" {
+			u = g
+		}
+	}
+	if u == nil || !u.AccountEnabled || u.UserType != "Member" && u.ExternalUserState != "Accepted" {
 		return nil
 	}
 	return u

@@ -488,6 +488,8 @@ func (t *Tenant) serveGraph(g *graphCall) {
 		method, handle, units = http.MethodGet, t.graphListUsers, 2
 	case strings.HasPrefix(path, "/users/") && !strings.Contains(path[len("/users/"):], "/") && len(path) > len("/users/"):
 		method, handle = http.MethodGet, t.graphGetUser
+	case strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/sponsors") && strings.Count(path, "/") == 3:
+		method, handle = http.MethodGet, t.graphUserSponsors
 	case path == "/me":
 		method, handle = http.MethodGet, t.graphMe
 	case path == "/organization":
@@ -574,7 +576,8 @@ func (g *graphCall) authenticate() (*principal, bool) {
 		return nil, false
 	}
 	p := &principal{
-		app:   claimString(claims, "idtyp") == "app",
+		// idtyp is an optional claim; an app-only token is also one without scp.
+		app:   claimString(claims, "idtyp") == "app" || claims["scp"] == nil,
 		appID: claimString(claims, "appid"),
 		oid:   claimString(claims, "oid"),
 		upn:   claimString(claims, "upn"),

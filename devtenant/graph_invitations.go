@@ -2,6 +2,7 @@ package devtenant
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -78,6 +79,9 @@ func validAddress(s string) bool {
 	at := strings.LastIndexByte(s, '@')
 	return at > 0 && strings.Contains(s[at+1:], ".") && !strings.HasSuffix(s, ".")
 }
+
+// maxSponsors is how many sponsors a guest may have (invitedUserSponsors).
+const maxSponsors = 5
 
 func (t *Tenant) graphCreateInvitation(g *graphCall) {
 	if !g.who.can("User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All") {
@@ -216,6 +220,9 @@ func (t *Tenant) inviteLocked(g *graphCall, addr, domain, userType string, reset
 		if domain == b || strings.HasSuffix(domain, "."+b) {
 			return nil, http.StatusForbidden, "Insufficient privileges to complete the operation. Invitations to the domain '" + domain + "' are blocked by the external collaboration settings of this organization."
 		}
+	}
+	if len(in.InvitedUserSponsors) > maxSponsors {
+		return nil, http.StatusBadRequest, fmt.Sprintf("A guest can have at most %d sponsors; %d were given.", maxSponsors, len(in.InvitedUserSponsors))
 	}
 	var sponsors []string
 	for _, s := range in.InvitedUserSponsors {

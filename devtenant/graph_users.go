@@ -308,7 +308,9 @@ func (g *graphCall) writeUser(u *User, full bool) {
 
 // graphOrganization answers GET /organization with the tenant's verified domains.
 func (t *Tenant) graphOrganization(g *graphCall) {
-	if !g.who.can("User.Read", "Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All") {
+	// User.Read is a delegated permission only: an app needs Organization.Read.All or higher.
+	if !g.who.can("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All") &&
+		(g.who.app || !g.who.can("User.Read")) {
 		g.denied()
 		return
 	}
@@ -322,4 +324,39 @@ func (t *Tenant) graphOrganization(g *graphCall) {
 		"verifiedDomains":   verifiedDomains(),
 	}
 	g.ok(http.StatusOK, map[string]any{"@odata.context": g.base + "/v1.0/$metadata#organization", "value": []any{org}})
+}
+
+// graphUserSponsors answers GET /users/{id | userPrincipalName}/sponsors: the user's sponsors as
+// directory objects (users here), with User.Read.All or higher as user-list-sponsors documents.
+func (t *Tenant) graphUserSponsors(g *graphCall) {
+	if !g.who.can(readAllPerms...) {
+		g.denied()
+		return
+	}
+	key := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(g.r.URL.Path, "/v1.0"), "/users/"), "/sponsors")
+	t.mu.Lock()
+	u := t.users[strings.ToLower(key)]
+	if u == nil {
+		u = t.findByUPNLocked(key)
+	}
+	var sponsors []*User
+	if u != nil {
+		for _, id := range u.Sponsors {
+			if s := t.users[id]; s != nil {
+				sponsors = append(sponsors, cloneUser(s))
+			}
+		}
+	}
+	t.mu.Unlock()
+	if u == nil {
+		g.fail(http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+key+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	value := []map[string]any{}
+	for _, s := range sponsors {
+		m := userJSON(s, nil, false)
+		m["@odata.type"] = "#microsoft.graph.user"
+		value = append(value, m)
+	}
+	g.ok(http.StatusOK, map[string]any{"@odata.context": g.base + "/v1.0/$metadata#directoryObjects", "value": value})
 }

@@ -67,11 +67,15 @@ func (t *Tenant) handleToken(w http.ResponseWriter, r *http.Request) {
 		t.oauthError(w, r, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+clientID+"' was not found in the directory '"+orgDisplayName+"'.")
 		return
 	}
-	if secret == "" {
+	if assertion := p.Get("client_assertion"); assertion != "" && secret == "" {
+		if bad := t.verifyClientAssertion(r, clientID, p.Get("client_assertion_type"), assertion); bad != nil {
+			t.oauthError(w, r, http.StatusUnauthorized, "invalid_client", bad.code, bad.msg)
+			return
+		}
+	} else if secret == "" {
 		t.oauthError(w, r, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return
-	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(t.opts.ClientSecret)) != 1 {
+	} else if subtle.ConstantTimeCompare([]byte(secret), []byte(t.opts.ClientSecret)) != 1 {
 		t.oauthError(w, r, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+clientID+"'.")
 		return
 	}
@@ -237,8 +241,9 @@ func (t *Tenant) grantClientCredentials(w http.ResponseWriter, r *http.Request, 
 	}
 	t.mu.Lock()
 	key, lifetime := t.keys[0], t.accessLifetime
+	claims := t.appClaims(t.now(), lifetime)
 	t.mu.Unlock()
-	tok, err := signJWT(key, t.appClaims(t.now(), lifetime))
+	tok, err := signJWT(key, claims)
 	if err != nil {
 		t.oauthError(w, r, http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.")
 		return

@@ -2,6 +2,7 @@ package devtenant
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"html/template"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,8 +46,11 @@ type Options struct {
 	// AppRoles are the application permissions granted to the client for client_credentials tokens;
 	// default User.Invite.All, User.Read.All and Organization.Read.All.
 	AppRoles []string
-	Clock    func() time.Time // default time.Now
-	Logger   *slog.Logger     // default discards
+	// ClientCertificates are registered on the application: client assertions signed with their
+	// keys authenticate the client (RegisterCertificate adds more).
+	ClientCertificates []*x509.Certificate
+	Clock              func() time.Time // default time.Now
+	Logger             *slog.Logger     // default discards
 	// Latency is added before every Graph answer, to stand in for a Graph that is far away.
 	Latency time.Duration
 }
@@ -82,6 +87,7 @@ type Tenant struct {
 	faults         []*activeFault
 	quota          quota
 	blocked        []string
+	certs          []*x509.Certificate // registered application certificates
 }
 
 // New builds a tenant with the demo directory; it does not listen until Start.
@@ -114,6 +120,7 @@ func New(opts Options) (*Tenant, error) {
 		tickets:        map[string]*ticket{},
 		codes:          map[string]*authCode{},
 		refresh:        map[string]*refreshGrant{},
+		certs:          slices.Clone(opts.ClientCertificates),
 	}
 	t.quota.reset(3000, 150*time.Second)
 	pages, err := parsePages()

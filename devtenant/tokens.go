@@ -238,6 +238,11 @@ func (t *Tenant) idClaims(base string, u *User, scopes scopeSet, nonce string, n
 	if len(u.AppRoles) > 0 {
 		c["roles"] = slices.Clone(u.AppRoles)
 	}
+	if u.UserType == "Guest" {
+		// Entra names the identity provider of an account from elsewhere; for guests who
+		// redeemed with a one-time passcode that is "mail".
+		c["idp"] = "mail"
+	}
 	return c
 }
 
@@ -270,6 +275,7 @@ func (t *Tenant) accessClaims(u *User, scopes scopeSet, now time.Time, lifetime 
 	return c
 }
 
+// appClaims are the claims of an app-only token; callers hold t.mu (SetAppRoles changes the roles).
 func (t *Tenant) appClaims(now time.Time, lifetime time.Duration) map[string]any {
 	sp := StableID("serviceprincipal:" + t.opts.ClientID)
 	return map[string]any{
@@ -319,8 +325,8 @@ func (t *Tenant) AccessTokenFor(upn string, scopes ...string) (string, error) {
 func (t *Tenant) AppAccessToken(roles ...string) (string, error) {
 	t.mu.Lock()
 	key, lifetime := t.keys[0], t.accessLifetime
-	t.mu.Unlock()
 	c := t.appClaims(t.now(), lifetime)
+	t.mu.Unlock()
 	if len(roles) > 0 {
 		c["roles"] = slices.Clone(roles)
 	}

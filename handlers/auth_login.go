@@ -67,7 +67,10 @@ func (s *Server) callback(c echo.Context) error {
 	if err := sess.SignIn(c.Request(), c.Response(), id, tok, authMeta(c)); err != nil {
 		return err
 	}
-	s.Invites.Warm(c.Request().Context(), s.Tokens.ForSession(c.Request().Context(), sess), id.TenantID)
+	if s.inviterOf(id).MayInvite().Allowed {
+		// Nothing is read from Graph for an employee Portico's policy does not let invite.
+		s.Invites.Warm(c.Request().Context(), s.Tokens.ForSession(c.Request().Context(), sess), id.TenantID)
+	}
 	return c.Redirect(http.StatusFound, auth.SafeReturnPath(flow.Return))
 }
 

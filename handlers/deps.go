@@ -33,6 +33,7 @@ var (
 	_ Sessions     = (*auth.Store)(nil)
 	_ RelyingParty = (*auth.RelyingParty)(nil)
 	_ Tokens       = auth.Delegated{}
+	_ Tokens       = auth.Application{}
 )
 
 // delegatedTokens is the default token provider: the employee's delegated tokens held by the

@@ -69,6 +69,7 @@ func problemOf(err error) problem {
 		bad *badJSONError
 		sp  *signInProviderError
 		qe  *invite.QuotaError
+		ni  *invite.NotInviterError
 	)
 	p := problem{Status: http.StatusInternalServerError, Kind: "error"}
 	switch {
@@ -76,6 +77,8 @@ func problemOf(err error) problem {
 		p = problem{Status: http.StatusBadRequest, Kind: "error", Title: "Check the highlighted fields", Fields: ve.Fields, Form: true}
 	case errors.As(err, &bad):
 		p = problem{Status: http.StatusBadRequest, Kind: "error", Title: "The request could not be read", Text: bad.msg, Form: true}
+	case errors.As(err, &ni):
+		p = problem{Status: http.StatusForbidden, Kind: "error", Title: "You can't invite partners here", Text: ni.Reason}
 	case errors.Is(err, invite.ErrMemberNotAllowed):
 		p = problem{Status: http.StatusForbidden, Kind: "error", Title: "Only admins can invite members",
 			Text: "Invite this partner as a guest, or ask an admin to invite them as a member.", Form: true}

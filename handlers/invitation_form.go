@@ -22,8 +22,9 @@ func (s *Server) inviterOf(u *auth.Identity) invite.Inviter {
 	if u == nil {
 		return invite.Inviter{}
 	}
-	return invite.NewInviter(invite.Claims{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Name: u.Name,
-		Email: u.Email, Wids: u.Wids, AppRoles: u.Roles}, s.Config.AdminRoles)
+	pol := invite.InviterPolicy{AdminRoles: s.Config.AdminRoles, Inviters: s.Config.Inviters, RefuseGuests: s.Config.Application()}
+	return pol.Inviter(invite.Claims{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Name: u.Name,
+		Email: u.Email, Wids: u.Wids, AppRoles: u.Roles, Groups: u.Groups, Acct: u.Acct, IDP: u.IDP})
 }
 
 func meta(c echo.Context) invite.Meta {
@@ -32,6 +33,9 @@ func meta(c echo.Context) invite.Meta {
 
 // showInviteForm renders the empty invitation form.
 func (s *Server) showInviteForm(c echo.Context) error {
+	if may := s.inviter(c).MayInvite(); !may.Allowed {
+		return may.Err()
+	}
 	s.Invites.Warm(c.Request().Context(), s.graphTokens(c), s.inviter(c).TenantID)
 	m := s.inviteForm(c, views.InviteValues{SendEmail: true, RedirectURL: s.Invites.Policy().DefaultRedirectURL})
 	if err := s.takeFlash(c, &m.Page); err != nil {

@@ -69,6 +69,8 @@ type auditDetail struct {
 	TokenFingerprint string `json:"tokenFingerprint,omitempty"`
 	Via              Via    `json:"via,omitempty"`   // only when not ViaHTTP
 	JobID            string `json:"jobId,omitempty"` // ViaJob
+	// GraphIdentity is "application" when Portico called Graph as itself on the employee's behalf.
+	GraphIdentity string `json:"graphIdentity,omitempty"`
 }
 
 func (d auditDetail) String() string {

@@ -14,6 +14,9 @@ var (
 	ErrNotFound = errors.New("invite: not found")
 	// ErrMemberNotAllowed means a non-administrator asked for invitedUserType Member.
 	ErrMemberNotAllowed = errors.New("invite: only administrators may invite members")
+	// ErrNotInviter means Portico's policy does not let this employee invite (a guest, or not
+	// among PORTICO_INVITERS); nothing was looked up or sent.
+	ErrNotInviter = errors.New("invite: this account may not invite partners")
 	// ErrForbidden means the caller asked for something only administrators may see.
 	ErrForbidden = errors.New("invite: not allowed")
 	// ErrJoinGone means a join token is unknown, malformed, revoked or expired; the cases are not told apart.

@@ -1,6 +1,9 @@
 package invite
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Role is a permission Portico grants an inviter, derived from the roles in their sign-in token.
 type Role string
@@ -22,13 +25,53 @@ type Inviter struct {
 	Name     string
 	Email    string
 	Roles    []Role
+	// Barred says why Portico's policy refuses to let this employee invite ("" = they may).
+	// InviterPolicy sets it; it is decided per request from the verified token.
+	Barred Bar
 }
+
+// Bar is why an employee may not invite through Portico.
+type Bar string
+
+// Reasons an employee may not invite.
+const (
+	// BarGuest: the account is a guest of the tenant (userType Guest), not an employee.
+	BarGuest Bar = "guest"
+	// BarNotInviter: the account holds none of the app roles, directory roles or groups that
+	// PORTICO_INVITERS lists.
+	BarNotInviter Bar = "not-inviter"
+)
+
+// MayInvite is the decision whether the inviter may send (or re-send) invitations and look
+// addresses up; when not, Err is ErrNotInviter and Reason says why, for the employee.
+func (i Inviter) MayInvite() Action {
+	reason := "Your account is not among those allowed to invite partners through this portal. Ask your IT team to add you to the group or role that may invite."
+	switch i.Barred {
+	case "":
+		return allow()
+	case BarGuest:
+		reason = "Guest accounts cannot invite partners through this portal."
+	}
+	return deny(&NotInviterError{Bar: i.Barred, Reason: reason}, reason)
+}
+
+// NotInviterError is the refusal of an employee Portico's policy does not let invite; it is
+// ErrNotInviter for errors.Is.
+type NotInviterError struct {
+	Bar    Bar
+	Reason string // for the employee
+}
+
+func (e *NotInviterError) Error() string { return ErrNotInviter.Error() + " (" + string(e.Bar) + ")" }
+
+// Is makes errors.Is(err, ErrNotInviter) hold.
+func (e *NotInviterError) Is(target error) bool { return target == ErrNotInviter }
 
 // Has reports whether the inviter holds role r.
 func (i Inviter) Has(r Role) bool { return slices.Contains(i.Roles, r) }
 
 // CanInviteMember reports whether the inviter may ask for invitedUserType Member.
-func (i Inviter) CanInviteMember() bool { return i.Has(RoleAdministrator) }
+func (i Inviter) CanInviteMember() bool { return i.Barred == "" && i.Has(RoleAdministrator) }
 
 // SeesAll reports whether the inviter may see and act on every invitation of their tenant, not
 // only their own.
@@ -46,6 +89,55 @@ type Claims struct {
 	Email    string
 	Wids     []string // directory role template ids
 	AppRoles []string // app roles
+	Groups   []string // group object ids (the groups claim)
+	// Acct is the optional acct claim: "0" a member of the tenant, "1" a guest; "" not sent.
+	Acct string
+	// IDP is the idp claim: present when the account was authenticated by another identity
+	// provider than the tenant itself (guests from other tenants, Microsoft accounts, …).
+	IDP string
+}
+
+// Guest reports whether the token describes a guest of the tenant rather than an employee: acct
+// 1, an idp other than the tenant's own issuer, or a guest's user principal name (#EXT#).
+func (c Claims) Guest() bool {
+	if c.Acct == "1" || strings.Contains(strings.ToUpper(c.UPN), "#EXT#") {
+		return true
+	}
+	if c.IDP == "" {
+		return false
+	}
+	own := []string{"https://sts.windows.net/" + c.TenantID + "/", "https://login.microsoftonline.com/" + c.TenantID + "/v2.0"}
+	return !slices.ContainsFunc(own, func(o string) bool {
+		return strings.EqualFold(strings.TrimRight(o, "/"), strings.TrimRight(c.IDP, "/"))
+	})
+}
+
+// InviterPolicy is Portico's own rule on who may do what, from the verified sign-in token.
+type InviterPolicy struct {
+	// AdminRoles are directory role template ids (wids) or app role names (roles) of administrators.
+	AdminRoles []string
+	// Inviters are app role names, directory role template ids and group ids whose holders may
+	// invite; nil: every member of the tenant. Administrators may always invite.
+	Inviters []string
+	// RefuseGuests bars guest accounts from inviting (application mode, where Graph no longer
+	// checks who asks).
+	RefuseGuests bool
+}
+
+// Inviter maps a signed-in employee to an Inviter with their roles and, when they may not
+// invite, why. Decide it per request, against the current configuration.
+func (p InviterPolicy) Inviter(c Claims) Inviter {
+	inv := NewInviter(c, p.AdminRoles)
+	switch {
+	case p.RefuseGuests && c.Guest():
+		inv.Barred = BarGuest
+	case p.Inviters == nil || inv.Has(RoleAdministrator):
+	case !slices.ContainsFunc(p.Inviters, func(r string) bool {
+		return r != "" && (slices.Contains(c.AppRoles, r) || slices.Contains(c.Wids, r) || slices.Contains(c.Groups, r))
+	}):
+		inv.Barred = BarNotInviter
+	}
+	return inv
 }
 
 // NewInviter maps a signed-in employee to an Inviter: they are an administrator when wids holds one

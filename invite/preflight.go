@@ -53,6 +53,9 @@ func (p *Preflight) Allowed() bool { return p.Verdict == VerdictAllowed }
 // policy, the directory (by address and by local sign-in name) and Portico's recent records.
 // Any failed lookup is returned as an error: callers must not invite when it fails.
 func (s *Service) Preflight(ctx context.Context, ts oauth2.TokenSource, inv Inviter, email string) (*Preflight, error) {
+	if may := inv.MayInvite(); !may.Allowed {
+		return nil, may.Err()
+	}
 	addr, err := ValidateEmail(email)
 	if err != nil {
 		return nil, &ValidationError{Fields: FieldErrors{FieldEmail: err.(*FieldError).Message}}
@@ -279,6 +282,9 @@ type Check struct {
 // the check reveals nothing beyond the user's own Graph permissions; Send checks again and fails
 // closed.
 func (s *Service) Check(ctx context.Context, ts oauth2.TokenSource, inv Inviter, email string) Check {
+	if may := inv.MayInvite(); !may.Allowed {
+		return Check{Verdict: VerdictPolicyBlocked, Message: may.Reason}
+	}
 	addr, err := ValidateEmail(email)
 	if err != nil {
 		return Check{Verdict: VerdictInvalid, Message: err.(*FieldError).Message}

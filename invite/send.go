@@ -70,6 +70,13 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	if e, err := ValidateEmail(req.Email); err == nil {
 		target = strings.ToLower(e)
 	}
+	// Portico's own policy is the gate in application mode (Graph no longer checks who asks):
+	// a barred employee gets nothing looked up and nothing sent.
+	if may := a.actor.MayInvite(); !may.Allowed {
+		a.refuse(ctx, target, OutcomeDenied, "", auditDetail{ResendOf: a.resendOf, Note: "not an inviter: " + string(a.actor.Barred)})
+		a.log.WarnContext(ctx, "invite: not an inviter", "actor_oid", a.actor.ObjectID, "bar", string(a.actor.Barred))
+		return nil, may.Err()
+	}
 	if err := s.enforceQuota(ctx, a.actor, a.meta, a.action, target); err != nil {
 		return nil, err
 	}
@@ -92,6 +99,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		RedirectHost:  hostOf(v.RedirectURL),
 		DisplayName:   v.DisplayName,
 		ResendOf:      a.resendOf,
+		GraphIdentity: s.graphIdentity(),
 	}
 
 	pf, err := s.preflight(ctx, ts, a.owner, v.Email)
@@ -127,7 +135,13 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		a.rec = a.newRecord()
 	}
 
-	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, graphInvitation(v))
+	gi := graphInvitation(v)
+	if s.appOnly {
+		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
+		// guest's sponsor.
+		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.actor.ObjectID}}
+	}
+	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, gi)
 
 	// What Graph did is recorded even when the caller's request is being cancelled.
 	wctx, cancel := s.detach(ctx)

@@ -88,6 +88,9 @@ type Config struct {
 	Clock     func() time.Time
 	Logger    *slog.Logger
 	Quota     QuotaLimits // invitations per inviter per hour and day; zero: no limit
+	// AppOnly: Graph calls use Portico's application token (PORTICO_GRAPH_MODE=application), so
+	// every invitation names the employee who asked as its sponsor and the audit trail says so.
+	AppOnly bool
 
 	OrgCacheTTL    time.Duration // how long the tenant's verified domains are cached
 	RecentWindow   time.Duration // how far back Portico's own records count in preflight
@@ -105,6 +108,7 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	quota     QuotaLimits
+	appOnly   bool
 
 	orgTTL         time.Duration
 	recent         time.Duration
@@ -130,6 +134,7 @@ func NewService(cfg Config) *Service {
 		now:            cfg.Clock,
 		log:            cfg.Logger,
 		quota:          cfg.Quota,
+		appOnly:        cfg.AppOnly,
 		orgTTL:         orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
 		recent:         orDuration(cfg.RecentWindow, DefaultRecentWindow),
 		refreshTimeout: orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),
@@ -153,6 +158,15 @@ func orDuration(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// graphIdentity is what the audit trail says about how Graph was called: "application" in
+// application mode, "" (the employee's own delegated token) otherwise.
+func (s *Service) graphIdentity() string {
+	if s.appOnly {
+		return "application"
+	}
+	return ""
 }
 
 // Policy returns the effective policy (defaults filled in), for forms that list languages and limits.
