@@ -127,7 +127,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		a.rec = a.newRecord()
 	}
 
-	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, graphInvitation(v))
+	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, s.landThroughPortico(graphInvitation(v), a.rec))
 
 	// What Graph did is recorded even when the caller's request is being cancelled.
 	wctx, cancel := s.detach(ctx)

@@ -1,0 +1,273 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"portico/devtenant"
+	"portico/graph"
+	"portico/invite"
+	"portico/keyring"
+	"portico/store"
+	"portico/store/storetest"
+)
+
+// env is a store, a devtenant with guests, the invite service and Portico's background identity.
+type env struct {
+	db      *store.DB
+	tenant  *devtenant.Tenant
+	invites *invite.Service
+	tokens  oauth2.TokenSource
+	recs    []*store.Invitation // oldest checked first
+}
+
+func testKeys(t *testing.T) *keyring.Ring {
+	k, err := keyring.New(bytes.Repeat([]byte{7}, keyring.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func sqliteURL(t *testing.T) string { return filepath.Join(t.TempDir(), "portico.db") }
+
+func postgresURL(t *testing.T) string { return storetest.FreshPostgres(t) }
+
+var engines = []struct {
+	name string
+	url  func(t *testing.T) string
+}{{"sqlite", sqliteURL}, {"postgres", postgresURL}}
+
+// newEnv makes n pending invitations of guests in devtenant, the first accepted ones accepted there.
+func newEnv(t *testing.T, dsn string, n, accepted int) *env {
+	t.Helper()
+	ctx := context.Background()
+	tenant, err := devtenant.New(devtenant.Options{ClientSecret: "test-secret-0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tenant.Close(context.Background()) })
+	db, err := store.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	tok, err := tenant.AppAccessToken("User.Read.All")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{db: db, tenant: tenant, tokens: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok, Expiry: time.Now().Add(time.Hour)})}
+	e.invites = invite.NewService(invite.Config{
+		Graph: graph.NewClient(tenant.URL(), &http.Client{Timeout: 10 * time.Second}),
+		Store: invite.NewStoreAdapter(db), PublicURL: "http://portico.test", Keys: testKeys(t),
+		Policy: invite.Policy{DefaultRedirectURL: "http://portico.test/welcome"},
+	})
+	base := time.Now().Add(-time.Hour).UTC()
+	for i := range n {
+		id := fmt.Sprintf("guest-%03d", i)
+		mail := fmt.Sprintf("partner%03d@fabrikam.example", i)
+		state := "PendingAcceptance"
+		if i < accepted {
+			state = "Accepted"
+		}
+		tenant.AddUser(devtenant.User{ID: id, DisplayName: id, Mail: mail, UserPrincipalName: strings.ReplaceAll(mail, "@", "_") + "#EXT#@contoso.example",
+			UserType: "Guest", ExternalUserState: state, CreationType: "Invitation", AccountEnabled: true})
+		checked := base.Add(time.Duration(i) * time.Second)
+		rec := &store.Invitation{TenantID: tenant.TenantID(), InviterOID: "inviter", InviterUPN: "inviter@contoso.example", InviterName: "Inviter",
+			Email: mail, Outcome: "created", GraphUserID: id, ExternalUserState: "PendingAcceptance", StateCheckedAt: &checked,
+			CreatedAt: base, UserType: "Guest"}
+		if err := db.CreateInvitation(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		e.recs = append(e.recs, rec)
+	}
+	return e
+}
+
+func (e *env) runner(t *testing.T, cfg Config) *Runner {
+	t.Helper()
+	cfg.Store, cfg.Invites = e.db, e.invites
+	if cfg.Tokens == nil {
+		cfg.Tokens = e.tokens
+	}
+	cfg.PollInterval = cmpOr(cfg.PollInterval, 50*time.Millisecond)
+	cfg.SyncInterval = cmpOr(cfg.SyncInterval, time.Hour)
+	r, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+func start(t *testing.T, r *Runner) {
+	t.Helper()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+}
+
+// userReads counts the GET /users/{id} requests devtenant received, by user id.
+func userReads(tenant *devtenant.Tenant) map[string]int {
+	out := map[string]int{}
+	for _, r := range tenant.Requests() {
+		if r.Method == http.MethodGet && strings.HasPrefix(r.Path, "/v1.0/users/") {
+			out[strings.TrimPrefix(r.Path, "/v1.0/users/")]++
+		}
+	}
+	return out
+}
+
+func batches(tenant *devtenant.Tenant) int {
+	n := 0
+	for _, rt := range tenant.RoundTrips() {
+		if strings.HasSuffix(rt.Path, "$batch") {
+			n++
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitState(t *testing.T, r *Runner, id int64, want string, timeout time.Duration) *Job {
+	t.Helper()
+	var j *Job
+	waitFor(t, "job "+want, timeout, func() bool {
+		var err error
+		if j, err = r.Get(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		return j.State == want
+	})
+	return j
+}
+
+// The state sync reads every pending state once, 20 per $batch at low priority, least recently
+// checked first, and saves them; on SQLite and on PostgreSQL.
+func TestStateSyncRuns(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			e := newEnv(t, eng.url(t), 45, 3)
+			r := e.runner(t, Config{SyncPause: time.Millisecond})
+			start(t, r)
+			id, err := r.SyncNow(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := waitState(t, r, id, "completed", 20*time.Second)
+			if j.Attempt != 1 || j.Kind != KindStateSync || j.FinishedAt == nil || j.StartedAt == nil {
+				t.Errorf("job = %+v, want one completed attempt with start and finish times", j)
+			}
+			if got := batches(e.tenant); got != 3 {
+				t.Errorf("$batch requests = %d, want 3 (20 + 20 + 5)", got)
+			}
+			reads := userReads(e.tenant)
+			for _, rec := range e.recs {
+				if reads[rec.GraphUserID] != 1 {
+					t.Errorf("%s read %d times, want once", rec.GraphUserID, reads[rec.GraphUserID])
+				}
+			}
+			var first []string
+			for _, req := range e.tenant.Requests() {
+				if req.BatchID == "" {
+					continue
+				}
+				if p := req.Header.Get("x-ms-throttle-priority"); p != "low" {
+					t.Errorf("%s priority %q, want low", req.Path, p)
+				}
+				if len(first) < 20 {
+					first = append(first, strings.TrimPrefix(req.Path, "/v1.0/users/"))
+				}
+			}
+			slices.Sort(first)
+			for i, id := range first {
+				if want := fmt.Sprintf("guest-%03d", i); id != want {
+					t.Fatalf("first batch read %v; want the 20 least recently checked (guest-000..019)", first)
+				}
+			}
+			accepted := 0
+			for _, rec := range e.recs {
+				got, err := e.db.GetInvitation(context.Background(), rec.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.StateCheckedAt == nil || !got.StateCheckedAt.After(*rec.StateCheckedAt) {
+					t.Errorf("%s: state not re-checked", rec.ID)
+				}
+				if got.ExternalUserState == "Accepted" {
+					accepted++
+				}
+			}
+			if accepted != 3 {
+				t.Errorf("accepted in the database = %d, want 3", accepted)
+			}
+		})
+	}
+}
+
+// A throttled answer snoozes the job for Graph's Retry-After and it goes on where it stopped; a
+// run that reads nothing fails, is recorded and is retried with backoff.
+func TestStateSyncRetriesAndThrottling(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			e := newEnv(t, eng.url(t), 25, 0)
+			// No retry inside the Graph client: Graph's answers reach the job.
+			e.invites = invite.NewService(invite.Config{
+				Graph: graph.NewClient(e.tenant.URL(), nil, graph.WithMaxRetries(0)),
+				Store: invite.NewStoreAdapter(e.db), PublicURL: "http://portico.test", Keys: testKeys(t),
+			})
+			// Attempt 1: every read fails (500). Attempt 2: guest-020 is throttled (1 s) once.
+			e.tenant.InjectFault(devtenant.Fault{PathPrefix: "/users/", Status: http.StatusInternalServerError, Code: "generalException", Times: 25})
+			e.tenant.InjectFault(devtenant.Fault{PathPrefix: "/users/guest-020", Status: http.StatusTooManyRequests, Code: "TooManyRequests", RetryAfter: "1", Times: 1})
+			r := e.runner(t, Config{SyncPause: time.Millisecond})
+			start(t, r)
+			id, err := r.SyncNow(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := waitState(t, r, id, "completed", 40*time.Second)
+			if j.Attempt != 2 || !strings.Contains(j.LastError, "read no state") {
+				t.Errorf("job attempt %d, last error %q; want attempt 2 after a recorded failure", j.Attempt, j.LastError)
+			}
+			reads := userReads(e.tenant)
+			for _, rec := range e.recs {
+				want := 2 // failed, then answered
+				if rec.GraphUserID == "guest-020" {
+					want = 3 // failed, throttled, then answered
+				}
+				if reads[rec.GraphUserID] != want {
+					t.Errorf("%s read %d times, want %d", rec.GraphUserID, reads[rec.GraphUserID], want)
+				}
+			}
+		})
+	}
+}
