@@ -15,12 +15,15 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"portico/auth"
 	"portico/config"
 	"portico/devtenant"
 	"portico/graph"
 	"portico/handlers"
 	"portico/invite"
+	"portico/jobs"
 	"portico/keyring"
 	"portico/store"
 	"portico/views"
@@ -33,6 +36,9 @@ type Options struct {
 	Listener net.Listener
 	// Log receives the structured logs (JSON or text per cfg); nil discards them.
 	Log io.Writer
+	// Background is Portico's own identity for background Graph calls (state sync); nil: those
+	// features are off. (The application-identity work will supply it from configuration.)
+	Background oauth2.TokenSource
 }
 
 // App is one Portico instance, built once by New.
@@ -46,11 +52,13 @@ type App struct {
 	RP       *auth.RelyingParty
 	Graph    *graph.Client
 	Invites  *invite.Service
+	Jobs     *jobs.Runner // the durable job queue on the same database
 	Handler  http.Handler
 
-	ln        net.Listener
-	closeOnce sync.Once
-	closeErr  error
+	ln         net.Listener
+	background oauth2.TokenSource
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // New builds every part of Portico from cfg. In demo mode it starts devtenant first and points the
@@ -61,7 +69,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if logOut == nil {
 		logOut = io.Discard
 	}
-	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener}
+	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background}
 	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -126,6 +134,10 @@ func (a *App) build(ctx context.Context) (err error) {
 		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
 		Logger:    a.Logger,
 	})
+	if err := a.buildJobs(ctx, a.background); err != nil {
+		return err
+	}
+	jobsAdmin, landings := a.jobsDeps()
 	a.Handler = handlers.New(handlers.Deps{
 		Config:       cfg,
 		Logger:       a.Logger,
@@ -136,6 +148,8 @@ func (a *App) build(ctx context.Context) (err error) {
 		Audit:        a.Store,
 		DB:           a.Store,
 		DemoAccounts: a.demoAccounts(),
+		Jobs:         jobsAdmin,
+		Landings:     landings,
 	})
 	return nil
 }
@@ -218,6 +232,9 @@ func (a *App) Serve(ctx context.Context) error {
 	defer stopBG()
 	go discover(bg, a.RP, a.Logger)
 	go sweepSessions(bg, a.Store, a.Logger)
+	if err := a.startJobs(bg); err != nil {
+		return err
+	}
 
 	a.Logger.Info("portico started", "url", a.PublicURL(), "listen", a.ln.Addr().String(), "demo", a.Config.Demo, "database", a.Store.Dialect())
 	errc := make(chan error, 1)
@@ -230,7 +247,9 @@ func (a *App) Serve(ctx context.Context) error {
 	a.Logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err := srv.Shutdown(sctx)
+	a.stopJobs(sctx)
+	if err != nil {
 		return fmt.Errorf("portico: shutdown: %w", err)
 	}
 	return nil
@@ -246,6 +265,7 @@ func (a *App) Close() error {
 				errs = append(errs, err)
 			}
 		}
+		a.Jobs.Close()
 		if a.Store != nil {
 			errs = append(errs, a.Store.Close())
 		}

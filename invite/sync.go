@@ -232,16 +232,18 @@ func (s *Service) landThroughPortico(gi *graph.Invitation, rec *Invitation) *gra
 	return gi
 }
 
-// Landing is where Portico's welcome page sends a partner who arrived with ref: the invitation's
-// stored landing page when it is not Portico's welcome page, "" otherwise (also for an unknown
-// reference). It reads one record and changes nothing.
-func (s *Service) Landing(ctx context.Context, ref string) string {
+// Landing is what Portico's welcome page needs to know about the invitation a partner arrived
+// with (ref): where to send them (its stored landing page when that is not the welcome page, ""
+// otherwise) and whether its state is worth reading now (created, known to Graph, not yet
+// accepted). An unknown reference gives "", false. It reads one record and changes nothing.
+func (s *Service) Landing(ctx context.Context, ref string) (forward string, readState bool) {
 	rec, err := s.store.GetInvitation(ctx, ref)
-	if err != nil || rec.RedirectURL == "" {
-		return ""
+	if err != nil {
+		return "", false
 	}
-	if rec.RedirectURL == s.policy.DefaultRedirectURL || rec.RedirectURL == s.publicURL+"/welcome" {
-		return ""
+	readState = rec.Outcome == OutcomeCreated && rec.GraphUserID != "" && !rec.accepted()
+	if rec.RedirectURL == "" || rec.RedirectURL == s.policy.DefaultRedirectURL || rec.RedirectURL == s.publicURL+"/welcome" {
+		return "", readState
 	}
-	return rec.RedirectURL
+	return rec.RedirectURL, readState
 }

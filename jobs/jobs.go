@@ -235,7 +235,8 @@ func logMigrations(ctx context.Context, log *slog.Logger, res *rivermigrate.Migr
 // Features lists the background features and whether they run (for the admin page and the log).
 func (r *Runner) Features() []Feature { return r.features }
 
-// Start works jobs until Stop. It logs which features are off and why.
+// Start works jobs until Stop. ctx's end does not stop it (that would cancel running jobs
+// abruptly): call Stop to drain. It logs which features are off and why.
 func (r *Runner) Start(ctx context.Context) error {
 	for _, f := range r.features {
 		if f.On {
@@ -244,7 +245,7 @@ func (r *Runner) Start(ctx context.Context) error {
 			r.log.WarnContext(ctx, "background feature off", "feature", f.Name, "reason", f.Reason)
 		}
 	}
-	if err := r.client.Start(ctx); err != nil {
+	if err := r.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
 	r.started = true
@@ -307,6 +308,9 @@ func (r *Runner) Get(ctx context.Context, id int64) (*Job, error) {
 	j := jobOf(row)
 	return &j, nil
 }
+
+// ErrNotFound is returned for a job id the queue does not know.
+var ErrNotFound = rivertype.ErrNotFound
 
 // Job is one job as the admin page shows it.
 type Job struct {
