@@ -52,7 +52,7 @@ type Config struct {
 	Workers      int           // jobs worked at once by this instance
 	JobTimeout   time.Duration // a job running longer is cancelled and retried
 	RescueAfter  time.Duration // a job still "running" this long after its start (its instance died) runs again; > JobTimeout
-	SyncInterval time.Duration // how often the state sync runs
+	SyncInterval time.Duration // how often the state sync runs; negative: never on its own (SyncNow only)
 	SyncPause    time.Duration // wait between two $batch requests of the state sync
 	SyncMax      int           // invitations one state sync reads at most
 	PollInterval time.Duration // how often an instance looks for new jobs besides notifications (0: River's 1s)
@@ -110,9 +110,11 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.Tokens != nil {
 		river.AddWorker(workers, &stateSyncWorker{r: r})
 		river.AddWorker(workers, &stateRefreshWorker{r: r})
-		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.SyncInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return StateSyncArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true, ID: KindStateSync}))
+		if cfg.SyncInterval > 0 {
+			periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.SyncInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return StateSyncArgs{AskedBy: AskedBySchedule}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true, ID: KindStateSync}))
+		}
 		r.features = append(r.features, Feature{Name: "Partner states kept current in the background", On: true})
 	} else {
 		// Registered so jobs already queued are not lost; they snooze until an identity is configured.
@@ -324,11 +326,13 @@ type Job struct {
 	ScheduledAt time.Time
 	StartedAt   *time.Time
 	FinishedAt  *time.Time
+	AttemptedBy []string // the instances (River client ids) that ran it
 }
 
 func jobOf(row *rivertype.JobRow) Job {
 	j := Job{ID: row.ID, Kind: row.Kind, State: string(row.State), Attempt: row.Attempt, MaxAttempts: row.MaxAttempts,
-		CreatedAt: row.CreatedAt, ScheduledAt: row.ScheduledAt, StartedAt: row.AttemptedAt, FinishedAt: row.FinalizedAt}
+		CreatedAt: row.CreatedAt, ScheduledAt: row.ScheduledAt, StartedAt: row.AttemptedAt, FinishedAt: row.FinalizedAt,
+		AttemptedBy: row.AttemptedBy}
 	if n := len(row.Errors); n > 0 {
 		j.LastError = row.Errors[n-1].Error
 	}

@@ -271,3 +271,110 @@ func TestStateSyncRetriesAndThrottling(t *testing.T) {
 		})
 	}
 }
+
+// Two instances on one PostgreSQL share the queue: every job runs once, on one of them, and
+// both work.
+func TestTwoInstancesNeverRunOneJobTogether(t *testing.T) {
+	e := newEnv(t, postgresURL(t), 40, 40)
+	// Each read takes a while, so jobs overlap in time across the two instances.
+	e.tenant.InjectFault(devtenant.Fault{PathPrefix: "/users/", Delay: 150 * time.Millisecond})
+	a := e.runner(t, Config{ID: "instance-a", Workers: 3, SyncInterval: -1})
+	b := e.runner(t, Config{ID: "instance-b", Workers: 3, SyncInterval: -1})
+	start(t, a)
+	start(t, b)
+	ctx := context.Background()
+	for _, rec := range e.recs {
+		if err := a.RefreshSoon(ctx, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		// A second landing of the same partner adds nothing.
+		if err := b.RefreshSoon(ctx, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []Job
+	waitFor(t, "40 completed refreshes", 60*time.Second, func() bool {
+		var err error
+		all, _, err = a.List(ctx, 0, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, j := range all {
+			if j.Kind == KindStateRefresh && j.State == "completed" {
+				done++
+			}
+		}
+		return done == 40
+	})
+	by, refreshes := map[string]int{}, 0
+	for _, j := range all {
+		if j.Kind != KindStateRefresh {
+			continue
+		}
+		refreshes++
+		if j.Attempt != 1 || len(j.AttemptedBy) != 1 {
+			t.Errorf("job %d: attempt %d by %v; want one attempt by one instance", j.ID, j.Attempt, j.AttemptedBy)
+		}
+		by[strings.Join(j.AttemptedBy, ",")]++
+	}
+	if refreshes != 40 {
+		t.Errorf("%d refresh jobs, want 40 (a repeated landing is not queued twice)", len(all))
+	}
+	if by["instance-a"] == 0 || by["instance-b"] == 0 {
+		t.Errorf("jobs per instance %v; want both to work", by)
+	}
+	for id, n := range userReads(e.tenant) {
+		if n != 1 {
+			t.Errorf("%s read %d times, want once", id, n)
+		}
+	}
+}
+
+// A cancelled job reads nothing more; Stop lets a running job finish (drain).
+func TestCancelAndDrain(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			e := newEnv(t, eng.url(t), 60, 0)
+			r := e.runner(t, Config{SyncPause: time.Hour})
+			start(t, r)
+			ctx := context.Background()
+			id, err := r.SyncNow(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the first batch", 20*time.Second, func() bool { return batches(e.tenant) == 1 })
+			if err := r.Cancel(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, r, id, "cancelled", 20*time.Second)
+			time.Sleep(200 * time.Millisecond)
+			if n := batches(e.tenant); n != 1 {
+				t.Errorf("%d batches after cancelling, want 1", n)
+			}
+
+			// Drain: a sync of three slow batches is running when Stop is called; it completes.
+			r2 := e.runner(t, Config{SyncPause: 300 * time.Millisecond})
+			if err := r2.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			id2, err := r2.SyncNow(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the second run's first batch", 20*time.Second, func() bool { return batches(e.tenant) == 2 })
+			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if err := r2.Stop(sctx); err != nil {
+				t.Fatal(err)
+			}
+			j, err := r2.Get(ctx, id2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.State != "completed" || batches(e.tenant) != 4 {
+				t.Errorf("after Stop: job %s, %d batches; want completed after 3 more batches", j.State, batches(e.tenant))
+			}
+		})
+	}
+}
