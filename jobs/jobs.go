@@ -56,6 +56,13 @@ type Config struct {
 	SyncPause    time.Duration // wait between two $batch requests of the state sync
 	SyncMax      int           // invitations one state sync reads at most
 	PollInterval time.Duration // how often an instance looks for new jobs besides notifications (0: River's 1s)
+
+	// Recheck re-checks, before each run, the policy for the employee who asked for a job
+	// (security checklist item 40); jobs an employee asked for do not run without it.
+	Recheck Recheck
+	// Register adds further job kinds (their workers), registered once with the built-in ones.
+	// Every job's arguments must carry an "asker" (see Asker).
+	Register func(w *river.Workers)
 }
 
 // Feature is one background feature and whether it runs.
@@ -112,7 +119,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		river.AddWorker(workers, &stateRefreshWorker{r: r})
 		if cfg.SyncInterval > 0 {
 			periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.SyncInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return StateSyncArgs{AskedBy: AskedBySchedule}, nil },
+				func() (river.JobArgs, *river.InsertOpts) {
+					return StateSyncArgs{Asker: Asker{Kind: AskerSchedule}}, nil
+				},
 				&river.PeriodicJobOpts{RunOnStart: true, ID: KindStateSync}))
 		}
 		r.features = append(r.features, Feature{Name: "Partner states kept current in the background", On: true})
@@ -122,6 +131,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		river.AddWorker(workers, &stateRefreshWorker{r: r})
 		r.features = append(r.features, Feature{Name: "Partner states kept current in the background",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); lists refresh states while they render"})
+	}
+	if cfg.Register != nil {
+		cfg.Register(workers)
 	}
 	rc := &river.Config{
 		ID:                   cfg.ID,
@@ -133,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		MaxAttempts:          DefaultMaxAttempts,
 		FetchPollInterval:    cfg.PollInterval,
-		WorkerMiddleware:     []rivertype.WorkerMiddleware{&logWork{log: r.log}},
+		Middleware:           []rivertype.Middleware{&logWork{log: r.log}, &guard{log: r.log, recheck: cfg.Recheck, now: time.Now}},
 		ErrorHandler:         &errorLog{log: r.log},
 	}
 	if cfg.PollInterval > 0 {
@@ -157,7 +169,7 @@ func (r *Runner) openPostgres(ctx context.Context, rc *river.Config) error {
 	if err != nil {
 		return fmt.Errorf("jobs: database URL: %w", err)
 	}
-	pcfg.MaxConns = int32(max(4, r.cfg.Workers+2))
+	pcfg.MaxConns = int32(min(max(4, r.cfg.Workers+2), 64)) //nolint:gosec // clamped to 4..64
 	if r.pgPool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return fmt.Errorf("jobs: connect to postgres: %w", err)
 	}
@@ -299,6 +311,15 @@ func (r *Runner) Cancel(ctx context.Context, id int64) error {
 		return fmt.Errorf("jobs: cancel %d: %w", id, err)
 	}
 	return nil
+}
+
+// Insert queues a job of a kind given to Config.Register (or a built-in one).
+func (r *Runner) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
+	res, err := r.client.Insert(ctx, args, opts)
+	if err != nil {
+		return 0, fmt.Errorf("jobs: queue %s: %w", args.Kind(), err)
+	}
+	return res.Job.ID, nil
 }
 
 // Get reads one job.

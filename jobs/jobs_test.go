@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
 	"golang.org/x/oauth2"
 
 	"portico/devtenant"
@@ -99,11 +103,14 @@ func newEnv(t *testing.T, dsn string, n, accepted int) *env {
 func (e *env) runner(t *testing.T, cfg Config) *Runner {
 	t.Helper()
 	cfg.Store, cfg.Invites = e.db, e.invites
+	if os.Getenv("JOBS_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if cfg.Tokens == nil {
 		cfg.Tokens = e.tokens
 	}
 	cfg.PollInterval = cmpOr(cfg.PollInterval, 50*time.Millisecond)
-	cfg.SyncInterval = cmpOr(cfg.SyncInterval, time.Hour)
+	cfg.SyncInterval = cmpOr(cfg.SyncInterval, -1) // SyncNow only, unless a test asks
 	r, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -354,6 +361,10 @@ func TestCancelAndDrain(t *testing.T) {
 			}
 
 			// Drain: a sync of three slow batches is running when Stop is called; it completes.
+			// (The first runner stops first, so the second one is the only one working.)
+			if err := r.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
 			r2 := e.runner(t, Config{SyncPause: 300 * time.Millisecond})
 			if err := r2.Start(ctx); err != nil {
 				t.Fatal(err)
@@ -376,5 +387,101 @@ func TestCancelAndDrain(t *testing.T) {
 				t.Errorf("after Stop: job %s, %d batches; want completed after 3 more batches", j.State, batches(e.tenant))
 			}
 		})
+	}
+}
+
+type probeArgs struct {
+	Asker    *Asker     `json:"asker,omitempty"`
+	NotAfter *time.Time `json:"not_after,omitempty"`
+	Name     string     `json:"name"`
+}
+
+func (probeArgs) Kind() string { return "probe" }
+
+type probeWorker struct {
+	river.WorkerDefaults[probeArgs]
+	mu  sync.Mutex
+	ran []string
+}
+
+func (w *probeWorker) Work(_ context.Context, job *river.Job[probeArgs]) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ran = append(w.ran, job.Args.Name)
+	return nil
+}
+
+// Security checklist item 40: a job records who asked; one an employee asked for runs only
+// while the policy still allows that employee; an expired job or one without an asker does nothing.
+func TestJobsKeepTheAskersLimits(t *testing.T) {
+	e := newEnv(t, sqliteURL(t), 0, 0)
+	probe := &probeWorker{}
+	var mu sync.Mutex
+	var rechecked []string
+	r := e.runner(t, Config{
+		SyncInterval: -1,
+		Register:     func(w *river.Workers) { river.AddWorker(w, probe) },
+		Recheck: func(_ context.Context, a Asker, kind string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			rechecked = append(rechecked, a.UPN+"/"+kind)
+			if a.ObjectID == "oid-removed" {
+				return ErrNoLongerAllowed
+			}
+			return nil
+		},
+	})
+	start(t, r)
+	past := time.Now().Add(-time.Minute)
+	future := time.Now().Add(time.Hour)
+	cases := []struct {
+		args      probeArgs
+		state     string
+		errSubstr string
+	}{
+		{probeArgs{Name: "employee", Asker: &Asker{Kind: AskerEmployee, TenantID: "t", ObjectID: "oid-ann", UPN: "ann@contoso.example"}, NotAfter: &future}, "completed", ""},
+		{probeArgs{Name: "removed", Asker: &Asker{Kind: AskerEmployee, TenantID: "t", ObjectID: "oid-removed", UPN: "bob@contoso.example"}}, "cancelled", "no longer allowed"},
+		{probeArgs{Name: "nobody"}, "cancelled", "does not say who asked"},
+		{probeArgs{Name: "expired", Asker: &Asker{Kind: AskerSchedule}, NotAfter: &past}, "cancelled", "expired"},
+		{probeArgs{Name: "forged", Asker: &Asker{Kind: "admin"}}, "cancelled", "unknown asker"},
+		{probeArgs{Name: "schedule", Asker: &Asker{Kind: AskerSchedule}}, "completed", ""},
+	}
+	for _, c := range cases {
+		id, err := r.Insert(context.Background(), c.args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := waitState(t, r, id, c.state, 20*time.Second)
+		if !strings.Contains(j.LastError, c.errSubstr) {
+			t.Errorf("%s: last error %q, want %q", c.args.Name, j.LastError, c.errSubstr)
+		}
+	}
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
+	if fmt.Sprint(probe.ran) != "[employee schedule]" {
+		t.Errorf("ran %v, want only the allowed employee's and the scheduled job", probe.ran)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(rechecked) != "[ann@contoso.example/probe bob@contoso.example/probe]" {
+		t.Errorf("policy re-checked for %v", rechecked)
+	}
+}
+
+// The periodic state sync is queued when the queue starts (and every SyncInterval after).
+func TestPeriodicSyncRunsOnStart(t *testing.T) {
+	e := newEnv(t, sqliteURL(t), 3, 1)
+	r := e.runner(t, Config{SyncInterval: time.Hour})
+	start(t, r)
+	var jobs []Job
+	waitFor(t, "the periodic sync", 20*time.Second, func() bool {
+		var err error
+		if jobs, _, err = r.List(context.Background(), 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		return len(jobs) == 1 && jobs[0].State == "completed"
+	})
+	if jobs[0].Kind != KindStateSync || len(userReads(e.tenant)) != 3 {
+		t.Errorf("jobs %+v, reads %v", jobs, userReads(e.tenant))
 	}
 }

@@ -20,16 +20,10 @@ const (
 	KindStateRefresh = "state_refresh"
 )
 
-// Who asked for a job: recorded in its arguments (security checklist item 40). The state jobs only
-// read, with Portico's own read-only identity, whoever asked.
-const (
-	AskedBySchedule       = "schedule"        // the periodic state sync
-	AskedByPartnerLanding = "partner-landing" // a partner arrived on the welcome page
-)
-
-// StateSyncArgs is the periodic refresh of pending invitations' states.
+// StateSyncArgs is the periodic refresh of pending invitations' states. It only reads, with
+// Portico's own read-only identity.
 type StateSyncArgs struct {
-	AskedBy string `json:"asked_by"`
+	Asker Asker `json:"asker"`
 }
 
 // Kind implements river.JobArgs.
@@ -43,14 +37,19 @@ func (StateSyncArgs) InsertOpts() river.InsertOpts {
 	}}}
 }
 
-// StateRefreshArgs reads one invitation's state now: its partner just landed on Portico.
+// StateRefreshArgs reads one invitation's state now: its partner just landed on Portico. Past
+// NotAfter (the partner is long gone; the periodic sync reads it) it does nothing.
 type StateRefreshArgs struct {
-	InvitationID string `json:"invitation_id" river:"unique"`
-	AskedBy      string `json:"asked_by"`
+	InvitationID string    `json:"invitation_id" river:"unique"`
+	Asker        Asker     `json:"asker"`
+	NotAfter     time.Time `json:"not_after"`
 }
 
 // Kind implements river.JobArgs.
 func (StateRefreshArgs) Kind() string { return KindStateRefresh }
+
+// RefreshExpiry is how long a refresh asked for by a landing stays worth doing.
+const RefreshExpiry = 10 * time.Minute
 
 // RefreshPeriod is how often one invitation's state can be read at a partner's request.
 const RefreshPeriod = 15 * time.Second
@@ -128,7 +127,9 @@ func (r *Runner) RefreshSoon(ctx context.Context, invitationID string) error {
 	if r.cfg.Tokens == nil {
 		return r.cfg.Invites.MarkStateDue(ctx, invitationID)
 	}
-	res, err := r.client.Insert(ctx, StateRefreshArgs{InvitationID: invitationID, AskedBy: AskedByPartnerLanding}, nil)
+	res, err := r.client.Insert(ctx, StateRefreshArgs{
+		InvitationID: invitationID, Asker: Asker{Kind: AskerPartner}, NotAfter: time.Now().Add(RefreshExpiry).UTC(),
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("jobs: queue a state refresh: %w", err)
 	}
@@ -140,7 +141,7 @@ func (r *Runner) RefreshSoon(ctx context.Context, invitationID string) error {
 
 // SyncNow queues a state sync at once (the periodic one runs on its own).
 func (r *Runner) SyncNow(ctx context.Context) (int64, error) {
-	res, err := r.client.Insert(ctx, StateSyncArgs{AskedBy: AskedBySchedule}, nil)
+	res, err := r.client.Insert(ctx, StateSyncArgs{Asker: Asker{Kind: AskerSchedule}}, nil)
 	if err != nil {
 		return 0, fmt.Errorf("jobs: queue a state sync: %w", err)
 	}
