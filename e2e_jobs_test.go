@@ -332,3 +332,32 @@ func mustList(t *testing.T, db *store.DB) []store.Invitation {
 	}
 	return recs
 }
+
+// /admin/jobs in Chromium: one h1, no overflow on a phone, visible focus, axe-clean in both
+// themes, with a completed job and one that failed and waits to be retried.
+func TestBrowserJobsPage(t *testing.T) {
+	c := newChrome(t)
+	axeJS := axeSource(t)
+	tenant := newTenant(t)
+	h := startWithBackground(t, tenant, map[string]string{"PORTICO_DATABASE_URL": sqliteFile(t)}, backgroundTokens(t, tenant))
+	emp := h.browser()
+	emp.signIn("employee@contoso.example")
+	_, join := inviteByLink(t, emp, "riley@fabrikam.example")
+	partner := h.browser()
+	acc := partner.post(strings.TrimPrefix(join, h.URL)+"/accept", url.Values{"_csrf": {""}})
+	redeemed := partner.post(acc.Header.Get("Location"), url.Values{"_csrf": {""}})
+	partner.get(redeemed.Header.Get("Location"))
+
+	admin := c.newTab(t, h.URL)
+	admin.signIn("admin@contoso.example")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		must(t, admin.open("/admin/jobs") == http.StatusOK, "jobs page")
+		if admin.count(`tr[data-testid="job-row"][data-state="completed"]`) >= 1 {
+			break
+		}
+		must(t, time.Now().Before(deadline), "no completed job listed")
+		time.Sleep(200 * time.Millisecond)
+	}
+	checkPage(t, admin, "jobs", axeJS)
+}
