@@ -242,7 +242,7 @@ func (s *Service) Landing(ctx context.Context, ref string) (forward string, read
 		return "", false
 	}
 	readState = rec.Outcome == OutcomeCreated && rec.GraphUserID != "" && !rec.accepted()
-	if rec.RedirectURL == "" || rec.RedirectURL == s.policy.DefaultRedirectURL || rec.RedirectURL == s.publicURL+"/welcome" {
+	if rec.RedirectURL == "" || rec.RedirectURL == s.publicURL+"/welcome" {
 		return "", readState
 	}
 	return rec.RedirectURL, readState

@@ -174,28 +174,8 @@ func (r *Runner) openPostgres(ctx context.Context, rc *river.Config) error {
 		return fmt.Errorf("jobs: connect to postgres: %w", err)
 	}
 	drv := riverpgxv5.New(r.pgPool)
-	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: r.log})
-	if err != nil {
-		return fmt.Errorf("jobs: migrations: %w", err)
-	}
-	// One instance at a time applies River's migrations, as the store does its own: a session lock
-	// on one connection while the migrator works on others (some of River's migrations cannot share
-	// one transaction: 006 adds an enum value and uses it).
-	lock, err := r.pgPool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("jobs: connect to postgres: %w", err)
-	}
-	defer lock.Release()
-	if _, err := lock.Exec(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
-		return fmt.Errorf("jobs: lock for migrations: %w", err)
-	}
-	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	logMigrations(ctx, r.log, res)
-	if _, uerr := lock.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrateLockKey); uerr != nil {
-		_ = lock.Conn().Close(ctx) // closing the session releases its lock
-	}
-	if err != nil {
-		return fmt.Errorf("jobs: applying River's migrations: %w", err)
+	if err := migratePostgres(ctx, r.pgPool, r.log); err != nil {
+		return err
 	}
 	c, err := river.NewClient(drv, rc)
 	if err != nil {
@@ -218,14 +198,8 @@ func (r *Runner) openSQLite(ctx context.Context, rc *river.Config) error {
 		pool = r.sqlPool
 	}
 	drv := riversqlite.New(pool)
-	m, err := rivermigrate.New(drv, &rivermigrate.Config{Logger: r.log})
-	if err != nil {
-		return fmt.Errorf("jobs: migrations: %w", err)
-	}
-	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	logMigrations(ctx, r.log, res)
-	if err != nil {
-		return fmt.Errorf("jobs: applying River's migrations: %w", err)
+	if err := migrateSQLite(ctx, pool, r.log); err != nil {
+		return err
 	}
 	// SQLite has no LISTEN/NOTIFY: poll.
 	rc.PollOnly = true
@@ -234,6 +208,72 @@ func (r *Runner) openSQLite(ctx context.Context, rc *river.Config) error {
 		return fmt.Errorf("jobs: %w", err)
 	}
 	r.client = c
+	return nil
+}
+
+// Migrate applies River's migrations to the store's database and returns (portico migrate).
+func Migrate(ctx context.Context, db *store.DB, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "jobs")
+	if db.Dialect() == store.DialectPostgres {
+		pool, err := pgxpool.New(ctx, db.DSN())
+		if err != nil {
+			return fmt.Errorf("jobs: connect to postgres: %w", err)
+		}
+		defer pool.Close()
+		return migratePostgres(ctx, pool, log)
+	}
+	if db.InMemory() {
+		return migrateSQLite(ctx, db.SQL(), log)
+	}
+	pool, err := store.OpenSQLitePool(ctx, db.DSN(), 1)
+	if err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	defer pool.Close()
+	return migrateSQLite(ctx, pool, log)
+}
+
+// migratePostgres applies River's migrations, one instance at a time, as the store does its own:
+// a session lock on one connection while the migrator works on others (some of River's
+// migrations cannot share one transaction: 006 adds an enum value and uses it).
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: log})
+	if err != nil {
+		return fmt.Errorf("jobs: migrations: %w", err)
+	}
+	lock, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("jobs: connect to postgres: %w", err)
+	}
+	defer lock.Release()
+	if _, err := lock.Exec(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
+		return fmt.Errorf("jobs: lock for migrations: %w", err)
+	}
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	logMigrations(ctx, log, res)
+	if _, uerr := lock.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrateLockKey); uerr != nil {
+		_ = lock.Conn().Close(ctx) // closing the session releases its lock
+	}
+	if err != nil {
+		return fmt.Errorf("jobs: applying River's migrations: %w", err)
+	}
+	return nil
+}
+
+// migrateSQLite applies River's migrations; SQLite's one writer serialises concurrent starts.
+func migrateSQLite(ctx context.Context, pool *sql.DB, log *slog.Logger) error {
+	m, err := rivermigrate.New(riversqlite.New(pool), &rivermigrate.Config{Logger: log})
+	if err != nil {
+		return fmt.Errorf("jobs: migrations: %w", err)
+	}
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	logMigrations(ctx, log, res)
+	if err != nil {
+		return fmt.Errorf("jobs: applying River's migrations: %w", err)
+	}
 	return nil
 }
 

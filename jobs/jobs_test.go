@@ -485,3 +485,59 @@ func TestPeriodicSyncRunsOnStart(t *testing.T) {
 		t.Errorf("jobs %+v, reads %v", jobs, userReads(e.tenant))
 	}
 }
+
+// Migrate (portico migrate) creates River's tables next to the store's, and runs again harmlessly.
+func TestMigrate(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			db, err := store.Open(context.Background(), eng.url(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			for range 2 {
+				if err := Migrate(context.Background(), db, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var n int
+			if err := db.SQL().QueryRow("SELECT COUNT(*) FROM river_job").Scan(&n); err != nil || n != 0 {
+				t.Fatalf("river_job: %d rows, %v", n, err)
+			}
+		})
+	}
+}
+
+// Without a background identity a landing only marks the state due: the next refresh reads it first.
+func TestRefreshSoonWithoutIdentityMarksDue(t *testing.T) {
+	e := newEnv(t, sqliteURL(t), 2, 0)
+	cfg := Config{Store: e.db, Invites: e.invites, SyncInterval: -1}
+	r, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if f := r.Features(); len(f) != 1 || f[0].On || !strings.Contains(f[0].Reason, "no background identity") {
+		t.Errorf("features %+v: want the state sync off, saying why", f)
+	}
+	if err := r.RefreshSoon(context.Background(), e.recs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.db.GetInvitation(context.Background(), e.recs[1].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StateCheckedAt != nil || got.ExternalUserState != "PendingAcceptance" {
+		t.Errorf("after a landing: checked %v, state %q; want due (never checked), state unchanged", got.StateCheckedAt, got.ExternalUserState)
+	}
+	pending, err := e.db.PendingStateSync(context.Background(), time.Now(), 1)
+	if err != nil || len(pending) != 1 || pending[0].ID != e.recs[1].ID {
+		t.Errorf("next to sync: %v %v; want the landed one first", pending, err)
+	}
+	if len(e.tenant.Requests()) != 0 {
+		t.Error("Graph was called without a background identity")
+	}
+	if jobs, _, _ := r.List(context.Background(), 0, 10); len(jobs) != 0 {
+		t.Errorf("jobs queued without an identity: %+v", jobs)
+	}
+}
