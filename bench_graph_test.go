@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"portico/config"
 	"portico/devtenant"
 	"portico/graph"
 	"portico/invite"
@@ -28,7 +29,6 @@ type graphBench struct {
 	tenant *devtenant.Tenant
 	cfg    invite.Config
 	svc    *invite.Service
-	totals [3]int // invitation-cold: round trips, sequential round trips, requests
 	ts     oauth2.TokenSource
 	inv    invite.Inviter
 }
@@ -69,6 +69,7 @@ func newGraphBench(b *testing.B) *graphBench {
 		Store:     invite.NewStoreAdapter(db),
 		Keys:      ring,
 		PublicURL: "http://127.0.0.1:8080",
+		JoinTTL:   config.DefaultJoinLinkTTL,
 	}
 	return &graphBench{
 		tenant: tn,
@@ -77,6 +78,29 @@ func newGraphBench(b *testing.B) *graphBench {
 		ts:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
 		inv:    invite.Inviter{TenantID: tn.TenantID(), ObjectID: u.ID, UPN: upn, Name: u.DisplayName, Email: upn},
 	}
+}
+
+// cold measures the first invitation of a new Service (a freshly started Portico) per iteration;
+// before runs first with the counts reset after it.
+func (g *graphBench) cold(b *testing.B, before func(*invite.Service)) {
+	var traffic graphTraffic
+	n := 0
+	for b.Loop() {
+		n++
+		b.StopTimer()
+		g.svc = invite.NewService(g.cfg)
+		g.tenant.ResetRequests()
+		before(g.svc)
+		g.tenant.ResetRequests()
+		b.StartTimer()
+		rec := g.send(b, fmt.Sprintf("cold%d@fabrikam.example", n))
+		g.svc.RefreshStates(context.Background(), g.ts, []invite.Invitation{*rec}, 3*time.Minute)
+		b.StopTimer()
+		traffic.add(g.tenant)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	traffic.report(b, n)
 }
 
 func (g *graphBench) send(b *testing.B, addr string) *invite.Invitation {
@@ -90,22 +114,33 @@ func (g *graphBench) send(b *testing.B, addr string) *invite.Invitation {
 	return res.Invitation
 }
 
-// graphCounts are the Graph traffic since the last reset: HTTP round trips, how many of them the
+// graphTraffic is Graph traffic summed over operations: HTTP round trips, how many of them the
 // caller waited for one after another, and the Graph requests they carried.
-func (g *graphBench) counts() (roundTrips, sequential, requests int) {
-	rts := g.tenant.RoundTrips()
-	return len(rts), devtenant.SequentialRoundTrips(rts), len(g.tenant.Requests())
+type graphTraffic struct{ http, sequential, requests int }
+
+// add counts devtenant's traffic since its last reset.
+func (t *graphTraffic) add(tn *devtenant.Tenant) {
+	rts := tn.RoundTrips()
+	t.http += len(rts)
+	t.sequential += devtenant.SequentialRoundTrips(rts)
+	t.requests += len(tn.Requests())
 }
 
-// report writes the Graph traffic per operation: roundtrips/op are the round trips waited for
-// one after another, http/op the HTTP requests to Graph (a $batch is one), requests/op the
-// Graph requests they carried (each request of a $batch counts).
-func (g *graphBench) report(b *testing.B, n int) {
-	rt, seq, req := g.counts()
-	b.ReportMetric(float64(seq)/float64(n), "roundtrips/op")
-	b.ReportMetric(float64(rt)/float64(n), "http/op")
-	b.ReportMetric(float64(req)/float64(n), "requests/op")
+// report writes the traffic per operation: roundtrips/op are the round trips waited for one after
+// another, http/op the HTTP requests to Graph (a $batch is one), requests/op the Graph requests
+// they carried (each request of a $batch counts).
+func (t graphTraffic) report(b *testing.B, n int) {
+	b.ReportMetric(float64(t.sequential)/float64(n), "roundtrips/op")
+	b.ReportMetric(float64(t.http)/float64(n), "http/op")
+	b.ReportMetric(float64(t.requests)/float64(n), "requests/op")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(n), "ms/op")
+}
+
+// report writes the Graph traffic since the last reset per operation.
+func (g *graphBench) report(b *testing.B, n int) {
+	var t graphTraffic
+	t.add(g.tenant)
+	t.report(b, n)
 }
 
 // BenchmarkGraphRoundTrips reports what an invitation and a list page of 25 stale invitations cost
@@ -129,29 +164,23 @@ func BenchmarkGraphRoundTrips(b *testing.B) {
 	})
 	b.Run("invitation-cold", func(b *testing.B) {
 		// The first invitation a freshly started Portico sends for a tenant: the organization's
-		// domains are not cached yet.
+		// domains are not cached yet, but the employee signed in or opened the form before
+		// submitting it, which warmed the cache in the background (invite.Service.Warm). That read
+		// is not the invitation's: the counts start once it has answered.
 		g := newGraphBench(b)
-		cfg := g.cfg
-		n := 0
-		b.ResetTimer()
-		for b.Loop() {
-			n++
-			b.StopTimer()
-			g.svc = invite.NewService(cfg)
-			g.tenant.ResetRequests()
-			b.StartTimer()
-			rec := g.send(b, fmt.Sprintf("cold%d@fabrikam.example", n))
-			g.svc.RefreshStates(context.Background(), g.ts, []invite.Invitation{*rec}, 3*time.Minute)
-			b.StopTimer()
-			rt, seq, req := g.counts()
-			g.totals[0], g.totals[1], g.totals[2] = g.totals[0]+rt, g.totals[1]+seq, g.totals[2]+req
-			b.StartTimer()
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(g.totals[1])/float64(n), "roundtrips/op")
-		b.ReportMetric(float64(g.totals[0])/float64(n), "http/op")
-		b.ReportMetric(float64(g.totals[2])/float64(n), "requests/op")
-		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(n), "ms/op")
+		g.cold(b, func(svc *invite.Service) {
+			svc.Warm(context.Background(), g.ts, g.inv.TenantID)
+			for len(g.tenant.RoundTrips()) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		})
+	})
+	b.Run("invitation-cold-unwarmed", func(b *testing.B) {
+		// The same with nothing warmed: an invitation posted after a restart by a client that
+		// neither signed in nor opened the form since (a form loaded before the restart, a
+		// script). The identities query waits for the initial domain: one more round trip.
+		g := newGraphBench(b)
+		g.cold(b, func(*invite.Service) {})
 	})
 	b.Run("list25stale", func(b *testing.B) {
 		g := newGraphBench(b)

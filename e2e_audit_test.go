@@ -103,7 +103,7 @@ func TestAuditOneEventPerAction(t *testing.T) {
 				}, empUPN, "invitation.resend", "created", func() string { return "audit.partner@fabrikam.example" }},
 				{"reveal", func(t *testing.T) {
 					emp.get(path)
-					p := emp.post(path+"/reveal", nil)
+					p := revealRedeemURL(t, emp, path)
 					must(t, p.Status == http.StatusOK && p.Doc.Find("#redeem-url").Length() == 1, "reveal: %d", p.Status)
 				}, empUPN, "invitation.reveal", "success", func() string { return "audit.partner@fabrikam.example" }},
 				{"reveal refused to a stranger", func(t *testing.T) {

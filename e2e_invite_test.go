@@ -80,7 +80,7 @@ func TestInviteWithoutEmailShowsRedeemURL(t *testing.T) {
 	// Reloading no longer shows it: it must be revealed, which is audited.
 	again := b.get(p.Header.Get("Location"))
 	must(t, again.Doc.Find("#redeem-url").Length() == 0, "redeem URL shown once")
-	rev := b.post(p.Header.Get("Location")+"/reveal", nil)
+	rev := revealRedeemURL(t, b, p.Header.Get("Location"))
 	must(t, rev.Status == http.StatusOK && rev.Doc.Find("#redeem-url").Length() == 1, "reveal: %d", rev.Status)
 	must(t, !strings.Contains(h.Logs.String(), "ticket="), "no redemption URL in logs")
 }

@@ -147,13 +147,13 @@ func TestRevealIsForInviterAndAdmins(t *testing.T) {
 	emp.signIn("employee@contoso.example")
 	path, _ := inviteByLink(t, emp, "reveal@fabrikam.example")
 
-	p := emp.post(path+"/reveal", nil)
+	p := revealRedeemURL(t, emp, path)
 	must(t, p.Status == http.StatusOK && p.Doc.Find("#redeem-url").Length() == 1, "inviter reveals: %d", p.Status)
 	must(t, p.Header.Get("Cache-Control") == "no-store" && p.Header.Get("Referrer-Policy") == "no-referrer", "reveal headers %v", p.Header)
 
 	admin := h.browser()
 	admin.signIn("admin@contoso.example")
-	p = admin.post(path+"/reveal", nil)
+	p = revealRedeemURL(t, admin, path)
 	must(t, p.Status == http.StatusOK && p.Doc.Find("#redeem-url").Length() == 1, "admin reveals: %d", p.Status)
 
 	other := h.browser()

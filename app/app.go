@@ -22,6 +22,7 @@ import (
 	"portico/devtenant"
 	"portico/graph"
 	"portico/handlers"
+	"portico/internal/netaddr"
 	"portico/invite"
 	"portico/jobs"
 	"portico/keyring"
@@ -288,7 +289,7 @@ func InvitePolicy(cfg *config.Config) invite.Policy {
 	return invite.Policy{
 		DefaultRedirectURL:   def,
 		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
-		AllowHTTPLoopback:    config.IsLoopbackHost(cfg.PublicURL.Hostname()),
+		AllowHTTPLoopback:    netaddr.IsLoopbackHost(cfg.PublicURL.Hostname()),
 		AllowedDomains:       cfg.AllowedDomains,
 		BlockedDomains:       cfg.BlockedDomains,
 	}

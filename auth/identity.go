@@ -2,8 +2,6 @@
 // supplies their delegated Microsoft Graph tokens.
 package auth
 
-import "slices"
-
 // Identity is the signed-in employee, taken from a verified ID token.
 // Users are keyed on TenantID+ObjectID; Name, UPN and Email are for display only.
 type Identity struct {
@@ -15,18 +13,4 @@ type Identity struct {
 	Email    string   `json:"email,omitempty"`
 	Roles    []string `json:"roles,omitempty"` // app roles
 	Wids     []string `json:"wids,omitempty"`  // directory role template ids
-}
-
-// IsAdmin reports whether the identity holds one of the admin roles: a directory role template id
-// in wids or an app role name in roles. It is evaluated per request against the current configuration.
-func (id *Identity) IsAdmin(adminRoles []string) bool {
-	if id == nil {
-		return false
-	}
-	for _, r := range adminRoles {
-		if slices.Contains(id.Wids, r) || slices.Contains(id.Roles, r) {
-			return true
-		}
-	}
-	return false
 }

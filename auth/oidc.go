@@ -120,13 +120,6 @@ func (rp *RelyingParty) Discover(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether discovery has succeeded.
-func (rp *RelyingParty) Ready() bool {
-	rp.mu.Lock()
-	defer rp.mu.Unlock()
-	return rp.provider != nil
-}
-
 func (rp *RelyingParty) loaded(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVerifier, error) {
 	if err := rp.Discover(ctx); err != nil {
 		return nil, nil, errors.Join(ErrNotReady, err)

@@ -76,10 +76,11 @@ func (s *Session) PopFlash() string {
 	return f
 }
 
-// AddFlow remembers a login attempt; at most a few are kept so parallel tabs work.
+// AddFlow remembers a login attempt; at most a few are kept so parallel tabs work. The kept
+// flows are copied to a new slice, so the session's previous slice is never written through.
 func (s *Session) AddFlow(f Flow) {
 	now := s.store.opts.Clock()
-	kept := s.Data.Flows[:0]
+	kept := make([]Flow, 0, maxFlows)
 	for _, old := range s.Data.Flows {
 		if now.Before(old.Expires) {
 			kept = append(kept, old)
@@ -88,7 +89,8 @@ func (s *Session) AddFlow(f Flow) {
 	if len(kept) >= maxFlows {
 		kept = kept[len(kept)-maxFlows+1:]
 	}
-	s.Data.Flows = append(kept, f)
+	kept = append(kept, f)
+	s.Data.Flows = kept
 }
 
 // TakeFlow removes and returns the unexpired login attempt whose state matches, compared in constant time.

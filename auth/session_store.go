@@ -46,10 +46,12 @@ type Data struct {
 	JustCreated *Created `json:"created_inv,omitempty"`
 }
 
-// Created is what the result page shows once, right after an invitation was sent.
+// Created is what the result page shows once, right after an invitation was sent (or what the
+// invitation's page shows once after a reveal, when Revealed).
 type Created struct {
 	ID        string `json:"id"`
 	RedeemURL string `json:"redeem,omitempty"`
+	Revealed  bool   `json:"revealed,omitempty"`
 }
 
 // Token is the user's delegated Graph token set.
@@ -131,9 +133,6 @@ func NewStore(db SessionDB, sealer Sealer, keys []string, opts StoreOptions) (*S
 	}
 	return &Store{db: db, sealer: sealer, codecs: codecs, opts: opts}, nil
 }
-
-// CookieName is the session cookie's name.
-func (s *Store) CookieName() string { return s.opts.CookieName }
 
 func (s *Store) cookieOptions() *sessions.Options {
 	return &sessions.Options{Path: "/", HttpOnly: true, Secure: s.opts.Secure, SameSite: http.SameSiteLaxMode}

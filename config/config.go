@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"portico/internal/netaddr"
 	"portico/keyring"
 )
 
@@ -451,15 +452,6 @@ func (c *Config) applyDemo(pub string) error {
 	return nil
 }
 
-// IsLoopbackHost reports whether host (without port) is localhost or a loopback address.
-func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}
-
 // parseBaseURL accepts an absolute https URL, or http for loopback hosts only.
 func parseBaseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
@@ -472,7 +464,7 @@ func parseBaseURL(s string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !IsLoopbackHost(u.Hostname()) {
+		if !netaddr.IsLoopbackHost(u.Hostname()) {
 			return nil, fmt.Errorf("%q must use https (plain http is accepted for loopback hosts only)", s)
 		}
 	default:

@@ -38,17 +38,22 @@ func weakSessionKey(k string) string {
 			return "is an example key printed in Portico's documentation, known to anyone"
 		}
 	}
-	distinct := map[rune]bool{}
-	for _, r := range k {
-		distinct[r] = true
-	}
-	switch n := len(distinct); {
+	switch n := distinct([]rune(k)); {
 	case n == 1:
 		return "repeats one character; it is guessable"
 	case n < minDistinctSessionKeyChars:
 		return fmt.Sprintf("uses only %d different characters; it is guessable", n)
 	}
 	return ""
+}
+
+// distinct counts the different values in s.
+func distinct[T comparable](s []T) int {
+	seen := make(map[T]bool, len(s))
+	for _, v := range s {
+		seen[v] = true
+	}
+	return len(seen)
 }
 
 // weakDataKey says why a decoded 32-byte data key must not be used, or "" when it may.
@@ -58,11 +63,7 @@ func weakDataKey(b []byte) string {
 			return "is an example key printed in Portico's documentation, known to anyone"
 		}
 	}
-	distinct := map[byte]bool{}
-	for _, c := range b {
-		distinct[c] = true
-	}
-	switch n := len(distinct); {
+	switch n := distinct(b); {
 	case n == 1:
 		return fmt.Sprintf("is %d bytes of the same value (0x%02x); it is guessable", len(b), b[0])
 	case n < minDistinctDataKeyBytes:

@@ -164,10 +164,16 @@ func SequentialRoundTrips(rts []RoundTrip) int {
 func (t *Tenant) recordRoundTrip(rt RoundTrip) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.roundTrips = append(t.roundTrips, rt)
-	if n := len(t.roundTrips); n > maxRecorded {
-		t.roundTrips = slices.Delete(t.roundTrips, 0, n-maxRecorded)
+	t.roundTrips = appendNewest(t.roundTrips, rt)
+}
+
+// appendNewest appends v to s and keeps only the newest maxRecorded entries.
+func appendNewest[T any](s []T, v T) []T {
+	s = append(s, v)
+	if n := len(s); n > maxRecorded {
+		s = slices.Delete(s, 0, n-maxRecorded)
 	}
+	return s
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -303,6 +309,22 @@ func (g *graphCall) unauthorized(msg string) {
 	g.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 }
 
+// errorAnswer is the Graph error a fault with a Status answers: its code and message (those Graph
+// gives for the status unless the fault names its own), with its Retry-After set on h.
+func (f *Fault) errorAnswer(h http.Header) (code, msg string) {
+	code, msg = defaultFaultCode(f.Status)
+	if f.Code != "" {
+		code = f.Code
+	}
+	if f.Message != "" {
+		msg = f.Message
+	}
+	if f.RetryAfter != "" {
+		h.Set("Retry-After", f.RetryAfter)
+	}
+	return code, msg
+}
+
 func defaultFaultCode(status int) (string, string) {
 	switch status {
 	case http.StatusBadRequest:
@@ -411,16 +433,7 @@ func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f.Status != 0 {
-			code, msg := defaultFaultCode(f.Status)
-			if f.Code != "" {
-				code = f.Code
-			}
-			if f.Message != "" {
-				msg = f.Message
-			}
-			if f.RetryAfter != "" {
-				h.Set("Retry-After", f.RetryAfter)
-			}
+			code, msg := f.errorAnswer(h)
 			if f.Status == http.StatusTooManyRequests {
 				h.Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+t.opts.ClientID+"/"+t.opts.TenantID)
 				h.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
@@ -452,10 +465,7 @@ func (t *Tenant) dropAfterWork(g *graphCall, w http.ResponseWriter, record func(
 func (t *Tenant) record(rec RecordedRequest) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.requests = append(t.requests, rec)
-	if n := len(t.requests); n > maxRecorded {
-		t.requests = slices.Delete(t.requests, 0, n-maxRecorded)
-	}
+	t.requests = appendNewest(t.requests, rec)
 }
 
 func (t *Tenant) serveGraph(g *graphCall) {

@@ -70,16 +70,7 @@ func (t *Tenant) handleBatch(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 		if f.Status != 0 {
-			code, msg := defaultFaultCode(f.Status)
-			if f.Code != "" {
-				code = f.Code
-			}
-			if f.Message != "" {
-				msg = f.Message
-			}
-			if f.RetryAfter != "" {
-				h.Set("Retry-After", f.RetryAfter)
-			}
+			code, msg := f.errorAnswer(h)
 			g.fail(f.Status, code, msg)
 			return
 		}

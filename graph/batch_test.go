@@ -265,7 +265,7 @@ func TestBatchOuterFailure(t *testing.T) {
 	})
 	c, _ = g.client()
 	_, err = c.GetUsers(context.Background(), testTS, []string{"a", "b"})
-	if !IsUnauthorized(err) {
+	if !isUnauthorized(err) {
 		t.Fatalf("err %v, want a 401 *Error", err)
 	}
 	if g.calls.Load() != 1 {
@@ -311,7 +311,7 @@ func TestGetUsersSplitsIntoConcurrentBatches(t *testing.T) {
 	}
 	ids = append(ids, "user-00", "gone") // a duplicate is read once
 	users, err := c.GetUsers(context.Background(), testTS, ids)
-	if !IsNotFound(err) {
+	if !isNotFound(err) {
 		t.Errorf("err %v, want the 404 of the missing user", err)
 	}
 	if len(users) != 44 || users["user-07"].ExternalUserState != "Accepted" || users["gone"] != nil {

@@ -22,18 +22,18 @@ func TestErrorEnvelopesAreTypedAndNotRetried(t *testing.T) {
 		code   string
 		is     func(error) bool
 	}{
-		{400, "BadRequest", IsBadRequest},
-		{400, "Request_BadRequest", IsBadRequest},
-		{401, "InvalidAuthenticationToken", IsUnauthorized},
-		{403, "Authorization_RequestDenied", IsForbidden},
-		{404, "Request_ResourceNotFound", IsNotFound},
+		{400, "BadRequest", isBadRequest},
+		{400, "Request_BadRequest", isBadRequest},
+		{401, "InvalidAuthenticationToken", isUnauthorized},
+		{403, "Authorization_RequestDenied", isForbidden},
+		{404, "Request_ResourceNotFound", isNotFound},
 	}
 	calls := map[string]func(*Client) error{
 		"POST": func(c *Client) error {
 			_, err := c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
 			return err
 		},
-		"GET": func(c *Client) error { _, err := c.GetUser(context.Background(), testTS, "u1"); return err },
+		"GET": func(c *Client) error { _, err := c.getUser(context.Background(), testTS, "u1"); return err },
 	}
 	for _, tt := range tests {
 		for method, call := range calls {
@@ -51,7 +51,7 @@ func TestErrorEnvelopesAreTypedAndNotRetried(t *testing.T) {
 				if *ge != want {
 					t.Errorf("got %+v\nwant %+v", *ge, want)
 				}
-				if !tt.is(err) || IsThrottled(err) || IsTransient(err) || errors.Is(err, ErrUncertain) {
+				if !tt.is(err) || isThrottled(err) || isTransient(err) || errors.Is(err, ErrUncertain) {
 					t.Errorf("helpers disagree for %v", err)
 				}
 				if !strings.HasPrefix(err.Error(), "graph: ") || strings.Contains(err.Error(), testToken) {
@@ -193,7 +193,7 @@ func TestRetries(t *testing.T) {
 			name:      "503 every time: 1 + maxRetries calls, backoff grows",
 			answer:    func(int, http.ResponseWriter) {},
 			wantCalls: 1 + defaultMaxRetries,
-			wantErr:   func(err error) bool { return IsTransient(err) && statusOf(err) == 503 },
+			wantErr:   func(err error) bool { return isTransient(err) && statusOf(err) == 503 },
 			check: func(t *testing.T, waits []time.Duration) {
 				if len(waits) != defaultMaxRetries {
 					t.Fatalf("waits %v, want %d", waits, defaultMaxRetries)
@@ -212,7 +212,7 @@ func TestRetries(t *testing.T) {
 		{
 			name: "WithMaxRetries(2) on 503", opts: []Option{WithMaxRetries(2)},
 			answer:    func(int, http.ResponseWriter) {},
-			wantCalls: 3, wantErr: IsTransient,
+			wantCalls: 3, wantErr: isTransient,
 			check: func(t *testing.T, waits []time.Duration) {
 				if len(waits) != 2 {
 					t.Errorf("waits %v", waits)
@@ -225,13 +225,13 @@ func TestRetries(t *testing.T) {
 			wantCalls: 1, wantWaits: []time.Duration{},
 			wantErr: func(err error) bool {
 				var ge *Error
-				return IsThrottled(err) && errors.As(err, &ge) && ge.RetryAfter == time.Hour && !errors.Is(err, ErrUncertain)
+				return isThrottled(err) && errors.As(err, &ge) && ge.RetryAfter == time.Hour && !errors.Is(err, ErrUncertain)
 			},
 		},
 		{
 			name: "total wait budget stops before it is exceeded", opts: []Option{WithMaxWait(25 * time.Second)},
 			answer:    func(_ int, w http.ResponseWriter) { throttle(w, "10") },
-			wantCalls: 3, wantWaits: []time.Duration{10 * time.Second, 10 * time.Second}, wantErr: IsThrottled,
+			wantCalls: 3, wantWaits: []time.Duration{10 * time.Second, 10 * time.Second}, wantErr: isThrottled,
 		},
 		{
 			name:      "504 on GET is retried",
@@ -266,7 +266,7 @@ func TestRetries(t *testing.T) {
 			if tt.post {
 				_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
 			} else {
-				_, err = c.GetUser(context.Background(), testTS, "u")
+				_, err = c.getUser(context.Background(), testTS, "u")
 			}
 			switch {
 			case tt.wantErr == nil && err != nil:
@@ -346,8 +346,8 @@ func TestContextEndsTheWait(t *testing.T) {
 		defer cancel()
 		time.AfterFunc(100*time.Millisecond, cancel)
 		start := time.Now()
-		_, err := c.GetUser(ctx, testTS, "u")
-		if !errors.Is(err, context.Canceled) || !IsThrottled(err) {
+		_, err := c.getUser(ctx, testTS, "u")
+		if !errors.Is(err, context.Canceled) || !isThrottled(err) {
 			t.Errorf("err = %v, want context.Canceled wrapping the last 429", err)
 		}
 		if d := time.Since(start); d > 3*time.Second {
@@ -365,8 +365,8 @@ func TestContextEndsTheWait(t *testing.T) {
 		c, s := f.client()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := c.GetUser(ctx, testTS, "u")
-		if !IsThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
+		_, err := c.getUser(ctx, testTS, "u")
+		if !isThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
 			t.Errorf("err %v, waits %v, calls %d", err, s.waits(), f.calls.Load())
 		}
 	})
@@ -376,8 +376,8 @@ func TestContextEndsTheWait(t *testing.T) {
 			writeEnvelope(w, http.StatusTooManyRequests, "TooManyRequests", "x")
 		})
 		c, s := f.client(WithTimeout(time.Second))
-		_, err := c.GetUser(context.Background(), testTS, "u")
-		if !IsThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
+		_, err := c.getUser(context.Background(), testTS, "u")
+		if !isThrottled(err) || len(s.waits()) != 0 || f.calls.Load() != 1 {
 			t.Errorf("err %v, waits %v, calls %d", err, s.waits(), f.calls.Load())
 		}
 	})
@@ -442,7 +442,7 @@ func TestTransportFailures(t *testing.T) {
 			if tt.post {
 				_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
 			} else {
-				_, err = c.GetUser(context.Background(), testTS, "u")
+				_, err = c.getUser(context.Background(), testTS, "u")
 			}
 			if d := time.Since(start); d > 3*time.Second {
 				t.Errorf("took %v", d)
@@ -506,7 +506,7 @@ func TestOversizedAnswers(t *testing.T) {
 			if tt.post {
 				_, err = c.CreateInvitation(context.Background(), testTS, &Invitation{InvitedUserEmailAddress: "a@b.example"})
 			} else {
-				_, err = c.GetUser(context.Background(), testTS, "u")
+				_, err = c.getUser(context.Background(), testTS, "u")
 			}
 			if err == nil {
 				t.Fatal("no error")
@@ -532,7 +532,7 @@ func TestOversizedAnswers(t *testing.T) {
 		body := `{"id":"` + strings.Repeat("x", 1024-9) + `"}`
 		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, body) })
 		c, _ := f.client(WithMaxResponseBytes(int64(len(body))))
-		if _, err := c.GetUser(context.Background(), testTS, "u"); err != nil {
+		if _, err := c.getUser(context.Background(), testTS, "u"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -550,7 +550,7 @@ func TestTokenSource(t *testing.T) {
 		})
 		c, _ := f.client()
 		ts := &countingTS{tok: &oauth2.Token{AccessToken: "t"}}
-		if _, err := c.GetUser(context.Background(), ts, "u"); err != nil {
+		if _, err := c.getUser(context.Background(), ts, "u"); err != nil {
 			t.Fatal(err)
 		}
 		if ts.n.Load() != 2 {

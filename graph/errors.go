@@ -55,24 +55,6 @@ func statusOf(err error) int {
 	return 0
 }
 
-// IsThrottled reports whether err carries a 429 Too Many Requests answer.
-func IsThrottled(err error) bool { return statusOf(err) == http.StatusTooManyRequests }
-
-// IsTransient reports whether err carries an answer worth trying again later (429, 503 or 504).
-func IsTransient(err error) bool { return retryableStatus(statusOf(err)) }
-
-// IsBadRequest reports whether err carries a 400 answer.
-func IsBadRequest(err error) bool { return statusOf(err) == http.StatusBadRequest }
-
-// IsUnauthorized reports whether err carries a 401 answer (missing, expired or wrong-audience token).
-func IsUnauthorized(err error) bool { return statusOf(err) == http.StatusUnauthorized }
-
-// IsForbidden reports whether err carries a 403 answer.
-func IsForbidden(err error) bool { return statusOf(err) == http.StatusForbidden }
-
-// IsNotFound reports whether err carries a 404 answer.
-func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
-
 func retryableStatus(s int) bool {
 	return s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout
 }

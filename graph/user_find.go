@@ -42,18 +42,6 @@ func (c *Client) FindUsersByIdentity(ctx context.Context, ts oauth2.TokenSource,
 	return out.Value, nil
 }
 
-// GetUser reads one user by object id or userPrincipalName (GET /v1.0/users/{id}).
-func (c *Client) GetUser(ctx context.Context, ts oauth2.TokenSource, id string) (*User, error) {
-	if id == "" {
-		return nil, errors.New("graph: get user: empty id")
-	}
-	var out User
-	if _, err := c.do(ctx, ts, userRequest(id), &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
 func addressRequest(email string) request {
 	q := encodeQuery(
 		param{"$filter", AddressFilter(email)},

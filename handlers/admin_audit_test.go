@@ -336,7 +336,7 @@ func TestAuditPageNewerOlder(t *testing.T) {
 				}
 			}
 			// Fewer than a page newer than the cursor: the newest page, in full.
-			d, rows = page("/admin/audit?action=joinlink.create&after=" + url.QueryEscape(store.AuditCursor{Time: base.Add(59 * time.Minute), ID: 1}.String()))
+			_, rows = page("/admin/audit?action=joinlink.create&after=" + url.QueryEscape(store.AuditCursor{Time: base.Add(59 * time.Minute), ID: 1}.String()))
 			if len(rows) != auditPageSize || rows[0] != first[0] {
 				t.Errorf("after the newest cursor: %d rows from %v", len(rows), rows[:min(1, len(rows))])
 			}

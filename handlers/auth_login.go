@@ -55,7 +55,7 @@ func (s *Server) callback(c echo.Context) error {
 	}
 	if e := q.Get("error"); e != "" {
 		// Only now, with the state matched, is the error the provider's.
-		return &errSignInProvider{code: oauthCode(e)}
+		return &signInProviderError{code: oauthCode(e)}
 	}
 	if iss := q.Get("iss"); iss != "" && iss != s.Config.Issuer() {
 		return auth.ErrTokenInvalid
@@ -67,6 +67,7 @@ func (s *Server) callback(c echo.Context) error {
 	if err := sess.SignIn(c.Request(), c.Response(), id, tok, authMeta(c)); err != nil {
 		return err
 	}
+	s.Invites.Warm(c.Request().Context(), s.Tokens.ForSession(c.Request().Context(), sess), id.TenantID)
 	return c.Redirect(http.StatusFound, auth.SafeReturnPath(flow.Return))
 }
 

@@ -44,6 +44,9 @@ func TestSignInFlow(t *testing.T) {
 	if b.cookies["portico_session"].Value == before {
 		t.Error("the session id was not rotated at sign-in")
 	}
+	if w := en.inv.Warmed(); len(w) != 1 || w[0] != ann.TenantID {
+		t.Errorf("sign-in warmed %q, want the employee's tenant", w)
+	}
 	evs := en.audit.Events()
 	if len(evs) != 1 || evs[0].Action != auth.ActionSignIn || evs[0].ActorOID != ann.ObjectID || evs[0].RequestID == "" {
 		t.Fatalf("sign-in audit %+v", evs)
@@ -54,6 +57,9 @@ func TestSignInFlow(t *testing.T) {
 
 	// Signed in: the form, then sign-out (audited by auth) and the provider's sign-out page.
 	want(t, b.get("/"), http.StatusOK, "Invite a partner")
+	if w := en.inv.Warmed(); len(w) != 2 || w[1] != ann.TenantID {
+		t.Errorf("the form warmed %q, want the employee's tenant again", w)
+	}
 	b.csrf = sessionCSRF(t, en, b)
 	var hint string
 	en.rp.LogoutURLFn = func(h string) string { hint = h; return "https://idp.example/logout" }

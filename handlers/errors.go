@@ -12,6 +12,7 @@ import (
 
 	"portico/auth"
 	"portico/invite"
+	"portico/views"
 )
 
 // statusClientClosed is logged for a request whose client went away before the answer (nginx's 499).
@@ -41,15 +42,15 @@ type problem struct {
 	Form           bool // the error is about the invitation the user is writing: answer on the form
 }
 
-// errBadJSON explains a request body that cannot be used.
-type errBadJSON struct{ msg string }
+// badJSONError explains a request body that cannot be used.
+type badJSONError struct{ msg string }
 
-func (e *errBadJSON) Error() string { return e.msg }
+func (e *badJSONError) Error() string { return e.msg }
 
-// errSignInProvider is an error the identity provider ended a (state-matched) sign-in with.
-type errSignInProvider struct{ code string }
+// signInProviderError is an error the identity provider ended a (state-matched) sign-in with.
+type signInProviderError struct{ code string }
 
-func (e *errSignInProvider) Error() string { return "handlers: identity provider answered " + e.code }
+func (e *signInProviderError) Error() string { return "handlers: identity provider answered " + e.code }
 
 // errTooManyRefusals is the answer once a user's refused actions on invitations exceed the limit.
 var errTooManyRefusals = echo.NewHTTPError(http.StatusTooManyRequests,
@@ -65,8 +66,8 @@ func problemOf(err error) problem {
 		ve  *invite.ValidationError
 		re  *invite.RefusedError
 		ge  *invite.GraphError
-		bad *errBadJSON
-		sp  *errSignInProvider
+		bad *badJSONError
+		sp  *signInProviderError
 		qe  *invite.QuotaError
 	)
 	p := problem{Status: http.StatusInternalServerError, Kind: "error"}
@@ -97,6 +98,8 @@ func problemOf(err error) problem {
 		}
 	case errors.Is(err, invite.ErrNotFound):
 		p.Status = http.StatusNotFound
+	case errors.Is(err, invite.ErrBadCursor):
+		p = problem{Status: http.StatusBadRequest, Text: "This page link is damaged: go back to the newest invitations."}
 	case errors.Is(err, invite.ErrForbidden):
 		p = problem{Status: http.StatusForbidden, Title: "Not allowed", Text: "Only admins can see everyone's invitations."}
 	case errors.Is(err, invite.ErrNotPending):
@@ -146,18 +149,39 @@ func problemOf(err error) problem {
 
 // quotaText says which limit was reached and when the next invitation is possible.
 func quotaText(d invite.QuotaDecision) string {
-	w := d.Hour
-	if d.Day.Limit > 0 && d.Day.Remaining == 0 && (w.Limit == 0 || w.Remaining > 0 || d.Day.ResetAt.After(w.ResetAt)) {
-		w = d.Day
-	}
-	per, at := "hour", w.ResetAt.UTC().Format("15:04 UTC")
+	w := quotaWindow(d)
+	per := "hour"
 	if w.Length >= 24*time.Hour {
-		per, at = "day", w.ResetAt.UTC().Format("2 Jan 15:04 UTC")
+		per = "day"
 	}
 	if w.Limit == 0 || w.ResetAt.IsZero() {
 		return "You have sent as many invitations as Portico allows for now. Try again later."
 	}
-	return fmt.Sprintf("You have sent the %d invitations Portico allows per %s. You can send the next one after %s.", w.Limit, per, at)
+	// The same date format as the pages' (views' human).
+	return fmt.Sprintf("You have sent the %d invitations Portico allows per %s. You can send the next one after %s.",
+		w.Limit, per, w.ResetAt.UTC().Format("2 Jan 2006, 15:04 UTC"))
+}
+
+// quotaWindow is the window to tell the inviter about: when the quota is used up, the used-up
+// window that frees a place last; otherwise the one with the fewest places left.
+func quotaWindow(d invite.QuotaDecision) invite.QuotaWindow {
+	w := d.Hour
+	if d.Day.Limit > 0 && d.Day.Remaining == 0 && (w.Limit == 0 || w.Remaining > 0 || d.Day.ResetAt.After(w.ResetAt)) {
+		w = d.Day
+	}
+	if w.Limit > 0 && w.Remaining == 0 {
+		return w
+	}
+	return d.Tightest()
+}
+
+// quotaVM is the form's quota line (nil when no quota is configured).
+func quotaVM(d invite.QuotaDecision) *views.Quota {
+	if !d.Limited {
+		return nil
+	}
+	w := quotaWindow(d)
+	return &views.Quota{Limit: w.Limit, Remaining: w.Remaining, Day: w.Length >= 24*time.Hour, ResetAt: w.ResetAt}
 }
 
 // handleError is echo's error handler and the one place errors become responses: 5xx are logged

@@ -33,8 +33,9 @@ var errUnexpected = errors.New("fake: unexpected call")
 // fakeInvites is Invites with a function field per method; a nil field answers errUnexpected
 // (a 500), and every call is recorded by name.
 type fakeInvites struct {
-	mu    sync.Mutex
-	calls []string
+	mu     sync.Mutex
+	calls  []string
+	warmed []string // tenants Warm was called for (not in calls: it answers nothing)
 
 	PolicyFn          func() invite.Policy
 	SendFn            func(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, meta invite.Meta) (*invite.Result, error)
@@ -52,6 +53,7 @@ type fakeInvites struct {
 	RevokeJoinLinkFn  func(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) error
 	OpenJoinFn        func(ctx context.Context, token string, meta invite.Meta) (*invite.JoinView, error)
 	AcceptJoinFn      func(ctx context.Context, token string, meta invite.Meta) (string, error)
+	QuotaFn           func(ctx context.Context, inv invite.Inviter) (invite.QuotaDecision, error)
 }
 
 var _ Invites = (*fakeInvites)(nil)
@@ -74,6 +76,27 @@ func (f *fakeInvites) Policy() invite.Policy {
 		return f.PolicyFn()
 	}
 	return invite.Policy{Languages: invite.DefaultLanguages, MaxMessageRunes: 2000, DefaultRedirectURL: "http://127.0.0.1:8080/welcome"}
+}
+
+// Quota is configuration-like (every form shows it): without QuotaFn no quota is configured.
+func (f *fakeInvites) Quota(ctx context.Context, inv invite.Inviter) (invite.QuotaDecision, error) {
+	f.called("Quota")
+	if f.QuotaFn != nil {
+		return f.QuotaFn(ctx, inv)
+	}
+	return invite.QuotaDecision{Allowed: true}, nil
+}
+
+func (f *fakeInvites) Warm(_ context.Context, _ oauth2.TokenSource, tenantID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.warmed = append(f.warmed, tenantID)
+}
+
+func (f *fakeInvites) Warmed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.warmed...)
 }
 
 func (f *fakeInvites) Send(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, meta invite.Meta) (*invite.Result, error) {

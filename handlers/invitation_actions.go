@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"portico/views"
+	"portico/auth"
 )
 
 // resendInvitation invites the same partner again (original inviter or admin).
@@ -19,27 +19,21 @@ func (s *Server) resendInvitation(c echo.Context) error {
 	return s.invitationCreated(c, res)
 }
 
-// revealRedeemURL shows Microsoft's redemption URL again to the inviter or an admin; each reveal
-// is audited. The answer is a POST response that is never cached.
+// revealRedeemURL reveals Microsoft's redemption URL again to the inviter or an admin; each reveal
+// is audited. It answers POST-redirect-GET: the invitation's page shows the URL once, so the
+// browser never rests on a POST (a reload neither re-posts nor records a second reveal).
 func (s *Server) revealRedeemURL(c echo.Context) error {
-	ctx := c.Request().Context()
-	inv := s.inviter(c)
-	u, err := s.Invites.RevealRedeemURL(ctx, inv, c.Param("id"), meta(c))
+	id := c.Param("id")
+	u, err := s.Invites.RevealRedeemURL(c.Request().Context(), s.inviter(c), id, meta(c))
 	if err != nil {
 		return err
 	}
-	rec, err := s.Invites.Get(ctx, inv, c.Param("id"))
-	if err != nil {
+	sess := sessionOf(c)
+	sess.Data.JustCreated = &auth.Created{ID: id, RedeemURL: u, Revealed: true}
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return err
 	}
-	vm, err := s.detailVM(c, rec, inv)
-	if err != nil {
-		return err
-	}
-	vm.RedeemURL = u
-	p := s.page(c, "Invitation for "+rec.Email)
-	p.Nav = "invitations"
-	return render(c, http.StatusOK, views.InvitationDetailPage(views.InvitationPage{Page: p, Inv: vm}))
+	return c.Redirect(http.StatusSeeOther, "/invitations/"+id)
 }
 
 // newJoinLink replaces the invitation's join link; the old one stops working.

@@ -32,6 +32,7 @@ func meta(c echo.Context) invite.Meta {
 
 // showInviteForm renders the empty invitation form.
 func (s *Server) showInviteForm(c echo.Context) error {
+	s.Invites.Warm(c.Request().Context(), s.graphTokens(c), s.inviter(c).TenantID)
 	m := s.inviteForm(c, views.InviteValues{SendEmail: true, RedirectURL: s.Invites.Policy().DefaultRedirectURL})
 	if err := s.takeFlash(c, &m.Page); err != nil {
 		return err
@@ -42,8 +43,16 @@ func (s *Server) showInviteForm(c echo.Context) error {
 func (s *Server) inviteForm(c echo.Context, v views.InviteValues) views.InviteForm {
 	p := s.page(c, "Invite a partner")
 	p.Nav = "invite"
-	return views.InviteForm{Page: p, Values: v, ShowUserType: s.inviter(c).CanInviteMember(),
+	inv := s.inviter(c)
+	m := views.InviteForm{Page: p, Values: v, ShowUserType: inv.CanInviteMember(),
 		MaxMessage: s.Invites.Policy().MaxMessageRunes, Languages: s.languages}
+	// "N of M left this hour": a failed count must not cost the inviter the form; sending counts again.
+	if d, err := s.Invites.Quota(c.Request().Context(), inv); err != nil {
+		s.Logger.Warn("quota not shown", "request_id", requestID(c), "err", err)
+	} else {
+		m.Quota = quotaVM(d)
+	}
+	return m
 }
 
 // graphInvitationBody is the JSON API's request: Graph's own invitation shape, nothing more.
@@ -74,7 +83,7 @@ func bindInvitation(c echo.Context) (invite.Request, error) {
 	}
 	f, err := c.FormParams()
 	if err != nil {
-		return invite.Request{}, &errBadJSON{"The form could not be read."}
+		return invite.Request{}, &badJSONError{"The form could not be read."}
 	}
 	return invite.Request{
 		DisplayName: f.Get(invite.FieldDisplayName),
@@ -102,10 +111,10 @@ func bindInvitationJSON(r io.Reader) (invite.Request, error) {
 		} else if strings.HasPrefix(err.Error(), "json: unknown field ") {
 			msg = "Portico does not accept the field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + "."
 		}
-		return invite.Request{}, &errBadJSON{msg}
+		return invite.Request{}, &badJSONError{msg}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return invite.Request{}, &errBadJSON{"The body must hold exactly one JSON object."}
+		return invite.Request{}, &badJSONError{"The body must hold exactly one JSON object."}
 	}
 	req := invite.Request{
 		DisplayName: b.InvitedUserDisplayName,
@@ -200,5 +209,9 @@ func (s *Server) invitationFailed(c echo.Context, req invite.Request, err error)
 	m := s.inviteForm(c, views.InviteValues{DisplayName: req.DisplayName, Email: req.Email, Message: req.Message, CC: req.CC,
 		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail})
 	m.Errors, m.Alert, m.ResendOffer = p.Fields, alert, resend
+	var qe *invite.QuotaError
+	if errors.As(err, &qe) {
+		m.Quota = quotaVM(qe.Decision) // the form says the limit and when it resets
+	}
 	return render(c, p.Status, views.InviteFormPage(m))
 }

@@ -2,7 +2,7 @@ package handlers
 
 import (
 	"net/http"
-	"strconv"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -24,8 +24,8 @@ func (s *Server) listInvitations(c echo.Context) error {
 		state = invite.StateAll
 	}
 	everyone := c.QueryParam("scope") == "everyone"
-	pageNum, _ := strconv.Atoi(c.QueryParam("page"))
-	lp, err := s.Invites.List(ctx, inv, invite.ListFilter{Everyone: everyone, State: state, Page: pageNum})
+	lp, err := s.Invites.List(ctx, inv, invite.ListFilter{Everyone: everyone, State: state,
+		Before: c.QueryParam("before"), After: c.QueryParam("after")})
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,15 @@ func (s *Server) listInvitations(c echo.Context) error {
 	}
 	p.Nav = "invitations"
 	m := views.InvitationList{Page: p, State: string(state), Everyone: everyone, CanSeeEveryone: inv.SeesAll(),
-		PageNum: lp.Page, PageCount: lp.Pages, Total: lp.Total}
+		Total: lp.Total, TotalMore: lp.TotalMore}
+	// Newer and Older are positions in the list (keyset paging), plain links that keep the filters.
+	first := invitationListURL(state, everyone)
+	if lp.NewerCursor != "" {
+		m.NewestURL, m.NewerURL = first, first+"&after="+url.QueryEscape(lp.NewerCursor)
+	}
+	if lp.OlderCursor != "" {
+		m.OlderURL = first + "&before=" + url.QueryEscape(lp.OlderCursor)
+	}
 	links, err := s.Invites.JoinActivity(ctx, inv, items)
 	if err != nil {
 		return err
@@ -49,6 +57,15 @@ func (s *Server) listInvitations(c echo.Context) error {
 		m.Items = append(m.Items, vm)
 	}
 	return render(c, http.StatusOK, views.InvitationListPage(m))
+}
+
+// invitationListURL is the first page of the list with its filters.
+func invitationListURL(state invite.State, everyone bool) string {
+	u := "/invitations?state=" + url.QueryEscape(string(state))
+	if everyone {
+		u += "&scope=everyone"
+	}
+	return u
 }
 
 // checkAddress answers the form's live address check with a small HTML fragment.

@@ -44,10 +44,14 @@ func (s *Server) showInvitation(c echo.Context) error {
 		vm.History = append(vm.History, historyItem(h))
 	}
 
+	// One-time details (a new invitation's, or a reveal's) are shown once, then forgotten.
 	sess := sessionOf(c)
-	justCreated := sess.Data.JustCreated != nil && sess.Data.JustCreated.ID == rec.ID
-	if justCreated {
-		vm.RedeemURL = sess.Data.JustCreated.RedeemURL
+	once := sess.Data.JustCreated
+	justCreated, revealed := false, false
+	if once != nil && once.ID == rec.ID {
+		vm.RedeemURL = once.RedeemURL
+		justCreated, revealed = !once.Revealed, once.Revealed
+		vm.Revealed = revealed
 		sess.Data.JustCreated = nil
 		if err := sess.Save(c.Request(), c.Response()); err != nil {
 			return err
@@ -57,7 +61,7 @@ func (s *Server) showInvitation(c echo.Context) error {
 	if justCreated {
 		title = "Invitation sent"
 		if !rec.SendEmail {
-			title = "Invitation ready to share"
+			title = "Link created"
 		}
 	}
 	p := s.page(c, title)
@@ -89,6 +93,7 @@ func (s *Server) invitationVM(inv invite.Inviter, rec *invite.Invitation) views.
 	acts := s.Invites.Actions(inv, rec)
 	vm.CanResend = acts.Resend.Allowed
 	vm.CanReveal = acts.RevealRedeemURL.Allowed
+	vm.RevealReason = acts.RevealRedeemURL.Reason
 	vm.CanManageLink = acts.NewJoinLink.Allowed
 	return vm
 }

@@ -100,7 +100,7 @@ func TestCreateInvitationSuccessShowsResultOnce(t *testing.T) {
 		t.Fatalf("went to %q", loc)
 	}
 	page := b.get("/invitations/" + id)
-	want(t, page, http.StatusOK, "Invitation ready to share", "secret-once", "http://portico.test/join/tok")
+	want(t, page, http.StatusOK, "Link created", "secret-once", "http://portico.test/join/tok")
 	if page.Header().Get("Cache-Control") != "no-store" {
 		t.Error("the result page may be cached")
 	}
@@ -195,7 +195,7 @@ func TestInvitationActions(t *testing.T) {
 			f.RevealRedeemURLFn = func(context.Context, invite.Inviter, string, invite.Meta) (string, error) {
 				return "https://login.microsoftonline.com/redeem?rd=revealed", nil
 			}
-		}, http.StatusOK, []string{"rd=revealed"}, ""},
+		}, http.StatusSeeOther, nil, "rd=revealed"},
 		{"reveal refused", "/reveal", func(f *fakeInvites) {
 			f.RevealRedeemURLFn = func(context.Context, invite.Inviter, string, invite.Meta) (string, error) {
 				return "", invite.ErrNotFound
@@ -316,7 +316,7 @@ func TestListInvitations(t *testing.T) {
 		if f.Everyone && !inv.SeesAll() {
 			return nil, invite.ErrForbidden
 		}
-		return &invite.ListPage{Invitations: states, Total: 3, Page: 1, Pages: 1}, nil
+		return &invite.ListPage{Invitations: states, Total: 3}, nil
 	}
 	en.inv.JoinActivityFn = func(context.Context, invite.Inviter, []invitation) (map[string]*joinLink, error) {
 		return map[string]*joinLink{states[0].ID: {ExpiresAt: en.now.Add(-time.Minute)}}, nil
@@ -397,7 +397,7 @@ func TestQuotaText(t *testing.T) {
 		d    invite.QuotaDecision
 		want string
 	}{
-		{invite.QuotaDecision{Day: invite.QuotaWindow{Length: 24 * time.Hour, Limit: 20, Used: 20, ResetAt: at}}, "the 20 invitations Portico allows per day. You can send the next one after 2 May 07:05 UTC."},
+		{invite.QuotaDecision{Day: invite.QuotaWindow{Length: 24 * time.Hour, Limit: 20, Used: 20, ResetAt: at}}, "the 20 invitations Portico allows per day. You can send the next one after 2 May 2026, 07:05 UTC."},
 		{invite.QuotaDecision{Hour: invite.QuotaWindow{Length: time.Hour, Limit: 5, Used: 5, ResetAt: at}, Day: invite.QuotaWindow{Length: 24 * time.Hour, Limit: 5, Used: 5, ResetAt: at.Add(time.Hour)}}, "per day"},
 		{invite.QuotaDecision{}, "as many invitations as Portico allows for now"},
 	} {

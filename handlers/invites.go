@@ -12,6 +12,9 @@ import (
 // Invites is what the handlers need of the invitation domain (invite.Service satisfies it).
 type Invites interface {
 	Policy() invite.Policy
+	// Warm starts reading the tenant's domains in the background (sign-in, the form opened), so
+	// the first invitation after start costs no extra Graph round trip. It returns at once.
+	Warm(ctx context.Context, ts oauth2.TokenSource, tenantID string)
 	Send(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, meta invite.Meta) (*invite.Result, error)
 	Check(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, email string) invite.Check
 	Get(ctx context.Context, inv invite.Inviter, id string) (*invite.Invitation, error)
@@ -27,6 +30,7 @@ type Invites interface {
 	RevokeJoinLink(ctx context.Context, inv invite.Inviter, id string, meta invite.Meta) error
 	OpenJoin(ctx context.Context, token string, meta invite.Meta) (*invite.JoinView, error)
 	AcceptJoin(ctx context.Context, token string, meta invite.Meta) (string, error)
+	Quota(ctx context.Context, inv invite.Inviter) (invite.QuotaDecision, error)
 }
 
 var _ Invites = (*invite.Service)(nil)

@@ -248,7 +248,12 @@ func (m *memStore) filter(f store.InvitationFilter) []Invitation {
 		}
 		out = append(out, inv)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.After(out[j].CreatedAt)
+		}
+		return out[i].ID > out[j].ID
+	})
 	return out
 }
 
@@ -256,6 +261,22 @@ func (m *memStore) ListInvitations(_ context.Context, f store.InvitationFilter) 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := m.filter(f)
+	// Keyset positions as the store reads them (newest first by created_at, then id).
+	older := func(r Invitation, c *store.InvitationCursor) bool {
+		return r.CreatedAt.Before(c.CreatedAt) || r.CreatedAt.Equal(c.CreatedAt) && r.ID < c.ID
+	}
+	if f.Before != nil {
+		out = slices.DeleteFunc(out, func(r Invitation) bool { return !older(r, f.Before) })
+	}
+	if f.After != nil {
+		out = slices.DeleteFunc(out, func(r Invitation) bool {
+			return older(r, f.After) || r.CreatedAt.Equal(f.After.CreatedAt) && r.ID == f.After.ID
+		})
+		if f.Limit > 0 && len(out) > f.Limit {
+			out = out[len(out)-f.Limit:] // the oldest Limit of those newer than the cursor
+		}
+		return out, nil
+	}
 	if f.Offset > len(out) {
 		return nil, nil
 	}
@@ -270,6 +291,13 @@ func (m *memStore) CountInvitations(_ context.Context, f store.InvitationFilter)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.filter(f)), nil
+}
+
+func (m *memStore) CountInvitationsCapped(_ context.Context, f store.InvitationFilter, limit int) (int, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := len(m.filter(f))
+	return min(n, limit), n > limit, nil
 }
 
 func (m *memStore) UpdateInvitationState(_ context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error {
@@ -563,6 +591,9 @@ var (
 	meta     = Meta{ClientIP: "192.0.2.7", RequestID: "req-portico-1"}
 )
 
+// testJoinTTL is the join links' lifetime in these tests (config's default).
+const testJoinTTL = 30 * 24 * time.Hour
+
 func newHarness(t *testing.T, pol Policy) *harness {
 	t.Helper()
 	keys, err := keyring.New(bytes.Repeat([]byte{9}, keyring.KeySize))
@@ -585,7 +616,7 @@ func newHarness(t *testing.T, pol Policy) *harness {
 		Keys:      keys,
 		Policy:    pol,
 		PublicURL: "https://portico.example/",
-		JoinTTL:   30 * 24 * time.Hour,
+		JoinTTL:   testJoinTTL,
 		Clock:     h.clock.Now,
 		Logger:    slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})

@@ -36,7 +36,7 @@ func TestParallelNewJoinLinkLeavesOne(t *testing.T) {
 			svc := NewService(Config{
 				Graph: &fakeGraph{}, Store: NewStoreAdapter(db), Keys: keys,
 				Policy:    Policy{DefaultRedirectURL: "https://portico.example/welcome"},
-				PublicURL: "https://portico.example", Clock: clock.Now, Logger: slog.New(slog.DiscardHandler),
+				PublicURL: "https://portico.example", JoinTTL: testJoinTTL, Clock: clock.Now, Logger: slog.New(slog.DiscardHandler),
 			})
 			req := validReq()
 			req.SendEmail = false

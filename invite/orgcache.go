@@ -50,25 +50,10 @@ func (s *Service) knownInitial(tenantID string) string {
 // organization returns the tenant's domains, cached for orgTTL; concurrent misses share one Graph call.
 // Failures are not cached.
 func (s *Service) organization(ctx context.Context, ts oauth2.TokenSource, tenantID string) (*orgInfo, error) {
-	s.orgMu.Lock()
-	e := s.orgs[tenantID]
-	if e == nil {
-		e = &orgEntry{}
-		s.orgs[tenantID] = e
-	}
-	if e.info != nil && s.now().Sub(e.fetched) < s.orgTTL {
-		info := e.info
-		s.orgMu.Unlock()
+	info, c := s.startOrganization(ctx, ts, tenantID, orgReadTimeout)
+	if info != nil {
 		return info, nil
 	}
-	c := e.call
-	if c == nil {
-		c = &orgCall{done: make(chan struct{})}
-		e.call = c
-		go s.fetchOrganization(ctx, ts, e, c)
-	}
-	s.orgMu.Unlock()
-
 	select {
 	case <-c.done:
 		return c.info, c.err
@@ -77,10 +62,77 @@ func (s *Service) organization(ctx context.Context, ts oauth2.TokenSource, tenan
 	}
 }
 
+// startOrganization returns the tenant's fresh cached domains, or else the read under way,
+// starting one (bounded by timeout) when none is.
+func (s *Service) startOrganization(ctx context.Context, ts oauth2.TokenSource, tenantID string, timeout time.Duration) (*orgInfo, *orgCall) {
+	s.orgMu.Lock()
+	defer s.orgMu.Unlock()
+	e := s.orgs[tenantID]
+	if e == nil {
+		e = &orgEntry{}
+		s.orgs[tenantID] = e
+	}
+	if e.info != nil && s.now().Sub(e.fetched) < s.orgTTL {
+		return e.info, nil
+	}
+	if e.call == nil {
+		e.call = &orgCall{done: make(chan struct{})}
+		go s.fetchOrganization(ctx, ts, e, e.call, timeout)
+	}
+	return nil, e.call
+}
+
+// inFlight is the organization read under way for the tenant, or nil.
+func (s *Service) inFlight(tenantID string) *orgCall {
+	s.orgMu.Lock()
+	defer s.orgMu.Unlock()
+	if e := s.orgs[tenantID]; e != nil {
+		return e.call
+	}
+	return nil
+}
+
+// Warm starts reading the tenant's verified domains in the background when they are not cached
+// and no read is under way, so that the first invitation after start needs no extra Graph round
+// trip: the identities lookup needs the tenant's initial domain, which only GET /organization
+// tells. Handlers call it when an employee signs in or opens the invitation form. It returns at
+// once; the read is detached from ctx's cancellation, bounded by a short timeout, and its failure
+// is only logged (the invitation's own checks read the domains again and fail closed).
+//
+// The token is taken from ts before Warm returns (without a network call while it is fresh), so
+// the background read never touches the caller's token source, which may belong to a session.
+func (s *Service) Warm(ctx context.Context, ts oauth2.TokenSource, tenantID string) {
+	if ts == nil || tenantID == "" || s.freshOrganization(tenantID) != nil || s.inFlight(tenantID) != nil {
+		return
+	}
+	tok, err := ts.Token()
+	if err != nil {
+		s.log.InfoContext(ctx, "invite: not warming the organization cache: no token", "err", err)
+		return
+	}
+	_, c := s.startOrganization(ctx, oauth2.StaticTokenSource(tok), tenantID, warmTimeout)
+	if c == nil {
+		return
+	}
+	go func() {
+		<-c.done
+		if c.err != nil {
+			s.log.WarnContext(context.WithoutCancel(ctx), "invite: warming the organization cache failed", "tenant", tenantID, "err", c.err)
+		}
+	}()
+}
+
+// Timeouts of the organization read: a request's own read may wait as long as any recorded
+// Graph write; warming is a convenience and gives up sooner.
+const (
+	orgReadTimeout = 15 * time.Second
+	warmTimeout    = 5 * time.Second
+)
+
 // fetchOrganization runs detached from the first caller's cancellation so that other waiters are
 // not failed by it; it is still bounded by a timeout.
-func (s *Service) fetchOrganization(ctx context.Context, ts oauth2.TokenSource, e *orgEntry, c *orgCall) {
-	fctx, cancel := s.detach(ctx)
+func (s *Service) fetchOrganization(ctx context.Context, ts oauth2.TokenSource, e *orgEntry, c *orgCall, timeout time.Duration) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	org, err := s.graph.Organization(fctx, ts)
 	var info *orgInfo

@@ -65,6 +65,14 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 	p := &Preflight{Email: key, Domain: domainOf(key)}
 
 	org := s.freshOrganization(inv.TenantID)
+	if org == nil && s.knownInitial(inv.TenantID) == "" && s.inFlight(inv.TenantID) != nil {
+		// The first check after start, with the read started by Warm (sign-in, the form) under
+		// way: waiting for it costs less than an identities query of its own after it. If it
+		// failed, the cold path below reads again with this request's token.
+		if o, err := s.organization(ctx, ts, inv.TenantID); err == nil {
+			org = o
+		}
+	}
 	var res *graph.LookupResult
 	issuer := ""
 	if org == nil {
@@ -87,7 +95,7 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 		org = o
 	}
 	if slices.Contains(org.domains, p.Domain) {
-		return p.with(VerdictOwnDomain, "This address belongs to your own organization ("+p.Domain+"); they can sign in already and need no invitation."), nil
+		return s.ownDomain(ctx, ts, p, addr, res), nil
 	}
 	if rule := s.policy.domainRule(p.Domain); rule != "" {
 		p.Rule = rule
@@ -156,6 +164,26 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 	return p.with(VerdictAllowed, allowedMessage), nil
 }
 
+// ownDomain refuses an address on the organization's own domains. Only an account the directory
+// holds can "sign in already"; an address it does not hold (or that could not be looked up) needs an
+// account made by the organization, which no guest invitation gives.
+func (s *Service) ownDomain(ctx context.Context, ts oauth2.TokenSource, p *Preflight, addr string, res *graph.LookupResult) *Preflight {
+	if res == nil {
+		res = s.graph.Lookup(ctx, ts, graph.Lookup{Email: addr})
+	}
+	if res.AddressErr != nil {
+		s.log.DebugContext(ctx, "invite: own-domain address not looked up", "err", res.AddressErr)
+	}
+	if res.AddressErr == nil && len(res.ByAddress) > 0 {
+		p.UserID, p.Source = res.ByAddress[0].ID, SourceDirectory
+		return p.with(VerdictOwnDomain, "This address belongs to an account of your own organization ("+p.Domain+"); they can sign in already and need no invitation.")
+	}
+	return p.with(VerdictOwnDomain, "This address is on your own organization's domain ("+p.Domain+"), so it needs an account in your directory, not a guest invitation. Ask your IT team to create the account.")
+}
+
+// timeLayout is how dates appear in Portico's messages, the same as on its pages.
+const timeLayout = "2 Jan 2006, 15:04 UTC"
+
 func (p *Preflight) with(v Verdict, msg string) *Preflight {
 	p.Verdict, p.Message = v, msg
 	return p
@@ -176,7 +204,7 @@ func acceptedMessage(at *time.Time) string {
 	if at == nil {
 		return "This address already has a guest account in your organization; they can sign in already."
 	}
-	return "This guest already accepted an invitation on " + at.UTC().Format("2 January 2006 at 15:04 UTC") + "; they can sign in already."
+	return "This guest already accepted an invitation on " + at.UTC().Format(timeLayout) + "; they can sign in already."
 }
 
 func policyMessage(domain, rule string) string {

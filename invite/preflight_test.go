@@ -27,7 +27,12 @@ func TestPreflight(t *testing.T) {
 		wantID   string
 	}{
 		{name: "new address", email: "new@fabrikam.example", want: VerdictAllowed},
-		{name: "own default domain", email: "Megan@Contoso.Example", want: VerdictOwnDomain, wantMsg: "belongs to your own organization"},
+		{name: "own domain, in the directory", email: "Megan@Contoso.Example", want: VerdictOwnDomain, wantMsg: "they can sign in already",
+			byAddr: func(string) ([]graph.User, error) { return []graph.User{{ID: "u-megan", UserType: "Member"}}, nil }},
+		{name: "own domain, not in the directory", email: "nobody@contoso.example", want: VerdictOwnDomain,
+			wantMsg: "is on your own organization's domain (contoso.example), so it needs an account in your directory, not a guest invitation"},
+		{name: "own domain, lookup failed", email: "x@contoso.example", want: VerdictOwnDomain, wantMsg: "needs an account in your directory",
+			byAddr: func(string) ([]graph.User, error) { return nil, errors.New("boom") }},
 		{name: "own initial domain", email: "x@contoso.onmicrosoft.com", want: VerdictOwnDomain},
 		{name: "allowed exact", policy: Policy{AllowedDomains: []string{"fabrikam.example"}}, email: "a@fabrikam.example", want: VerdictAllowed},
 		{name: "allowed suffix", policy: Policy{AllowedDomains: []string{"*.fabrikam.example"}}, email: "a@eu.fabrikam.example", want: VerdictAllowed},
@@ -45,7 +50,7 @@ func TestPreflight(t *testing.T) {
 			byAddr: func(string) ([]graph.User, error) {
 				return []graph.User{{ID: "u-acc", UserType: "Guest", ExternalUserState: "Accepted", ExternalUserStateChangeDateTime: &accepted}}, nil
 			},
-			want: VerdictAcceptedGuest, wantMsg: "1 February 2026 at 09:30 UTC"},
+			want: VerdictAcceptedGuest, wantMsg: "1 Feb 2026, 09:30 UTC"},
 		{name: "member", email: "megan@fabrikam.example",
 			byAddr: func(string) ([]graph.User, error) { return []graph.User{{ID: "u-m", UserType: "Member"}}, nil },
 			want:   VerdictMember},
@@ -92,6 +97,9 @@ func TestPreflight(t *testing.T) {
 			}
 			if p.Allowed() != (tt.want == VerdictAllowed) {
 				t.Fatal("Allowed() disagrees with the verdict")
+			}
+			if p.Verdict == VerdictOwnDomain && p.UserID == "" && strings.Contains(p.Message, "sign in already") {
+				t.Fatalf("an address the directory does not hold is told it can sign in: %q", p.Message)
 			}
 			if tt.want == VerdictAllowed && (h.graph.n("byAddress") != 1 || h.graph.n("byIdentity") != 1) {
 				t.Fatalf("calls %v; an allowed address needs both directory queries", h.graph.calls)

@@ -70,30 +70,40 @@ func (s *Service) Get(ctx context.Context, inv Inviter, id string) (*Invitation,
 // StateAll is the list filter that selects invitations in every state.
 const StateAll State = "all"
 
-// Page sizes of List.
+// Page sizes of List, and the number up to which it counts exactly.
 const (
 	DefaultPageSize = 25
 	MaxPageSize     = 100
+	ListCountCap    = 1000
 )
 
-// ListFilter selects a page of invitations.
+// ErrBadCursor means a list page link's position is damaged (or not one List wrote).
+var ErrBadCursor = errors.New("invite: damaged page position")
+
+// ListFilter selects a page of invitations. Pages are keyset positions (Before, After: the
+// cursors of a ListPage), which stay as fast deep in a long list as on its first page.
 type ListFilter struct {
-	Everyone bool  // everyone's invitations in the tenant; administrators only
-	State    State // StateAll, StatePending or StateAccepted ("" = all)
-	Page     int   // 1-based
+	Everyone bool   // everyone's invitations in the tenant; administrators only
+	State    State  // StateAll, StatePending or StateAccepted ("" = all)
+	Before   string // the page of invitations older than this cursor (ListPage.OlderCursor)
+	After    string // the page of invitations newer than this cursor (ListPage.NewerCursor)
 	PageSize int
 }
 
 // ListPage is one page of invitations, newest first.
 type ListPage struct {
 	Invitations []Invitation
-	Total       int
-	Page        int
+	Total       int  // invitations matching the filter, at most ListCountCap
+	TotalMore   bool // more than ListCountCap match (Total is then ListCountCap)
 	PageSize    int
-	Pages       int
+	// Cursors for the neighbouring pages, "" when there is none: NewerCursor goes in
+	// ListFilter.After, OlderCursor in ListFilter.Before.
+	NewerCursor, OlderCursor string
 }
 
-// List returns the inviter's invitations (or, for an administrator asking for Everyone, the tenant's).
+// List returns the inviter's invitations (or, for an administrator asking for Everyone, the
+// tenant's), one page at a time. A page asked for with After that would be shorter than a full page
+// is the first page.
 func (s *Service) List(ctx context.Context, inv Inviter, f ListFilter) (*ListPage, error) {
 	if f.Everyone && !inv.SeesAll() {
 		return nil, ErrForbidden
@@ -109,22 +119,65 @@ func (s *Service) List(ctx context.Context, inv Inviter, f ListFilter) (*ListPag
 	case StateAccepted, State(strings.ToLower(stateAccepted)):
 		sf.State = stateAccepted
 	}
+	if f.Before != "" && f.After != "" {
+		return nil, fmt.Errorf("%w: both older and newer", ErrBadCursor)
+	}
+	for _, c := range []struct {
+		raw string
+		dst **store.InvitationCursor
+	}{{f.Before, &sf.Before}, {f.After, &sf.After}} {
+		if c.raw == "" {
+			continue
+		}
+		cur, err := store.ParseInvitationCursor(c.raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q", ErrBadCursor, c.raw)
+		}
+		*c.dst = &cur
+	}
 	size := f.PageSize
 	if size <= 0 {
 		size = DefaultPageSize
 	}
 	size = min(size, MaxPageSize)
-	page := max(f.Page, 1)
-	total, err := s.store.CountInvitations(ctx, sf)
+	total, more, err := s.store.CountInvitationsCapped(ctx, sf, ListCountCap)
 	if err != nil {
 		return nil, fmt.Errorf("invite: counting invitations: %w", err)
 	}
-	sf.Limit, sf.Offset = size, (page-1)*size
+	sf.Limit = size + 1 // one more tells whether there is a further page
 	items, err := s.store.ListInvitations(ctx, sf)
 	if err != nil {
 		return nil, fmt.Errorf("invite: listing invitations: %w", err)
 	}
-	return &ListPage{Invitations: items, Total: total, Page: page, PageSize: size, Pages: (total + size - 1) / size}, nil
+	if sf.After != nil && len(items) < size {
+		return s.List(ctx, inv, ListFilter{Everyone: f.Everyone, State: f.State, PageSize: size})
+	}
+	extra := len(items) > size
+	hasOlder, hasNewer := sf.Before != nil || sf.After != nil, sf.Before != nil
+	switch {
+	case sf.After != nil && extra:
+		items, hasNewer = items[1:], true // the extra one is the newest
+	case sf.After != nil:
+		hasNewer = false
+	case extra:
+		items, hasOlder = items[:size], true
+	default:
+		hasOlder = false
+	}
+	p := &ListPage{Invitations: items, Total: total, TotalMore: more, PageSize: size}
+	if len(items) > 0 {
+		if hasNewer {
+			p.NewerCursor = cursorOf(&items[0])
+		}
+		if hasOlder {
+			p.OlderCursor = cursorOf(&items[len(items)-1])
+		}
+	}
+	return p, nil
+}
+
+func cursorOf(r *Invitation) string {
+	return store.InvitationCursor{CreatedAt: r.CreatedAt, ID: r.ID}.String()
 }
 
 // RefreshStates reads the current externalUserState from Graph for created invitations whose

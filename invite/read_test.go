@@ -3,6 +3,7 @@ package invite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -161,12 +162,18 @@ func TestList(t *testing.T) {
 	_ = h.store.UpdateInvitationState(context.Background(), first.ID, "Accepted", &acc, acc)
 
 	p, err := h.svc.List(context.Background(), employee, ListFilter{PageSize: 2})
-	if err != nil || p.Total != 3 || len(p.Invitations) != 2 || p.Pages != 2 || p.Invitations[0].Email != "guestc@fabrikam.example" {
+	if err != nil || p.Total != 3 || p.TotalMore || len(p.Invitations) != 2 || p.NewerCursor != "" || p.OlderCursor == "" ||
+		p.Invitations[0].Email != "guestc@fabrikam.example" {
 		t.Fatalf("page 1 %+v, %v", p, err)
 	}
-	p, _ = h.svc.List(context.Background(), employee, ListFilter{PageSize: 2, Page: 2})
-	if len(p.Invitations) != 1 || p.Invitations[0].Email != "guesta@fabrikam.example" {
+	p, _ = h.svc.List(context.Background(), employee, ListFilter{PageSize: 2, Before: p.OlderCursor})
+	if len(p.Invitations) != 1 || p.Invitations[0].Email != "guesta@fabrikam.example" || p.OlderCursor != "" || p.NewerCursor == "" {
 		t.Fatalf("page 2 %+v", p)
+	}
+	// Newer than the last page's first row is fewer than a page: that is the first page, in full.
+	p, _ = h.svc.List(context.Background(), employee, ListFilter{PageSize: 2, After: p.NewerCursor})
+	if len(p.Invitations) != 2 || p.Invitations[0].Email != "guestc@fabrikam.example" || p.NewerCursor != "" || p.OlderCursor == "" {
+		t.Fatalf("back to page 1 %+v", p)
 	}
 	p, _ = h.svc.List(context.Background(), employee, ListFilter{State: "accepted"})
 	if p.Total != 1 || p.Invitations[0].ID != first.ID {
@@ -186,6 +193,65 @@ func TestList(t *testing.T) {
 	p, _ = h.svc.List(context.Background(), admin, ListFilter{})
 	if p.Total != 0 {
 		t.Fatalf("admin's own %+v", p)
+	}
+	for _, bad := range []ListFilter{{Before: "x"}, {After: "12.\x00"}, {Before: "1.a", After: "1.b"}, {After: "notanumber.id"}} {
+		if _, err := h.svc.List(context.Background(), employee, bad); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("List(%+v) err %v; want ErrBadCursor", bad, err)
+		}
+	}
+}
+
+// TestListKeysetPaging walks a long list older and newer by cursors: every invitation once, in
+// order, rows created in the same instant kept apart by id, and the count capped.
+func TestListKeysetPaging(t *testing.T) {
+	h := newHarness(t, Policy{})
+	base := h.clock.Now()
+	const n = ListCountCap + 3
+	for i := range n {
+		// Pairs share a creation time, so the id decides their order.
+		inv := Invitation{ID: fmt.Sprintf("inv-%05d", i), TenantID: employee.TenantID, InviterOID: employee.ObjectID,
+			Email: fmt.Sprintf("g%d@fabrikam.example", i), Outcome: OutcomeCreated, CreatedAt: base.Add(time.Duration(i/2) * time.Second)}
+		if err := h.store.CreateInvitation(context.Background(), &inv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	var pages []*ListPage
+	f := ListFilter{PageSize: MaxPageSize}
+	for {
+		p, err := h.svc.List(context.Background(), employee, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Total != ListCountCap || !p.TotalMore {
+			t.Fatalf("count %d more %v; want %d and more", p.Total, p.TotalMore, ListCountCap)
+		}
+		pages = append(pages, p)
+		for _, r := range p.Invitations {
+			seen = append(seen, r.ID)
+		}
+		if p.OlderCursor == "" {
+			break
+		}
+		f.Before = p.OlderCursor
+	}
+	if len(seen) != n {
+		t.Fatalf("walked %d invitations; want %d", len(seen), n)
+	}
+	for i, id := range seen {
+		if want := fmt.Sprintf("inv-%05d", n-1-i); id != want {
+			t.Fatalf("row %d is %s; want %s", i, id, want)
+		}
+	}
+	// Newer from the third page is the second page, row for row.
+	back, err := h.svc.List(context.Background(), employee, ListFilter{PageSize: MaxPageSize, After: pages[2].NewerCursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Invitations) != MaxPageSize || back.Invitations[0].ID != pages[1].Invitations[0].ID ||
+		back.OlderCursor != pages[1].OlderCursor || back.NewerCursor != pages[1].NewerCursor {
+		t.Fatalf("newer page starts %s (newer %q older %q); want %s (newer %q older %q)", back.Invitations[0].ID,
+			back.NewerCursor, back.OlderCursor, pages[1].Invitations[0].ID, pages[1].NewerCursor, pages[1].OlderCursor)
 	}
 }
 

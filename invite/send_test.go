@@ -174,7 +174,7 @@ func TestSendHappyPaths(t *testing.T) {
 			if string(links[0].tokenHash) != string(tokenHash(res.JoinToken)) || strings.Contains(string(links[0].tokenSealed), res.JoinToken) {
 				t.Fatal("join link does not hold the token's hash, or holds the token in plain text")
 			}
-			if !links[0].ExpiresAt.Equal(h.clock.Now().Add(30 * 24 * time.Hour)) {
+			if !links[0].ExpiresAt.Equal(h.clock.Now().Add(testJoinTTL)) {
 				t.Fatalf("link expires %v", links[0].ExpiresAt)
 			}
 			ev := audits[0]

@@ -23,7 +23,6 @@ type Graph interface {
 	CreateInvitation(ctx context.Context, ts oauth2.TokenSource, in *graph.Invitation) (*graph.Invitation, error)
 	FindUsersByAddress(ctx context.Context, ts oauth2.TokenSource, email string) ([]graph.User, error)
 	FindUsersByIdentity(ctx context.Context, ts oauth2.TokenSource, issuerAssignedID, issuer string) ([]graph.User, error)
-	GetUser(ctx context.Context, ts oauth2.TokenSource, id string) (*graph.User, error)
 	Organization(ctx context.Context, ts oauth2.TokenSource) (*graph.Organization, error)
 	// Lookup sends the preflight's directory reads together (one JSON batch, one round trip).
 	Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.Lookup) *graph.LookupResult
@@ -39,6 +38,7 @@ type Store interface {
 	GetInvitation(ctx context.Context, id string) (*Invitation, error)
 	ListInvitations(ctx context.Context, f store.InvitationFilter) ([]Invitation, error)
 	CountInvitations(ctx context.Context, f store.InvitationFilter) (int, error)
+	CountInvitationsCapped(ctx context.Context, f store.InvitationFilter, limit int) (n int, more bool, err error)
 	UpdateInvitationState(ctx context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error
 	LatestInvitationsByEmail(ctx context.Context, tenantID, email string, since time.Time) ([]Invitation, error)
 	InvitationHistory(ctx context.Context, id string) ([]Invitation, error)
@@ -73,11 +73,9 @@ const (
 
 // Defaults applied by NewService when Config leaves them zero.
 const (
-	DefaultJoinTTL            = 30 * 24 * time.Hour
-	DefaultOrgCacheTTL        = time.Hour
-	DefaultRecentWindow       = 24 * time.Hour
-	DefaultRefreshTimeout     = 2 * time.Second
-	DefaultRefreshConcurrency = 4
+	DefaultOrgCacheTTL    = time.Hour
+	DefaultRecentWindow   = 24 * time.Hour
+	DefaultRefreshTimeout = 2 * time.Second
 )
 
 // Config is everything a Service needs.
@@ -87,15 +85,14 @@ type Config struct {
 	Keys      *keyring.Ring
 	Policy    Policy
 	PublicURL string        // Portico's public base URL; join links are {PublicURL}/join/{token}
-	JoinTTL   time.Duration // lifetime of a join link
+	JoinTTL   time.Duration // lifetime of a join link (required; the default is config's DefaultJoinLinkTTL)
 	Clock     func() time.Time
 	Logger    *slog.Logger
 	Quota     QuotaLimits // invitations per inviter per hour and day; zero: no limit
 
-	OrgCacheTTL        time.Duration // how long the tenant's verified domains are cached
-	RecentWindow       time.Duration // how far back Portico's own records count in preflight
-	RefreshTimeout     time.Duration // overall deadline of RefreshStates
-	RefreshConcurrency int           // unused: RefreshStates reads every state in one round trip of JSON batches
+	OrgCacheTTL    time.Duration // how long the tenant's verified domains are cached
+	RecentWindow   time.Duration // how far back Portico's own records count in preflight
+	RefreshTimeout time.Duration // overall deadline of RefreshStates
 }
 
 // Service carries out invitations for signed-in employees and join links for partners.
@@ -110,10 +107,9 @@ type Service struct {
 	log       *slog.Logger
 	quota     QuotaLimits
 
-	orgTTL             time.Duration
-	recent             time.Duration
-	refreshTimeout     time.Duration
-	refreshConcurrency int
+	orgTTL         time.Duration
+	recent         time.Duration
+	refreshTimeout time.Duration
 
 	backgroundSync atomic.Bool // states kept current by a background job: pages make no Graph call
 
@@ -122,35 +118,31 @@ type Service struct {
 	detach func(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
-// NewService builds a Service; Graph, Store and Keys are required.
+// NewService builds a Service; Graph, Store, Keys and a positive JoinTTL are required.
 func NewService(cfg Config) *Service {
-	if cfg.Graph == nil || cfg.Store == nil || cfg.Keys == nil {
-		panic("invite: NewService needs Graph, Store and Keys")
+	if cfg.Graph == nil || cfg.Store == nil || cfg.Keys == nil || cfg.JoinTTL <= 0 {
+		panic("invite: NewService needs Graph, Store, Keys and a positive JoinTTL")
 	}
 	s := &Service{
-		graph:              cfg.Graph,
-		store:              cfg.Store,
-		keys:               cfg.Keys,
-		policy:             cfg.Policy.withDefaults(),
-		publicURL:          strings.TrimRight(cfg.PublicURL, "/"),
-		joinTTL:            orDuration(cfg.JoinTTL, DefaultJoinTTL),
-		now:                cfg.Clock,
-		log:                cfg.Logger,
-		quota:              cfg.Quota,
-		orgTTL:             orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
-		recent:             orDuration(cfg.RecentWindow, DefaultRecentWindow),
-		refreshTimeout:     orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),
-		refreshConcurrency: cfg.RefreshConcurrency,
-		orgs:               map[string]*orgEntry{},
+		graph:          cfg.Graph,
+		store:          cfg.Store,
+		keys:           cfg.Keys,
+		policy:         cfg.Policy.withDefaults(),
+		publicURL:      strings.TrimRight(cfg.PublicURL, "/"),
+		joinTTL:        cfg.JoinTTL,
+		now:            cfg.Clock,
+		log:            cfg.Logger,
+		quota:          cfg.Quota,
+		orgTTL:         orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
+		recent:         orDuration(cfg.RecentWindow, DefaultRecentWindow),
+		refreshTimeout: orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),
+		orgs:           map[string]*orgEntry{},
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.refreshConcurrency <= 0 {
-		s.refreshConcurrency = DefaultRefreshConcurrency
 	}
 	// Recording what Graph did must not be cut short by the request that asked for it.
 	s.detach = func(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -59,6 +59,12 @@ func (a *StoreAdapter) CountInvitations(ctx context.Context, f store.InvitationF
 	return a.q.CountInvitations(ctx, f)
 }
 
+// CountInvitationsCapped counts the invitations a filter selects up to limit; more reports that
+// there are more than limit.
+func (a *StoreAdapter) CountInvitationsCapped(ctx context.Context, f store.InvitationFilter, limit int) (int, bool, error) {
+	return a.q.CountInvitationsCapped(ctx, f, limit)
+}
+
 // UpdateInvitationState records the partner's state as last read from Graph.
 func (a *StoreAdapter) UpdateInvitationState(ctx context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error {
 	return a.q.UpdateInvitationState(ctx, id, state, changedAt, checkedAt)

@@ -40,6 +40,7 @@ func TestWithSQLiteStore(t *testing.T) {
 		Keys:      keys,
 		Policy:    Policy{DefaultRedirectURL: "https://portico.example/welcome"},
 		PublicURL: "https://portico.example",
+		JoinTTL:   testJoinTTL,
 		Clock:     clock.Now,
 		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})

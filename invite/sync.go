@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -64,6 +65,15 @@ func (e *ThrottledError) Error() string {
 }
 
 func (e *ThrottledError) Unwrap() error { return e.Err }
+
+// throttled is Graph's 429 answer carried by err, or nil.
+func throttled(err error) *graph.Error {
+	var ge *graph.Error
+	if errors.As(err, &ge) && ge.Status == http.StatusTooManyRequests {
+		return ge
+	}
+	return nil
+}
 
 // ErrNoBackgroundStore is returned when the service's store cannot list invitations to sync.
 var ErrNoBackgroundStore = errors.New("invite: the store does not support the background state sync")
@@ -126,8 +136,7 @@ func (s *Service) SyncStates(ctx context.Context, ts oauth2.TokenSource, o SyncO
 		}
 		res.Failed += len(miss)
 		if err != nil {
-			var ge *graph.Error
-			if graph.IsThrottled(err) && errors.As(err, &ge) {
+			if ge := throttled(err); ge != nil {
 				return res, &ThrottledError{RetryAfter: max(ge.RetryAfter, time.Second), Err: err}
 			}
 			if ctx.Err() != nil {
@@ -156,8 +165,7 @@ func (s *Service) RefreshState(ctx context.Context, ts oauth2.TokenSource, id st
 	}
 	_, _, miss, err := s.readStates(graph.WithPriority(ctx, "low"), ts, []Invitation{*rec})
 	if err != nil || len(miss) > 0 {
-		var ge *graph.Error
-		if graph.IsThrottled(err) && errors.As(err, &ge) {
+		if ge := throttled(err); ge != nil {
 			return "", &ThrottledError{RetryAfter: max(ge.RetryAfter, time.Second), Err: err}
 		}
 		return "", fmt.Errorf("invite: reading the state of %s: %w", id, err)

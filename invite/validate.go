@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"portico/config"
+	"portico/internal/netaddr"
 )
 
 // Form field names; FieldErrors are keyed by them and they match Graph's property names.
@@ -365,7 +365,10 @@ func validateRedirectURL(raw string, allowedHosts []string, allowHTTPLoopback bo
 	bad := func(msg string) (string, error) {
 		return "", &FieldError{Field: FieldRedirectURL, Message: msg}
 	}
-	const mustHTTPS = "The landing page must start with https://."
+	mustHTTPS := "The landing page must start with https://."
+	if allowHTTPLoopback {
+		mustHTTPS = "The landing page must start with https:// (http:// is allowed only for this machine, e.g. http://localhost)."
+	}
 	raw = strings.Trim(raw, " \t")
 	switch {
 	case raw == "":
@@ -389,7 +392,7 @@ func validateRedirectURL(raw string, allowedHosts []string, allowHTTPLoopback bo
 	port := u.Port()
 	switch {
 	case scheme == "https":
-	case scheme == "http" && allowHTTPLoopback && config.IsLoopbackHost(host):
+	case scheme == "http" && allowHTTPLoopback && netaddr.IsLoopbackHost(host):
 	default:
 		return bad(mustHTTPS)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"portico/config"
+	"portico/internal/netaddr"
 )
 
 func TestValidateEmail(t *testing.T) {
@@ -114,7 +114,8 @@ func TestValidateRedirectURL(t *testing.T) {
 		{name: "data", in: "data:text/html;base64,PHNjcmlwdD4=", msgPart: "must start with https://"},
 		{name: "vbscript", in: "vbscript:msgbox", msgPart: "must start with https://"},
 		{name: "http allowed host", in: "http://allowed.example", allowed: allowed, msgPart: "must start with https://"},
-		{name: "http non-loopback in demo", in: "http://evil.example/", loopback: true, msgPart: "must start with https://"},
+		{name: "http non-loopback in demo", in: "http://evil.example/", loopback: true, msgPart: "must start with https:// (http:// is allowed only for this machine, e.g. http://localhost)."},
+		{name: "no exception named outside demo", in: "http://evil.example/", msgPart: "must start with https://."},
 		{name: "http loopback outside demo", in: "http://127.0.0.1/", msgPart: "must start with https://"},
 		{name: "protocol relative", in: "//evil.com", allowed: allowed, msgPart: "must start with https://"},
 		{name: "protocol relative no list", in: "//evil.com", msgPart: "must start with https://"},
@@ -384,7 +385,7 @@ func FuzzValidateRedirect(f *testing.F) {
 			}
 			switch {
 			case u.Scheme == "https":
-			case u.Scheme == "http" && loopback && config.IsLoopbackHost(u.Hostname()):
+			case u.Scheme == "http" && loopback && netaddr.IsLoopbackHost(u.Hostname()):
 			default:
 				t.Fatalf("accepted %q → %q with scheme %q (loopback %v)", raw, got, u.Scheme, loopback)
 			}

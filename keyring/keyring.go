@@ -62,23 +62,6 @@ func New(keys ...[]byte) (*Ring, error) {
 	return r, nil
 }
 
-// ParseKeys builds a ring from a comma-separated list of base64 32-byte keys (see DecodeKey), newest first.
-func ParseKeys(s string) (*Ring, error) {
-	var keys [][]byte
-	for i, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		k, err := DecodeKey(part)
-		if err != nil {
-			return nil, fmt.Errorf("keyring: key %d: %w", i+1, err)
-		}
-		keys = append(keys, k)
-	}
-	return New(keys...)
-}
-
 // Errors of DecodeKey.
 var (
 	ErrNotBase64 = errors.New("keyring: not base64")

@@ -137,7 +137,7 @@ func fullInvitation() *Invitation {
 	return &Invitation{
 		ID: "inv-full", TenantID: "t1", InviterOID: "oid-a", InviterUPN: "a@contoso.example", InviterName: "Ann",
 		Email: "guest@fabrikam.example", DisplayName: "Guest, \"The\"", Message: "Welcome — ünïcødé ✓", CCAddress: "cc@contoso.example",
-		CCName: "Cc", Language: "de-DE", RedirectURL: "https://portal.example/welcome?x=1", UserType: "Member", SendEmail: true,
+		Language: "de-DE", RedirectURL: "https://portal.example/welcome?x=1", UserType: "Member", SendEmail: true,
 		Outcome: OutcomeCreated, GraphInvitationID: "g-inv", GraphUserID: "g-user", GraphStatus: "PendingAcceptance",
 		GraphRequestID: "req-1", ErrorCode: "", ErrorMessage: "it's fine", RedeemURLSealed: []byte{0, 1, 2, 0xff},
 		ExternalUserState: "PendingAcceptance", ExternalUserStateChangedAt: ptr(at(-time.Hour)), StateCheckedAt: ptr(at(time.Second)),

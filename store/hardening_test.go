@@ -141,13 +141,11 @@ func testAuditCleaning(t *testing.T, db *DB) {
 func testAuditKeyset(t *testing.T, db *DB) {
 	ctx := t.Context()
 	// 12 events; two share a time, so the id breaks the tie.
-	var evs []AuditEvent
 	for i := range 12 {
 		ev := AuditEvent{Time: at(time.Duration(min(i, 10)) * time.Minute), Action: "k", Target: fmt.Sprint(i)}
 		if err := db.AppendAudit(ctx, &ev); err != nil {
 			t.Fatal(err)
 		}
-		evs = append(evs, ev)
 	}
 	targets := func(evs []AuditEvent) string {
 		var s []string

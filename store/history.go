@@ -91,11 +91,11 @@ func (q *Queries) InvitationEvents(ctx context.Context, invitationIDs ...string)
 func (q *Queries) UpdateInvitationSend(ctx context.Context, inv *Invitation) error {
 	inv.SentAt = utc(inv.SentAt)
 	inv.ExternalUserStateChangedAt, inv.StateCheckedAt = utcPtr(inv.ExternalUserStateChangedAt), utcPtr(inv.StateCheckedAt)
-	res, err := q.exec(ctx, `UPDATE invitations SET display_name = ?, message = ?, cc_address = ?, cc_name = ?, language = ?,
+	res, err := q.exec(ctx, `UPDATE invitations SET display_name = ?, message = ?, cc_address = ?, language = ?,
 redirect_url = ?, user_type = ?, send_email = ?, outcome = ?, graph_invitation_id = ?, graph_user_id = ?, graph_status = ?,
 graph_request_id = ?, error_code = ?, error_message = ?, redeem_url_sealed = ?, external_user_state = ?,
 external_user_state_changed_at = ?, state_checked_at = ?, sent_at = ? WHERE id = ?`,
-		inv.DisplayName, inv.Message, inv.CCAddress, inv.CCName, inv.Language,
+		inv.DisplayName, inv.Message, inv.CCAddress, inv.Language,
 		inv.RedirectURL, inv.UserType, inv.SendEmail, inv.Outcome, inv.GraphInvitationID, inv.GraphUserID, inv.GraphStatus,
 		inv.GraphRequestID, inv.ErrorCode, inv.ErrorMessage, inv.RedeemURLSealed, inv.ExternalUserState,
 		q.nullTS(inv.ExternalUserStateChangedAt), q.nullTS(inv.StateCheckedAt), q.ts(inv.SentAt), inv.ID)

@@ -8,7 +8,7 @@ import (
 )
 
 const invitationColumns = `id, tenant_id, inviter_oid, inviter_upn, inviter_name,
-email, display_name, message, cc_address, cc_name, language, redirect_url, user_type, send_email,
+email, display_name, message, cc_address, language, redirect_url, user_type, send_email,
 outcome, graph_invitation_id, graph_user_id, graph_status, graph_request_id, error_code, error_message,
 redeem_url_sealed, external_user_state, external_user_state_changed_at, state_checked_at, resend_of, created_at, sent_at, replaced_by`
 
@@ -16,7 +16,7 @@ func scanInvitation(s scanner) (*Invitation, error) {
 	var inv Invitation
 	var sentAt *time.Time
 	err := s.Scan(&inv.ID, &inv.TenantID, &inv.InviterOID, &inv.InviterUPN, &inv.InviterName,
-		&inv.Email, &inv.DisplayName, &inv.Message, &inv.CCAddress, &inv.CCName, &inv.Language, &inv.RedirectURL, &inv.UserType, &inv.SendEmail,
+		&inv.Email, &inv.DisplayName, &inv.Message, &inv.CCAddress, &inv.Language, &inv.RedirectURL, &inv.UserType, &inv.SendEmail,
 		&inv.Outcome, &inv.GraphInvitationID, &inv.GraphUserID, &inv.GraphStatus, &inv.GraphRequestID, &inv.ErrorCode, &inv.ErrorMessage,
 		&inv.RedeemURLSealed, &inv.ExternalUserState, nullTimeCol{&inv.ExternalUserStateChangedAt}, nullTimeCol{&inv.StateCheckedAt},
 		&inv.ResendOf, timeCol{&inv.CreatedAt}, nullTimeCol{&sentAt}, &inv.ReplacedBy)
@@ -35,7 +35,7 @@ func (q *Queries) CreateInvitation(ctx context.Context, inv *Invitation) error {
 	if err := checkText([2]string{"id", inv.ID}, [2]string{"tenant id", inv.TenantID}, [2]string{"inviter", inv.InviterOID},
 		[2]string{"inviter UPN", inv.InviterUPN}, [2]string{"inviter name", inv.InviterName}, [2]string{"email", inv.Email},
 		[2]string{"display name", inv.DisplayName}, [2]string{"message", inv.Message}, [2]string{"cc address", inv.CCAddress},
-		[2]string{"cc name", inv.CCName}, [2]string{"language", inv.Language}, [2]string{"redirect URL", inv.RedirectURL},
+		[2]string{"language", inv.Language}, [2]string{"redirect URL", inv.RedirectURL},
 		[2]string{"user type", inv.UserType}, [2]string{"outcome", inv.Outcome}, [2]string{"Graph invitation id", inv.GraphInvitationID},
 		[2]string{"Graph user id", inv.GraphUserID}, [2]string{"Graph status", inv.GraphStatus}, [2]string{"Graph request id", inv.GraphRequestID},
 		[2]string{"error code", inv.ErrorCode}, [2]string{"error message", inv.ErrorMessage},
@@ -55,9 +55,9 @@ func (q *Queries) CreateInvitation(ctx context.Context, inv *Invitation) error {
 	inv.SentAt = utc(inv.SentAt)
 	inv.ExternalUserStateChangedAt, inv.StateCheckedAt = utcPtr(inv.ExternalUserStateChangedAt), utcPtr(inv.StateCheckedAt)
 	_, err := q.exec(ctx, `INSERT INTO invitations (`+invitationColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		inv.ID, inv.TenantID, inv.InviterOID, inv.InviterUPN, inv.InviterName,
-		inv.Email, inv.DisplayName, inv.Message, inv.CCAddress, inv.CCName, inv.Language, inv.RedirectURL, inv.UserType, inv.SendEmail,
+		inv.Email, inv.DisplayName, inv.Message, inv.CCAddress, inv.Language, inv.RedirectURL, inv.UserType, inv.SendEmail,
 		inv.Outcome, inv.GraphInvitationID, inv.GraphUserID, inv.GraphStatus, inv.GraphRequestID, inv.ErrorCode, inv.ErrorMessage,
 		inv.RedeemURLSealed, inv.ExternalUserState, q.nullTS(inv.ExternalUserStateChangedAt), q.nullTS(inv.StateCheckedAt),
 		inv.ResendOf, q.ts(inv.CreatedAt), q.ts(inv.SentAt), inv.ReplacedBy)

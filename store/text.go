@@ -37,9 +37,9 @@ const (
 // tabs become a space (so one event stays one line in every export and log), other control
 // characters (NUL, escapes, C1) and the invisible bidirectional controls that reorder what a reader
 // sees (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) are removed, and the result is cut to
-// max runes, ending in "…" when cut.
-func cleanAuditText(s string, max int) string {
-	if validText(s) && utf8.RuneCountInString(s) <= max && strings.IndexFunc(s, unsafeRune) < 0 {
+// limit runes, ending in "…" when cut.
+func cleanAuditText(s string, limit int) string {
+	if validText(s) && utf8.RuneCountInString(s) <= limit && strings.IndexFunc(s, unsafeRune) < 0 {
 		return s
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
@@ -56,8 +56,8 @@ func cleanAuditText(s string, max int) string {
 		n++
 	}
 	out := b.String()
-	if n > max {
-		out = string([]rune(out)[:max-1]) + "…"
+	if n > limit {
+		out = string([]rune(out)[:limit-1]) + "…"
 	}
 	return out
 }

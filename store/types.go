@@ -47,7 +47,6 @@ type Invitation struct {
 	DisplayName string
 	Message     string
 	CCAddress   string
-	CCName      string
 	Language    string
 	RedirectURL string
 	UserType    string

@@ -40,7 +40,7 @@ func BenchmarkInviteFormPage(b *testing.B) {
 
 // BenchmarkInvitationListPage renders a full page of 25 invitations.
 func BenchmarkInvitationListPage(b *testing.B) {
-	m := InvitationList{Page: benchPage(), Items: sampleInvitations(25), State: "all", PageNum: 1, PageCount: 4, Total: 100}
+	m := InvitationList{Page: benchPage(), Items: sampleInvitations(25), State: "all", Total: 100, OlderURL: "/invitations?state=all&before=1.a"}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := InvitationListPage(m).Render(context.Background(), io.Discard); err != nil {

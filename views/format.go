@@ -72,15 +72,63 @@ var fieldLabels = map[string]string{
 
 func viewBox(q QR) string { return "0 0 " + itoa(q.Size) + " " + itoa(q.Size) }
 
-func pageLink(base string, state string, everyone bool, page int) string {
+// quotaReached reports a configured quota with no invitation left.
+func quotaReached(q *Quota) bool { return q != nil && q.Limit > 0 && q.Remaining == 0 }
+
+// quotaPer is "per hour" or "per day".
+func quotaPer(q Quota) string {
+	if q.Day {
+		return "per day"
+	}
+	return "per hour"
+}
+
+// quotaWindow is "this hour" or "in 24 hours": the window the places left belong to.
+func quotaWindow(q Quota) string {
+	if q.Day {
+		return "in 24 hours"
+	}
+	return "this hour"
+}
+
+// listLink is My invitations (or everyone's) filtered by state, from its first page.
+func listLink(state string, everyone bool) string {
 	q := "?state=" + state
 	if everyone {
 		q += "&scope=everyone"
 	}
-	if page > 1 {
-		q += "&page=" + itoa(page)
+	return "/invitations" + q
+}
+
+// countText is "1 invitation", "25 invitations" or "more than 1,000 invitations".
+func countText(n int, more bool) string {
+	if more {
+		return "more than " + thousands(n) + " invitations"
 	}
-	return base + q
+	if n == 1 {
+		return "1 invitation"
+	}
+	return thousands(n) + " invitations"
+}
+
+// capitalize upper-cases the first letter of an ASCII sentence.
+func capitalize(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// thousands writes n with comma separators: 1,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // plural is "1 time" or "3 times".

@@ -52,6 +52,15 @@ type InviteForm struct {
 	MaxMessage   int
 	Check        *Check // the address check of the last submit, shown where the live check goes
 	ResendOffer  *ResendOffer
+	Quota        *Quota // nil: no quota is configured
+}
+
+// Quota is the inviter's tightest invitation quota window: "N of M left this hour", or, when none
+// is left, the limit and when the next invitation is possible.
+type Quota struct {
+	Limit, Remaining int
+	Day              bool      // the window is a day (24 hours), not an hour
+	ResetAt          time.Time // when the next place frees up; zero when none is used
 }
 
 // InviteValues are the form's field values.
@@ -73,6 +82,8 @@ type Check struct {
 }
 
 // ResendOffer lets the inviter send a pending invitation again instead of a duplicate.
+// InvitationID is set when the viewer may see the existing invitation: the offer then links to it
+// and resends through it; otherwise the form is posted again with resend=1.
 type ResendOffer struct{ InvitationID, Text string }
 
 // Invitation is one invitation as the pages show it.
@@ -94,6 +105,8 @@ type Invitation struct {
 
 	RedeemURL                           string
 	CanReveal, CanResend, CanManageLink bool
+	RevealReason                        string // why Microsoft's link cannot be revealed, when it cannot
+	Revealed                            bool   // RedeemURL was just revealed (shown once, audited)
 	History                             []HistoryItem
 }
 
@@ -126,10 +139,13 @@ type InvitationPage struct {
 // InvitationList is "My invitations" (or everyone's, for admins).
 type InvitationList struct {
 	Page
-	Items                     []Invitation
-	State                     string
-	Everyone, CanSeeEveryone  bool
-	PageNum, PageCount, Total int
+	Items                    []Invitation
+	State                    string
+	Everyone, CanSeeEveryone bool
+	Total                    int  // invitations matching the filter, counted up to a cap
+	TotalMore                bool // more than Total match
+	// Paging links, "" when there is no such page: the newest invitations, newer ones, older ones.
+	NewestURL, NewerURL, OlderURL string
 }
 
 // Join is the partner's landing page behind a join link, in one of its states.

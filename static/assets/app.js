@@ -22,19 +22,51 @@
   });
 
   // Character count for the personal message: shown at once, told to screen readers after a pause.
+  // There is no maxlength (a browser would cut a long paste silently): going over says by how much,
+  // and the server refuses it with a message by the field.
   $$("textarea[data-count]").forEach(function (ta) {
     var out = $(ta.getAttribute("data-count")), live = $(ta.getAttribute("data-count-live") || "#none");
-    var max = parseInt(ta.getAttribute("maxlength"), 10), timer;
+    var max = parseInt(ta.getAttribute("data-max"), 10), timer;
     var text = function () {
-      return max > 0 ? (max - ta.value.length) + " of " + max + " characters left" : ta.value.length + " characters";
+      var n = ta.value.length;
+      if (!(max > 0)) return n + " characters";
+      if (n > max) return n + " characters: " + (n - max) + " over the limit of " + max + ". Shorten the message to send it.";
+      return (max - n) + " of " + max + " characters left";
+    };
+    var update = function () {
+      out.textContent = text();
+      out.classList.toggle("over", max > 0 && ta.value.length > max);
     };
     ta.addEventListener("input", function () {
-      out.textContent = text();
+      update();
       clearTimeout(timer);
       if (live) timer = setTimeout(function () { live.textContent = text(); }, 1000);
     });
-    out.textContent = text();
+    update();
   });
+
+  // Microsoft ignores the email language when a personal message is written: say so by the field.
+  var msg = $("#customizedMessageBody"), ignored = $("[data-language-ignored]"), langSelect = $("#messageLanguage");
+  if (msg && ignored && langSelect) {
+    var base = langSelect.getAttribute("aria-describedby") || "";
+    var note = function () {
+      var on = msg.value.trim() !== "";
+      ignored.hidden = !on;
+      langSelect.setAttribute("aria-describedby", on ? (base + " " + ignored.id).trim() : base);
+    };
+    msg.addEventListener("input", note);
+    note();
+  }
+
+  // The submit button says what will happen: an email is sent, or a link is created to share.
+  var sendEmail = $("#sendInvitationMessage"), submit = $("button[data-label-email]");
+  if (sendEmail && submit) {
+    var label = function () {
+      submit.textContent = submit.getAttribute(sendEmail.checked ? "data-label-email" : "data-label-link");
+    };
+    sendEmail.addEventListener("change", label);
+    label();
+  }
 
   // Live address check: debounced GET /invitations/check?email=…, answered with a small fragment.
   var email = $("input[data-check]");
@@ -78,18 +110,20 @@
     });
   });
 
-  // Dates in the reader's own time zone; in the page's language when it is not English (a
-  // partner's join page), else in the browser's own format.
+  // Dates in the reader's own time zone, in the one format the server writes too ("28 Nov 2026,
+  // 09:31 UTC": day, short month, year, 24-hour time, zone); in the page's language when it is not
+  // English (a partner's join page).
   var lang = document.documentElement.lang;
-  var locale = lang && lang !== "en" ? lang : undefined;
+  var locale = lang && lang !== "en" ? lang : "en-GB";
+  var dateFormat = { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" };
   $$("time[datetime]").forEach(function (t) {
     var d = new Date(t.getAttribute("datetime"));
     if (isNaN(d)) return;
     t.title = t.textContent;
     try {
-      t.textContent = d.toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
+      t.textContent = d.toLocaleString(locale, dateFormat);
     } catch (e) {
-      t.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      t.textContent = d.toLocaleString("en-GB", dateFormat);
     }
     if (t.hasAttribute("data-relative") && window.Intl && Intl.RelativeTimeFormat) t.textContent += " (" + ago(d) + ")";
   });
