@@ -178,7 +178,7 @@ func childRunnerConfig(db *store.DB, graphURL string, ts oauth2.TokenSource, pau
 	}
 	inv := invite.NewService(invite.Config{
 		Graph: graph.NewClient(graphURL, nil), Store: invite.NewStoreAdapter(db), Keys: keys,
-		PublicURL: "http://portico.test", Policy: invite.Policy{DefaultRedirectURL: "http://portico.test/welcome"},
+		PublicURL: "http://portico.test", Policy: invite.Policy{DefaultRedirectURL: "http://portico.test/welcome"}, JoinTTL: time.Hour,
 	})
 	return jobs.Config{Store: db, Invites: inv, Tokens: ts, ID: id, SyncInterval: -1, SyncPause: pause,
 		JobTimeout: 10 * time.Second, RescueAfter: 11 * time.Second, PollInterval: 100 * time.Millisecond}, nil

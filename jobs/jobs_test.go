@@ -75,7 +75,7 @@ func newEnv(t *testing.T, dsn string, n, accepted int) *env {
 	e := &env{db: db, tenant: tenant, tokens: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok, Expiry: time.Now().Add(time.Hour)})}
 	e.invites = invite.NewService(invite.Config{
 		Graph: graph.NewClient(tenant.URL(), &http.Client{Timeout: 10 * time.Second}),
-		Store: invite.NewStoreAdapter(db), PublicURL: "http://portico.test", Keys: testKeys(t),
+		Store: invite.NewStoreAdapter(db), PublicURL: "http://portico.test", Keys: testKeys(t), JoinTTL: time.Hour,
 		Policy: invite.Policy{DefaultRedirectURL: "http://portico.test/welcome"},
 	})
 	base := time.Now().Add(-time.Hour).UTC()
@@ -250,7 +250,7 @@ func TestStateSyncRetriesAndThrottling(t *testing.T) {
 			// No retry inside the Graph client: Graph's answers reach the job.
 			e.invites = invite.NewService(invite.Config{
 				Graph: graph.NewClient(e.tenant.URL(), nil, graph.WithMaxRetries(0)),
-				Store: invite.NewStoreAdapter(e.db), PublicURL: "http://portico.test", Keys: testKeys(t),
+				Store: invite.NewStoreAdapter(e.db), PublicURL: "http://portico.test", Keys: testKeys(t), JoinTTL: time.Hour,
 			})
 			// Attempt 1: every read fails (500). Attempt 2: guest-020 is throttled (1 s) once.
 			e.tenant.InjectFault(devtenant.Fault{PathPrefix: "/users/", Status: http.StatusInternalServerError, Code: "generalException", Times: 25})
