@@ -17,12 +17,18 @@ func (q *Queries) PendingStateSync(ctx context.Context, before time.Time, limit 
 	if limit <= 0 {
 		return nil, nil
 	}
+	// The order of the partial index invitations_state_sync (migration 0004), so a batch reads 20
+	// index entries instead of sorting every pending invitation: SQLite sorts NULL first in
+	// ascending order on its own, PostgreSQL is told to (and its index is built that way).
+	order := "state_checked_at, created_at, id"
+	if q.dialect == DialectPostgres {
+		order = "state_checked_at NULLS FIRST, created_at, id"
+	}
 	return q.invitations(ctx, "pending state sync",
 		"SELECT "+invitationColumns+` FROM invitations
-WHERE outcome = 'created' AND graph_user_id <> '' AND replaced_by = '' AND external_user_state <> ?
+WHERE outcome = 'created' AND graph_user_id <> '' AND replaced_by = '' AND external_user_state <> 'Accepted'
   AND (state_checked_at IS NULL OR state_checked_at < ?)
-ORDER BY state_checked_at IS NOT NULL, state_checked_at, created_at, id`+q.page(limit, 0),
-		StateAccepted, q.ts(before))
+ORDER BY `+order+q.page(limit, 0), q.ts(before))
 }
 
 // MarkStateDue forgets when the invitation's state was last read, so the next refresh (the
