@@ -66,6 +66,20 @@ func (e *ThrottledError) Error() string {
 
 func (e *ThrottledError) Unwrap() error { return e.Err }
 
+// ErrBackgroundForbidden is Graph refusing Portico's background identity (403): a permission is
+// missing, and trying again cannot help.
+var ErrBackgroundForbidden = errors.New("invite: Graph refused Portico's background identity (403): " +
+	"grant the application permission User.Read.All with admin consent")
+
+// forbidden is Graph's 403 answer carried by err, or nil.
+func forbidden(err error) *graph.Error {
+	var ge *graph.Error
+	if errors.As(err, &ge) && ge.Status == http.StatusForbidden {
+		return ge
+	}
+	return nil
+}
+
 // throttled is Graph's 429 answer carried by err, or nil.
 func throttled(err error) *graph.Error {
 	var ge *graph.Error
@@ -139,6 +153,9 @@ func (s *Service) SyncStates(ctx context.Context, ts oauth2.TokenSource, o SyncO
 			if ge := throttled(err); ge != nil {
 				return res, &ThrottledError{RetryAfter: max(ge.RetryAfter, time.Second), Err: err}
 			}
+			if forbidden(err) != nil {
+				return res, fmt.Errorf("%w: %w", ErrBackgroundForbidden, err)
+			}
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
@@ -167,6 +184,9 @@ func (s *Service) RefreshState(ctx context.Context, ts oauth2.TokenSource, id st
 	if err != nil || len(miss) > 0 {
 		if ge := throttled(err); ge != nil {
 			return "", &ThrottledError{RetryAfter: max(ge.RetryAfter, time.Second), Err: err}
+		}
+		if forbidden(err) != nil {
+			return "", fmt.Errorf("%w: %w", ErrBackgroundForbidden, err)
 		}
 		return "", fmt.Errorf("invite: reading the state of %s: %w", id, err)
 	}

@@ -541,3 +541,26 @@ func TestRefreshSoonWithoutIdentityMarksDue(t *testing.T) {
 		t.Errorf("jobs queued without an identity: %+v", jobs)
 	}
 }
+
+// A background identity without the read permission gets Graph's 403: the job stops at once
+// (no retries) and says which permission is missing.
+func TestStateSyncWithoutPermission(t *testing.T) {
+	e := newEnv(t, sqliteURL(t), 30, 0)
+	tok, err := e.tenant.AppAccessToken("Organization.Read.All")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.runner(t, Config{Tokens: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok, Expiry: time.Now().Add(time.Hour)})})
+	start(t, r)
+	id, err := r.SyncNow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := waitState(t, r, id, "cancelled", 20*time.Second)
+	if j.Attempt != 1 || !strings.Contains(j.LastError, "User.Read.All") || !strings.Contains(j.LastError, "403") {
+		t.Errorf("job attempt %d, last error %q; want one attempt naming the missing permission", j.Attempt, j.LastError)
+	}
+	if n := batches(e.tenant); n != 1 {
+		t.Errorf("%d batches, want 1", n)
+	}
+}

@@ -81,9 +81,13 @@ func (w *stateSyncWorker) Work(ctx context.Context, job *river.Job[StateSyncArgs
 	w.r.log.InfoContext(ctx, "state sync", "job", job.ID, "attempt", job.Attempt, "batches", res.Batches,
 		"checked", res.Checked, "accepted", res.Accepted, "not_answered", res.Failed)
 	var te *invite.ThrottledError
-	if errors.As(err, &te) {
+	switch {
+	case errors.As(err, &te):
 		w.r.log.WarnContext(ctx, "state sync throttled by Graph; resuming later", "job", job.ID, "retry_in", te.RetryAfter)
 		return river.JobSnooze(te.RetryAfter)
+	case errors.Is(err, invite.ErrBackgroundForbidden):
+		w.r.log.ErrorContext(ctx, "state sync refused by Graph: a permission is missing", "job", job.ID, "err", err)
+		return river.JobCancel(err) // retrying cannot help; the admin page shows why
 	}
 	return err
 }
@@ -103,7 +107,7 @@ func (w *stateRefreshWorker) Work(ctx context.Context, job *river.Job[StateRefre
 		switch {
 		case errors.As(err, &te):
 			return river.JobSnooze(te.RetryAfter)
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, invite.ErrBackgroundForbidden):
 			return river.JobCancel(err)
 		case err != nil:
 			return err
