@@ -461,6 +461,15 @@ func TestJobsKeepTheAskersLimits(t *testing.T) {
 	if fmt.Sprint(probe.ran) != "[employee schedule]" {
 		t.Errorf("ran %v, want only the allowed employee's and the scheduled job", probe.ran)
 	}
+	// The admin page's keyset pages: newest first, then the rest.
+	page1, next, err := r.List(context.Background(), 0, 4)
+	if err != nil || len(page1) != 4 || next != page1[3].ID || page1[0].ID <= page1[3].ID {
+		t.Fatalf("first page %+v next %d: %v", page1, next, err)
+	}
+	page2, next2, err := r.List(context.Background(), next, 4)
+	if err != nil || len(page2) != 2 || next2 != 0 || page2[0].ID >= next {
+		t.Fatalf("second page %+v next %d: %v", page2, next2, err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if fmt.Sprint(rechecked) != "[ann@contoso.example/probe bob@contoso.example/probe]" {
