@@ -126,7 +126,8 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		}
 		r.features = append(r.features, Feature{Name: "Partner states kept current in the background", On: true})
 	} else {
-		// Registered so jobs already queued are not lost; they snooze until an identity is configured.
+		// Registered so jobs already queued are not lost: this instance puts them back for later
+		// (another instance may have the identity).
 		river.AddWorker(workers, &stateSyncWorker{r: r})
 		river.AddWorker(workers, &stateRefreshWorker{r: r})
 		r.features = append(r.features, Feature{Name: "Partner states kept current in the background",

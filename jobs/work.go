@@ -60,6 +60,10 @@ func (StateRefreshArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: RefreshPeriod}}
 }
 
+// noIdentitySnooze is how long an instance without a background identity puts back a state job it
+// fetched (another instance may have the identity; a landing's refresh expires meanwhile).
+const noIdentitySnooze = 5 * time.Minute
+
 // refreshReads is how many times a refresh reads a state still pending (Graph's directory can
 // answer with the old state for a moment after redemption).
 const refreshReads = 4
@@ -71,7 +75,7 @@ type stateSyncWorker struct {
 
 func (w *stateSyncWorker) Work(ctx context.Context, job *river.Job[StateSyncArgs]) error {
 	if w.r.cfg.Tokens == nil {
-		return river.JobCancel(errors.New("no background identity is configured"))
+		return river.JobSnooze(noIdentitySnooze) // another instance may have one; this one waits
 	}
 	// Invitations read since the job was created are fresh: an attempt after a crash or a
 	// throttled answer goes on where the previous one stopped, reading nothing twice.
@@ -99,7 +103,7 @@ type stateRefreshWorker struct {
 
 func (w *stateRefreshWorker) Work(ctx context.Context, job *river.Job[StateRefreshArgs]) error {
 	if w.r.cfg.Tokens == nil {
-		return river.JobCancel(errors.New("no background identity is configured"))
+		return river.JobSnooze(noIdentitySnooze) // another instance may have one; this one waits
 	}
 	for read := 1; ; read++ {
 		state, err := w.r.cfg.Invites.RefreshState(ctx, w.r.cfg.Tokens, job.Args.InvitationID)
