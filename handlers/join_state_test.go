@@ -114,8 +114,11 @@ func TestInvitationHistoryLines(t *testing.T) {
 	rec := en.signIn(ann).get("/invitations/" + id)
 	want(t, rec, http.StatusOK, `<li data-kind="others">`, "Invited earlier by someone in your organization.", "Sent by Ann.", "req-1")
 	body := rec.Body.String()
-	others := body[strings.Index(body, `<li data-kind="others">`):]
-	others = others[:strings.Index(others, "</li>")]
+	_, others, found := strings.Cut(body, `<li data-kind="others">`)
+	others, _, closed := strings.Cut(others, "</li>")
+	if !found || !closed {
+		t.Fatalf("no complete line about others' records in %s", body)
+	}
 	if strings.Contains(others, "<time") {
 		t.Errorf("the line about others' records has a time: %s", others)
 	}
