@@ -9,6 +9,7 @@ import (
 
 	"portico/app"
 	"portico/config"
+	"portico/jobs"
 	"portico/store"
 )
 
@@ -34,8 +35,14 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if level == "" {
 		level = config.DefaultLogLevel
 	}
-	db, err := store.Open(ctx, *dsn, app.NewLogger(level, nil, stderr))
+	logger := app.NewLogger(level, nil, stderr)
+	db, err := store.Open(ctx, *dsn, logger)
 	if err != nil {
+		return fmt.Errorf("portico migrate: %s: %w", config.RedactDSN(*dsn), err)
+	}
+	// The job queue's tables too (River's own migrations).
+	if err := jobs.Migrate(ctx, db, logger); err != nil {
+		_ = db.Close()
 		return fmt.Errorf("portico migrate: %s: %w", config.RedactDSN(*dsn), err)
 	}
 	fmt.Fprintf(stdout, "portico migrate: %s (%s) is up to date\n", config.RedactDSN(*dsn), db.Dialect())

@@ -45,7 +45,7 @@ func TestPartnerJourney(t *testing.T) {
 	must(t, u.ExternalUserState == "PendingAcceptance", "viewing the consent page redeems nothing")
 	redeemed := partner.post(acc.Header.Get("Location"), url.Values{"_csrf": {""}})
 	must(t, redeemed.Status == http.StatusFound, "redeem %d %s", redeemed.Status, redeemed.Body)
-	must(t, redeemed.Header.Get("Location") == h.URL+"/welcome", "lands on the default redirect: %q", redeemed.Header.Get("Location"))
+	must(t, strings.HasPrefix(redeemed.Header.Get("Location"), h.URL+"/welcome?i="), "lands on the default redirect, with the invitation reference: %q", redeemed.Header.Get("Location"))
 	welcome := partner.get(redeemed.Header.Get("Location"))
 	must(t, welcome.Status == http.StatusOK && strings.Contains(welcome.Body, "all set"), "welcome page")
 

@@ -25,6 +25,7 @@ import (
 	"portico/handlers"
 	"portico/internal/netaddr"
 	"portico/invite"
+	"portico/jobs"
 	"portico/keyring"
 	"portico/store"
 	"portico/views"
@@ -37,6 +38,9 @@ type Options struct {
 	Listener net.Listener
 	// Log receives the structured logs (JSON or text per cfg); nil discards them.
 	Log io.Writer
+	// Background overrides Portico's own identity for background Graph calls (state sync); nil:
+	// App.AppTokens, Portico's application token when configured, else those features are off.
+	Background oauth2.TokenSource
 }
 
 // App is one Portico instance, built once by New.
@@ -50,15 +54,17 @@ type App struct {
 	RP       *auth.RelyingParty
 	Graph    *graph.Client
 	Invites  *invite.Service
+	Jobs     *jobs.Runner // the durable job queue on the same database
 	Handler  http.Handler
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
 	// Background jobs use it.
 	AppTokens oauth2.TokenSource
 
-	ln        net.Listener
-	closeOnce sync.Once
-	closeErr  error
+	ln         net.Listener
+	background oauth2.TokenSource
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // New builds every part of Portico from cfg. In demo mode it starts devtenant first and points the
@@ -69,7 +75,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if logOut == nil {
 		logOut = io.Discard
 	}
-	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener}
+	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background}
 	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -148,6 +154,14 @@ func (a *App) build(ctx context.Context) (err error) {
 		AppOnly:   cfg.Application(),
 		Logger:    a.Logger,
 	})
+	background := a.background
+	if background == nil {
+		background = a.AppTokens // application mode, or PORTICO_BACKGROUND=on with application credentials
+	}
+	if err := a.buildJobs(ctx, background); err != nil {
+		return err
+	}
+	jobsAdmin, landings := a.jobsDeps()
 	a.Handler = handlers.New(handlers.Deps{
 		Config:       cfg,
 		Logger:       a.Logger,
@@ -158,6 +172,8 @@ func (a *App) build(ctx context.Context) (err error) {
 		Audit:        a.Store,
 		DB:           a.Store,
 		DemoAccounts: a.demoAccounts(),
+		Jobs:         jobsAdmin,
+		Landings:     landings,
 	})
 	return nil
 }
@@ -265,6 +281,9 @@ func (a *App) Serve(ctx context.Context) error {
 	defer stopBG()
 	go discover(bg, a.RP, a.Logger)
 	go sweepSessions(bg, a.Store, a.Logger)
+	if err := a.startJobs(bg); err != nil {
+		return err
+	}
 
 	a.Logger.Info("portico started", "url", a.PublicURL(), "listen", a.ln.Addr().String(), "demo", a.Config.Demo, "database", a.Store.Dialect())
 	errc := make(chan error, 1)
@@ -277,7 +296,9 @@ func (a *App) Serve(ctx context.Context) error {
 	a.Logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err := srv.Shutdown(sctx)
+	a.stopJobs(sctx)
+	if err != nil {
 		return fmt.Errorf("portico: shutdown: %w", err)
 	}
 	return nil
@@ -293,6 +314,7 @@ func (a *App) Close() error {
 				errs = append(errs, err)
 			}
 		}
+		a.Jobs.Close()
 		if a.Store != nil {
 			errs = append(errs, a.Store.Close())
 		}

@@ -42,6 +42,8 @@ type Deps struct {
 	DB           Pinger
 	DemoAccounts []views.DemoAccount
 	Clock        func() time.Time
+	Jobs         Jobs     // the background job queue (/admin/jobs); nil: shown as not running
+	Landings     Landings // the welcome page's invitation reference; nil: ignored
 }
 
 // Server holds the handlers' dependencies.

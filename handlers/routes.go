@@ -27,7 +27,7 @@ func (s *Server) routes(e *echo.Echo) {
 	partner.GET("/join/:token", s.joinShow)
 	partner.HEAD("/join/:token", s.joinHead)
 	partner.POST("/join/:token/accept", s.joinAccept, s.checkOrigin)
-	e.GET("/welcome", s.welcome, noStore, noIndex)
+	e.GET("/welcome", s.welcome, noStore, noIndex, s.landingRef())
 
 	// Everything else has a session.
 	site := e.Group("", middleware.BodyLimit("64K"), s.withSession)
@@ -52,6 +52,8 @@ func (s *Server) routes(e *echo.Echo) {
 	admin.GET("/audit", s.auditPage)
 	admin.GET("/audit.csv", s.auditCSV)
 	admin.GET("/audit.jsonl", s.auditJSONL)
+	admin.GET("/jobs", s.jobsPage)
+	admin.POST("/jobs/:id/cancel", s.cancelJob)
 }
 
 func noIndex(next echo.HandlerFunc) echo.HandlerFunc {

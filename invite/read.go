@@ -184,9 +184,12 @@ func cursorOf(r *Invitation) string {
 // state was last read more than maxAge ago, all in one round trip (JSON batches sent at once)
 // under a short overall deadline, persists what changed and returns updated copies. Invitations
 // Graph did not answer for in time keep their stored values (and StateCheckedAt, so callers can
-// show their age).
+// show their age). With SetBackgroundSync(true) it reads nothing and returns copies of invs.
 func (s *Service) RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs []Invitation, maxAge time.Duration) []Invitation {
 	out := slices.Clone(invs)
+	if s.BackgroundSync() {
+		return out // the background state sync keeps them current
+	}
 	now := s.now().UTC()
 	byUser := map[string][]int{}
 	for i, r := range out {

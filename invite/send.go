@@ -135,7 +135,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		a.rec = a.newRecord()
 	}
 
-	gi := graphInvitation(v)
+	gi := s.landThroughPortico(graphInvitation(v), a.rec)
 	if s.appOnly {
 		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
 		// guest's sponsor.

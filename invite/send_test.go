@@ -1,6 +1,7 @@
 package invite
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,14 +78,16 @@ func TestSendHappyPaths(t *testing.T) {
 		wantType  string
 		wantEmail bool
 		wantInfo  *graph.MessageInfo
-		redirect  string
+		redirect  string // {ref}: the record's id
+		stored    string // the landing page recorded (default: Portico's welcome page)
 	}{
 		{
 			name: "with email, defaults", inviter: employee,
 			mutate:   func(r *Request) {},
 			wantType: "Guest", wantEmail: true,
 			wantInfo: &graph.MessageInfo{CustomizedMessageBody: "Welcome to the project."},
-			redirect: "https://portico.example/welcome",
+			// The partner lands on Portico's welcome page with the record's reference.
+			redirect: "https://portico.example/welcome?i={ref}",
 		},
 		{
 			name: "without email, cc, language, redirect", inviter: employee,
@@ -98,13 +101,14 @@ func TestSendHappyPaths(t *testing.T) {
 			wantType: "Guest",
 			wantInfo: &graph.MessageInfo{CustomizedMessageBody: "Welcome to the project.", MessageLanguage: "de-DE",
 				CCRecipients: []graph.Recipient{{EmailAddress: graph.EmailAddress{Address: "Boss@Fabrikam.example"}}}},
-			redirect: "https://apps.allowed.example/start?x=1",
+			// Shared by join link: through Portico's welcome page, which forwards to the landing page.
+			redirect: "https://portico.example/welcome?i={ref}", stored: "https://apps.allowed.example/start?x=1",
 		},
 		{
 			name: "admin invites a member", inviter: admin,
 			mutate:   func(r *Request) { r.UserType = "Member"; r.Message = "" },
 			wantType: "Member", wantEmail: true,
-			redirect: "https://portico.example/welcome",
+			redirect: "https://portico.example/welcome?i={ref}",
 		},
 	}
 	for _, tt := range tests {
@@ -123,7 +127,7 @@ func TestSendHappyPaths(t *testing.T) {
 			var sent map[string]any
 			_ = json.Unmarshal(body, &sent)
 			if sent["invitedUserType"] != tt.wantType || sent["invitedUserEmailAddress"] != "Taylor@Fabrikam.example" ||
-				sent["inviteRedirectUrl"] != tt.redirect || sent["sendInvitationMessage"] != tt.wantEmail ||
+				sent["inviteRedirectUrl"] != strings.ReplaceAll(tt.redirect, "{ref}", res.Invitation.ID) || sent["sendInvitationMessage"] != tt.wantEmail ||
 				sent["invitedUserDisplayName"] != "Taylor Partner" {
 				t.Fatalf("Graph body %s", body)
 			}
@@ -131,6 +135,9 @@ func TestSendHappyPaths(t *testing.T) {
 				if _, ok := sent[k]; ok {
 					t.Errorf("Graph body carries %s: %s", k, body)
 				}
+			}
+			if want := cmp.Or(tt.stored, "https://portico.example/welcome"); res.Invitation.RedirectURL != want {
+				t.Errorf("stored landing page %q, want %q", res.Invitation.RedirectURL, want)
 			}
 			gotInfo, _ := json.Marshal(h.graph.posted[0].InvitedUserMessageInfo)
 			wantInfo, _ := json.Marshal(tt.wantInfo)
@@ -178,7 +185,7 @@ func TestSendHappyPaths(t *testing.T) {
 			if ev.Action != ActionInvitationCreate || Outcome(ev.Outcome) != OutcomeCreated || ev.Target != "taylor@fabrikam.example" ||
 				ev.GraphRequestID != "req-create-1" || ev.RequestID != meta.RequestID || ev.ActorUPN != tt.inviter.UPN ||
 				d["effectiveType"] != tt.wantType || d["sendEmail"] != tt.wantEmail || d["graphUserId"] != "user-taylor@fabrikam.example" ||
-				(d["hasCC"] == true) != (req.CC != "") || d["redirectHost"] != hostOf(tt.redirect) || d["invitationId"] != rec.ID {
+				(d["hasCC"] == true) != (req.CC != "") || d["redirectHost"] != hostOf(cmp.Or(tt.stored, tt.redirect)) || d["invitationId"] != rec.ID {
 				t.Fatalf("audit %+v detail %v", ev, d)
 			}
 			assertNoSecrets(t, h, res.JoinToken)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -113,6 +114,8 @@ type Service struct {
 	orgTTL         time.Duration
 	recent         time.Duration
 	refreshTimeout time.Duration
+
+	backgroundSync atomic.Bool // states kept current by a background job: pages make no Graph call
 
 	orgMu  sync.Mutex
 	orgs   map[string]*orgEntry

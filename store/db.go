@@ -41,6 +41,7 @@ type DB struct {
 	*Queries
 	sql *sql.DB
 	log *slog.Logger
+	dsn string
 }
 
 // Queries runs the store's statements on the database or on one transaction.
@@ -98,7 +99,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 		_ = sdb.Close()
 		return nil, err
 	}
-	return &DB{Queries: &Queries{ex: sdb, dialect: dialect}, sql: sdb, log: logger}, nil
+	return &DB{Queries: &Queries{ex: sdb, dialect: dialect}, sql: sdb, log: logger, dsn: dsn}, nil
 }
 
 // ping checks the first connection. While another process switches a new SQLite file to WAL,

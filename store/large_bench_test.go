@@ -183,6 +183,20 @@ func benchLarge(b *testing.B, db *DB) {
 			}
 		})
 	}
+	// The background state sync's next batch: 20 pending invitations, least recently checked first
+	// (migration 0004's partial index), with half of the pending ones checked already.
+	b.Run("invitations/state_sync_batch", func(b *testing.B) {
+		if _, err := db.sql.ExecContext(ctx, "UPDATE invitations SET state_checked_at = created_at WHERE id LIKE '%1' OR id LIKE '%3' OR id LIKE '%5' OR id LIKE '%7' OR id LIKE '%9'"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _, _ = db.sql.ExecContext(ctx, "UPDATE invitations SET state_checked_at = NULL") })
+		for b.Loop() {
+			invs, err := db.PendingStateSync(ctx, largeBase.Add(time.Duration(largeInvitations)*time.Second), 20)
+			if err != nil || len(invs) != 20 || invs[0].StateCheckedAt != nil {
+				b.Fatalf("%d invitations, %v", len(invs), err)
+			}
+		}
+	})
 	// The last page of everyone's invitations, by keyset: the cursor is the 26th oldest invitation.
 	last := InvitationCursor{CreatedAt: largeBase.Add(26 * time.Second), ID: "inv26"}
 	b.Run("invitations/everyone_last_page", func(b *testing.B) {

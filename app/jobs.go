@@ -1,0 +1,102 @@
+package app
+
+import (
+	"context"
+	"errors"
+
+	"golang.org/x/oauth2"
+
+	"portico/handlers"
+	"portico/jobs"
+	"portico/store"
+)
+
+// buildJobs opens the job queue on the store's database (applying River's migrations) with
+// Portico's own identity for background Graph calls, ts (nil: those features are off), and tells
+// the invite service whether states are kept current in the background.
+func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
+	r, err := jobs.New(ctx, jobs.Config{
+		Store:        a.Store,
+		Invites:      a.Invites,
+		Logger:       a.Logger,
+		Tokens:       ts,
+		SyncInterval: a.Config.StateRefresh, // as old as a page would let a state get
+	})
+	if err != nil {
+		return err
+	}
+	a.Jobs = r
+	a.Invites.SetBackgroundSync(ts != nil)
+	return nil
+}
+
+// jobsDeps are the handlers' views of the job queue.
+func (a *App) jobsDeps() (handlers.Jobs, handlers.Landings) {
+	if a.Jobs == nil {
+		return nil, nil
+	}
+	return jobsAdmin{a.Jobs}, landings{a}
+}
+
+// startJobs starts working jobs; Serve calls it.
+func (a *App) startJobs(ctx context.Context) error {
+	if a.Jobs == nil {
+		return nil
+	}
+	return a.Jobs.Start(ctx)
+}
+
+// stopJobs drains the job queue (running jobs finish; when ctx ends first they are cancelled and
+// retried later) and closes its connections; Serve calls it after the HTTP server stopped.
+func (a *App) stopJobs(ctx context.Context) {
+	if a.Jobs == nil {
+		return
+	}
+	if err := a.Jobs.Stop(ctx); err != nil {
+		a.Logger.Warn("job queue stop", "err", err)
+	}
+	a.Jobs.Close()
+}
+
+type jobsAdmin struct{ r *jobs.Runner }
+
+func (j jobsAdmin) List(ctx context.Context, before int64, limit int) ([]handlers.JobInfo, int64, error) {
+	list, next, err := j.r.List(ctx, before, limit)
+	out := make([]handlers.JobInfo, 0, len(list))
+	for _, x := range list {
+		out = append(out, handlers.JobInfo{ID: x.ID, Kind: x.Kind, State: x.State, Attempt: x.Attempt, MaxAttempts: x.MaxAttempts,
+			LastError: x.LastError, ScheduledAt: x.ScheduledAt, StartedAt: x.StartedAt, FinishedAt: x.FinishedAt})
+	}
+	return out, next, err
+}
+
+func (j jobsAdmin) Features() []handlers.JobFeature {
+	var out []handlers.JobFeature
+	for _, f := range j.r.Features() {
+		out = append(out, handlers.JobFeature{Name: f.Name, On: f.On, Reason: f.Reason})
+	}
+	return out
+}
+
+func (j jobsAdmin) Cancel(ctx context.Context, id int64) error {
+	if _, err := j.r.Get(ctx, id); err != nil {
+		if errors.Is(err, jobs.ErrNotFound) {
+			return handlers.ErrJobNotFound
+		}
+		return err
+	}
+	return j.r.Cancel(ctx, id)
+}
+
+type landings struct{ a *App }
+
+func (l landings) Landed(ctx context.Context, ref string) (string, error) {
+	forward, readState := l.a.Invites.Landing(ctx, ref)
+	if !readState {
+		return forward, nil
+	}
+	if err := l.a.Jobs.RefreshSoon(ctx, ref); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return forward, err
+	}
+	return forward, nil
+}
