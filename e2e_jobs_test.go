@@ -361,3 +361,27 @@ func TestBrowserJobsPage(t *testing.T) {
 	}
 	checkPage(t, admin, "jobs", axeJS)
 }
+
+// The demo in application mode (Portico's own token is the background identity, as wired by
+// app): a partner who accepts through a join link is Accepted in the inviter's list within 5 s
+// of landing on Portico.
+func TestAppModeDemoAcceptanceWithinSeconds(t *testing.T) {
+	in := launch(t, nil, nil, "-demo", "-graph-mode", "application")
+	in.await(t)
+	must(t, in.App.Jobs != nil && in.App.Invites.BackgroundSync(), "application mode turns the background state sync on")
+	emp := in.browser()
+	emp.signIn("employee@contoso.example")
+	_, join := inviteByLink(t, emp, "jordan@fabrikam.example")
+	partner := in.browser()
+	acc := partner.post(strings.TrimPrefix(join, in.URL)+"/accept", url.Values{"_csrf": {""}})
+	redeemed := partner.post(acc.Header.Get("Location"), url.Values{"_csrf": {""}})
+	landing := redeemed.Header.Get("Location")
+	must(t, strings.Contains(landing, "/welcome?i="), "lands on Portico's welcome page with the reference: %q", landing)
+	landed := time.Now()
+	must(t, partner.get(landing).Status == http.StatusOK, "welcome page")
+	for emp.get("/invitations?state=accepted").Doc.Find(`[data-testid="invitation-row"]`).Length() != 1 {
+		must(t, time.Since(landed) < 5*time.Second, "not Accepted in the list 5 s after landing\n%s", in.Logs)
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("demo, application mode: Accepted in the list %v after the partner landed", time.Since(landed).Round(time.Millisecond))
+}
