@@ -55,6 +55,7 @@ var jobKinds = map[string]string{
 // jobsPage lists the background jobs, newest first, a keyset page at a time.
 func (s *Server) jobsPage(c echo.Context) error {
 	p := s.page(c, "Background jobs")
+	p.Nav = "jobs"
 	m := views.Jobs{Page: p}
 	if s.Jobs == nil {
 		m.Features = []views.JobFeature{{Name: "Background jobs", Reason: "off: the job queue is not running"}}
