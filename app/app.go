@@ -288,14 +288,20 @@ func (a *App) Serve(ctx context.Context) error {
 	a.Logger.Info("portico started", "url", a.PublicURL(), "listen", a.ln.Addr().String(), "demo", a.Config.Demo, "database", a.Store.Dialect())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(a.ln) }()
+	var serveErr error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("portico: serve: %w", err)
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
-	a.Logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
+	if serveErr != nil {
+		// The job queue was started with a context that does not end: stop it here too, or its
+		// goroutines outlive the app and work on the database Close is about to close.
+		a.stopJobs(sctx)
+		return fmt.Errorf("portico: serve: %w", serveErr)
+	}
+	a.Logger.Info("shutting down")
 	err := srv.Shutdown(sctx)
 	a.stopJobs(sctx)
 	if err != nil {

@@ -96,3 +96,31 @@ func TestNewClosesWhatItOpenedOnError(t *testing.T) {
 		t.Errorf("devtenant still answers at %s after New failed", cfg.Authority)
 	}
 }
+
+// brokenListener fails every Accept, as a listener whose socket went away does.
+type brokenListener struct{ net.Listener }
+
+func (brokenListener) Accept() (net.Conn, error) { return nil, errors.New("accept: socket gone") }
+
+func TestServeStopsTheJobQueueWhenServingFails(t *testing.T) {
+	ln := listen(t)
+	a, err := New(t.Context(), demoConfig(t, nil), Options{Listener: brokenListener{ln}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, _ := a.Jobs.Subscribe() // closed by River when its client stops
+	if err := a.Serve(t.Context()); err == nil || !strings.Contains(err.Error(), "socket gone") {
+		t.Fatalf("Serve on a broken listener: %v; want its accept error", err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-events:
+			if !ok {
+				return // the queue stopped with the server
+			}
+		case <-deadline:
+			t.Fatal("the job queue kept running after Serve returned with an error (its goroutines outlive the app)")
+		}
+	}
+}
