@@ -37,7 +37,7 @@ func (s *Server) landingRef() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			ref := c.QueryParam(landingRefParam)
-			if s.Landings == nil || !wellFormedRef(ref) {
+			if s.Landings == nil || !wellFormedID(ref) {
 				return next(c)
 			}
 			if ok, _ := perIP.Allow("ip:" + c.RealIP()); !ok {
@@ -58,17 +58,4 @@ func (s *Server) landingRef() echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
-}
-
-// wellFormedRef accepts record ids only (store.NewID: 26 characters of lowercase base32).
-func wellFormedRef(ref string) bool {
-	if len(ref) != 26 {
-		return false
-	}
-	for _, r := range ref {
-		if (r < 'a' || r > 'z') && (r < '2' || r > '7') {
-			return false
-		}
-	}
-	return true
 }
