@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"errors"
+	"portico/invite"
+	"strconv"
 
 	"golang.org/x/oauth2"
 
@@ -35,7 +37,7 @@ func (a *App) jobsDeps() (handlers.Jobs, handlers.Landings) {
 	if a.Jobs == nil {
 		return nil, nil
 	}
-	return jobsAdmin{a.Jobs}, landings{a}
+	return jobsAdmin{r: a.Jobs, audit: a.Store}, landings{a}
 }
 
 // startJobs starts working jobs; Serve calls it.
@@ -58,7 +60,12 @@ func (a *App) stopJobs(ctx context.Context) {
 	a.Jobs.Close()
 }
 
-type jobsAdmin struct{ r *jobs.Runner }
+type jobsAdmin struct {
+	r     *jobs.Runner
+	audit interface {
+		AppendAudit(ctx context.Context, ev *store.AuditEvent) error
+	}
+}
 
 func (j jobsAdmin) List(ctx context.Context, before int64, limit int) ([]handlers.JobInfo, int64, error) {
 	list, next, err := j.r.List(ctx, before, limit)
@@ -78,15 +85,26 @@ func (j jobsAdmin) Features() []handlers.JobFeature {
 	return out
 }
 
-func (j jobsAdmin) Cancel(ctx context.Context, id int64) error {
+// Cancel cancels job id and records who did in the audit trail.
+func (j jobsAdmin) Cancel(ctx context.Context, id int64, by invite.Inviter, meta invite.Meta) error {
 	if _, err := j.r.Get(ctx, id); err != nil {
 		if errors.Is(err, jobs.ErrNotFound) {
 			return handlers.ErrJobNotFound
 		}
 		return err
 	}
-	return j.r.Cancel(ctx, id)
+	if err := j.r.Cancel(ctx, id); err != nil {
+		return err
+	}
+	return j.audit.AppendAudit(ctx, &store.AuditEvent{
+		ActorTID: by.TenantID, ActorOID: by.ObjectID, ActorUPN: by.UPN,
+		Action: ActionJobCancel, Target: strconv.FormatInt(id, 10), Outcome: string(invite.OutcomeSuccess),
+		ClientIP: meta.ClientIP, RequestID: meta.RequestID,
+	})
 }
+
+// ActionJobCancel is the audit action of an admin cancelling a background job.
+const ActionJobCancel = "job.cancel"
 
 type landings struct{ a *App }
 

@@ -31,6 +31,7 @@ var auditActions = []views.Option{
 	{Value: invite.ActionJoinLinkAccept, Label: "Join link accepted"},
 	{Value: "signin", Label: "Signed in"},
 	{Value: "signout", Label: "Signed out"},
+	{Value: "job.cancel", Label: "Background job cancelled"}, // app.ActionJobCancel
 }
 
 // auditOutcomes are the outcomes Portico records, with their labels.

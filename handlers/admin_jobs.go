@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"portico/invite"
 	"strconv"
 	"time"
 
@@ -18,7 +19,8 @@ type Jobs interface {
 	// the before of the next page (0: none).
 	List(ctx context.Context, before int64, limit int) ([]JobInfo, int64, error)
 	Features() []JobFeature
-	Cancel(ctx context.Context, id int64) error
+	// Cancel cancels job id for the admin by, recording it in the audit trail.
+	Cancel(ctx context.Context, id int64, by invite.Inviter, meta invite.Meta) error
 }
 
 // JobInfo is one job.
@@ -100,13 +102,11 @@ func (s *Server) cancelJob(c echo.Context) error {
 	if err != nil || id <= 0 || s.Jobs == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "There is no such job.")
 	}
-	if err := s.Jobs.Cancel(c.Request().Context(), id); err != nil {
+	if err := s.Jobs.Cancel(c.Request().Context(), id, s.inviter(c), meta(c)); err != nil {
 		if errors.Is(err, ErrJobNotFound) {
 			return echo.NewHTTPError(http.StatusNotFound, "There is no such job.")
 		}
 		return err
 	}
-	u := currentUser(c)
-	s.Logger.Info("job cancelled by an admin", "job", id, "admin", u.UPN, "request_id", requestID(c))
 	return c.Redirect(http.StatusSeeOther, "/admin/jobs")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"portico/invite"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +15,10 @@ import (
 )
 
 type fakeJobs struct {
-	jobs      []JobInfo // newest first
-	features  []JobFeature
-	cancelled []int64
+	jobs        []JobInfo // newest first
+	features    []JobFeature
+	cancelled   []int64
+	cancelledBy []string // the admin's UPN and the request id, per cancel
 }
 
 func (f *fakeJobs) List(_ context.Context, before int64, limit int) ([]JobInfo, int64, error) {
@@ -35,10 +37,11 @@ func (f *fakeJobs) List(_ context.Context, before int64, limit int) ([]JobInfo, 
 
 func (f *fakeJobs) Features() []JobFeature { return f.features }
 
-func (f *fakeJobs) Cancel(_ context.Context, id int64) error {
+func (f *fakeJobs) Cancel(_ context.Context, id int64, by invite.Inviter, meta invite.Meta) error {
 	for _, j := range f.jobs {
 		if j.ID == id {
 			f.cancelled = append(f.cancelled, id)
+			f.cancelledBy = append(f.cancelledBy, by.UPN+" "+meta.RequestID)
 			return nil
 		}
 	}
@@ -125,6 +128,9 @@ func TestJobsPage(t *testing.T) {
 	}
 	if fmt.Sprint(fj.cancelled) != "[60]" {
 		t.Errorf("cancelled %v, want [60]", fj.cancelled)
+	}
+	if len(fj.cancelledBy) != 1 || !strings.HasPrefix(fj.cancelledBy[0], admin.UPN+" ") || strings.HasSuffix(fj.cancelledBy[0], " ") {
+		t.Errorf("cancelled by %q, want the admin %s and the request id", fj.cancelledBy, admin.UPN)
 	}
 }
 
