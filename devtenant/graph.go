@@ -384,17 +384,25 @@ func (d *discardWriter) WriteHeader(code int) {
 }
 func (d *discardWriter) Write(b []byte) (int, error) { return d.buf.Write(b) }
 
-func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
-	reqID := newUUID()
-	crid := r.Header.Get("client-request-id")
+// answerIDs gives a Graph answer its request id and echoes the client's (or the request id), as
+// Graph does on every answer, and returns both.
+func answerIDs(w http.ResponseWriter, r *http.Request) (reqID, crid string) {
+	reqID = newUUID()
+	crid = r.Header.Get("client-request-id")
 	if crid == "" {
 		crid = reqID
 	}
 	h := w.Header()
 	h.Set("request-id", reqID)
 	h.Set("client-request-id", crid)
-	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"5","ScaleUnit":"000","RoleInstance":"devtenant"}}`)
 	h.Set("Cache-Control", "no-cache")
+	return reqID, crid
+}
+
+func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
+	reqID, crid := answerIDs(w, r)
+	h := w.Header()
+	h.Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"5","ScaleUnit":"000","RoleInstance":"devtenant"}}`)
 
 	sw := &statusWriter{ResponseWriter: w}
 	g := &graphCall{t: t, w: sw, r: r, reqID: reqID, clientID: crid, base: t.baseOf(r)}

@@ -44,15 +44,8 @@ type batchAnswer struct {
 // own status, headers and body. A request whose dependency failed gets 424. The batch is one
 // HTTP round trip: Options.Latency was paid once for it.
 func (t *Tenant) handleBatch(w http.ResponseWriter, r *http.Request) {
-	reqID := newUUID()
-	crid := r.Header.Get("client-request-id")
-	if crid == "" {
-		crid = reqID
-	}
+	reqID, crid := answerIDs(w, r)
 	h := w.Header()
-	h.Set("request-id", reqID)
-	h.Set("client-request-id", crid)
-	h.Set("Cache-Control", "no-cache")
 	g := &graphCall{t: t, w: w, r: r, reqID: reqID, clientID: crid, base: t.baseOf(r)}
 	if r.Method != http.MethodPost {
 		g.fail(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
