@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -166,10 +167,11 @@ type memStore struct {
 }
 
 type memData struct {
-	invs  map[string]Invitation
-	links map[string]JoinLink
-	audit []store.AuditEvent
-	evs   []store.InvitationEvent
+	initials map[string]string // tenant → initial domain
+	invs     map[string]Invitation
+	links    map[string]JoinLink
+	audit    []store.AuditEvent
+	evs      []store.InvitationEvent
 }
 
 var _ Store = (*memStore)(nil)
@@ -179,7 +181,7 @@ func newMemStore() *memStore {
 }
 
 func (d *memData) clone() *memData {
-	c := &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, audit: slices.Clone(d.audit), evs: slices.Clone(d.evs)}
+	c := &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, audit: slices.Clone(d.audit), evs: slices.Clone(d.evs), initials: maps.Clone(d.initials)}
 	for k, v := range d.invs {
 		c.invs[k] = v
 	}
@@ -291,6 +293,31 @@ func (m *memStore) CountInvitations(_ context.Context, f store.InvitationFilter)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.filter(f)), nil
+}
+
+func (m *memStore) TenantInitialDomain(_ context.Context, tenantID string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fail["TenantInitialDomain"]; err != nil {
+		return "", err
+	}
+	if d, ok := m.d.initials[tenantID]; ok {
+		return d, nil
+	}
+	return "", store.ErrNotFound
+}
+
+func (m *memStore) SaveTenantInitialDomain(_ context.Context, tenantID, domain string, _ time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fail["SaveTenantInitialDomain"]; err != nil {
+		return err
+	}
+	if m.d.initials == nil {
+		m.d.initials = map[string]string{}
+	}
+	m.d.initials[tenantID] = domain
+	return nil
 }
 
 func (m *memStore) CountInvitationsCapped(_ context.Context, f store.InvitationFilter, limit int) (int, bool, error) {

@@ -2,6 +2,8 @@ package invite
 
 import (
 	"context"
+	"errors"
+	"portico/store"
 	"strings"
 	"time"
 
@@ -36,15 +38,31 @@ func (s *Service) freshOrganization(tenantID string) *orgInfo {
 	return nil
 }
 
-// knownInitial is the tenant's initial domain as last read, stale or not ("" before the first
-// read): Entra never changes a tenant's initial domain.
-func (s *Service) knownInitial(tenantID string) string {
+// knownInitial is the tenant's initial domain as last read, stale or not, from this process's
+// cache or, after a restart, from the store ("" when neither has it): Entra never changes a
+// tenant's initial domain.
+func (s *Service) knownInitial(ctx context.Context, tenantID string) string {
 	s.orgMu.Lock()
-	defer s.orgMu.Unlock()
-	if e := s.orgs[tenantID]; e != nil && e.info != nil {
+	if e := s.orgs[tenantID]; e != nil && e.info != nil && e.info.initial != "" {
+		s.orgMu.Unlock()
 		return e.info.initial
 	}
-	return ""
+	if d, ok := s.initials[tenantID]; ok {
+		s.orgMu.Unlock()
+		return d
+	}
+	s.orgMu.Unlock()
+	d, err := s.store.TenantInitialDomain(ctx, tenantID)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.DebugContext(ctx, "invite: reading the saved initial domain failed", "tenant", tenantID, "err", err)
+		}
+		return ""
+	}
+	s.orgMu.Lock()
+	s.initials[tenantID] = d
+	s.orgMu.Unlock()
+	return d
 }
 
 // organization returns the tenant's domains, cached for orgTTL; concurrent misses share one Graph call.
@@ -77,7 +95,7 @@ func (s *Service) startOrganization(ctx context.Context, ts oauth2.TokenSource, 
 	}
 	if e.call == nil {
 		e.call = &orgCall{done: make(chan struct{})}
-		go s.fetchOrganization(ctx, ts, e, e.call, timeout)
+		go s.fetchOrganization(ctx, ts, tenantID, e, e.call, timeout)
 	}
 	return nil, e.call
 }
@@ -131,7 +149,7 @@ const (
 
 // fetchOrganization runs detached from the first caller's cancellation so that other waiters are
 // not failed by it; it is still bounded by a timeout.
-func (s *Service) fetchOrganization(ctx context.Context, ts oauth2.TokenSource, e *orgEntry, c *orgCall, timeout time.Duration) {
+func (s *Service) fetchOrganization(ctx context.Context, ts oauth2.TokenSource, tenantID string, e *orgEntry, c *orgCall, timeout time.Duration) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	org, err := s.graph.Organization(fctx, ts)
@@ -149,9 +167,18 @@ func (s *Service) fetchOrganization(ctx context.Context, ts oauth2.TokenSource, 
 	s.orgMu.Lock()
 	c.info, c.err = info, err
 	e.call = nil
+	save := false
 	if err == nil {
 		e.info, e.fetched = info, s.now()
+		if info.initial != "" && s.initials[tenantID] != info.initial {
+			s.initials[tenantID], save = info.initial, true
+		}
 	}
 	s.orgMu.Unlock()
 	close(c.done)
+	if save {
+		if err := s.store.SaveTenantInitialDomain(fctx, tenantID, info.initial, s.now()); err != nil {
+			s.log.WarnContext(fctx, "invite: saving the initial domain failed", "tenant", tenantID, "err", err)
+		}
+	}
 }

@@ -68,7 +68,7 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 	p := &Preflight{Email: key, Domain: domainOf(key)}
 
 	org := s.freshOrganization(inv.TenantID)
-	if org == nil && s.knownInitial(inv.TenantID) == "" && s.inFlight(inv.TenantID) != nil {
+	if org == nil && s.knownInitial(ctx, inv.TenantID) == "" && s.inFlight(inv.TenantID) != nil {
 		// The first check after start, with the read started by Warm (sign-in, the form) under
 		// way: waiting for it costs less than an identities query of its own after it. If it
 		// failed, the cold path below reads again with this request's token.
@@ -84,7 +84,7 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 		// not needed when the domain's own verdict comes first.
 		var looked chan *graph.LookupResult
 		if s.policy.domainRule(p.Domain) == "" {
-			issuer = s.knownInitial(inv.TenantID)
+			issuer = s.knownInitial(ctx, inv.TenantID)
 			looked = make(chan *graph.LookupResult, 1)
 			go func() { looked <- s.graph.Lookup(ctx, ts, graph.Lookup{Email: addr, IdentityIssuer: issuer}) }()
 		}

@@ -22,6 +22,7 @@ func TestPreflightRoundTrips(t *testing.T) {
 	tests := []struct {
 		name    string
 		warm    bool          // a check ran before
+		saved   bool          // an earlier process saved the initial domain (a restart)
 		age     time.Duration // since that check
 		email   string
 		pol     Policy
@@ -40,6 +41,8 @@ func TestPreflightRoundTrips(t *testing.T) {
 			calls: counts{lookup: 1, org: 1, identityInLookup: 1}},
 		{name: "first check: identities wait for the initial domain", email: "local@fabrikam.example", want: VerdictMember, source: SourceIdentities,
 			calls: counts{lookup: 1, org: 1, identityAlone: 1}},
+		{name: "first check after a restart: the saved initial domain goes in the first Lookup", saved: true, email: "local@fabrikam.example", want: VerdictMember, source: SourceIdentities,
+			calls: counts{lookup: 1, org: 1, identityInLookup: 1}},
 		{name: "cold, own domain: the lookup's failure does not matter", email: "someone@contoso.example", addrErr: errors.New("graph: boom"), want: VerdictOwnDomain,
 			calls: counts{lookup: 1, org: 1}},
 		{name: "cold, blocked domain: no lookup", email: "a@rival.example", pol: Policy{BlockedDomains: []string{"rival.example"}}, want: VerdictPolicyBlocked,
@@ -53,6 +56,11 @@ func TestPreflightRoundTrips(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, tt.pol)
 			h.graph.byIdent = local
+			if tt.saved {
+				if err := h.store.SaveTenantInitialDomain(context.Background(), employee.TenantID, "contoso.onmicrosoft.com", h.clock.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if tt.warm {
 				if _, err := h.svc.Preflight(context.Background(), nil, employee, "warmup@fabrikam.example"); err != nil {
 					t.Fatal(err)
@@ -90,6 +98,26 @@ func TestPreflightRoundTrips(t *testing.T) {
 				t.Errorf("%d address lookups outside Lookup", n)
 			}
 		})
+	}
+}
+
+// TestOrganizationReadSavesTheInitialDomain: the first organization read saves the tenant's initial
+// domain, so a process started later knows it before reading the organization again.
+func TestOrganizationReadSavesTheInitialDomain(t *testing.T) {
+	h := newHarness(t, Policy{})
+	if _, err := h.svc.Preflight(context.Background(), nil, employee, "new@fabrikam.example"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second) // the save follows the read's answer
+	for {
+		d, err := h.store.TenantInitialDomain(context.Background(), employee.TenantID)
+		if err == nil && d == "contoso.onmicrosoft.com" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("saved initial domain %q, %v; want contoso.onmicrosoft.com", d, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -59,6 +59,11 @@ type Store interface {
 
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
+
+	// The tenant's initial domain survives restarts (Entra never changes it), so the first
+	// directory check after a start needs no GET /organization before its identities query.
+	TenantInitialDomain(ctx context.Context, tenantID string) (string, error)
+	SaveTenantInitialDomain(ctx context.Context, tenantID, domain string, at time.Time) error
 }
 
 // Audit actions written by this package.
@@ -117,9 +122,11 @@ type Service struct {
 
 	backgroundSync atomic.Bool // states kept current by a background job: pages make no Graph call
 
-	orgMu  sync.Mutex
-	orgs   map[string]*orgEntry
-	detach func(ctx context.Context) (context.Context, context.CancelFunc)
+	orgMu sync.Mutex
+	orgs  map[string]*orgEntry
+	// initials are tenants' initial domains as saved by an earlier read (this process or one before).
+	initials map[string]string
+	detach   func(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // NewService builds a Service; Graph, Store, Keys and a positive JoinTTL are required.
@@ -142,6 +149,7 @@ func NewService(cfg Config) *Service {
 		recent:         orDuration(cfg.RecentWindow, DefaultRecentWindow),
 		refreshTimeout: orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),
 		orgs:           map[string]*orgEntry{},
+		initials:       map[string]string{},
 	}
 	if s.now == nil {
 		s.now = time.Now

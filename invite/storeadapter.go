@@ -65,6 +65,16 @@ func (a *StoreAdapter) CountInvitationsCapped(ctx context.Context, f store.Invit
 	return a.q.CountInvitationsCapped(ctx, f, limit)
 }
 
+// TenantInitialDomain is the tenant's initial domain as last saved, or store.ErrNotFound.
+func (a *StoreAdapter) TenantInitialDomain(ctx context.Context, tenantID string) (string, error) {
+	return a.q.TenantInitialDomain(ctx, tenantID)
+}
+
+// SaveTenantInitialDomain records the tenant's initial domain.
+func (a *StoreAdapter) SaveTenantInitialDomain(ctx context.Context, tenantID, domain string, at time.Time) error {
+	return a.q.SaveTenantInitialDomain(ctx, tenantID, domain, at)
+}
+
 // UpdateInvitationState records the partner's state as last read from Graph.
 func (a *StoreAdapter) UpdateInvitationState(ctx context.Context, id, state string, changedAt *time.Time, checkedAt time.Time) error {
 	return a.q.UpdateInvitationState(ctx, id, state, changedAt, checkedAt)

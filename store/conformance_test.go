@@ -48,6 +48,7 @@ func runConformance(t *testing.T, b backend) {
 		{"audit keyset paging", testAuditKeyset},
 		{"invitation keyset paging and capped count", testInvitationKeysetAndCap},
 		{"one active join link", testOneActiveJoinLink},
+		{"tenant initial domain", testTenantInitialDomain},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
