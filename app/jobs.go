@@ -72,7 +72,8 @@ func (j jobsAdmin) List(ctx context.Context, before int64, limit int) ([]handler
 	out := make([]handlers.JobInfo, 0, len(list))
 	for _, x := range list {
 		out = append(out, handlers.JobInfo{ID: x.ID, Kind: x.Kind, State: x.State, Attempt: x.Attempt, MaxAttempts: x.MaxAttempts,
-			LastError: x.LastError, ScheduledAt: x.ScheduledAt, StartedAt: x.StartedAt, FinishedAt: x.FinishedAt})
+			LastError: x.LastError, ScheduledAt: x.ScheduledAt, StartedAt: x.StartedAt, FinishedAt: x.FinishedAt,
+			Cancellable: x.Cancellable})
 	}
 	return out, next, err
 }

@@ -34,6 +34,7 @@ type JobInfo struct {
 	ScheduledAt time.Time
 	StartedAt   *time.Time
 	FinishedAt  *time.Time
+	Cancellable bool // the job queue's decision: not finished yet
 }
 
 // JobFeature is one background feature and whether it runs (Reason says why not).
@@ -87,7 +88,7 @@ func (s *Server) jobsPage(c echo.Context) error {
 		m.Jobs = append(m.Jobs, views.Job{
 			ID: j.ID, Kind: kind, KindKey: j.Kind, State: j.State, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts,
 			LastError: j.LastError, ScheduledAt: j.ScheduledAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
-			Cancellable: j.FinishedAt == nil && j.State != "cancelled" && j.State != "completed" && j.State != "discarded",
+			Cancellable: j.Cancellable,
 		})
 	}
 	if next > 0 {

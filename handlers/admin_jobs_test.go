@@ -76,7 +76,7 @@ func TestJobsPage(t *testing.T) {
 		j := JobInfo{ID: id, Kind: "state_sync", State: "completed", Attempt: 1, MaxAttempts: 10, ScheduledAt: started, StartedAt: &started, FinishedAt: &finished}
 		if id == 60 {
 			j = JobInfo{ID: id, Kind: "state_refresh", State: "retryable", Attempt: 2, MaxAttempts: 5, ScheduledAt: started, StartedAt: &started,
-				LastError: "graph: 503 serviceUnavailable"}
+				LastError: "graph: 503 serviceUnavailable", Cancellable: true}
 		}
 		fj.jobs = append(fj.jobs, j)
 	}

@@ -389,12 +389,22 @@ type Job struct {
 	StartedAt   *time.Time
 	FinishedAt  *time.Time
 	AttemptedBy []string // the instances (River client ids) that ran it
+	Cancellable bool     // not yet finished: Cancel still has something to stop
+}
+
+// cancellable reports whether a job can still be cancelled: River's final states cannot.
+func cancellable(row *rivertype.JobRow) bool {
+	switch row.State {
+	case rivertype.JobStateCancelled, rivertype.JobStateCompleted, rivertype.JobStateDiscarded:
+		return false
+	}
+	return row.FinalizedAt == nil
 }
 
 func jobOf(row *rivertype.JobRow) Job {
 	j := Job{ID: row.ID, Kind: row.Kind, State: string(row.State), Attempt: row.Attempt, MaxAttempts: row.MaxAttempts,
 		CreatedAt: row.CreatedAt, ScheduledAt: row.ScheduledAt, StartedAt: row.AttemptedAt, FinishedAt: row.FinalizedAt,
-		AttemptedBy: row.AttemptedBy}
+		AttemptedBy: row.AttemptedBy, Cancellable: cancellable(row)}
 	if n := len(row.Errors); n > 0 {
 		j.LastError = row.Errors[n-1].Error
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"golang.org/x/oauth2"
 
 	"portico/devtenant"
@@ -571,5 +572,27 @@ func TestStateSyncWithoutPermission(t *testing.T) {
 	}
 	if n := batches(e.tenant); n != 1 {
 		t.Errorf("%d batches, want 1", n)
+	}
+}
+
+func TestCancellable(t *testing.T) {
+	done := time.Now()
+	for _, tt := range []struct {
+		state     rivertype.JobState
+		finalized *time.Time
+		want      bool
+	}{
+		{rivertype.JobStateAvailable, nil, true},
+		{rivertype.JobStateScheduled, nil, true},
+		{rivertype.JobStateRunning, nil, true},
+		{rivertype.JobStateRetryable, nil, true},
+		{rivertype.JobStateCompleted, &done, false},
+		{rivertype.JobStateCancelled, &done, false},
+		{rivertype.JobStateDiscarded, &done, false},
+		{rivertype.JobStateCompleted, nil, false},
+	} {
+		if got := cancellable(&rivertype.JobRow{State: tt.state, FinalizedAt: tt.finalized}); got != tt.want {
+			t.Errorf("%s (finalized %v): cancellable %v, want %v", tt.state, tt.finalized != nil, got, tt.want)
+		}
 	}
 }
