@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"portico/store/storetest"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,25 @@ func openSQLite(t *testing.T) *store.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// onEachEngine runs fn on a fresh real store of each engine: a SQLite file, and PostgreSQL (under
+// its default READ COMMITTED) when PORTICO_TEST_POSTGRES_URL is set (storetest skips otherwise).
+func onEachEngine(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	engines := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "portico.db") },
+		"postgres": func(t *testing.T) string { return storetest.FreshPostgres(t) },
+	}
+	for name, dsn := range engines {
+		t.Run(name, func(t *testing.T) {
+			db, err := store.Open(context.Background(), dsn(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			fn(t, db)
+		})
+	}
 }
 
 // TestWithSQLiteStore runs the main flows against the real store on an in-memory SQLite database.
