@@ -54,22 +54,6 @@ func newAppCert(t *testing.T, notBefore, notAfter time.Time) appCert {
 	return appCert{cert: c, file: f}
 }
 
-// tenantWith is a devtenant of the test's own, configured by mutate.
-func tenantWith(t *testing.T, mutate func(o *devtenant.Options)) *devtenant.Tenant {
-	t.Helper()
-	o := devtenant.Options{ClientSecret: testClientSecret}
-	mutate(&o)
-	tenant, err := devtenant.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tenant.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tenant.Close(context.Background()) })
-	return tenant
-}
-
 // startupError builds Portico the way `portico serve` does and returns why it would not start.
 func startupError(t *testing.T, tenant *devtenant.Tenant, env map[string]string) (logs string, err error) {
 	t.Helper()

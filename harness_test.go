@@ -65,7 +65,15 @@ type harness struct {
 
 func newTenant(t testing.TB) *devtenant.Tenant {
 	t.Helper()
-	tenant, err := devtenant.New(devtenant.Options{ClientSecret: testClientSecret})
+	return tenantWith(t, func(*devtenant.Options) {})
+}
+
+// tenantWith is a devtenant of the test's own, configured by mutate, closed when the test ends.
+func tenantWith(t testing.TB, mutate func(o *devtenant.Options)) *devtenant.Tenant {
+	t.Helper()
+	o := devtenant.Options{ClientSecret: testClientSecret}
+	mutate(&o)
+	tenant, err := devtenant.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
