@@ -197,4 +197,13 @@ func TestAppInvitationSponsors(t *testing.T) {
 	if r = graphCallT(t, tn, http.MethodGet, "/v1.0/users/"+uid+"/sponsors", inviteOnly, nil); r.Status != http.StatusForbidden {
 		t.Errorf("GET sponsors without User.Read.All: %d", r.Status)
 	}
+	// Delegated, User.Read is enough (Microsoft's user-list-sponsors permissions table).
+	userRead := accessToken(t, tn, "employee@contoso.example", "https://graph.microsoft.com/User.Read")
+	if r = graphCallT(t, tn, http.MethodGet, "/v1.0/users/"+uid+"/sponsors", userRead, nil); r.Status != http.StatusOK {
+		t.Errorf("GET sponsors with delegated User.Read: %d %s", r.Status, r.Body)
+	}
+	inviteScope := accessToken(t, tn, "employee@contoso.example", "https://graph.microsoft.com/User.Invite.All")
+	if r = graphCallT(t, tn, http.MethodGet, "/v1.0/users/"+uid+"/sponsors", inviteScope, nil); r.Status != http.StatusForbidden {
+		t.Errorf("GET sponsors with delegated User.Invite.All only: %d", r.Status)
+	}
 }

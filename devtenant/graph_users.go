@@ -329,7 +329,9 @@ func (t *Tenant) graphOrganization(g *graphCall) {
 // graphUserSponsors answers GET /users/{id | userPrincipalName}/sponsors: the user's sponsors as
 // directory objects (users here), with User.Read.All or higher as user-list-sponsors documents.
 func (t *Tenant) graphUserSponsors(g *graphCall) {
-	if !g.who.can(readAllPerms...) {
+	// Microsoft's user-list-sponsors page: delegated User.Read is enough; applications need
+	// User.Read.All or User.ReadWrite.All.
+	if !g.who.can("User.Read.All", "User.ReadWrite.All") && (g.who.app || !g.who.can("User.Read")) {
 		g.denied()
 		return
 	}
