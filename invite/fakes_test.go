@@ -786,3 +786,7 @@ func (m *memStore) intents() []store.SendIntent {
 	defer m.mu.Unlock()
 	return slices.Collect(maps.Values(m.d.intents))
 }
+
+func (m *memStore) OpenIntentOfInvitation(_ context.Context, id string) (*store.SendIntent, error) {
+	return m.findIntent(func(in store.SendIntent) bool { return in.InvitationID == id && in.State == store.IntentOpen })
+}

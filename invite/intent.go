@@ -410,3 +410,30 @@ func (a *attempt) recordNotSent(ctx context.Context, lerr error) error {
 	a.log.WarnContext(ctx, "invite: open intent settled as not sent", "lookup_err", lerr)
 	return nil
 }
+
+// SettleSending settles, with the viewer's own token, the open intent behind a record that is
+// still "Sending…" once its lease has passed: for deployments without a background identity, the
+// record's page does the reconciler's lookup when its inviter (or an administrator) opens it. It
+// reports whether the intent is settled now. It never writes to Graph.
+func (s *Service) SettleSending(ctx context.Context, ts oauth2.TokenSource, viewer Inviter, invitationID string) (bool, error) {
+	rec, err := s.visible(ctx, viewer, invitationID)
+	if err != nil {
+		return false, err
+	}
+	in, err := s.store.OpenIntentOfInvitation(ctx, rec.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if s.now().UTC().Before(in.LeaseUntil) {
+		return false, nil // the send itself, or a reconciler, is on it
+	}
+	if ok, err := s.store.ExtendIntent(ctx, in.ID, s.now().UTC().Add(reconcileLease)); err != nil || !ok {
+		return err == nil, err
+	}
+	in.Attempts++
+	state, err := s.reconcileOne(ctx, ts, in)
+	return state != "", err
+}

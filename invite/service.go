@@ -64,6 +64,7 @@ type Store interface {
 	GetIntent(ctx context.Context, id string) (*store.SendIntent, error)
 	IntentByKey(ctx context.Context, tenantID, key string) (*store.SendIntent, error)
 	OpenIntentFor(ctx context.Context, tenantID, address string) (*store.SendIntent, error)
+	OpenIntentOfInvitation(ctx context.Context, invitationID string) (*store.SendIntent, error)
 	SettleIntent(ctx context.Context, id, state, outcome, errText string, at time.Time) (bool, error)
 	ExtendIntent(ctx context.Context, id string, until time.Time) (bool, error)
 	ClaimIntents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error)

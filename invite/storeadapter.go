@@ -281,3 +281,8 @@ func (a *StoreAdapter) LockQuota(ctx context.Context, tenantID, actorOID string,
 func (a *StoreAdapter) QuotaUse(ctx context.Context, tenantID, actorOID string, since time.Time, limit int) ([]time.Time, error) {
 	return a.q.QuotaUse(ctx, tenantID, actorOID, since, limit)
 }
+
+// OpenIntentOfInvitation reads the open intent that creates or updates an invitation.
+func (a *StoreAdapter) OpenIntentOfInvitation(ctx context.Context, invitationID string) (*store.SendIntent, error) {
+	return a.q.OpenIntentOfInvitation(ctx, invitationID)
+}
