@@ -751,7 +751,7 @@ func (m *memStore) ClaimIntents(_ context.Context, now time.Time, lease time.Dur
 	defer m.mu.Unlock()
 	var out []store.SendIntent
 	for id, in := range m.d.intents {
-		if in.State != store.IntentOpen || !in.LeaseUntil.Before(now) || len(out) >= limit {
+		if in.State != store.IntentOpen || in.LeaseUntil.After(now) || len(out) >= limit {
 			continue
 		}
 		in.LeaseUntil, in.Attempts = now.Add(lease), in.Attempts+1
