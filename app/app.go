@@ -153,6 +153,10 @@ func (a *App) build(ctx context.Context) (err error) {
 		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
 		AppOnly:   cfg.Application(),
 		Logger:    a.Logger,
+		// A submit answers within SendWait ("Still sending…" past it), well before the server's
+		// 60 s write timeout; the Graph call itself has its own budget, detached from the request.
+		SendWait:          cfg.SendWait,
+		ReconcilePatience: cfg.ReconcilePatience,
 	})
 	background := a.background
 	if background == nil {
@@ -303,6 +307,11 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	a.Logger.Info("shutting down")
 	err := srv.Shutdown(sctx)
+	// Sends still waiting for Graph settle their intents if they can within the deadline; the
+	// rest stay open for the reconciler after the restart (nothing is lost either way).
+	if derr := a.Invites.Drain(sctx); derr != nil {
+		a.Logger.Warn("shutdown: invitations still sending are left to the reconciler", "err", derr)
+	}
 	a.stopJobs(sctx)
 	if err != nil {
 		return fmt.Errorf("portico: shutdown: %w", err)

@@ -147,6 +147,7 @@ type Service struct {
 	sendBudget      time.Duration
 	patience        time.Duration
 	uncertainLookup time.Duration
+	inflight sync.WaitGroup // detached sends not settled yet (Drain)
 	// kick asks for the reconciler to run soon for an intent (set by the job runner).
 	kick func(ctx context.Context, intentID string)
 
