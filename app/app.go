@@ -155,6 +155,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Logger:    a.Logger,
 		// A submit answers within SendWait ("Still sending…" past it), well before the server's
 		// 60 s write timeout; the Graph call itself has its own budget, detached from the request.
+		DirectLink:        a.directLink(),
 		SendWait:          cfg.SendWait,
 		ReconcilePatience: cfg.ReconcilePatience,
 	})
@@ -180,6 +181,16 @@ func (a *App) build(ctx context.Context) (err error) {
 		Landings:     landings,
 	})
 	return nil
+}
+
+// directLink is the tenant-specific sign-in a partner redeems through when Graph's answer was lost
+// (invite.Config.DirectLink): Microsoft's My Apps, or in demo mode devtenant's front page, so that
+// nothing leaves the machine.
+func (a *App) directLink() string {
+	if a.Tenant != nil {
+		return a.Tenant.URL() + "/?tenantid={tenant}"
+	}
+	return ""
 }
 
 func (a *App) startDemoTenant() error {

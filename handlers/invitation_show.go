@@ -168,9 +168,10 @@ type invitationResponse struct {
 	SendInvitationMessage   bool   `json:"sendInvitationMessage"`
 	// InviteRedeemURL is Graph's redemption URL when Portico may hand it out (no email sent), else
 	// null. Redemption says why: "returned" (the URL is here), "emailed" (Graph emailed it; Portico
-	// holds it sealed behind the join link), "unknown" (Graph's answer was lost and the
-	// invitation was confirmed by a directory lookup: no redemption URL is known, the partner can
-	// still redeem through a tenant-specific sign-in link), "sending" (no answer yet).
+	// holds it sealed behind the join link), "direct_link" (Graph's answer was lost and the
+	// invitation was confirmed by a directory lookup: no redemption URL is known; joinUrl leads to
+	// the tenant-specific sign-in, where the partner redeems just in time), "unknown" (the same
+	// without a join link), "sending" (no answer yet: 202).
 	InviteRedeemURL *string `json:"inviteRedeemUrl"`
 	Redemption      string  `json:"redemption"`
 	JoinURL         string  `json:"joinUrl,omitempty"`
@@ -196,6 +197,8 @@ func invitationJSON(res *invite.Result) invitationResponse {
 	case res.RedeemURL != "":
 		u := res.RedeemURL
 		out.InviteRedeemURL, out.Redemption = &u, "returned"
+	case res.DirectLink:
+		out.Redemption = "direct_link"
 	case res.ConfirmedByLookup || !r.HasRedeemURL():
 		out.Redemption = "unknown"
 	default:

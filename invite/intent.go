@@ -41,6 +41,10 @@ const (
 	DefaultUncertainLookup = 5 * time.Second
 )
 
+// DefaultDirectLink is Microsoft's tenant-specific My Apps sign-in, through which an invited guest
+// redeems just in time (learn.microsoft.com/entra/external-id/redemption-experience).
+const DefaultDirectLink = "https://myapps.microsoft.com/?tenantid={tenant}"
+
 // intentLease is how long an intent belongs to the call that opened it; past it the reconciler may
 // claim it. It exceeds the send budget plus the recording.
 const intentLease = 2 * time.Minute

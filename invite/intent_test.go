@@ -304,3 +304,21 @@ func TestSlowGraphAnswersSending(t *testing.T) {
 	}
 	t.Fatalf("the detached send never settled: %+v", h.store.invitations())
 }
+
+// With DirectLink off, a record confirmed by lookup has no join link and says so.
+func TestConfirmedWithoutDirectLink(t *testing.T) {
+	h := newHarness(t, Policy{})
+	h.svc.directLink = ""
+	posted := false
+	h.graph.create = func(*graph.Invitation) (*graph.Invitation, error) { posted = true; return nil, graph.ErrUncertain }
+	h.graph.byAddr = func(string) ([]graph.User, error) {
+		if !posted {
+			return nil, nil
+		}
+		return []graph.User{{ID: "u-1", ExternalUserState: "PendingAcceptance", CreationType: "Invitation"}}, nil
+	}
+	res, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
+	if err != nil || !res.ConfirmedByLookup || res.DirectLink || res.JoinURL != "" || len(h.store.links()) != 0 || res.Invitation.HasRedeemURL() {
+		t.Fatalf("res %+v, %v; want confirmed without a link", res, err)
+	}
+}
