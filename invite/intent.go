@@ -363,6 +363,13 @@ func (s *Service) Reconcile(ctx context.Context, ts oauth2.TokenSource, limit in
 	return r, errors.Join(errs...)
 }
 
+// ReconcileDue reports whether Reconcile has work now: an open intent past its lease. An error
+// says "perhaps" (true).
+func (s *Service) ReconcileDue(ctx context.Context) bool {
+	due, err := s.store.HasDueIntents(ctx, s.now().UTC())
+	return due || err != nil
+}
+
 // reconcileOne settles one claimed intent, or leaves it open for a later lookup ("").
 func (s *Service) reconcileOne(ctx context.Context, ts oauth2.TokenSource, in *store.SendIntent) (string, error) {
 	var p intentPayload
