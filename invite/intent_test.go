@@ -322,3 +322,40 @@ func TestConfirmedWithoutDirectLink(t *testing.T) {
 		t.Fatalf("res %+v, %v; want confirmed without a link", res, err)
 	}
 }
+
+// The caller and the reconciler never both settle one intent: when the reconciler confirmed it by
+// lookup first, the caller's late answer records nothing more (one audit event, one record).
+func TestCallerAndReconcilerSettleOnce(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, Policy{})
+	h.svc.sendWait = 20 * time.Millisecond
+	dir := newDirectory(0)
+	posted, release := make(chan struct{}), make(chan struct{})
+	h.graph.byAddr = dir.byAddr
+	h.graph.create = func(in *graph.Invitation) (*graph.Invitation, error) {
+		out, err := dir.create(in) // Graph acted...
+		close(posted)
+		<-release // ...and its answer is slow
+		return out, err
+	}
+	res, err := h.svc.Send(ctx, nil, employee, validReq(), meta)
+	if err != nil || !res.Sending {
+		t.Fatalf("Send = %+v, %v; want still sending", res, err)
+	}
+	<-posted
+	h.clock.Add(intentLease + time.Second)
+	if r, err := h.svc.Reconcile(ctx, nil, 10); err != nil || r.Confirmed != 1 {
+		t.Fatalf("Reconcile = %+v, %v", r, err)
+	}
+	close(release)
+	if err := h.svc.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	invs, evs, ins := h.store.invitations(), h.store.audits(), h.store.intents()
+	if len(invs) != 1 || !invs[0].Created() || len(evs) != 1 || len(ins) != 1 || ins[0].State != store.IntentDone || dir.posts() != 1 {
+		t.Fatalf("records %+v audit %+v intents %+v posts %d; want one of each", invs, evs, ins, dir.posts())
+	}
+	if !strings.Contains(evs[0].Detail, "reconciler") {
+		t.Fatalf("the reconciler's settlement should stand: %s", evs[0].Detail)
+	}
+}
