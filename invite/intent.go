@@ -37,6 +37,9 @@ const (
 	// DefaultReconcilePatience is how long the reconciler keeps looking up an intent's guest
 	// (Graph's directory is eventually consistent) before it records the invitation as not sent.
 	DefaultReconcilePatience = 10 * time.Minute
+	// DefaultPreflightBudget bounds the checks before sending (the directory lookups): with
+	// SendWait it keeps a submit well inside the server's 60 s write timeout.
+	DefaultPreflightBudget = 20 * time.Second
 	// DefaultUncertainLookup bounds the lookup right after an uncertain answer.
 	DefaultUncertainLookup = 5 * time.Second
 )

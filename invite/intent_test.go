@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"portico/graph"
 	"portico/keyring"
 	"portico/store"
@@ -357,5 +359,35 @@ func TestCallerAndReconcilerSettleOnce(t *testing.T) {
 	}
 	if !strings.Contains(evs[0].Detail, "reconciler") {
 		t.Fatalf("the reconciler's settlement should stand: %s", evs[0].Detail)
+	}
+}
+
+// hangingLookups is a Graph whose directory reads never answer before their context ends.
+type hangingLookups struct{ *fakeGraph }
+
+func (g hangingLookups) Lookup(ctx context.Context, _ oauth2.TokenSource, _ graph.Lookup) *graph.LookupResult {
+	<-ctx.Done()
+	return &graph.LookupResult{AddressErr: ctx.Err(), IdentityErr: ctx.Err(), OrganizationErr: ctx.Err()}
+}
+
+func (g hangingLookups) Organization(ctx context.Context, _ oauth2.TokenSource) (*graph.Organization, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// The checks before sending have their own budget: a directory that does not answer ends the
+// submit in time with "nothing was sent", and nothing is written but the audit event.
+func TestPreflightBudget(t *testing.T) {
+	h := newHarness(t, Policy{})
+	h.svc.graph = hangingLookups{h.graph}
+	h.svc.preflightBudget = 50 * time.Millisecond
+	began := time.Now()
+	_, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
+	var ge *GraphError
+	if !errors.As(err, &ge) || !strings.Contains(ge.Message, "sent nothing") || time.Since(began) > 2*time.Second {
+		t.Fatalf("Send = %v after %s; want a lookup failure within the budget", err, time.Since(began))
+	}
+	if h.graph.n("create") != 0 || len(h.store.invitations()) != 0 || len(h.store.intents()) != 0 {
+		t.Fatalf("something was sent or written: %v", h.graph.calls)
 	}
 }

@@ -125,7 +125,11 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		GraphIdentity: s.graphIdentity(),
 	}
 
-	pf, err := s.preflight(ctx, ts, a.owner, v.Email)
+	// The checks before sending have a budget of their own, so that with the bounded wait for the
+	// POST the submit answers well before the server's write timeout.
+	pctx, pcancel := context.WithTimeout(ctx, s.preflightBudget)
+	pf, err := s.preflight(pctx, ts, a.owner, v.Email)
+	pcancel()
 	if err != nil {
 		ge := describeGraphError(err, true)
 		d := a.base
