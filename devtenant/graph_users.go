@@ -165,12 +165,28 @@ func (t *Tenant) graphListUsers(g *graphCall) {
 		g.fail(http.StatusBadRequest, ferr.code, ferr.msg)
 		return
 	}
-	if g.queryValue(q, "search") != "" || g.queryValue(q, "orderby") != "" || g.queryValue(q, "expand") != "" {
+	if g.queryValue(q, "orderby") != "" || g.queryValue(q, "expand") != "" {
 		g.fail(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported Query.")
 		return
 	}
 	count := strings.EqualFold(g.queryValue(q, "count"), "true")
 	eventual := strings.EqualFold(g.r.Header.Get("ConsistencyLevel"), "eventual")
+	var (
+		search    []searchClause
+		searchAnd bool
+	)
+	if raw := g.queryValue(q, "search"); raw != "" {
+		// $search on directory objects is an advanced query: Graph refuses it without the header.
+		if !eventual {
+			g.fail(http.StatusBadRequest, "Request_UnsupportedQuery", "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'")
+			return
+		}
+		var msg string
+		if search, searchAnd, msg = parseSearch(raw); msg != "" {
+			g.fail(http.StatusBadRequest, "Request_UnsupportedQuery", msg)
+			return
+		}
+	}
 	top := 100
 	if v := g.queryValue(q, "top"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -220,6 +236,9 @@ func (t *Tenant) graphListUsers(g *graphCall) {
 			continue
 		}
 		if uq != nil && !uq.matches(u) {
+			continue
+		}
+		if search != nil && !searchMatches(search, searchAnd, u) {
 			continue
 		}
 		matched = append(matched, userJSON(u, sel, !full))

@@ -77,6 +77,8 @@ type Tenant struct {
 	searchLag      time.Duration
 	users          map[string]*User // by object id
 	userOrder      []string
+	groups         map[string]*Group // by object id
+	groupOrder     []string
 	invitations    []*Invitation
 	tickets        map[string]*ticket
 	codes          map[string]*authCode
@@ -117,6 +119,7 @@ func New(opts Options) (*Tenant, error) {
 		closing:        make(chan struct{}),
 		accessLifetime: time.Hour,
 		users:          map[string]*User{},
+		groups:         map[string]*Group{},
 		tickets:        map[string]*ticket{},
 		codes:          map[string]*authCode{},
 		refresh:        map[string]*refreshGrant{},
