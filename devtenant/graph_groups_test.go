@@ -142,7 +142,9 @@ func TestSearchUsers(t *testing.T) {
 	tn := startTenant(t)
 	tok := accessToken(t, tn, "employee@contoso.example", "User.Read", "User.Read.All")
 	eventual := []string{"ConsistencyLevel", "eventual"}
-	search := func(s string) string { return "/v1.0/users?$search=" + url.QueryEscape(s) + "&$select=id,displayName,mail,userType" }
+	search := func(s string) string {
+		return "/v1.0/users?$search=" + url.QueryEscape(s) + "&$select=id,displayName,mail,userType"
+	}
 	ids := func(g graphResp) []string {
 		var out []string
 		for _, v := range g.json(t)["value"].([]any) {
