@@ -58,6 +58,11 @@ type attempt struct {
 	base auditDetail // what every audit event of the attempt says
 	rec  *Invitation // nil until the address passed every check
 	log  *slog.Logger
+
+	// Access at invite time (access.go): extra sponsors as typed, then as found; chosen groups.
+	sponsorAddrs []string
+	sponsors     []Sponsor
+	groups       []string
 }
 
 // send runs the invitation pipeline for a.
@@ -87,6 +92,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	}
 
 	v, fe := s.policy.Validate(req, a.actor)
+	fe = s.checkAccessFields(req, a, fe)
 	if fe != nil {
 		return nil, &ValidationError{Fields: fe}
 	}
@@ -100,6 +106,10 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		DisplayName:   v.DisplayName,
 		ResendOf:      a.resendOf,
 		GraphIdentity: s.graphIdentity(),
+	}
+
+	if err := s.resolveSponsors(ctx, ts, a); err != nil {
+		return nil, err
 	}
 
 	pf, err := s.preflight(ctx, ts, a.owner, v.Email)
@@ -136,10 +146,11 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	}
 
 	gi := s.landThroughPortico(graphInvitation(v), a.rec)
-	if s.appOnly {
-		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
-		// guest's sponsor.
-		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.actor.ObjectID}}
+	// The employee who asked is the first sponsor in both modes, then the sponsors they named.
+	// Delegated with nobody named, Graph makes the inviter the sponsor on its own; as itself,
+	// Graph knows no inviter.
+	if s.appOnly || len(a.sponsors) > 1 {
+		gi.InvitedUserSponsors = a.sponsorRefs()
 	}
 	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, gi)
 
@@ -148,9 +159,13 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	defer cancel()
 	switch {
 	case err == nil:
-		return a.recordCreated(wctx, created)
+		res, err := a.recordCreated(wctx, created)
+		a.startGroups(wctx, ts, res)
+		return res, err
 	case isUncertain(err):
-		return a.confirmUncertain(wctx, ts, err)
+		res, err := a.confirmUncertain(wctx, ts, err)
+		a.startGroups(wctx, ts, res)
+		return res, err
 	default:
 		return nil, a.recordFailure(wctx, err)
 	}
@@ -251,6 +266,9 @@ func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) err
 			}
 		}
 		if err := tx.AppendInvitationEvent(ctx, hist); err != nil {
+			return err
+		}
+		if err := a.recordAccess(ctx, tx); err != nil {
 			return err
 		}
 		return tx.AppendAudit(ctx, ev)

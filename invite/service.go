@@ -97,6 +97,13 @@ type Config struct {
 	// AppOnly: Graph calls use Portico's application token (PORTICO_GRAPH_MODE=application), so
 	// every invitation names the employee who asked as its sponsor and the audit trail says so.
 	AppOnly bool
+	// Access reads groups, adds guests to them, searches people and reads sponsors; nil: the
+	// sponsors picker and the groups are off.
+	Access AccessGraph
+	// GuestGroups are the ids of the groups guests may be added to (PORTICO_GUEST_GROUPS).
+	GuestGroups []string
+	// GroupQueue queues the group assignments of an invitation as a job (application mode).
+	GroupQueue func(ctx context.Context, invitationID string) error
 
 	OrgCacheTTL    time.Duration // how long the tenant's verified domains are cached
 	RecentWindow   time.Duration // how far back Portico's own records count in preflight
@@ -115,6 +122,12 @@ type Service struct {
 	log       *slog.Logger
 	quota     QuotaLimits
 	appOnly   bool
+
+	access           AccessGraph
+	guestGroups      []string
+	groupQueue       func(ctx context.Context, invitationID string) error
+	groupNames       groupCache
+	backgroundGroups atomic.Bool
 
 	orgTTL         time.Duration
 	recent         time.Duration
@@ -145,6 +158,9 @@ func NewService(cfg Config) *Service {
 		log:            cfg.Logger,
 		quota:          cfg.Quota,
 		appOnly:        cfg.AppOnly,
+		access:         cfg.Access,
+		guestGroups:    cfg.GuestGroups,
+		groupQueue:     cfg.GroupQueue,
 		orgTTL:         orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
 		recent:         orDuration(cfg.RecentWindow, DefaultRecentWindow),
 		refreshTimeout: orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),

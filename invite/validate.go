@@ -46,15 +46,17 @@ const (
 
 // Request is the raw invitation form (or JSON body) as the user sent it.
 type Request struct {
-	DisplayName string // invitedUserDisplayName
-	Email       string // invitedUserEmailAddress
-	Message     string // customizedMessageBody
-	CC          string // ccRecipient
-	RedirectURL string // inviteRedirectUrl
-	Language    string // messageLanguage
-	UserType    string // invitedUserType
-	SendEmail   bool   // sendInvitationMessage
-	Resend      bool   // the user confirmed a re-invitation of a pending guest
+	DisplayName string   // invitedUserDisplayName
+	Email       string   // invitedUserEmailAddress
+	Message     string   // customizedMessageBody
+	CC          string   // ccRecipient
+	RedirectURL string   // inviteRedirectUrl
+	Language    string   // messageLanguage
+	UserType    string   // invitedUserType
+	SendEmail   bool     // sendInvitationMessage
+	Resend      bool     // the user confirmed a re-invitation of a pending guest
+	Sponsors    []string // addresses of sponsors besides the inviter (invitedUserSponsors)
+	Groups      []string // ids of groups (of Config.GuestGroups) to add the guest to
 }
 
 // Valid is a request that passed validation: every field is normalised and safe to send to Graph.
