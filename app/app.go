@@ -138,6 +138,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		PostLogoutRedirectURL: cfg.PublicPath("/signed-out"),
 		GraphResource:         graphResource(cfg.GraphURL),
 		SignInOnly:            cfg.Application(),
+		GraphScopes:           delegatedGroupScopes(cfg),
 		ClientAssertion:       assertion,
 		HTTPClient:            outbound,
 		Logger:                a.Logger,
@@ -153,6 +154,9 @@ func (a *App) build(ctx context.Context) (err error) {
 		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
 		AppOnly:   cfg.Application(),
 		Logger:    a.Logger,
+		// Sponsors picker, sponsors and groups (access.go in invite).
+		Access:      a.Graph,
+		GuestGroups: guestGroups(cfg),
 	})
 	background := a.background
 	if background == nil {

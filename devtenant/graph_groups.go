@@ -12,7 +12,9 @@ import (
 // Permissions as Microsoft's pages list them (group-get, group-post-members), delegated and
 // application alike.
 var (
-	groupReadPerms        = []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}
+	// GroupMember.ReadWrite.All also lists groups and reads their basic properties (Microsoft's
+	// permissions reference), though group-get's table names only the read permissions.
+	groupReadPerms        = []string{"GroupMember.Read.All", "GroupMember.ReadWrite.All", "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}
 	groupMemberWritePerms = []string{"GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}
 )
 

@@ -44,7 +44,7 @@ type Options struct {
 	// registered, /signed-out or / are accepted on any port.
 	PostLogoutRedirectURIs []string
 	// AppRoles are the application permissions granted to the client for client_credentials tokens;
-	// default User.Invite.All, User.Read.All and Organization.Read.All.
+	// default User.Invite.All, User.Read.All, Organization.Read.All and GroupMember.ReadWrite.All.
 	AppRoles []string
 	// ClientCertificates are registered on the application: client assertions signed with their
 	// keys authenticate the client (RegisterCertificate adds more).
@@ -104,7 +104,7 @@ func New(opts Options) (*Tenant, error) {
 		opts.ClientID = DefaultClientID
 	}
 	if len(opts.AppRoles) == 0 {
-		opts.AppRoles = []string{"User.Invite.All", "User.Read.All", "Organization.Read.All"}
+		opts.AppRoles = []string{"User.Invite.All", "User.Read.All", "Organization.Read.All", "GroupMember.ReadWrite.All"}
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now

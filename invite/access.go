@@ -467,6 +467,10 @@ func groupBackoff(attempt int, api *graph.Error) time.Duration {
 	return time.Duration(math.Min(float64(30*time.Second)*math.Pow(2, float64(max(attempt-1, 0))), float64(time.Hour)))
 }
 
+// SetGroupQueue sets how group assignments are queued as a job (application mode); call it before
+// the service is used.
+func (s *Service) SetGroupQueue(q func(ctx context.Context, invitationID string) error) { s.groupQueue = q }
+
 // SetBackgroundGroups says whether a background identity retries group assignments (the sweep):
 // without one, a delegated add that failed transiently is final.
 func (s *Service) SetBackgroundGroups(on bool) { s.backgroundGroups.Store(on) }
