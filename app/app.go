@@ -178,6 +178,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		DemoAccounts: a.demoAccounts(),
 		Jobs:         jobsAdmin,
 		Landings:     landings,
+		Access:       a.Invites,
 	})
 	return nil
 }

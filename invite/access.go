@@ -30,6 +30,15 @@ import (
 // the add is a job (Config.GroupQueue) with the application token, and the same sweep is its safety
 // net. "Already a member" counts as done.
 
+// Form field names of sponsors (one field per sponsor: "sponsors.N" names the Nth in errors) and groups.
+const (
+	FieldSponsors = "sponsors"
+	FieldGroups   = "groups"
+)
+
+// sponsorAddr is an extra sponsor's address as typed and the field it came from.
+type sponsorAddr struct{ addr, field string }
+
 // MaxExtraSponsors is how many sponsors may be named besides the inviter (Graph allows 5 in all).
 const MaxExtraSponsors = 4
 
@@ -151,34 +160,35 @@ func (s *Service) checkAccessFields(req Request, a *attempt, fe FieldErrors) Fie
 		}
 		fe[k] = msg
 	}
-	var addrs []string
-	for _, raw := range req.Sponsors {
-		for _, part := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == ';' || r == '\n' || r == '\r' }) {
-			if p := strings.TrimSpace(part); p != "" {
-				addrs = append(addrs, p)
-			}
-		}
-	}
+	// Each sponsor field may hold one address (the form) or several separated by commas (one
+	// plain field); errors name the field they came from: "sponsors.N", N its index in req.Sponsors.
 	seen := map[string]bool{}
-	var bad []string
-	for _, ad := range addrs {
-		e, err := ValidateEmail(ad)
-		if err != nil {
-			bad = append(bad, ad)
-			continue
+	for i, raw := range req.Sponsors {
+		key := fmt.Sprintf("%s.%d", FieldSponsors, i)
+		var bad []string
+		for _, part := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == ';' || r == '\n' || r == '\r' }) {
+			ad := strings.TrimSpace(part)
+			if ad == "" {
+				continue
+			}
+			e, err := ValidateEmail(ad)
+			if err != nil {
+				bad = append(bad, ad)
+				continue
+			}
+			k := strings.ToLower(e)
+			if seen[k] || strings.EqualFold(k, a.actor.UPN) {
+				continue // the inviter is a sponsor anyway; a repeat counts once
+			}
+			seen[k] = true
+			a.sponsorAddrs = append(a.sponsorAddrs, sponsorAddr{addr: e, field: key})
 		}
-		k := strings.ToLower(e)
-		if seen[k] || strings.EqualFold(k, a.actor.UPN) {
-			continue // the inviter is a sponsor anyway; a repeat counts once
+		if len(bad) > 0 {
+			add(key, "Not an email address: "+clip(strings.Join(bad, ", "), 200)+".")
 		}
-		seen[k] = true
-		a.sponsorAddrs = append(a.sponsorAddrs, e)
 	}
-	switch {
-	case len(bad) > 0:
-		add("sponsors", "Not an email address: "+clip(strings.Join(bad, ", "), 200)+".")
-	case len(a.sponsorAddrs) > MaxExtraSponsors:
-		add("sponsors", fmt.Sprintf("Name at most %d sponsors besides you (a guest can have 5 in all).", MaxExtraSponsors))
+	if len(a.sponsorAddrs) > MaxExtraSponsors {
+		add(FieldSponsors, fmt.Sprintf("Name at most %d sponsors besides you (a guest can have 5 in all).", MaxExtraSponsors))
 	}
 	for _, g := range req.Groups {
 		g = strings.TrimSpace(g)
@@ -186,7 +196,7 @@ func (s *Service) checkAccessFields(req Request, a *attempt, fe FieldErrors) Fie
 			continue
 		}
 		if !slices.Contains(s.guestGroups, g) {
-			add("groups", "Choose only groups from the list.")
+			add(FieldGroups, "Choose only groups from the list.")
 			break
 		}
 		a.groups = append(a.groups, g)
@@ -208,14 +218,14 @@ func (s *Service) resolveSponsors(ctx context.Context, ts oauth2.TokenSource, a 
 	}
 	answers := make([]answer, len(a.sponsorAddrs))
 	var wg sync.WaitGroup
-	for i, addr := range a.sponsorAddrs {
+	for i, sa := range a.sponsorAddrs {
 		wg.Go(func() {
-			answers[i].users, answers[i].err = s.graph.FindUsersByAddress(ctx, ts, addr)
+			answers[i].users, answers[i].err = s.graph.FindUsersByAddress(ctx, ts, sa.addr)
 		})
 	}
 	wg.Wait()
-	var unknown, guests []string
-	for i, addr := range a.sponsorAddrs {
+	fe := FieldErrors{}
+	for i, sa := range a.sponsorAddrs {
 		if err := answers[i].err; err != nil {
 			ge := describeGraphError(err, true)
 			ge.Message = "Portico could not look the sponsors up in your directory, so it sent nothing. Try again in a minute."
@@ -237,23 +247,15 @@ func (s *Service) resolveSponsors(ctx context.Context, ts oauth2.TokenSource, a 
 			if member.ID == a.actor.ObjectID || slices.ContainsFunc(a.sponsors, func(sp Sponsor) bool { return sp.ObjectID == member.ID }) {
 				continue
 			}
-			name := member.DisplayName
-			a.sponsors = append(a.sponsors, Sponsor{ObjectID: member.ID, DisplayName: name, Address: addr})
+			a.sponsors = append(a.sponsors, Sponsor{ObjectID: member.ID, DisplayName: member.DisplayName, Address: sa.addr})
 		case isGuest:
-			guests = append(guests, addr)
+			fe[sa.field] = strings.TrimSpace(fe[sa.field] + " " + sa.addr + " is a guest; guests cannot be sponsors.")
 		default:
-			unknown = append(unknown, addr)
+			fe[sa.field] = strings.TrimSpace(fe[sa.field] + " " + sa.addr + " is not in your organization.")
 		}
 	}
-	var msgs []string
-	if len(unknown) > 0 {
-		msgs = append(msgs, "Not found in your organization: "+strings.Join(unknown, ", ")+".")
-	}
-	if len(guests) > 0 {
-		msgs = append(msgs, "Guests cannot be sponsors: "+strings.Join(guests, ", ")+".")
-	}
-	if len(msgs) > 0 {
-		return &ValidationError{Fields: FieldErrors{"sponsors": strings.Join(msgs, " ")}}
+	if len(fe) > 0 {
+		return &ValidationError{Fields: fe}
 	}
 	return nil
 }
@@ -327,15 +329,27 @@ func (a *attempt) startGroups(ctx context.Context, ts oauth2.TokenSource, res *R
 	if s.appOnly {
 		identity = "application"
 	}
-	if _, err := s.AssignGroups(ctx, ts, res.Invitation.ID, identity); err != nil {
+	var re *GroupRetryError
+	if _, err := s.AssignGroups(ctx, ts, res.Invitation.ID, identity); errors.As(err, &re) {
+		s.log.InfoContext(ctx, "invite: group assignments left for the background sweep", "invitation", res.Invitation.ID, "retry_at", re.At)
+	} else if err != nil {
 		s.log.WarnContext(ctx, "invite: group assignments", "invitation", res.Invitation.ID, "err", err)
 	}
+}
+
+// GroupRetryError says that group assignments of the invitation wait for another attempt at At
+// (a transient failure); a job retries then.
+type GroupRetryError struct{ At time.Time }
+
+func (e *GroupRetryError) Error() string {
+	return "invite: group assignments wait for another attempt at " + e.At.UTC().Format(time.RFC3339)
 }
 
 // AssignGroups adds guests to their pending groups with ts: those of one invitation, or (id "")
 // every due one, at most 50. identity ("delegated" or "application") is recorded with each add.
 // Each assignment ends added, failed (Graph's answer kept), or pending for a later attempt when the
-// failure was transient and a retry is possible. It returns how many assignments it finished.
+// failure was transient and a retry is possible. It returns how many assignments it finished and,
+// for one invitation with an assignment left pending, a *GroupRetryError.
 func (s *Service) AssignGroups(ctx context.Context, ts oauth2.TokenSource, invitationID, identity string) (int, error) {
 	if s.access == nil {
 		return 0, errors.New("invite: group assignments need the Graph client's group calls")
@@ -351,6 +365,7 @@ func (s *Service) AssignGroups(ctx context.Context, ts oauth2.TokenSource, invit
 	// Retries after this attempt: by the sweep with the application identity, when there is one.
 	canRetry := identity == "application" || s.backgroundGroups.Load()
 	done := 0
+	var retry time.Time
 	invs := map[string]*Invitation{}
 	for i := range claimed {
 		g := &claimed[i]
@@ -363,7 +378,12 @@ func (s *Service) AssignGroups(ctx context.Context, ts oauth2.TokenSource, invit
 		}
 		if s.finishGroup(ctx, as, ts, inv, g, identity, canRetry) {
 			done++
+		} else if g.Status == store.GroupPending && (retry.IsZero() || g.NextAttemptAt.Before(retry)) {
+			retry = g.NextAttemptAt
 		}
+	}
+	if invitationID != "" && !retry.IsZero() {
+		return done, &GroupRetryError{At: retry}
 	}
 	return done, nil
 }
@@ -408,6 +428,13 @@ func (s *Service) finishGroup(ctx context.Context, as AccessStore, ts oauth2.Tok
 			}
 		}
 	}
+	if g.Status == store.GroupPending && ctx.Err() != nil {
+		retryAt = now // this instance is stopping: another may try at once
+	}
+	g.NextAttemptAt = retryAt
+	// The outcome is recorded even when the job's context ends (shutdown), so the lease is let go.
+	ctx, cancel := s.detach(ctx)
+	defer cancel()
 	ok, ferr := as.FinishGroupAssignment(ctx, g, retryAt, now)
 	if ferr != nil || !ok {
 		s.log.ErrorContext(ctx, "invite: group assignment not recorded", "invitation", inv.ID, "group", g.GroupID, "err", ferr)
@@ -469,7 +496,9 @@ func groupBackoff(attempt int, api *graph.Error) time.Duration {
 
 // SetGroupQueue sets how group assignments are queued as a job (application mode); call it before
 // the service is used.
-func (s *Service) SetGroupQueue(q func(ctx context.Context, invitationID string) error) { s.groupQueue = q }
+func (s *Service) SetGroupQueue(q func(ctx context.Context, invitationID string) error) {
+	s.groupQueue = q
+}
 
 // SetBackgroundGroups says whether a background identity retries group assignments (the sweep):
 // without one, a delegated add that failed transiently is final.

@@ -137,10 +137,10 @@ func TestSponsorValidation(t *testing.T) {
 		groups   []string
 		field    string
 	}{
-		{"not an address", []string{"megan"}, nil, "sponsors"},
+		{"not an address", []string{"megan"}, nil, "sponsors.0"},
 		{"too many", []string{"a@contoso.example,b@contoso.example,c@contoso.example,d@contoso.example,e@contoso.example"}, nil, "sponsors"},
-		{"unknown", []string{"nobody@contoso.example"}, nil, "sponsors"},
-		{"guest", []string{"guest.sponsor@fabrikam.example"}, nil, "sponsors"},
+		{"unknown, second field", []string{"megan@contoso.example", "nobody@contoso.example"}, nil, "sponsors.1"},
+		{"guest", []string{"", "", "guest.sponsor@fabrikam.example"}, nil, "sponsors.2"},
 		{"group not offered", nil, []string{"grp-x"}, "groups"},
 	}
 	for _, tt := range tests {
@@ -191,7 +191,8 @@ func TestGroupRetries(t *testing.T) {
 		if !slices.Equal(queued, []string{res.Invitation.ID}) {
 			t.Fatalf("queued %v", queued)
 		}
-		if n, err := app.AssignGroups(ctx, nil, res.Invitation.ID, "application"); n != 0 || err != nil {
+		var re *GroupRetryError
+		if n, err := app.AssignGroups(ctx, nil, res.Invitation.ID, "application"); n != 0 || !errors.As(err, &re) || !re.At.After(time.Now()) {
 			t.Errorf("first run finished %d, %v; want a retry later", n, err)
 		}
 		_, gs, _ = app.InvitationAccess(ctx, res.Invitation.ID)

@@ -60,7 +60,7 @@ type attempt struct {
 	log  *slog.Logger
 
 	// Access at invite time (access.go): extra sponsors as typed, then as found; chosen groups.
-	sponsorAddrs []string
+	sponsorAddrs []sponsorAddr
 	sponsors     []Sponsor
 	groups       []string
 }

@@ -2,10 +2,13 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"portico/invite"
 )
 
 // Job kinds of group assignments.
@@ -60,6 +63,10 @@ func (w *groupAssignWorker) Work(ctx context.Context, job *river.Job[GroupAssign
 		return river.JobSnooze(noIdentitySnooze)
 	}
 	_, err := w.r.cfg.Invites.AssignGroups(ctx, w.r.cfg.Tokens, job.Args.InvitationID, "application")
+	var re *invite.GroupRetryError
+	if errors.As(err, &re) {
+		return river.JobSnooze(max(time.Until(re.At), time.Second))
+	}
 	return err
 }
 
