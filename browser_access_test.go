@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // The form's sponsors and groups, the invitation page's "Sponsors and access" and "Guests you
