@@ -209,4 +209,14 @@ func TestInvitationSponsors(t *testing.T) {
 	if g := graphCallT(t, tn, "POST", "/v1.0/invitations", tok, invite("ghost@fabrikam.example", map[string]any{"invitedUserSponsors": sp(StableID("ghost"))})); g.Status != 400 {
 		t.Errorf("unknown sponsor: %d %s", g.Status, g.Body)
 	}
+	// A group can be a sponsor too; Graph lists it as a group.
+	g = graphCallT(t, tn, "POST", "/v1.0/invitations", tok, invite("team.sponsored@fabrikam.example", map[string]any{"invitedUserSponsors": sp(employee, GroupMarketingTeam)}))
+	if g.Status != 201 {
+		t.Fatalf("group sponsor: %d %s", g.Status, g.Body)
+	}
+	userID = g.json(t)["invitedUser"].(map[string]any)["id"].(string)
+	vals := graphCallT(t, tn, "GET", "/v1.0/users/"+userID+"/sponsors", tok, nil).json(t)["value"].([]any)
+	if len(vals) != 2 || vals[1].(map[string]any)["@odata.type"] != "#microsoft.graph.group" || vals[1].(map[string]any)["displayName"] != "Marketing team" {
+		t.Errorf("sponsors with a group: %v", vals)
+	}
 }

@@ -360,11 +360,19 @@ func (t *Tenant) graphUserSponsors(g *graphCall) {
 	if u == nil {
 		u = t.findByUPNLocked(key)
 	}
-	var sponsors []*User
+	value := []map[string]any{}
 	if u != nil {
 		for _, id := range u.Sponsors {
 			if s := t.users[id]; s != nil {
-				sponsors = append(sponsors, cloneUser(s))
+				m := userJSON(s, nil, false)
+				m["@odata.type"] = "#microsoft.graph.user"
+				value = append(value, m)
+			} else if gr := t.groups[id]; gr != nil {
+				m := map[string]any{"@odata.type": "#microsoft.graph.group"}
+				for _, p := range groupProperties {
+					m[p] = groupProperty(gr, p)
+				}
+				value = append(value, m)
 			}
 		}
 	}
@@ -372,12 +380,6 @@ func (t *Tenant) graphUserSponsors(g *graphCall) {
 	if u == nil {
 		g.fail(http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+key+"' does not exist or one of its queried reference-property objects are not present.")
 		return
-	}
-	value := []map[string]any{}
-	for _, s := range sponsors {
-		m := userJSON(s, nil, false)
-		m["@odata.type"] = "#microsoft.graph.user"
-		value = append(value, m)
 	}
 	g.ok(http.StatusOK, map[string]any{"@odata.context": g.base + "/v1.0/$metadata#directoryObjects", "value": value})
 }
