@@ -26,7 +26,9 @@ type fakeAccess struct {
 	searchToks []oauth2.TokenSource
 }
 
-func (f *fakeAccess) GuestGroups(context.Context, oauth2.TokenSource) []invite.GuestGroup { return f.groups }
+func (f *fakeAccess) GuestGroups(context.Context, oauth2.TokenSource) []invite.GuestGroup {
+	return f.groups
+}
 
 func (f *fakeAccess) SearchPeople(_ context.Context, ts oauth2.TokenSource, term string) ([]invite.Person, error) {
 	f.searchToks = append(f.searchToks, ts)
