@@ -304,7 +304,13 @@ func (a *attempt) recordAccess(ctx context.Context, tx Store) error {
 		for _, id := range a.groups {
 			rows = append(rows, store.InvitationGroup{GroupID: id, GroupName: names[id]})
 		}
-		if err := as.AddInvitationGroups(ctx, a.rec.ID, rows, a.s.now().UTC()); err != nil {
+		// Delegated, the inviter's request tries first with the inviter's own token: the sweep (the
+		// application's token) only takes what the request did not finish, a lease later.
+		due := a.s.now().UTC()
+		if !a.s.appOnly {
+			due = due.Add(groupLease)
+		}
+		if err := as.AddInvitationGroups(ctx, a.rec.ID, rows, due); err != nil {
 			return err
 		}
 	}

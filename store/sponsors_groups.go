@@ -146,9 +146,10 @@ func (q *Queries) InvitationGroups(ctx context.Context, invitationIDs ...string)
 		placeholders(len(invitationIDs))+") ORDER BY invitation_id, group_name, group_id", anySlice(invitationIDs)...)
 }
 
-// ClaimGroupAssignments takes up to limit pending assignments that are due at now and not held by
-// another worker (of one invitation when invitationID is set), counts an attempt on each and holds
-// them until now+lease: a worker that dies lets them go when the lease ends.
+// ClaimGroupAssignments takes up to limit pending assignments not held by another worker, counts
+// an attempt on each and holds them until now+lease: a worker that dies lets them go when the lease
+// ends. With invitationID, that invitation's assignments whatever their next attempt time (the
+// inviter's request, or the invitation's own job, tries now); without, those due at now (the sweep).
 func (db *DB) ClaimGroupAssignments(ctx context.Context, invitationID string, now time.Time, lease time.Duration, limit int) ([]InvitationGroup, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -160,10 +161,11 @@ func (db *DB) ClaimGroupAssignments(ctx context.Context, invitationID string, no
 	err := db.InTx(ctx, func(q *Queries) error {
 		w := &where{}
 		w.add("status = 'pending'")
-		w.add("next_attempt_at <= ?", q.ts(now))
 		w.add("(lease_until IS NULL OR lease_until <= ?)", q.ts(now))
 		if invitationID != "" {
 			w.add("invitation_id = ?", invitationID)
+		} else {
+			w.add("next_attempt_at <= ?", q.ts(now))
 		}
 		lock := ""
 		if q.dialect == DialectPostgres {

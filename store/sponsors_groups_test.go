@@ -61,6 +61,10 @@ func testSponsorsAndGroups(t *testing.T, db *DB) {
 	if err != nil || !slices.Equal(pend, []string{"inv-1"}) {
 		t.Errorf("pending at +1s = %v, %v", pend, err)
 	}
+	// The sweep takes only due rows (above); a claim for one invitation takes its rows now.
+	if c, _ := db.ClaimGroupAssignments(ctx, "inv-2", at(time.Second), time.Second, 10); len(c) != 1 || c[0].GroupID != "g1" {
+		t.Errorf("claim of inv-2 before it is due = %+v", c)
+	}
 	claimed, err := db.ClaimGroupAssignments(ctx, "inv-1", at(time.Second), time.Minute, 10)
 	if err != nil || len(claimed) != 2 || claimed[0].Attempts != 1 || claimed[0].LeaseUntil == nil {
 		t.Fatalf("claim = %+v, %v", claimed, err)
