@@ -101,57 +101,61 @@ func TestInviteWithSponsorsAndGroups(t *testing.T) {
 // Application mode: the group add is a job. Graph fails while the first instance runs; it is
 // stopped with the assignment pending; the next instance adds the guest exactly once.
 func TestGroupAssignmentSurvivesRestart(t *testing.T) {
-	tenant := newTenant(t)
-	env := map[string]string{"PORTICO_GRAPH_MODE": "application", "PORTICO_GUEST_GROUPS": devtenant.GroupFinancePartners,
-		"PORTICO_DATABASE_URL": sqliteFile(t)}
-	tenant.InjectFault(devtenant.Fault{Method: http.MethodPost, PathPrefix: "/v1.0/groups/", Status: http.StatusServiceUnavailable, RetryAfter: "1"})
-	first := launch(t, tenant, env)
-	first.await(t)
-	emp := first.browser()
-	emp.signIn("employee@contoso.example")
-	p := emp.post("/invitations", inviteForm("river@fabrikam.example", func(v url.Values) {
-		v["groups"] = []string{devtenant.GroupFinancePartners}
-	}))
-	must(t, p.Status == http.StatusSeeOther, "invite: %d %s", p.Status, p.Body)
-	invPath := p.Header.Get("Location")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		page := emp.get(invPath)
-		if strings.Contains(text(page, `[data-testid="groups"]`), "Last attempt") {
-			must(t, groupRows(page)["Finance partners"] == "pending", "pending after a transient failure: %v", groupRows(page))
-			break
-		}
-		must(t, time.Now().Before(deadline), "the job never tried\n%s", first.Logs)
-		time.Sleep(200 * time.Millisecond)
-	}
-	first.stop(t)
-	tenant.ClearFaults()
+	for name, dsn := range engines() {
+		t.Run(name, func(t *testing.T) {
+			tenant := newTenant(t)
+			env := map[string]string{"PORTICO_GRAPH_MODE": "application", "PORTICO_GUEST_GROUPS": devtenant.GroupFinancePartners,
+				"PORTICO_DATABASE_URL": dsn(t)}
+			tenant.InjectFault(devtenant.Fault{Method: http.MethodPost, PathPrefix: "/v1.0/groups/", Status: http.StatusServiceUnavailable, RetryAfter: "1"})
+			first := launch(t, tenant, env)
+			first.await(t)
+			emp := first.browser()
+			emp.signIn("employee@contoso.example")
+			p := emp.post("/invitations", inviteForm("river@fabrikam.example", func(v url.Values) {
+				v["groups"] = []string{devtenant.GroupFinancePartners}
+			}))
+			must(t, p.Status == http.StatusSeeOther, "invite: %d %s", p.Status, p.Body)
+			invPath := p.Header.Get("Location")
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				page := emp.get(invPath)
+				if strings.Contains(text(page, `[data-testid="groups"]`), "Last attempt") {
+					must(t, groupRows(page)["Finance partners"] == "pending", "pending after a transient failure: %v", groupRows(page))
+					break
+				}
+				must(t, time.Now().Before(deadline), "the job never tried\n%s", first.Logs)
+				time.Sleep(200 * time.Millisecond)
+			}
+			first.stop(t)
+			tenant.ClearFaults()
 
-	second := launch(t, tenant, env)
-	second.await(t)
-	emp2 := second.browser()
-	emp2.signIn("employee@contoso.example")
-	deadline = time.Now().Add(30 * time.Second)
-	for groupRows(emp2.get(invPath))["Finance partners"] != "added" {
-		must(t, time.Now().Before(deadline), "not added after the restart\n%s", second.Logs)
-		time.Sleep(200 * time.Millisecond)
+			second := launch(t, tenant, env)
+			second.await(t)
+			emp2 := second.browser()
+			emp2.signIn("employee@contoso.example")
+			deadline = time.Now().Add(30 * time.Second)
+			for groupRows(emp2.get(invPath))["Finance partners"] != "added" {
+				must(t, time.Now().Before(deadline), "not added after the restart\n%s", second.Logs)
+				time.Sleep(200 * time.Millisecond)
+			}
+			guest, _ := tenant.UserByMail("river@fabrikam.example")
+			finance, _ := tenant.GroupByID(devtenant.GroupFinancePartners)
+			n := 0
+			for _, m := range finance.Members {
+				if m == guest.ID {
+					n++
+				}
+			}
+			must(t, n == 1, "the guest is a member once: %v", finance.Members)
+			added := 0
+			for _, r := range tenant.Requests() {
+				if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/members/$ref") && r.Status == http.StatusNoContent {
+					added++
+				}
+			}
+			must(t, added == 1, "one successful add, not %d", added)
+			// The application is the sponsor's only witness: the employee is the guest's sponsor.
+			must(t, slices.Equal(guest.Sponsors, []string{devtenant.StableID("employee@contoso.example")}), "sponsors %v", guest.Sponsors)
+		})
 	}
-	guest, _ := tenant.UserByMail("river@fabrikam.example")
-	finance, _ := tenant.GroupByID(devtenant.GroupFinancePartners)
-	n := 0
-	for _, m := range finance.Members {
-		if m == guest.ID {
-			n++
-		}
-	}
-	must(t, n == 1, "the guest is a member once: %v", finance.Members)
-	added := 0
-	for _, r := range tenant.Requests() {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/members/$ref") && r.Status == http.StatusNoContent {
-			added++
-		}
-	}
-	must(t, added == 1, "one successful add, not %d", added)
-	// The application is the sponsor's only witness: the employee is the guest's sponsor.
-	must(t, slices.Equal(guest.Sponsors, []string{devtenant.StableID("employee@contoso.example")}), "sponsors %v", guest.Sponsors)
 }
