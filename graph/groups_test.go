@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -94,5 +95,40 @@ func TestManager(t *testing.T) {
 	}
 	if m, err := c.Manager(context.Background(), testTS, "u2"); m != nil || err != nil {
 		t.Errorf("no manager: %+v %v", m, err)
+	}
+}
+
+func TestGetGroupsAndSponsorsBatched(t *testing.T) {
+	f := newFake(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		answerBatch(t, w, r, func(in inner) map[string]any {
+			path, query, _ := strings.Cut(in.URL, "?")
+			switch {
+			case strings.HasPrefix(path, "/groups/g-gone"):
+				return innerError(404, "Request_ResourceNotFound", "")
+			case strings.HasPrefix(path, "/groups/"):
+				if q, _ := url.ParseQuery(query); q.Get("$select") != groupSelect {
+					t.Errorf("group query %q", query)
+				}
+				id := strings.TrimPrefix(path, "/groups/")
+				return map[string]any{"status": 200, "body": map[string]any{"id": id, "displayName": "Name " + id, "resourceProvisioningOptions": []string{"Team"}}}
+			case strings.HasSuffix(path, "/sponsors"):
+				return map[string]any{"status": 200, "body": map[string]any{"value": []map[string]any{
+					{"@odata.type": "#microsoft.graph.user", "id": "s1", "displayName": "Erin", "mail": "erin@contoso.example"}}}}
+			}
+			t.Errorf("unexpected inner request %s", in.URL)
+			return innerError(400, "BadRequest", "")
+		})
+	})
+	c, _ := f.client()
+	groups, err := c.GetGroups(context.Background(), testTS, []string{"g1", "g2", "g1", "g-gone"})
+	if !isNotFound(err) || len(groups) != 2 || groups["g2"].DisplayName != "Name g2" || !groups["g1"].IsTeam() {
+		t.Errorf("groups %v, %v", groups, err)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("%d round trips, want one $batch", n)
+	}
+	sp, err := c.Sponsors(context.Background(), testTS, []string{"u1", "u2"})
+	if err != nil || len(sp) != 2 || sp["u2"][0].Mail != "erin@contoso.example" {
+		t.Errorf("sponsors %v, %v", sp, err)
 	}
 }
