@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -44,17 +45,8 @@ func (s *Server) accessForm(c echo.Context, m *views.InviteForm) {
 		if name == "" {
 			name = "Group " + g.ID
 		}
-		m.Groups = append(m.Groups, views.GroupOption{ID: g.ID, Name: name, Team: g.Team, Checked: contains(groups, g.ID)})
+		m.Groups = append(m.Groups, views.GroupOption{ID: g.ID, Name: name, Team: g.Team, Checked: slices.Contains(groups, g.ID)})
 	}
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // people answers the sponsors picker: members of the tenant whose name or address starts with q,

@@ -336,7 +336,7 @@ func (a *attempt) startGroups(ctx context.Context, ts oauth2.TokenSource, res *R
 		identity = "application"
 	}
 	var re *GroupRetryError
-	if _, err := s.AssignGroups(ctx, ts, res.Invitation.ID, identity); errors.As(err, &re) {
+	if _, err := s.assignGroups(ctx, ts, res.Invitation.ID, identity, a.meta); errors.As(err, &re) {
 		s.log.InfoContext(ctx, "invite: group assignments left for the background sweep", "invitation", res.Invitation.ID, "retry_at", re.At)
 	} else if err != nil {
 		s.log.WarnContext(ctx, "invite: group assignments", "invitation", res.Invitation.ID, "err", err)
@@ -357,6 +357,11 @@ func (e *GroupRetryError) Error() string {
 // failure was transient and a retry is possible. It returns how many assignments it finished and,
 // for one invitation with an assignment left pending, a *GroupRetryError.
 func (s *Service) AssignGroups(ctx context.Context, ts oauth2.TokenSource, invitationID, identity string) (int, error) {
+	return s.assignGroups(ctx, ts, invitationID, identity, Meta{Via: ViaJob})
+}
+
+// assignGroups is AssignGroups with the audit metadata of who runs it (the inviter's request, or a job).
+func (s *Service) assignGroups(ctx context.Context, ts oauth2.TokenSource, invitationID, identity string, meta Meta) (int, error) {
 	if s.access == nil {
 		return 0, errors.New("invite: group assignments need the Graph client's group calls")
 	}
@@ -382,7 +387,7 @@ func (s *Service) AssignGroups(ctx context.Context, ts oauth2.TokenSource, invit
 			}
 			invs[g.InvitationID] = inv
 		}
-		if s.finishGroup(ctx, as, ts, inv, g, identity, canRetry) {
+		if s.finishGroup(ctx, as, ts, inv, g, identity, canRetry, meta) {
 			done++
 		} else if g.Status == store.GroupPending && (retry.IsZero() || g.NextAttemptAt.Before(retry)) {
 			retry = g.NextAttemptAt
@@ -397,7 +402,7 @@ func (s *Service) AssignGroups(ctx context.Context, ts oauth2.TokenSource, invit
 // finishGroup makes one attempt and records its outcome with an audit event; it reports whether
 // the assignment is now final.
 func (s *Service) finishGroup(ctx context.Context, as AccessStore, ts oauth2.TokenSource, inv *Invitation, g *store.InvitationGroup,
-	identity string, canRetry bool) bool {
+	identity string, canRetry bool, meta Meta) bool {
 	now := s.now().UTC()
 	retryAt := now
 	g.AddedBy = identity
@@ -465,10 +470,6 @@ func (s *Service) finishGroup(ctx context.Context, as AccessStore, ts oauth2.Tok
 	}
 	if api := graphErrorOf(err); api != nil && g.Status != store.GroupAdded {
 		d.Status = api.Status
-	}
-	meta := Meta{Via: ViaJob}
-	if identity == "delegated" {
-		meta = Meta{} // the inviter's own request
 	}
 	_ = s.audit(ctx, s.event(actor, meta, ActionGroupAdd, inv.Email, outcome, g.GraphRequestID, d))
 	s.log.InfoContext(ctx, "invite: group assignment", "invitation", inv.ID, "group", g.GroupID, "status", g.Status,
@@ -562,7 +563,11 @@ func (s *Service) SearchPeople(ctx context.Context, ts oauth2.TokenSource, term 
 	}
 	users, err := s.access.SearchUsers(ctx, ts, clip(term, 64), 10)
 	if err != nil {
-		return nil, err
+		ge := describeGraphError(err, true)
+		if ge.Status != 429 && ge.Status != 401 {
+			ge.Message = "Portico could not search your directory just now; type the whole address instead."
+		}
+		return nil, ge
 	}
 	var out []Person
 	for _, u := range users {
