@@ -325,11 +325,11 @@ func (a *attempt) startGroups(ctx context.Context, ts oauth2.TokenSource, res *R
 	}
 	s := a.s
 	if s.appOnly && s.groupQueue != nil {
-		if err := s.groupQueue(ctx, res.Invitation.ID); err == nil {
+		err := s.groupQueue(ctx, res.Invitation.ID)
+		if err == nil {
 			return
-		} else {
-			s.log.WarnContext(ctx, "invite: queueing the group assignments failed; adding now", "invitation", res.Invitation.ID, "err", err)
 		}
+		s.log.WarnContext(ctx, "invite: queueing the group assignments failed; adding now", "invitation", res.Invitation.ID, "err", err)
 	}
 	identity := "delegated"
 	if s.appOnly {
