@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -78,7 +79,9 @@ func (s *Server) people(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// accessVM adds the guest's sponsors as Graph has them and the group assignments to vm.
+// accessVM adds the guest's sponsors as Graph has them and the group assignments to vm. Sponsors
+// this record did not name (another employee who invited the partner earlier) are counted, not
+// named, except to administrators: a record shows nothing of other employees' invitations.
 func (s *Server) accessVM(c echo.Context, rec *invite.Invitation, vm *views.Invitation) error {
 	if s.Access == nil || rec.Outcome != invite.OutcomeCreated {
 		return nil
@@ -114,8 +117,25 @@ func (s *Server) accessVM(c echo.Context, rec *invite.Invitation, vm *views.Invi
 		vm.SponsorsNote = "Microsoft Graph did not answer; these are the sponsors named when the invitation was sent."
 		return nil
 	}
+	viewer := s.inviter(c)
+	known := map[string]bool{rec.InviterOID: true, viewer.ObjectID: true}
+	for _, sp := range sponsors {
+		known[sp.SponsorOID] = true
+	}
+	others := 0
 	for _, p := range list {
+		if !known[p.ObjectID] && !viewer.SeesAll() {
+			others++
+			continue
+		}
 		vm.Sponsors = append(vm.Sponsors, views.Person{Name: p.DisplayName, Address: p.Address})
+	}
+	switch others {
+	case 0:
+	case 1:
+		vm.SponsorsNote = "Also sponsored by one other person in your organization."
+	default:
+		vm.SponsorsNote = "Also sponsored by " + strconv.Itoa(others) + " other people in your organization."
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ func TestInvitationShowsSponsorsAndGroups(t *testing.T) {
 			if got != id {
 				t.Errorf("access of %s", got)
 			}
-			return []store.InvitationSponsor{{SponsorOID: "oid-ann", DisplayName: "Ann"}}, []store.InvitationGroup{
+			return []store.InvitationSponsor{{SponsorOID: "oid-ann", DisplayName: "Ann"}, {SponsorOID: "oid-megan", DisplayName: "Megan Bowen"}}, []store.InvitationGroup{
 				{GroupID: "g1", GroupName: "Falcon", Status: store.GroupAdded},
 				{GroupID: "g2", GroupName: "Finance", Status: store.GroupFailed, ErrorCode: "Authorization_RequestDenied",
 					ErrorMessage: "Insufficient privileges to complete the operation.", GraphRequestID: "rid-g2"},
@@ -137,11 +137,20 @@ func TestInvitationShowsSponsorsAndGroups(t *testing.T) {
 		if !slices.Equal(ids, []string{"guest-1"}) {
 			t.Errorf("sponsors of %v", ids)
 		}
-		return map[string][]invite.Person{"guest-1": {{DisplayName: "Ann", Address: "ann@contoso.example"}, {DisplayName: "Megan Bowen", Address: "megan@contoso.example"}}}, nil
+		return map[string][]invite.Person{"guest-1": {
+			{ObjectID: "oid-erin", DisplayName: "Erin Earlier", Address: "erin@contoso.example"},
+			{ObjectID: "oid-ann", DisplayName: "Ann", Address: "ann@contoso.example"},
+			{ObjectID: "oid-megan", DisplayName: "Megan Bowen", Address: "megan@contoso.example"}}}, nil
 	}
 	rec := b.get("/invitations/" + id)
 	want(t, rec, http.StatusOK, "Sponsors and access", "Megan Bowen", `data-status="added"`, `data-status="failed"`, `data-status="pending"`,
-		"Microsoft's answer:", "Insufficient privileges to complete the operation.", "Authorization_RequestDenied", "rid-g2", "Last attempt:", "Group g3")
+		"Microsoft's answer:", "Insufficient privileges to complete the operation.", "Authorization_RequestDenied", "rid-g2", "Last attempt:", "Group g3",
+		"Also sponsored by one other person in your organization.")
+	// A sponsor this record did not name (an earlier inviter) is counted, not named, except to admins.
+	if strings.Contains(rec.Body.String(), "Erin") {
+		t.Error("an earlier inviter's name is shown to the record's owner")
+	}
+	want(t, en.signIn(admin).get("/invitations/"+id), http.StatusOK, "Erin Earlier")
 
 	// Graph does not answer: the sponsors named at sending are shown, and said to be so.
 	fa.sponsors = func([]string) (map[string][]invite.Person, error) { return nil, errors.New("graph: 503") }

@@ -17,9 +17,10 @@ const (
 	KindGroupSweep  = "group_sweep"
 )
 
-// DefaultGroupSweep is how often the sweep looks for group assignments that are due: retries, and
-// those a restart interrupted between the invitation and the add.
-const DefaultGroupSweep = 30 * time.Second
+// DefaultGroupSweep is how often the sweep looks for group assignments that are due: delegated
+// adds that failed transiently, and those a restart interrupted between the invitation and the add
+// (application mode's own retries are the group_assign job's).
+const DefaultGroupSweep = 2 * time.Minute
 
 // GroupAssignArgs adds one invitation's guest to the groups chosen with it. The invitation was
 // allowed and audited when it was sent; this is its follow-up, so Portico itself is the asker
@@ -78,6 +79,9 @@ type groupSweepWorker struct {
 func (w *groupSweepWorker) Work(ctx context.Context, _ *river.Job[GroupSweepArgs]) error {
 	if w.r.cfg.Tokens == nil {
 		return river.JobSnooze(noIdentitySnooze)
+	}
+	if ids, err := w.r.cfg.Invites.PendingGroupInvitations(ctx, 1); err != nil || len(ids) == 0 {
+		return err
 	}
 	for range 20 { // at most 1,000 assignments per sweep
 		n, err := w.r.cfg.Invites.AssignGroups(ctx, w.r.cfg.Tokens, "", "application")

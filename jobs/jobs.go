@@ -118,7 +118,8 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	var periodic []*river.PeriodicJob
 	river.AddWorker(workers, &groupAssignWorker{r: r})
 	river.AddWorker(workers, &groupSweepWorker{r: r})
-	if cfg.Tokens != nil && cfg.GroupSweep > 0 {
+	// The sweep runs where guests are added to groups (PORTICO_GUEST_GROUPS), with the identity.
+	if cfg.Tokens != nil && cfg.GroupSweep > 0 && len(cfg.Invites.GuestGroupIDs()) > 0 {
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.GroupSweep),
 			func() (river.JobArgs, *river.InsertOpts) {
 				return GroupSweepArgs{Asker: Asker{Kind: AskerSchedule}}, nil

@@ -349,12 +349,12 @@ func accessSection(inv Invitation) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			if len(inv.Sponsors) == 0 {
+			if len(inv.Sponsors) == 0 && inv.SponsorsNote == "" {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<p data-testid=\"no-sponsors\">Microsoft lists no sponsor for this guest.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-			} else {
+			} else if len(inv.Sponsors) > 0 {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 31, "<ul data-testid=\"sponsors\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
