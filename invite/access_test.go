@@ -216,3 +216,54 @@ func TestGroupRetries(t *testing.T) {
 		}
 	})
 }
+
+// Delegated with a background identity: a transient failure of the inviter's add stays pending for
+// the sweep, which is not due before the inviter's own attempt could run, and retries with the
+// application's token.
+func TestDelegatedGroupRetryBySweep(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
+	fail := true
+	fa := &fakeAccess{addFn: func(string) (string, error) {
+		if fail {
+			return "", &graph.Error{Status: 429, Code: "TooManyRequests", Message: "slow down", RetryAfter: 5 * time.Second}
+		}
+		return "rid-ok", nil
+	}}
+	svc, _ := accessService(t, db, false, fa)
+	svc.SetBackgroundGroups(true)
+	inviterTS := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "inviter"})
+	req := validReq()
+	req.Groups = []string{"grp-a"}
+	res, err := svc.Send(ctx, inviterTS, employee, req, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gs, _ := svc.InvitationAccess(ctx, res.Invitation.ID)
+	if gs[0].Status != store.GroupPending || gs[0].ErrorCode != "TooManyRequests" {
+		t.Fatalf("after a 429: %+v", gs[0])
+	}
+	if d := gs[0].NextAttemptAt.Sub(time.Now()); d < 3*time.Second || d > 6*time.Second {
+		t.Errorf("next attempt in %v, want Graph's Retry-After", d)
+	}
+	if ids, _ := svc.PendingGroupInvitations(ctx, 10); len(ids) != 0 {
+		t.Errorf("due before Retry-After: %v", ids)
+	}
+	fail = false
+	appTS := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "app"})
+	svc.now = func() time.Time { return time.Now().Add(10 * time.Second) }
+	if n, err := svc.AssignGroups(ctx, appTS, "", "application"); n != 1 || err != nil {
+		t.Fatalf("sweep: %d %v", n, err)
+	}
+	if len(fa.toks) != 2 || fa.toks[0] != inviterTS || fa.toks[1] != appTS {
+		t.Errorf("tokens used: %v", fa.toks)
+	}
+	_, gs, _ = svc.InvitationAccess(ctx, res.Invitation.ID)
+	if gs[0].Status != store.GroupAdded || gs[0].AddedBy != "application" {
+		t.Errorf("after the sweep: %+v", gs[0])
+	}
+	audit, _ := db.ListAudit(ctx, store.AuditFilter{Action: ActionGroupAdd})
+	if len(audit) != 2 || audit[0].Outcome == audit[1].Outcome {
+		t.Errorf("audit: %+v", audit)
+	}
+}
