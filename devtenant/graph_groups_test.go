@@ -220,3 +220,16 @@ func TestInvitationSponsors(t *testing.T) {
 		t.Errorf("sponsors with a group: %v", vals)
 	}
 }
+
+func TestIndexListsGroups(t *testing.T) {
+	tn := startTenant(t)
+	tok := accessToken(t, tn, "employee@contoso.example", "User.Read", "GroupMember.ReadWrite.All")
+	if g := graphCallT(t, tn, "POST", "/v1.0/groups/"+GroupProjectFalcon+"/members/$ref", tok, memberBody(StableID("accepted.guest@fabrikam.example"))); g.Status != 204 {
+		t.Fatalf("add: %d", g.Status)
+	}
+	g := graphCallT(t, tn, "GET", "/", "", nil)
+	body := string(g.Body)
+	if g.Status != 200 || !strings.Contains(body, "Project Falcon partners") || !strings.Contains(body, "members: Erin Employee, Alex Accepted (Fabrikam)") {
+		t.Errorf("index: %d %s", g.Status, body)
+	}
+}

@@ -346,7 +346,37 @@ func (t *Tenant) handleIndex(w http.ResponseWriter, r *http.Request) {
 		"Discovery": t.issuerFor(base) + "/.well-known/openid-configuration",
 		"Graph":     base + "/v1.0",
 		"Accounts":  t.Accounts(),
+		"Groups":    t.groupSummaries(),
 	})
+}
+
+// groupSummary is a group as the index page lists it: who owns it and who is in it, by name.
+type groupSummary struct{ Name, ID, Owners, Members string }
+
+func (t *Tenant) groupSummaries() []groupSummary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	names := func(ids []string) string {
+		var out []string
+		for _, id := range ids {
+			switch {
+			case t.users[id] != nil:
+				out = append(out, t.users[id].DisplayName)
+			case t.groups[id] != nil:
+				out = append(out, t.groups[id].DisplayName)
+			}
+		}
+		if len(out) == 0 {
+			return "none"
+		}
+		return strings.Join(out, ", ")
+	}
+	var out []groupSummary
+	for _, id := range t.groupOrder {
+		g := t.groups[id]
+		out = append(out, groupSummary{Name: g.DisplayName, ID: g.ID, Owners: names(g.Owners), Members: names(g.Members)})
+	}
+	return out
 }
 
 // delay waits Options.Latency, or less if the request ends first.
