@@ -243,7 +243,7 @@ func TestDelegatedGroupRetryBySweep(t *testing.T) {
 	if gs[0].Status != store.GroupPending || gs[0].ErrorCode != "TooManyRequests" {
 		t.Fatalf("after a 429: %+v", gs[0])
 	}
-	if d := gs[0].NextAttemptAt.Sub(time.Now()); d < 3*time.Second || d > 6*time.Second {
+	if d := time.Until(gs[0].NextAttemptAt); d < 3*time.Second || d > 6*time.Second {
 		t.Errorf("next attempt in %v, want Graph's Retry-After", d)
 	}
 	if ids, _ := svc.PendingGroupInvitations(ctx, 10); len(ids) != 0 {
