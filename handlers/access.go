@@ -57,6 +57,11 @@ func (s *Server) people(c echo.Context) error {
 	if s.Access == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "The people picker is not available.")
 	}
+	// The picker serves the invitation form: only those who may invite search the directory (in
+	// application mode with Portico's own token).
+	if may := s.inviter(c).MayInvite(); !may.Allowed {
+		return may.Err()
+	}
 	q := strings.TrimSpace(c.QueryParam("q"))
 	if len([]rune(q)) > 64 {
 		return echo.NewHTTPError(http.StatusBadRequest, "The search term is too long.")

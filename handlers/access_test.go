@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"portico/config"
 	"portico/graph"
 	"portico/invite"
 	"portico/store"
@@ -101,6 +102,14 @@ func TestPeoplePicker(t *testing.T) {
 		t.Errorf("searched with %v, %v: want the token provider's", tok, err)
 	}
 	want(t, b.get("/people?q="+strings.Repeat("a", 65), "Accept", "application/json"), http.StatusBadRequest)
+
+	// Someone Portico's policy does not let invite cannot search the directory through it.
+	barred := newEnv(t, func(c *config.Config) { c.Inviters = []string{"Portico.Invite"} })
+	withAccess(barred, fa)
+	searches := len(fa.searchToks)
+	if rec := barred.signIn(ann).get("/people?q=meg", "Accept", "application/json"); rec.Code != http.StatusForbidden || len(fa.searchToks) != searches {
+		t.Errorf("a barred employee searched: %d, %d searches", rec.Code, len(fa.searchToks)-searches)
+	}
 	if rec := b.get("/people?q=boom", "Accept", "application/json"); rec.Code < 400 {
 		t.Errorf("a Graph refusal answered %d", rec.Code)
 	}
