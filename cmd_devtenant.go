@@ -24,7 +24,7 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	addr := fs.String("addr", "127.0.0.1:9999", "listen address host:port (loopback)")
 	secret := fs.String("client-secret", "", "client secret to accept (default: random, printed)")
 	latency := fs.Duration("latency", 0, "delay every Graph answer by this long, e.g. 150ms (a Graph far away)")
-	perms := fs.String("app-permissions", "", "application permissions granted to Portico's client-credentials tokens, e.g. User.Invite.All,User.Read.All,Organization.Read.All (default: those three)")
+	perms := fs.String("app-permissions", "", "application permissions granted to Portico's client-credentials tokens, e.g. User.Invite.All,User.Read.All,Organization.Read.All (default: those three and GroupMember.ReadWrite.All)")
 	certFile := fs.String("client-certificate", "", "PEM file whose certificate is registered on the application (client assertions signed with its key are accepted); the key in it is not read")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -138,6 +138,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		PostLogoutRedirectURL: cfg.PublicPath("/signed-out"),
 		GraphResource:         graphResource(cfg.GraphURL),
 		SignInOnly:            cfg.Application(),
+		GraphScopes:           delegatedGroupScopes(cfg),
 		ClientAssertion:       assertion,
 		HTTPClient:            outbound,
 		Logger:                a.Logger,
@@ -158,6 +159,9 @@ func (a *App) build(ctx context.Context) (err error) {
 		DirectLink:        a.directLink(),
 		SendWait:          cfg.SendWait,
 		ReconcilePatience: cfg.ReconcilePatience,
+		// Sponsors picker, sponsors and groups (access.go in invite).
+		Access:      a.Graph,
+		GuestGroups: guestGroups(cfg),
 	})
 	background := a.background
 	if background == nil {
@@ -179,6 +183,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		DemoAccounts: a.demoAccounts(),
 		Jobs:         jobsAdmin,
 		Landings:     landings,
+		Access:       a.Invites,
 	})
 	return nil
 }

@@ -29,6 +29,11 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 	}
 	a.Jobs = r
 	a.Invites.SetBackgroundSync(ts != nil)
+	// Group assignments: a job in application mode; retries and the sweep need the identity.
+	a.Invites.SetBackgroundGroups(ts != nil)
+	if ts != nil {
+		a.Invites.SetGroupQueue(r.QueueGroups)
+	}
 	return nil
 }
 

@@ -107,6 +107,9 @@ type Config struct {
 	// Inviters are the app roles, directory role template ids and group ids whose holders may
 	// invite (PORTICO_INVITERS); nil: every member of the tenant.
 	Inviters []string
+	// GuestGroups are the ids of the groups and teams guests may be added to when invited
+	// (PORTICO_GUEST_GROUPS); in demo mode, devtenant's demo groups when unset.
+	GuestGroups []string
 	// Background lets background work use the application token in delegated mode (PORTICO_BACKGROUND=on).
 	Background bool
 	// DemoAppPermissions are the application permissions the demo devtenant grants

@@ -36,6 +36,7 @@ type User struct {
 	AccountEnabled                  bool
 	CreatedDateTime                 time.Time
 	Sponsors                        []string // object ids
+	Manager                         string   // the manager's object id, or ""
 	Wids                            []string // directory role template ids (the wids claim)
 	AppRoles                        []string // app role values (the roles claim)
 
@@ -188,9 +189,11 @@ func (t *Tenant) seed() {
 			{SignInType: "userPrincipalName", Issuer: initialDomain, IssuerAssignedID: "cpim_" + strings.ReplaceAll(localID, "-", "") + "@" + initialDomain},
 		},
 	})
+	users[0].Manager = StableID("megan@contoso.example") // Erin's manager (approvals may ask for it)
 	for _, u := range users {
 		t.putLocked(u)
 	}
+	t.seedGroups(created)
 }
 
 // putLocked stores u (callers hold t.mu, or own t exclusively).

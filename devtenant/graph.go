@@ -498,6 +498,12 @@ func (t *Tenant) serveGraph(g *graphCall) {
 		method, handle = http.MethodGet, t.graphGetUser
 	case strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/sponsors") && strings.Count(path, "/") == 3:
 		method, handle = http.MethodGet, t.graphUserSponsors
+	case strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/manager") && strings.Count(path, "/") == 3:
+		method, handle = http.MethodGet, t.graphGetManager
+	case strings.HasPrefix(path, "/groups/") && strings.Count(path, "/") == 2 && len(path) > len("/groups/"):
+		method, handle = http.MethodGet, t.graphGetGroup
+	case strings.HasPrefix(path, "/groups/") && strings.HasSuffix(path, "/members/$ref") && strings.Count(path, "/") == 4:
+		method, handle = http.MethodPost, t.graphAddGroupMember
 	case path == "/me":
 		method, handle = http.MethodGet, t.graphMe
 	case path == "/organization":

@@ -110,6 +110,8 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{color:v
 </dl>
 <h2>Demo accounts</h2>
 <ul>{{range .Accounts}}<li><strong>{{.UPN}}</strong> <span class="muted">{{.DisplayName}}, {{.Description}}</span></li>{{end}}</ul>
+<h2>Groups and teams</h2>
+<ul data-testid="groups">{{range .Groups}}<li><strong>{{.Name}}</strong> <code>{{.ID}}</code> <span class="muted">owners: {{.Owners}}; members: {{.Members}}</span></li>{{end}}</ul>
 {{template "foot" .}}{{end}}
 `
 

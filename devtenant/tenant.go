@@ -44,7 +44,7 @@ type Options struct {
 	// registered, /signed-out or / are accepted on any port.
 	PostLogoutRedirectURIs []string
 	// AppRoles are the application permissions granted to the client for client_credentials tokens;
-	// default User.Invite.All, User.Read.All and Organization.Read.All.
+	// default User.Invite.All, User.Read.All, Organization.Read.All and GroupMember.ReadWrite.All.
 	AppRoles []string
 	// ClientCertificates are registered on the application: client assertions signed with their
 	// keys authenticate the client (RegisterCertificate adds more).
@@ -77,6 +77,8 @@ type Tenant struct {
 	searchLag      time.Duration
 	users          map[string]*User // by object id
 	userOrder      []string
+	groups         map[string]*Group // by object id
+	groupOrder     []string
 	invitations    []*Invitation
 	tickets        map[string]*ticket
 	codes          map[string]*authCode
@@ -102,7 +104,7 @@ func New(opts Options) (*Tenant, error) {
 		opts.ClientID = DefaultClientID
 	}
 	if len(opts.AppRoles) == 0 {
-		opts.AppRoles = []string{"User.Invite.All", "User.Read.All", "Organization.Read.All"}
+		opts.AppRoles = []string{"User.Invite.All", "User.Read.All", "Organization.Read.All", "GroupMember.ReadWrite.All"}
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -117,6 +119,7 @@ func New(opts Options) (*Tenant, error) {
 		closing:        make(chan struct{}),
 		accessLifetime: time.Hour,
 		users:          map[string]*User{},
+		groups:         map[string]*Group{},
 		tickets:        map[string]*ticket{},
 		codes:          map[string]*authCode{},
 		refresh:        map[string]*refreshGrant{},
@@ -343,7 +346,37 @@ func (t *Tenant) handleIndex(w http.ResponseWriter, r *http.Request) {
 		"Discovery": t.issuerFor(base) + "/.well-known/openid-configuration",
 		"Graph":     base + "/v1.0",
 		"Accounts":  t.Accounts(),
+		"Groups":    t.groupSummaries(),
 	})
+}
+
+// groupSummary is a group as the index page lists it: who owns it and who is in it, by name.
+type groupSummary struct{ Name, ID, Owners, Members string }
+
+func (t *Tenant) groupSummaries() []groupSummary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	names := func(ids []string) string {
+		var out []string
+		for _, id := range ids {
+			switch {
+			case t.users[id] != nil:
+				out = append(out, t.users[id].DisplayName)
+			case t.groups[id] != nil:
+				out = append(out, t.groups[id].DisplayName)
+			}
+		}
+		if len(out) == 0 {
+			return "none"
+		}
+		return strings.Join(out, ", ")
+	}
+	var out []groupSummary
+	for _, id := range t.groupOrder {
+		g := t.groups[id]
+		out = append(out, groupSummary{Name: g.DisplayName, ID: g.ID, Owners: names(g.Owners), Members: names(g.Members)})
+	}
+	return out
 }
 
 // delay waits Options.Latency, or less if the request ends first.

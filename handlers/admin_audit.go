@@ -29,6 +29,7 @@ var auditActions = []views.Option{
 	{Value: invite.ActionJoinLinkCreate, Label: "Join link created"},
 	{Value: invite.ActionJoinLinkRevoke, Label: "Join link revoked"},
 	{Value: invite.ActionJoinLinkAccept, Label: "Join link accepted"},
+	{Value: invite.ActionGroupAdd, Label: "Guest added to a group"},
 	{Value: "signin", Label: "Signed in"},
 	{Value: "signout", Label: "Signed out"},
 	{Value: "job.cancel", Label: "Background job cancelled"}, // app.ActionJobCancel

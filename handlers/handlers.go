@@ -44,6 +44,7 @@ type Deps struct {
 	Clock        func() time.Time
 	Jobs         Jobs     // the background job queue (/admin/jobs); nil: shown as not running
 	Landings     Landings // the welcome page's invitation reference; nil: ignored
+	Access       Access   // sponsors and groups at invite time; nil: not offered
 }
 
 // Server holds the handlers' dependencies.

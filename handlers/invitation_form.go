@@ -50,6 +50,7 @@ func (s *Server) inviteForm(c echo.Context, v views.InviteValues) views.InviteFo
 	inv := s.inviter(c)
 	m := views.InviteForm{Page: p, Values: v, ShowUserType: inv.CanInviteMember(),
 		MaxMessage: s.Invites.Policy().MaxMessageRunes, Languages: s.languages}
+	s.accessForm(c, &m)
 	// "N of M left this hour": a failed count must not cost the inviter the form; sending counts again.
 	if d, err := s.Invites.Quota(c.Request().Context(), inv); err != nil {
 		s.Logger.Warn("quota not shown", "request_id", requestID(c), "err", err)
@@ -103,6 +104,8 @@ func bindInvitation(c echo.Context) (invite.Request, error) {
 		UserType:    f.Get(invite.FieldUserType),
 		SendEmail:   checkbox(f.Get(invite.FieldSendEmail)),
 		Resend:      f.Get("resend") == "1",
+		Sponsors:    f[invite.FieldSponsors],
+		Groups:      f[invite.FieldGroups],
 	}, nil
 }
 
@@ -227,7 +230,8 @@ func (s *Server) invitationFailed(c echo.Context, req invite.Request, err error)
 		}
 	}
 	m := s.inviteForm(c, views.InviteValues{DisplayName: req.DisplayName, Email: req.Email, Message: req.Message, CC: req.CC,
-		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail})
+		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail,
+		Sponsors: req.Sponsors, Groups: req.Groups})
 	m.Errors, m.Alert, m.ResendOffer = p.Fields, alert, resend
 	var qe *invite.QuotaError
 	if errors.As(err, &qe) {

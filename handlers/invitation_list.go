@@ -25,7 +25,8 @@ func (s *Server) listInvitations(c echo.Context) error {
 		state = invite.StateAll
 	}
 	everyone := c.QueryParam("scope") == "everyone"
-	lp, err := s.Invites.List(ctx, inv, invite.ListFilter{Everyone: everyone, State: state,
+	sponsored := c.QueryParam("scope") == "sponsored"
+	lp, err := s.Invites.List(ctx, inv, invite.ListFilter{Everyone: everyone, Sponsored: sponsored, State: state,
 		Before: c.QueryParam("before"), After: c.QueryParam("after")})
 	if err != nil {
 		return err
@@ -38,11 +39,17 @@ func (s *Server) listInvitations(c echo.Context) error {
 	if everyone {
 		p.Title = "Everyone's invitations"
 	}
+	if sponsored {
+		p.Title = "Guests you sponsor"
+	}
 	p.Nav = "invitations"
-	m := views.InvitationList{Page: p, State: string(state), Everyone: everyone, CanSeeEveryone: inv.SeesAll(),
+	m := views.InvitationList{Page: p, State: string(state), Everyone: everyone, Sponsored: sponsored, CanSeeEveryone: inv.SeesAll(),
 		Total: lp.Total, TotalMore: lp.TotalMore}
 	// Newer and Older are positions in the list (keyset paging), plain links that keep the filters.
 	first := invitationListURL(state, everyone)
+	if sponsored {
+		first = "/invitations?state=" + url.QueryEscape(string(state)) + "&scope=sponsored"
+	}
 	if lp.NewerCursor != "" {
 		m.NewestURL, m.NewerURL = first, first+"&after="+url.QueryEscape(lp.NewerCursor)
 	}
@@ -56,6 +63,8 @@ func (s *Server) listInvitations(c echo.Context) error {
 	for i := range items {
 		vm := s.invitationVM(inv, &items[i])
 		s.setJoinLink(&vm, links[items[i].ID], "")
+		// A sponsor sees the guests they sponsor listed, not the other inviter's invitation page.
+		vm.NoLink = sponsored && items[i].InviterOID != inv.ObjectID && !inv.SeesAll()
 		m.Items = append(m.Items, vm)
 	}
 	return render(c, http.StatusOK, views.InvitationListPage(m))

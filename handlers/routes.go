@@ -41,6 +41,7 @@ func (s *Server) routes(e *echo.Echo) {
 	in.POST("/invitations", s.createInvitation)
 	in.GET("/invitations", s.listInvitations)
 	in.GET("/invitations/check", s.checkAddress, s.limitPerUser(2, 20))
+	in.GET("/people", s.people, s.limitPerUser(2, 20))
 	one := in.Group("/invitations/:id", s.guardInvitation())
 	one.GET("", s.showInvitation)
 	one.POST("/resend", s.resendInvitation)

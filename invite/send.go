@@ -70,6 +70,11 @@ type attempt struct {
 	base auditDetail // what every audit event of the attempt says
 	rec  *Invitation // nil until the address passed every check
 	log  *slog.Logger
+
+	// Access at invite time (access.go): extra sponsors as typed, then as found; chosen groups.
+	sponsorAddrs []sponsorAddr
+	sponsors     []Sponsor
+	groups       []string
 }
 
 // send runs the invitation pipeline for a.
@@ -110,6 +115,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	}
 
 	v, fe := s.policy.Validate(req, a.actor)
+	fe = s.checkAccessFields(req, a, fe)
 	if fe != nil {
 		return nil, &ValidationError{Fields: fe}
 	}
@@ -128,6 +134,10 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	// The checks before sending have a budget of their own, so that with the bounded wait for the
 	// POST the submit answers well before the server's write timeout.
 	pctx, pcancel := context.WithTimeout(ctx, s.preflightBudget)
+	defer pcancel()
+	if err := s.resolveSponsors(pctx, ts, a); err != nil {
+		return nil, err
+	}
 	pf, err := s.preflight(pctx, ts, a.owner, v.Email)
 	pcancel()
 	if err != nil {
@@ -168,10 +178,11 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		return res, err
 	}
 	gi := s.landThroughPortico(graphInvitation(v), a.rec)
-	if s.appOnly {
-		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
-		// guest's sponsor.
-		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.actor.ObjectID}}
+	// The employee who asked is the first sponsor in both modes, then the sponsors they named.
+	// Delegated with nobody named, Graph makes the inviter the sponsor on its own; as itself,
+	// Graph knows no inviter.
+	if s.appOnly || len(a.sponsors) > 1 {
+		gi.InvitedUserSponsors = a.sponsorRefs()
 	}
 	return a.run(ctx, ts, gi)
 }
@@ -287,6 +298,9 @@ func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) err
 			}
 		}
 		if err := tx.AppendInvitationEvent(ctx, hist); err != nil {
+			return err
+		}
+		if err := a.recordAccess(ctx, tx); err != nil {
 			return err
 		}
 		return tx.AppendAudit(ctx, ev)

@@ -114,6 +114,13 @@ type Config struct {
 	// AppOnly: Graph calls use Portico's application token (PORTICO_GRAPH_MODE=application), so
 	// every invitation names the employee who asked as its sponsor and the audit trail says so.
 	AppOnly bool
+	// Access reads groups, adds guests to them, searches people and reads sponsors; nil: the
+	// sponsors picker and the groups are off.
+	Access AccessGraph
+	// GuestGroups are the ids of the groups guests may be added to (PORTICO_GUEST_GROUPS).
+	GuestGroups []string
+	// GroupQueue queues the group assignments of an invitation as a job (application mode).
+	GroupQueue func(ctx context.Context, invitationID string) error
 
 	// Time budgets of a send (zero: the defaults in intent.go). SendWait is how long Send waits for
 	// Graph before answering with the record still sending; SendBudget bounds the detached Graph
@@ -146,6 +153,12 @@ type Service struct {
 	log       *slog.Logger
 	quota     QuotaLimits
 	appOnly   bool
+
+	access           AccessGraph
+	guestGroups      []string
+	groupQueue       func(ctx context.Context, invitationID string) error
+	groupNames       groupCache
+	backgroundGroups atomic.Bool
 
 	orgTTL         time.Duration
 	recent         time.Duration
@@ -197,6 +210,9 @@ func NewService(cfg Config) *Service {
 		directLink:      cfg.DirectLink,
 		orgs:            map[string]*orgEntry{},
 		initials:        map[string]string{},
+		access:          cfg.Access,
+		guestGroups:     cfg.GuestGroups,
+		groupQueue:      cfg.GroupQueue,
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -55,6 +55,7 @@ type Config struct {
 	SyncInterval time.Duration // how often the state sync runs; negative: never on its own (SyncNow only)
 	SyncPause    time.Duration // wait between two $batch requests of the state sync
 	SyncMax      int           // invitations one state sync reads at most
+	GroupSweep   time.Duration // how often due group assignments are swept; negative: never on its own
 	PollInterval time.Duration // how often an instance looks for new jobs besides notifications (0: River's 1s)
 	// ReconcileInterval is how often the send-intent reconciler runs (0: DefaultReconcileInterval;
 	// negative: never on its own).
@@ -114,10 +115,21 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.SyncPause = cmpOr(cfg.SyncPause, DefaultSyncPause)
 	cfg.SyncMax = cmpOr(cfg.SyncMax, DefaultSyncMax)
 	cfg.ReconcileInterval = cmpOr(cfg.ReconcileInterval, DefaultReconcileInterval)
+	cfg.GroupSweep = cmpOr(cfg.GroupSweep, DefaultGroupSweep)
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "jobs")}
 
 	workers := river.NewWorkers()
 	var periodic []*river.PeriodicJob
+	river.AddWorker(workers, &groupAssignWorker{r: r})
+	river.AddWorker(workers, &groupSweepWorker{r: r})
+	// The sweep runs where guests are added to groups (PORTICO_GUEST_GROUPS), with the identity.
+	if cfg.Tokens != nil && cfg.GroupSweep > 0 && len(cfg.Invites.GuestGroupIDs()) > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.GroupSweep),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return GroupSweepArgs{Asker: Asker{Kind: AskerSchedule}}, nil
+			},
+			&river.PeriodicJobOpts{RunOnStart: true, ID: KindGroupSweep}))
+	}
 	if cfg.Tokens != nil {
 		river.AddWorker(workers, &stateSyncWorker{r: r})
 		river.AddWorker(workers, &stateRefreshWorker{r: r})

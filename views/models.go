@@ -57,7 +57,27 @@ type InviteForm struct {
 	Check        *Check // the address check of the last submit, shown where the live check goes
 	ResendOffer  *ResendOffer
 	Quota        *Quota // nil: no quota is configured
+	// SponsorsEnabled shows the sponsors fields (Values.Sponsors, one per extra sponsor); Groups
+	// are the groups and teams guests may be added to.
+	SponsorsEnabled bool
+	Groups          []GroupOption
 }
+
+// GroupOption is a group or team offered on the form.
+type GroupOption struct {
+	ID, Name      string
+	Team, Checked bool
+}
+
+// GroupStatus is one group assignment of an invitation.
+type GroupStatus struct {
+	Name, Status, Error, Code, RequestID string // Status: pending | added | failed
+	Attempts                             int
+	Updated                              time.Time
+}
+
+// Person is a sponsor as shown.
+type Person struct{ Name, Address string }
 
 // Quota is the inviter's tightest invitation quota window: "N of M left this hour", or, when none
 // is left, the limit and when the next invitation is possible.
@@ -71,6 +91,8 @@ type Quota struct {
 type InviteValues struct {
 	DisplayName, Email, Message, CC, RedirectURL, Language, UserType string
 	SendEmail                                                        bool
+	Sponsors                                                         []string // extra sponsors' addresses, one per field
+	Groups                                                           []string // ids of the groups ticked
 }
 
 // Alert is a message box at the top of a page.
@@ -113,6 +135,13 @@ type Invitation struct {
 	RevealReason                        string // why Microsoft's link cannot be revealed, when it cannot
 	Revealed                            bool   // RedeemURL was just revealed (shown once, audited)
 	History                             []HistoryItem
+
+	// Access at invite time: the guest's sponsors (as Graph has them) and group assignments.
+	AccessShown  bool
+	Sponsors     []Person
+	SponsorsNote string
+	Groups       []GroupStatus
+	NoLink       bool // listed to a sponsor, who cannot open the invitation's page
 }
 
 // QR is a QR code as SVG path data for its dark modules, in a Size×Size view box.
@@ -147,6 +176,7 @@ type InvitationList struct {
 	Items                    []Invitation
 	State                    string
 	Everyone, CanSeeEveryone bool
+	Sponsored                bool // "Sponsored by me": invitations naming the viewer as a sponsor
 	Total                    int  // invitations matching the filter, counted up to a cap
 	TotalMore                bool // more than Total match
 	// Paging links, "" when there is no such page: the newest invitations, newer ones, older ones.
