@@ -121,6 +121,7 @@ type Service struct {
 	refreshTimeout time.Duration
 
 	backgroundSync atomic.Bool // states kept current by a background job: pages make no Graph call
+	notices        atomic.Pointer[noticeSettings]
 
 	orgMu sync.Mutex
 	orgs  map[string]*orgEntry

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"portico/invite"
+	"portico/notify"
 	"portico/store"
 )
 
@@ -60,6 +61,15 @@ type Config struct {
 	// Recheck re-checks, before each run, the policy for the employee who asked for a job
 	// (security checklist item 40); jobs an employee asked for do not run without it.
 	Recheck Recheck
+	// Notices delivers email notices (nil: notices are off on this instance, and their jobs wait
+	// for an instance that has a transport).
+	Notices *notify.Deliverer
+	// NoticePoll is how often queued notices without a job are dispatched (0: DefaultNoticePoll;
+	// negative: only by DispatchNotices).
+	NoticePoll time.Duration
+	// NoticeRetry, when set, is the wait before a notice's next attempt (River's backoff otherwise).
+	NoticeRetry func(attempt int) time.Duration
+
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
 	Register func(w *river.Workers)
@@ -110,6 +120,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.SyncInterval = cmpOr(cfg.SyncInterval, DefaultSyncInterval)
 	cfg.SyncPause = cmpOr(cfg.SyncPause, DefaultSyncPause)
 	cfg.SyncMax = cmpOr(cfg.SyncMax, DefaultSyncMax)
+	cfg.NoticePoll = cmpOr(cfg.NoticePoll, DefaultNoticePoll)
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "jobs")}
 
 	workers := river.NewWorkers()
@@ -133,6 +144,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		r.features = append(r.features, Feature{Name: "Partner states kept current in the background",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); lists refresh states while they render"})
 	}
+	periodic = append(periodic, r.registerNotices(workers)...)
 	if cfg.Register != nil {
 		cfg.Register(workers)
 	}

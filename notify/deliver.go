@@ -120,7 +120,7 @@ func (d *Deliverer) fail(ctx context.Context, n *store.Notice, why string) error
 	if _, err := d.Store.FailNotice(ctx, n.ID, why, d.now()); err != nil {
 		return fmt.Errorf("%w: recording the failure of notice %s: %w", ErrNotSent, n.ID, err)
 	}
-	d.audit(ctx, n, "failure", why)
+	d.audit(ctx, n, "failed", why)
 	d.log().WarnContext(ctx, "notice failed", "notice", n.ID, "kind", n.Kind, "event", n.EventKey, "err", why)
 	return nil
 }
