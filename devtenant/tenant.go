@@ -82,6 +82,7 @@ type Tenant struct {
 	codes          map[string]*authCode
 	refresh        map[string]*refreshGrant
 	outbox         []Message
+	notices        []Notice // sent with sendMail
 	requests       []RecordedRequest
 	roundTrips     []RoundTrip
 	faults         []*activeFault
@@ -147,6 +148,7 @@ func (t *Tenant) routes() http.Handler {
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/logout", t.handleLogout)
 	mux.HandleFunc("/redeem", t.handleRedeem)
 	mux.HandleFunc("GET /{$}", t.handleIndex)
+	mux.HandleFunc("GET /outbox", t.handleOutbox)
 	// Graph shares the listener; its prefix is routed first because a "/{tenant}/..." pattern
 	// would otherwise overlap it.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -125,6 +125,8 @@ func (r *Runner) registerNotices(workers *river.Workers) []*river.PeriodicJob {
 		return nil
 	}
 	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(r.cfg.NoticePoll),
-		func() (river.JobArgs, *river.InsertOpts) { return NoticeDispatchArgs{Asker: Asker{Kind: AskerSchedule}}, nil },
+		func() (river.JobArgs, *river.InsertOpts) {
+			return NoticeDispatchArgs{Asker: Asker{Kind: AskerSchedule}}, nil
+		},
 		&river.PeriodicJobOpts{RunOnStart: true, ID: KindNoticeDispatch})}
 }
