@@ -91,6 +91,11 @@ type Tenant struct {
 	certs          []*x509.Certificate // registered application certificates
 }
 
+// DefaultAppRoles are the application permissions granted when Options.AppRoles is empty.
+func DefaultAppRoles() []string {
+	return []string{"User.Invite.All", "User.Read.All", "Organization.Read.All"}
+}
+
 // New builds a tenant with the demo directory; it does not listen until Start.
 func New(opts Options) (*Tenant, error) {
 	if opts.ClientSecret == "" {
@@ -103,7 +108,7 @@ func New(opts Options) (*Tenant, error) {
 		opts.ClientID = DefaultClientID
 	}
 	if len(opts.AppRoles) == 0 {
-		opts.AppRoles = []string{"User.Invite.All", "User.Read.All", "Organization.Read.All"}
+		opts.AppRoles = DefaultAppRoles()
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now

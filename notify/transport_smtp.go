@@ -48,6 +48,9 @@ func (c SMTPConfig) String() string {
 	return u.String()
 }
 
+// GoString keeps the password out of %#v.
+func (c SMTPConfig) GoString() string { return c.String() }
+
 // ParseSMTPURL reads PORTICO_SMTP_URL: smtp://[user[:password]@]host[:port] (STARTTLS required,
 // port 587 by default), smtps://... (implicit TLS, port 465 by default); user and password are
 // URL-encoded. ?tls=none turns TLS off, for a relay on the loopback interface only.
