@@ -49,6 +49,7 @@ func runConformance(t *testing.T, b backend) {
 		{"invitation keyset paging and capped count", testInvitationKeysetAndCap},
 		{"one active join link", testOneActiveJoinLink},
 		{"tenant initial domain", testTenantInitialDomain},
+		{"notices", testNotices},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
