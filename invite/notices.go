@@ -130,3 +130,34 @@ func (s *Service) saveState(ctx context.Context, rec *Invitation, state string, 
 	}
 	return err
 }
+
+// recordOpen counts a visit of link l of rec. The first visit of any of rec's links also writes the
+// "join link opened" notice to the inviter (when that kind is on, PORTICO_NOTICES), in the same
+// transaction; the event key is the invitation's, so a replaced link opened later tells nobody again.
+func (s *Service) recordOpen(ctx context.Context, l *JoinLink, rec *Invitation) error {
+	now := s.now().UTC()
+	if l.FirstOpenedAt != nil || !s.NoticeOn(notify.KindJoinLinkOpened) {
+		return s.store.RecordJoinOpen(ctx, l.ID, now)
+	}
+	partner := rec.DisplayName
+	if partner == "" {
+		partner = rec.Email
+	}
+	created := 0
+	err := s.store.Tx(ctx, func(tx Store) error {
+		if err := tx.RecordJoinOpen(ctx, l.ID, now); err != nil {
+			return err
+		}
+		n, err := s.Notify(ctx, tx, notify.Notice{Kind: notify.KindJoinLinkOpened,
+			EventKey: notify.EventKey(notify.KindJoinLinkOpened, rec.ID),
+			To:       []notify.Recipient{{Address: inviterAddress(rec), Name: rec.InviterName}},
+			Link:     s.invitationLink(rec.ID),
+			Data:     map[string]string{notify.DataPartner: partner, notify.DataPartnerEmail: rec.Email}})
+		created = n
+		return err
+	})
+	if err == nil && created > 0 {
+		s.NoticesQueued(ctx)
+	}
+	return err
+}
