@@ -79,7 +79,10 @@ func (ss *sinkSession) Mail(string, *smtp.MailOptions) error {
 	}
 	return nil
 }
-func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error { ss.to = append(ss.to, to); return nil }
+func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.to = append(ss.to, to)
+	return nil
+}
 func (ss *sinkSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	ss.s.mu.Lock()
