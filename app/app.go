@@ -179,17 +179,18 @@ func (a *App) build(ctx context.Context) (err error) {
 	}
 	jobsAdmin, landings := a.jobsDeps()
 	a.Handler = handlers.New(handlers.Deps{
-		Config:       cfg,
-		Logger:       a.Logger,
-		Sessions:     a.Sessions,
-		RP:           a.RP,
-		Tokens:       a.handlerTokens(),
-		Invites:      a.Invites,
-		Audit:        a.Store,
-		DB:           a.Store,
-		DemoAccounts: a.demoAccounts(),
-		Jobs:         jobsAdmin,
-		Landings:     landings,
+		Config:        cfg,
+		Logger:        a.Logger,
+		Sessions:      a.Sessions,
+		RP:            a.RP,
+		Tokens:        a.handlerTokens(),
+		Invites:       a.Invites,
+		Audit:         a.Store,
+		DB:            a.Store,
+		DemoAccounts:  a.demoAccounts(),
+		DemoOutboxURL: a.demoOutboxURL(),
+		Jobs:          jobsAdmin,
+		Landings:      landings,
 	})
 	return nil
 }

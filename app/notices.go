@@ -32,6 +32,14 @@ func (a *App) buildNotices(appID *auth.AppTokens) {
 	a.Logger.Info("notices on", "transport", t.Name(), "kinds", n.Kinds.String())
 }
 
+// demoOutboxURL is devtenant's outbox page in demo mode, where the notices sent appear.
+func (a *App) demoOutboxURL() string {
+	if a.Tenant == nil {
+		return ""
+	}
+	return a.Tenant.URL() + "/outbox"
+}
+
 // demoAppRoles are the application permissions the demo devtenant grants: the configured ones,
 // or devtenant's default plus Mail.Send when notices go through Graph sendMail.
 func demoAppRoles(cfg *config.Config) []string {

@@ -41,9 +41,11 @@ type Deps struct {
 	Audit        AuditLog
 	DB           Pinger
 	DemoAccounts []views.DemoAccount
-	Clock        func() time.Time
-	Jobs         Jobs     // the background job queue (/admin/jobs); nil: shown as not running
-	Landings     Landings // the welcome page's invitation reference; nil: ignored
+	// DemoOutboxURL is devtenant's outbox page in demo mode.
+	DemoOutboxURL string
+	Clock         func() time.Time
+	Jobs          Jobs     // the background job queue (/admin/jobs); nil: shown as not running
+	Landings      Landings // the welcome page's invitation reference; nil: ignored
 }
 
 // Server holds the handlers' dependencies.

@@ -19,7 +19,7 @@ const (
 
 // DefaultNoticePoll is how often queued notices without a job are handed to the queue, besides
 // right after they are written (DispatchNotices).
-const DefaultNoticePoll = 10 * time.Second
+const DefaultNoticePoll = 2 * time.Minute
 
 // NoticeSendArgs delivers one stored notice (store.Notice), with River's retries and backoff.
 type NoticeSendArgs struct {
