@@ -154,7 +154,8 @@ func TestBackgroundOffIsSaid(t *testing.T) {
 	page := admin.get("/admin/jobs")
 	must(t, page.Status == http.StatusOK, "jobs page %d", page.Status)
 	off := page.Doc.Find(`[data-testid="job-feature"][data-on="false"]`)
-	must(t, off.Length() == 1 && strings.Contains(off.Text(), "no background identity"), "the page says the sync is off and why: %q", off.Text())
+	must(t, off.Length() == 2 && strings.Contains(off.First().Text(), "no background identity") && strings.Contains(off.Last().Text(), "Email notices off: no transport"),
+		"the page says the sync and the notices are off and why: %q", off.Text())
 	must(t, strings.Contains(h.Logs.String(), "background feature off"), "the start-up log says so")
 }
 
