@@ -34,16 +34,16 @@ func (f *flakyTransport) Send(_ context.Context, m notify.Message, begin func() 
 	return nil
 }
 
-func (f *flakyTransport) total() (n int, max int) {
+func (f *flakyTransport) total() (n, most int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, c := range f.accepted {
 		n += c
-		if c > max {
-			max = c
+		if c > most {
+			most = c
 		}
 	}
-	return n, max
+	return n, most
 }
 
 // Partners accept → the state sync writes one "accepted" notice per invitation in the same
