@@ -109,3 +109,44 @@ func TestAcceptedNoticesThroughTheQueue(t *testing.T) {
 		})
 	}
 }
+
+// Notices whose writer stopped before queuing their job (no DispatchNotices call) are found by
+// the periodic dispatch; two instances dispatching and delivering the same notices together send
+// each exactly once. On SQLite and PostgreSQL.
+func TestNoticesDispatchedOnceByTwoInstances(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			e := newEnv(t, eng.url(t), 0, 0)
+			ctx := context.Background()
+			const n = 12
+			for i := range n {
+				if _, err := notify.Enqueue(ctx, e.db, notify.Notice{Kind: notify.KindApprovalWaiting,
+					EventKey: notify.EventKey(notify.KindApprovalWaiting, "req", string(rune('a'+i))),
+					To:       []notify.Recipient{{Address: "approver@contoso.example"}, {Address: "admin@contoso.example"}},
+					Data:     map[string]string{notify.DataRequester: "Erin", notify.DataPartner: "p" + string(rune('a'+i)) + "@fabrikam.example"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ft := &flakyTransport{accepted: map[string]int{}}
+			for _, id := range []string{"one", "two"} {
+				d := &notify.Deliverer{Store: e.db, Transport: ft, Kinds: notify.DefaultKinds}
+				r := e.runner(t, Config{ID: id, Notices: d, NoticePoll: 150 * time.Millisecond})
+				start(t, r)
+			}
+			waitFor(t, "every notice sent", 30*time.Second, func() bool {
+				got, _ := ft.total()
+				return got >= 2*n
+			})
+			time.Sleep(500 * time.Millisecond)
+			if got, most := ft.total(); got != 2*n || most != 1 {
+				t.Fatalf("the server accepted %d messages, at most %d for one; want %d, once each", got, most, 2*n)
+			}
+			list, _ := e.db.RecentNotices(ctx, 100)
+			for _, nt := range list {
+				if nt.State != store.NoticeSent || nt.Attempts != 1 {
+					t.Fatalf("notice %+v", nt)
+				}
+			}
+		})
+	}
+}
