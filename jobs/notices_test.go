@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,5 +149,27 @@ func TestNoticesDispatchedOnceByTwoInstances(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An administrator cancels a notice's job before it runs: the notice ends failed, saying so.
+func TestCancelledNoticeJobFailsTheNotice(t *testing.T) {
+	e := newEnv(t, sqliteURL(t), 0, 0)
+	ctx := context.Background()
+	if _, err := notify.Enqueue(ctx, e.db, notify.Notice{Kind: notify.KindApprovalDenied, EventKey: "approval.denied:r9",
+		To: []notify.Recipient{{Address: "erin@contoso.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	d := &notify.Deliverer{Store: e.db, Transport: &flakyTransport{accepted: map[string]int{}}, Kinds: notify.DefaultKinds}
+	r := e.runner(t, Config{Notices: d, NoticePoll: -1}) // not started: the job waits
+	if n, err := r.DispatchNotices(ctx); err != nil || n != 1 {
+		t.Fatalf("dispatch = %d, %v", n, err)
+	}
+	list, _ := e.db.NoticesByEvent(ctx, "approval.denied:r9")
+	if err := r.Cancel(ctx, *list[0].JobID); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.db.GetNotice(ctx, list[0].ID); n.State != store.NoticeFailed || !strings.Contains(n.LastError, "job was cancelled") {
+		t.Fatalf("notice %+v", n)
 	}
 }
