@@ -125,7 +125,7 @@ func TestDeliverOutcomes(t *testing.T) {
 					t.Fatalf("a settled notice was handed over again (%d)", ft.begun)
 				}
 				ev, _ := db.ListAudit(ctx, store.AuditFilter{Action: ActionNoticeSend})
-				if len(ev) != 1 || ev[0].Target != "ines@contoso.example" {
+				if len(ev) != 1 || ev[0].Target != "ines@contoso.example" || !json.Valid([]byte(ev[0].Detail)) || !strings.Contains(ev[0].Detail, id) {
 					t.Fatalf("audit events %+v; want one for the recipient", ev)
 				}
 			}
