@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/oauth2"
 
 	"portico/app"
@@ -155,10 +154,9 @@ func TestBackgroundOffIsSaid(t *testing.T) {
 	page := admin.get("/admin/jobs")
 	must(t, page.Status == http.StatusOK, "jobs page %d", page.Status)
 	off := page.Doc.Find(`[data-testid="job-feature"][data-on="false"]`)
-	must(t, off.Length() == 2, "the page lists the state sync and the intent reconciler as off: %q", off.Text())
-	off.Each(func(_ int, f *goquery.Selection) {
-		must(t, strings.Contains(f.Text(), "no background identity"), "the page says why %q is off", f.Text())
-	})
+	must(t, off.Length() == 3 && strings.Contains(off.Eq(0).Text(), "no background identity") && strings.Contains(off.Eq(1).Text(), "no background identity") &&
+		strings.Contains(off.Last().Text(), "Email notices off: no transport"),
+		"the page says the sync, the reconciler and the notices are off and why: %q", off.Text())
 	must(t, strings.Contains(h.Logs.String(), "background feature off"), "the start-up log says so")
 }
 

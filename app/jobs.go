@@ -23,6 +23,9 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 		Logger:       a.Logger,
 		Tokens:       ts,
 		SyncInterval: a.Config.StateRefresh, // as old as a page would let a state get
+		Notices:      a.notices,
+		NoticePoll:   a.noticePoll,
+		NoticeRetry:  a.noticeRetry,
 	})
 	if err != nil {
 		return err
@@ -33,6 +36,13 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 	a.Invites.SetBackgroundGroups(ts != nil)
 	if ts != nil {
 		a.Invites.SetGroupQueue(r.QueueGroups)
+	}
+	if a.notices != nil {
+		a.Invites.SetNotices(a.notices.Kinds, func(ctx context.Context) {
+			if _, err := r.DispatchNotices(ctx); err != nil {
+				a.Logger.WarnContext(ctx, "notices not queued yet; the periodic dispatch will", "err", err)
+			}
+		})
 	}
 	return nil
 }

@@ -45,6 +45,8 @@ type Deps struct {
 	Jobs         Jobs     // the background job queue (/admin/jobs); nil: shown as not running
 	Landings     Landings // the welcome page's invitation reference; nil: ignored
 	Access       Access   // sponsors and groups at invite time; nil: not offered
+	// DemoOutboxURL is devtenant's outbox page in demo mode.
+	DemoOutboxURL string
 }
 
 // Server holds the handlers' dependencies.

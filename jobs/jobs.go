@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"portico/invite"
+	"portico/notify"
 	"portico/store"
 )
 
@@ -64,6 +65,15 @@ type Config struct {
 	// Recheck re-checks, before each run, the policy for the employee who asked for a job
 	// (security checklist item 40); jobs an employee asked for do not run without it.
 	Recheck Recheck
+	// Notices delivers email notices (nil: notices are off on this instance, and their jobs wait
+	// for an instance that has a transport).
+	Notices *notify.Deliverer
+	// NoticePoll is how often queued notices without a job are dispatched (0: DefaultNoticePoll;
+	// negative: only by DispatchNotices).
+	NoticePoll time.Duration
+	// NoticeRetry, when set, is the wait before a notice's next attempt (River's backoff otherwise).
+	NoticeRetry func(attempt int) time.Duration
+
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
 	Register func(w *river.Workers)
@@ -116,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.SyncMax = cmpOr(cfg.SyncMax, DefaultSyncMax)
 	cfg.ReconcileInterval = cmpOr(cfg.ReconcileInterval, DefaultReconcileInterval)
 	cfg.GroupSweep = cmpOr(cfg.GroupSweep, DefaultGroupSweep)
+	cfg.NoticePoll = cmpOr(cfg.NoticePoll, DefaultNoticePoll)
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "jobs")}
 
 	workers := river.NewWorkers()
@@ -173,6 +184,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		r.features = append(r.features, Feature{Name: "Invitations whose outcome was lost are settled by lookup",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); such invitations stay \"Sending…\" until their inviter opens them"})
 	}
+	periodic = append(periodic, r.registerNotices(workers)...)
 	if cfg.Register != nil {
 		cfg.Register(workers)
 	}
@@ -388,10 +400,11 @@ func (r *Runner) Close() {
 
 // Cancel cancels a job: one not yet running never runs, a running one has its context cancelled.
 func (r *Runner) Cancel(ctx context.Context, id int64) error {
-	if _, err := r.client.JobCancel(ctx, id); err != nil {
+	row, err := r.client.JobCancel(ctx, id)
+	if err != nil {
 		return fmt.Errorf("jobs: cancel %d: %w", id, err)
 	}
-	return nil
+	return r.noticeJobCancelled(ctx, row)
 }
 
 // Insert queues a job of a kind given to Config.Register (or a built-in one).

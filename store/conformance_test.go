@@ -52,6 +52,7 @@ func runConformance(t *testing.T, b backend) {
 		{"send intents", testSendIntents},
 		{"send intent claims", testIntentClaims},
 		{"sponsors and groups", testSponsorsAndGroups},
+		{"notices", testNotices},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
