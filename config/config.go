@@ -12,7 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"portico/devtenant"
+	"portico/internal/faultspec"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,7 +94,7 @@ type Config struct {
 	// DemoLatency delays every Graph answer of the demo devtenant (-demo-latency, PORTICO_DEMO_LATENCY).
 	DemoLatency time.Duration
 	// DemoFaults are Graph faults the demo devtenant injects from the start (-demo-fault, repeatable).
-	DemoFaults []devtenant.Fault
+	DemoFaults []faultspec.Fault
 	// DemoWriteQuota is the demo devtenant's Graph write quota per application (-demo-write-quota
 	// N/DURATION); DemoWriteQuotaSet says whether it was given (DemoWriteQuota 0 means off).
 	DemoWriteQuota    int
@@ -258,7 +258,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 		p.addf("-addr %q is not host:port", c.Addr)
 	}
 	for _, spec := range faultSpecs {
-		f, err := devtenant.ParseFault(spec)
+		f, err := faultspec.Parse(spec)
 		switch {
 		case err != nil:
 			p.addf("-demo-fault %q: %v", spec, err)
@@ -269,7 +269,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 		}
 	}
 	if v := strings.TrimSpace(*writeQuota); v != "" {
-		n, per, err := devtenant.ParseWriteQuota(v)
+		n, per, err := faultspec.ParseWriteQuota(v)
 		switch {
 		case err != nil:
 			p.addf("-demo-write-quota: %v", err)

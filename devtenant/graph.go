@@ -242,9 +242,9 @@ func (g *graphCall) unauthorized(msg string) {
 	g.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 }
 
-// errorAnswer is the Graph error a fault with a Status answers: its code and message (those Graph
-// gives for the status unless the fault names its own), with its Retry-After set on h.
-func (f *Fault) errorAnswer(h http.Header) (code, msg string) {
+// faultErrorAnswer is the Graph error a fault with a Status answers: its code and message (those
+// Graph gives for the status unless the fault names its own), with its Retry-After set on h.
+func faultErrorAnswer(f *Fault, h http.Header) (code, msg string) {
 	code, msg = defaultFaultCode(f.Status)
 	if f.Code != "" {
 		code = f.Code
