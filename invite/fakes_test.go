@@ -708,7 +708,9 @@ func (m *memStore) findIntent(match func(store.SendIntent) bool) (*store.SendInt
 }
 
 func (m *memStore) IntentByKey(_ context.Context, tenantID, key string) (*store.SendIntent, error) {
-	return m.findIntent(func(in store.SendIntent) bool { return key != "" && in.TenantID == tenantID && in.IdempotencyKey == key })
+	return m.findIntent(func(in store.SendIntent) bool {
+		return key != "" && in.TenantID == tenantID && in.IdempotencyKey == key
+	})
 }
 
 func (m *memStore) OpenIntentFor(_ context.Context, tenantID, address string) (*store.SendIntent, error) {
@@ -749,7 +751,7 @@ func (m *memStore) ClaimIntents(_ context.Context, now time.Time, lease time.Dur
 	defer m.mu.Unlock()
 	var out []store.SendIntent
 	for id, in := range m.d.intents {
-		if in.State != store.IntentOpen || !in.LeaseUntil.Before(now) || len(out) >= limit {
+		if in.State != store.IntentOpen || in.LeaseUntil.After(now) || len(out) >= limit {
 			continue
 		}
 		in.LeaseUntil, in.Attempts = now.Add(lease), in.Attempts+1
@@ -759,7 +761,9 @@ func (m *memStore) ClaimIntents(_ context.Context, now time.Time, lease time.Dur
 	return out, nil
 }
 
-func (m *memStore) LockQuota(context.Context, string, string, time.Time) error { return m.err("LockQuota") }
+func (m *memStore) LockQuota(context.Context, string, string, time.Time) error {
+	return m.err("LockQuota")
+}
 
 func (m *memStore) QuotaUse(_ context.Context, tenantID, actorOID string, since time.Time, limit int) ([]time.Time, error) {
 	if err := m.err("QuotaUse"); err != nil {

@@ -41,6 +41,10 @@ const (
 	DefaultUncertainLookup = 5 * time.Second
 )
 
+// DefaultDirectLink is Microsoft's tenant-specific My Apps sign-in, through which an invited guest
+// redeems just in time (learn.microsoft.com/entra/external-id/redemption-experience).
+const DefaultDirectLink = "https://myapps.microsoft.com/?tenantid={tenant}"
+
 // intentLease is how long an intent belongs to the call that opened it; past it the reconciler may
 // claim it. It exceeds the send budget plus the recording.
 const intentLease = 2 * time.Minute
@@ -215,7 +219,9 @@ type sendOutcome struct {
 // work goes on and settles it; if the process dies, the reconciler does).
 func (a *attempt) run(ctx context.Context, ts oauth2.TokenSource, gi *graph.Invitation) (*Result, error) {
 	done := make(chan sendOutcome, 1)
+	a.s.inflight.Add(1)
 	go func() {
+		defer a.s.inflight.Done()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.sendBudget)
 		defer cancel()
 		res, err := a.post(bctx, ts, gi)
@@ -231,6 +237,23 @@ func (a *attempt) run(ctx context.Context, ts oauth2.TokenSource, gi *graph.Invi
 	}
 	a.log.InfoContext(ctx, "invite: Graph is slow; answering with the invitation still sending", "invitation", a.rec.ID, "intent", a.intent.ID)
 	return a.sendingResult(), nil
+}
+
+// Drain waits, until ctx ends, for the sends still talking to Graph to settle their intents (a
+// graceful shutdown calls it before closing the database). Sends it leaves behind lose nothing:
+// their intents stay open and the reconciler settles them after the restart.
+func (s *Service) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("invite: sends still in flight at shutdown are left to the reconciler: %w", ctx.Err())
+	}
 }
 
 // sendingResult is the record as the caller sees it while its intent is open.

@@ -27,6 +27,9 @@ type Result struct {
 	// ConfirmedByLookup is set when Graph's answer was lost and a directory lookup showed the
 	// invitation exists; Portico then knows no redemption URL and made no join link.
 	ConfirmedByLookup bool
+	// DirectLink is set with ConfirmedByLookup when the join link leads to the tenant-specific
+	// sign-in (just-in-time redemption) because Graph's redemption URL is not known.
+	DirectLink bool
 	// Sending is set when Graph's answer is not known yet: the send's intent is open and
 	// Invitation is the record as it stands ("Sending…" for a new one). The send settles it in the
 	// background, or the reconciler does; the record's page shows the outcome.
@@ -416,9 +419,25 @@ func (a *attempt) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, c
 }
 
 // recordConfirmed records an invitation a directory lookup showed to exist although Graph's answer
-// was lost: no redemption URL is known, so no join link is made from one.
+// was lost: no redemption URL is known. A new record then gets a join link to the tenant-specific
+// sign-in (DirectLink), through which the partner redeems just in time without a second
+// invitation; a resent record keeps its links.
 func (a *attempt) recordConfirmed(ctx context.Context, found *graph.User, note string) (*Result, error) {
 	rec, d := a.rec, a.detail()
+	res := &Result{Invitation: rec, ConfirmedByLookup: true, IntentID: a.intentID()}
+	if a.existing == nil && a.s.directLink != "" {
+		direct := strings.ReplaceAll(a.s.directLink, "{tenant}", url.QueryEscape(rec.TenantID))
+		sealed, err := a.s.keys.Seal([]byte(direct), []byte(rec.ID))
+		if err != nil {
+			return nil, fmt.Errorf("invite: sealing the direct link: %w", err)
+		}
+		rec.redeemSealed = sealed
+		if res.JoinLink, res.JoinToken, err = a.s.newLink(rec.ID); err != nil {
+			return nil, err
+		}
+		res.JoinURL, res.DirectLink = a.s.joinURL(res.JoinToken), true
+		d.JoinLinkID = res.JoinLink.ID
+	}
 	rec.Outcome = OutcomeCreated
 	rec.GraphUserID = found.ID
 	rec.ErrorCode = ""
@@ -427,15 +446,18 @@ func (a *attempt) recordConfirmed(ctx context.Context, found *graph.User, note s
 	checked := a.s.now().UTC()
 	rec.StateCheckedAt = &checked
 	rec.ErrorMessage = "Graph's answer was lost; the invitation was confirmed by lookup"
+	if res.DirectLink {
+		rec.ErrorMessage += ". No redemption URL is known: the join link leads to your organization's sign-in, where the partner accepts"
+	}
 	d.GraphUserID, d.Note = found.ID, note
-	if err := a.record(ctx, nil, d); err != nil {
+	if err := a.record(ctx, res.JoinLink, d); err != nil {
 		if errors.Is(err, errSettled) {
 			return nil, err
 		}
 		a.log.ErrorContext(ctx, "invite: invitation confirmed by lookup but not recorded", "invitation", rec.ID, "err", err)
 		return nil, fmt.Errorf("invite: recording the invitation: %w", err)
 	}
-	return &Result{Invitation: rec, ConfirmedByLookup: true, IntentID: a.intentID()}, nil
+	return res, nil
 }
 
 func (a *attempt) intentID() string {

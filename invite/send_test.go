@@ -330,8 +330,16 @@ func TestSendUncertain(t *testing.T) {
 				t.Fatalf("recorded %+v audit %+v", invs, evs)
 			}
 			if tt.wantOutcome == OutcomeCreated {
-				if err != nil || !res.ConfirmedByLookup || res.JoinToken != "" || invs[0].GraphUserID != "u-1" || len(invs[0].redeemSealed) != 0 {
+				// No redemption URL is known: the join link leads to the tenant-specific sign-in
+				// (just-in-time redemption), not to a second invitation.
+				if err != nil || !res.ConfirmedByLookup || !res.DirectLink || res.JoinToken == "" || res.RedeemURL != "" || invs[0].GraphUserID != "u-1" {
 					t.Fatalf("res %+v err %v rec %+v", res, err, invs[0])
+				}
+				if u, err := h.keys.Open(invs[0].redeemSealed, []byte(invs[0].ID)); err != nil || string(u) != "https://myapps.microsoft.com/?tenantid=t1" {
+					t.Fatalf("join link target %q, %v", u, err)
+				}
+				if len(h.store.links()) != 1 || !strings.Contains(evs[0].Detail, res.JoinLink.ID) {
+					t.Fatalf("links %+v audit %s", h.store.links(), evs[0].Detail)
 				}
 				if !strings.Contains(evs[0].Detail, "confirmed by lookup") {
 					t.Fatalf("audit detail %s", evs[0].Detail)

@@ -121,6 +121,13 @@ type Config struct {
 	SendBudget        time.Duration
 	ReconcilePatience time.Duration
 
+	// DirectLink is the tenant-specific sign-in URL a partner redeems through when Graph's answer
+	// (and with it the redemption URL) was lost: "{tenant}" is replaced by the tenant id. Microsoft
+	// lets an invited guest redeem by signing in through a direct link with tenant context
+	// (just-in-time redemption), so the join link of a record confirmed by lookup leads there
+	// instead of a second invitation. "" : DefaultDirectLink; "off": no join link then.
+	DirectLink string
+
 	OrgCacheTTL    time.Duration // how long the tenant's verified domains are cached
 	RecentWindow   time.Duration // how far back Portico's own records count in preflight
 	RefreshTimeout time.Duration // overall deadline of RefreshStates
@@ -147,6 +154,8 @@ type Service struct {
 	sendBudget      time.Duration
 	patience        time.Duration
 	uncertainLookup time.Duration
+	directLink      string
+	inflight        sync.WaitGroup // detached sends not settled yet (Drain)
 	// kick asks for the reconciler to run soon for an intent (set by the job runner).
 	kick func(ctx context.Context, intentID string)
 
@@ -182,11 +191,18 @@ func NewService(cfg Config) *Service {
 		sendBudget:      orDuration(cfg.SendBudget, DefaultSendBudget),
 		patience:        orDuration(cfg.ReconcilePatience, DefaultReconcilePatience),
 		uncertainLookup: DefaultUncertainLookup,
+		directLink:      cfg.DirectLink,
 		orgs:            map[string]*orgEntry{},
 		initials:        map[string]string{},
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	switch s.directLink {
+	case "":
+		s.directLink = DefaultDirectLink
+	case "off":
+		s.directLink = ""
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -200,7 +200,7 @@ func (q *Queries) ExtendIntent(ctx context.Context, id string, until time.Time) 
 	return n == 1, err
 }
 
-// ClaimIntents claims up to limit open intents whose lease ended before now: each gets a new lease
+// ClaimIntents claims up to limit open intents whose lease ended by now: each gets a new lease
 // until now+lease and one more attempt, and is returned. An intent is claimed by one caller at a
 // time: on PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, on SQLite the
 // write transaction holds the database; and the update re-checks the lease either way.
@@ -213,8 +213,8 @@ func (q *Queries) ClaimIntents(ctx context.Context, now time.Time, lease time.Du
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	rows, err := q.query(ctx, fmt.Sprintf(`UPDATE send_intents SET lease_until = ?, attempts = attempts + 1
-WHERE state = 'open' AND lease_until < ? AND id IN (
-  SELECT id FROM send_intents WHERE state = 'open' AND lease_until < ? ORDER BY lease_until, id LIMIT %d%s)
+WHERE state = 'open' AND lease_until <= ? AND id IN (
+  SELECT id FROM send_intents WHERE state = 'open' AND lease_until <= ? ORDER BY lease_until, id LIMIT %d%s)
 RETURNING `+intentColumns, limit, lock), q.ts(now.Add(lease)), q.ts(now), q.ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("store: claim intents: %w", err)
