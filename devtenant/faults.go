@@ -93,6 +93,9 @@ func (t *Tenant) takeFault(r *http.Request) *Fault {
 		if p := f.PathPrefix; p != "" && !strings.HasPrefix(r.URL.Path, p) && !strings.HasPrefix(r.URL.Path, "/v1.0"+p) {
 			continue
 		}
+		if f.Alone && batchOf(r.Context()) != "" {
+			continue
+		}
 		if f.Rate > 0 && f.Rate < 1 && t.faultRand.Float64() >= f.Rate {
 			continue
 		}

@@ -213,3 +213,21 @@ func TestControlEndpoint(t *testing.T) {
 		t.Errorf("disabled: %d", rec.Code)
 	}
 }
+
+func TestFaultAloneSparesBatchedRequests(t *testing.T) {
+	tn := startTenant(t)
+	tok := accessToken(t, tn, "employee@contoso.example")
+	f, err := ParseFault("GET /organization status=503 alone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.InjectFault(f)
+	batch := `{"requests":[{"id":"1","method":"GET","url":"/organization"}]}`
+	g := graphCallT(t, tn, "POST", "/v1.0/$batch", tok, batch)
+	if g.Status != 200 || !strings.Contains(string(g.Body), `"status":200`) {
+		t.Errorf("inside a batch: %d %s", g.Status, g.Body)
+	}
+	if g := graphCallT(t, tn, "GET", "/v1.0/organization", tok, nil); g.Status != 503 {
+		t.Errorf("alone: %d", g.Status)
+	}
+}

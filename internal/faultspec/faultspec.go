@@ -40,6 +40,7 @@ type Fault struct {
 	DropBeforeActing bool          // close the connection without an answer; Graph did nothing
 	DropConnection   bool          // Graph does the work, then closes the connection without an answer
 	Rate             float64       // probability of acting on a matching request; 0 means 1
+	Alone            bool          // only requests sent on their own, not those inside a $batch
 	Times            int
 }
 
@@ -75,6 +76,9 @@ func AbuseBlock() Fault {
 //	drop=before|after close the connection without an answer, before or after Graph acts
 //	rate=P            act on a matching request with probability P (0 < P <= 1)
 //	times=N           act on the next N matching requests only
+//	alone             only requests sent on their own, not those inside a $batch (devtenant runs a
+//	                  batch's requests one after another, so delays inside one add up; a proxy
+//	                  delays the $batch round trip once: POST /$batch delay=…)
 //
 // Examples: `POST /invitations status=503 after rate=0.3`, `POST /invitations status=429
 // retry-after=2 times=1`, `GET /users delay=10s`, `POST /invitations hold=40s`, `abuse`.
@@ -105,6 +109,8 @@ func Parse(spec string) (Fault, error) {
 			switch key {
 			case "after":
 				f.AfterActing = true
+			case "alone":
+				f.Alone = true
 			case "abuse":
 				a := AbuseBlock()
 				if f.Method == "" {
@@ -115,7 +121,7 @@ func Parse(spec string) (Fault, error) {
 				}
 				f.Status, f.Code, f.Message = a.Status, a.Code, a.Message
 			default:
-				return Fault{}, fmt.Errorf("%q is not a fault option (expected key=value, after or abuse)", w)
+				return Fault{}, fmt.Errorf("%q is not a fault option (expected key=value, after, alone or abuse)", w)
 			}
 			continue
 		}
@@ -240,6 +246,9 @@ func (f Fault) String() string {
 	}
 	if f.Times > 0 {
 		b = append(b, "times="+strconv.Itoa(f.Times))
+	}
+	if f.Alone {
+		b = append(b, "alone")
 	}
 	return strings.Join(b, " ")
 }

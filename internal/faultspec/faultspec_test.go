@@ -15,6 +15,7 @@ func TestParseFault(t *testing.T) {
 		{"POST /invitations status=503 after rate=0.3", Fault{Method: "POST", PathPrefix: "/invitations", Status: 503, AfterActing: true, Rate: 0.3}, ""},
 		{"post /v1.0/invitations status=429 retry-after=2 times=3", Fault{Method: "POST", PathPrefix: "/v1.0/invitations", Status: 429, RetryAfter: "2", Times: 3}, ""},
 		{"GET /users delay=10s", Fault{Method: "GET", PathPrefix: "/users", Delay: 10 * time.Second}, ""},
+		{"GET /users delay=10s alone", Fault{Method: "GET", PathPrefix: "/users", Delay: 10 * time.Second, Alone: true}, ""},
 		{"POST /invitations hold=40s", Fault{Method: "POST", PathPrefix: "/invitations", Hold: 40 * time.Second}, ""},
 		{"POST /invitations drop=after", Fault{Method: "POST", PathPrefix: "/invitations", DropConnection: true}, ""},
 		{"* drop=before times=1", Fault{DropBeforeActing: true, Times: 1}, ""},
