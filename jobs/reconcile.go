@@ -30,11 +30,12 @@ type IntentReconcileArgs struct {
 // Kind implements river.JobArgs.
 func (IntentReconcileArgs) Kind() string { return KindIntentReconcile }
 
-// InsertOpts keeps at most one reconciler waiting to run (one may run meanwhile: a send whose
-// outcome became unknown during a run is then picked up at once by the next).
+// InsertOpts keeps at most one reconciler queued or running at a time (River requires the running
+// state in a unique set); an intent handed over during a run is claimed by the next one.
 func (IntentReconcileArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 	}}}
 }
 
