@@ -133,7 +133,7 @@ func New(opts Options) (*Tenant, error) {
 	if opts.FaultSeed == 0 {
 		opts.FaultSeed = 1
 	}
-	t.faultRand = rand.New(rand.NewPCG(opts.FaultSeed, opts.FaultSeed^0x9e3779b97f4a7c15))
+	t.faultRand = rand.New(rand.NewPCG(opts.FaultSeed, opts.FaultSeed^0x9e3779b97f4a7c15)) //nolint:gosec // G404: a seeded, repeatable choice of faulted requests, not a secret
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
