@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"portico/app"
+	"portico/config"
 	"portico/devtenant"
 	"portico/invite"
 	"portico/store"
@@ -734,4 +735,36 @@ func TestDevtenantCommandFaults(t *testing.T) {
 	must(t, strings.Contains(got, `"writes":0`), "quota off: %s", got)
 	st, body = call("GET", "/_devtenant/faults", "")
 	must(t, st == 200 && strings.Count(body, `"spec"`) == 2, "after the script: %s", body)
+}
+
+// The demo takes faults and a write quota on its command line and prints its control endpoint;
+// the abuse preset refuses the invitation with Graph's 403 and nothing is created.
+func TestDemoFaultFlags(t *testing.T) {
+	in := launch(t, nil, map[string]string{"PORTICO_INVITE_QUOTA": "off"}, "-demo", "-demo-fault", "abuse times=1",
+		"-demo-fault", "GET /organization delay=1ms", "-demo-write-quota", "20/1s")
+	in.await(t)
+	tenant := in.App.Tenant
+	logs := in.Logs.String()
+	must(t, strings.Contains(logs, "devtenant fault: POST /invitations status=403") && strings.Contains(logs, "devtenant Graph write quota: 20 per 1s.") &&
+		strings.Contains(logs, "Bearer "+in.App.DemoControlToken) && in.App.DemoControlToken != "", "banner:\n%s", logs)
+	n, per := tenant.WriteQuota()
+	must(t, n == 20 && per == time.Second, "write quota %d/%v", n, per)
+
+	req, _ := http.NewRequest(http.MethodGet, tenant.URL()+"/_devtenant/faults", nil)
+	req.Header.Set("Authorization", "Bearer "+in.App.DemoControlToken)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err == nil, "control: %v", err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	must(t, resp.StatusCode == http.StatusOK && strings.Count(string(body), `"spec"`) == 2, "control list: %d %s", resp.StatusCode, body)
+
+	b := in.browser()
+	b.signIn("employee@contoso.example")
+	p := b.post("/invitations", inviteForm("blocked@fabrikam.example"))
+	t.Logf("the abuse block is shown as %d: %q", p.Status, text(p, `[data-testid="alert"]`))
+	must(t, p.Status >= 400 && p.Status < 500, "abuse-blocked invitation: %d", p.Status)
+	must(t, countPosts(tenant, "/v1.0/invitations") == 1 && len(among(tenantInvitations(tenant), []string{"blocked@fabrikam.example"})) == 0,
+		"one refused POST, never retried, nothing created")
+	_, err = config.Load([]string{"-demo", "-demo-fault", "POST /invitations"}, func(string) string { return "" }, io.Discard)
+	must(t, err != nil && strings.Contains(err.Error(), "-demo-fault"), "a fault that changes nothing is refused: %v", err)
 }
