@@ -312,7 +312,7 @@ func TestFaultsUncertainAnswersShown(t *testing.T) {
 	}{
 		{"503 after Graph acted", []string{"POST /invitations status=503 after times=1"}},
 		{"dropped answer", []string{"POST /invitations drop=after times=1"}},
-		{"dropped answer and slow lookup", []string{"POST /invitations drop=after times=1", "GET /users delay=8s"}},
+		{"dropped answer and slow lookup", []string{"POST /invitations drop=after times=1", "GET /users delay=8s alone"}},
 	}
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
