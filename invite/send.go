@@ -53,6 +53,8 @@ type attempt struct {
 	action   string
 	resendOf string
 	existing *Invitation // the owner's record of the partner that a resend updates; nil: a new record
+	// approval is set when an approver approved this send for its owner (Approvals.Approve).
+	approval *approvalGrant
 
 	v    Valid
 	base auditDetail // what every audit event of the attempt says
@@ -77,8 +79,10 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		a.log.WarnContext(ctx, "invite: not an inviter", "actor_oid", a.actor.ObjectID, "bar", string(a.actor.Barred))
 		return nil, may.Err()
 	}
-	if err := s.enforceQuota(ctx, a.actor, a.meta, a.action, target); err != nil {
-		return nil, err
+	if a.approval == nil { // an approved request was the approver's decision, not a use of a quota
+		if err := s.enforceQuota(ctx, a.actor, a.meta, a.action, target); err != nil {
+			return nil, err
+		}
 	}
 	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !a.actor.CanInviteMember() {
 		a.refuse(ctx, target, OutcomeDenied, "", auditDetail{RequestedType: UserTypeMember, ResendOf: a.resendOf, Note: "only administrators may invite members"})
@@ -101,8 +105,9 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		ResendOf:      a.resendOf,
 		GraphIdentity: s.graphIdentity(),
 	}
+	a.approval.annotate(&a.base, a.owner)
 
-	pf, err := s.preflight(ctx, ts, a.owner, v.Email)
+	pf, err := s.preflightWith(ctx, ts, a.owner, v.Email, a.approval.waivesAllowList())
 	if err != nil {
 		ge := describeGraphError(err, true)
 		d := a.base
@@ -139,7 +144,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	if s.appOnly {
 		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
 		// guest's sponsor.
-		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.actor.ObjectID}}
+		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.approval.sponsor(a.actor, a.owner).ObjectID}}
 	}
 	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, gi)
 
