@@ -18,11 +18,13 @@ import (
 // the invite service whether states are kept current in the background.
 func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 	r, err := jobs.New(ctx, jobs.Config{
-		Store:        a.Store,
-		Invites:      a.Invites,
-		Logger:       a.Logger,
-		Tokens:       ts,
-		SyncInterval: a.Config.StateRefresh, // as old as a page would let a state get
+		Store:         a.Store,
+		Invites:       a.Invites,
+		Logger:        a.Logger,
+		Tokens:        ts,
+		SyncInterval:  a.Config.StateRefresh, // as old as a page would let a state get
+		Approvals:     a.approvalSweeper(),
+		ApprovalSweep: approvalSweep(a.Config.ApprovalTTL),
 	})
 	if err != nil {
 		return err

@@ -42,8 +42,9 @@ type Deps struct {
 	DB           Pinger
 	DemoAccounts []views.DemoAccount
 	Clock        func() time.Time
-	Jobs         Jobs     // the background job queue (/admin/jobs); nil: shown as not running
-	Landings     Landings // the welcome page's invitation reference; nil: ignored
+	Jobs         Jobs      // the background job queue (/admin/jobs); nil: shown as not running
+	Landings     Landings  // the welcome page's invitation reference; nil: ignored
+	Approvals    Approvals // approval requests (PORTICO_APPROVAL); nil: off
 }
 
 // Server holds the handlers' dependencies.
@@ -115,7 +116,9 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 	if sess := sessionOf(c); sess != nil {
 		p.CSRF = sess.Data.CSRF
 		if u := sess.User(); u != nil {
-			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: s.inviterOf(u).SeesAll()}
+			inv := s.inviterOf(u)
+			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: inv.SeesAll()}
+			s.approverHeader(c, p.User, inv)
 		}
 	}
 	return p

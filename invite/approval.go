@@ -39,6 +39,9 @@ const DefaultApprovalTTL = 14 * 24 * time.Hour
 // Enabled reports whether any request can need approval.
 func (p ApprovalPolicy) Enabled() bool { return len(p.For) > 0 }
 
+// Covers reports whether requests of kind k go to an approver (k listed, or all).
+func (p ApprovalPolicy) Covers(k ApprovalKind) bool { return p.covers(k) }
+
 func (p ApprovalPolicy) covers(k ApprovalKind) bool {
 	return slices.Contains(p.For, k) || slices.Contains(p.For, ApprovalForAll)
 }
@@ -50,6 +53,9 @@ type ApprovalNeed struct {
 	Reasons []ApprovalReason
 	// Approvers says who decides, for the requester ("an administrator or an approver").
 	Approvers string
+	// Fields are the request's own problems (Needed or not, they must be fixed before it is
+	// sent or asked for).
+	Fields FieldErrors
 }
 
 // ApprovalState is where an approval request stands.

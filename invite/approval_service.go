@@ -138,6 +138,7 @@ func (a *Approvals) Need(ctx context.Context, inv Inviter, req Request) (Approva
 	}
 	n.Needed = len(n.Reasons) > 0
 	if n.Needed {
+		_, n.Fields = a.s.policy.Validate(req, inv)
 		r := ApprovalRequest{Request: Request{UserType: req.UserType}}
 		if t, _ := parseUserType(req.UserType); t == UserTypeMember {
 			r.Request.UserType = UserTypeMember

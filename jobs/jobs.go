@@ -60,6 +60,11 @@ type Config struct {
 	// Recheck re-checks, before each run, the policy for the employee who asked for a job
 	// (security checklist item 40); jobs an employee asked for do not run without it.
 	Recheck Recheck
+	// Approvals, when set, is swept every ApprovalSweep (default 5 minutes): expired requests end,
+	// interrupted approvals are settled.
+	Approvals     ApprovalSweeper
+	ApprovalSweep time.Duration
+
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
 	Register func(w *river.Workers)
@@ -133,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		r.features = append(r.features, Feature{Name: "Partner states kept current in the background",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); lists refresh states while they render"})
 	}
+	periodic = r.addApprovals(workers, periodic)
 	if cfg.Register != nil {
 		cfg.Register(workers)
 	}

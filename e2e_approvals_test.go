@@ -1,0 +1,226 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"portico/devtenant"
+	"portico/store"
+)
+
+// approvalEnv: partners outside fabrikam.example need approval; administrators and Guest
+// Inviters (inviter@contoso.example) approve.
+func approvalEnv(extra map[string]string) map[string]string {
+	env := map[string]string{
+		"PORTICO_ALLOWED_DOMAINS": "fabrikam.example",
+		"PORTICO_APPROVAL":        "domain",
+		"PORTICO_APPROVERS":       devtenant.RoleGuestInviter,
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+// startApprovals runs Portico with approvals on a devtenant of its own.
+func startApprovals(t *testing.T, extra map[string]string) *instance {
+	t.Helper()
+	in := launch(t, newTenant(t), approvalEnv(extra))
+	in.await(t)
+	return in
+}
+
+// askForApproval submits the form for a partner outside the allow-list, sees the offer, confirms
+// it and returns the request's page path.
+func askForApproval(t *testing.T, h *instance, b *browser, email string) string {
+	t.Helper()
+	form := inviteForm(email, func(v url.Values) { v.Del("ccRecipient") })
+	p := b.post("/invitations", form)
+	must(t, p.Status == http.StatusOK && p.Doc.Find(`[data-testid="approval-offer"]`).Length() == 1,
+		"the form says the request needs approval: %d %s", p.Status, p.Body)
+	must(t, strings.Contains(p.Doc.Find(`[data-testid="approval-reasons"]`).Text(), "northwind.example is not on your organization's list of allowed domains"),
+		"the form says why: %s", p.Doc.Find(`[data-testid="approval-offer"]`).Text())
+	form.Set("ask_approval", "1")
+	p = b.post("/invitations", form)
+	loc := p.Header.Get("Location")
+	must(t, p.Status == http.StatusSeeOther && strings.HasPrefix(loc, "/approvals/"), "asked: %d %s", p.Status, p.Body)
+	return loc
+}
+
+func TestApprovalJourney(t *testing.T) {
+	h := startApprovals(t, nil)
+	employee := h.browser()
+	employee.signIn("employee@contoso.example")
+	form := employee.get("/")
+	must(t, form.Doc.Find(`[data-testid="approvals-link"]`).Length() == 0, "an employee has no Approvals link")
+
+	h.tenant.ResetRequests()
+	req := askForApproval(t, h, employee, "partner@northwind.example")
+	must(t, countPosts(h.tenant, "/v1.0/invitations") == 0, "asking for approval calls no Graph write")
+	_, exists := h.tenant.UserByMail("partner@northwind.example")
+	must(t, !exists, "no guest before approval")
+
+	mine := employee.get("/invitations")
+	row := mine.Doc.Find(`[data-testid="my-approvals"] [data-testid="approval-row"]`)
+	must(t, row.Length() == 1 && strings.Contains(row.Text(), "partner@northwind.example") && strings.Contains(row.Text(), "Waiting for approval") &&
+		strings.Contains(row.Text(), "administrator or an approver"), "My invitations shows the request and who approves: %q", row.Text())
+
+	// The requester, as an attacker: approving their own request by a crafted POST.
+	self := employee.post(req+"/approve", url.Values{})
+	must(t, self.Status == http.StatusForbidden, "self-approval: %d", self.Status)
+	must(t, countPosts(h.tenant, "/v1.0/invitations") == 0, "a refused approval reached Graph")
+
+	admin := h.browser()
+	home := admin.signIn("admin@contoso.example")
+	must(t, strings.TrimSpace(home.Doc.Find(`[data-testid="approvals-count"]`).Text()) == "1 waiting", "header count: %q", home.Doc.Find(`[data-testid="approvals-count"]`).Text())
+	inbox := admin.get("/approvals")
+	must(t, inbox.Status == http.StatusOK && inbox.Doc.Find(`[data-testid="approval-row"]`).Length() == 1, "inbox: %d %s", inbox.Status, inbox.Body)
+	detail := admin.get(req)
+	must(t, detail.Doc.Find(`[data-testid="approve"]`).Length() == 1 && detail.Doc.Find(`[data-testid="check"]`).HasClass("ok"),
+		"detail: approve offered, the address re-checked now: %s", detail.Doc.Find("main").Text())
+	must(t, strings.Contains(detail.Doc.Find(`[data-testid="requester"]`).Text(), "Erin Employee"), "names the requester")
+
+	ok := admin.post(req+"/approve", url.Values{})
+	must(t, ok.Status == http.StatusSeeOther, "approve: %d %s", ok.Status, ok.Body)
+	must(t, countPosts(h.tenant, "/v1.0/invitations") == 1, "one invitation sent")
+	u, exists := h.tenant.UserByMail("partner@northwind.example")
+	must(t, exists && u.ExternalUserState == "PendingAcceptance", "devtenant has the guest: %+v", u)
+
+	after := employee.get("/invitations")
+	must(t, strings.Contains(after.Doc.Find(`[data-testid="invitation-row"]`).Text(), "partner@northwind.example"), "the requester sees the invitation as theirs")
+	must(t, strings.Contains(after.Doc.Find(`[data-testid="my-approvals"]`).Text(), "Approved"), "and the request approved")
+	done := employee.get(req)
+	link, _ := done.Doc.Find(`[data-testid="invitation-link"]`).Attr("href")
+	must(t, strings.HasPrefix(link, "/invitations/"), "the request links to the invitation")
+	inv := employee.get(link)
+	must(t, inv.Status == http.StatusOK, "the requester opens the invitation: %d", inv.Status)
+
+	again := admin.post(req+"/approve", url.Values{})
+	must(t, again.Status == http.StatusConflict && countPosts(h.tenant, "/v1.0/invitations") == 1, "approving twice: %d", again.Status)
+
+	db := h.App.Store
+	approves := auditEvents(t, db, store.AuditFilter{Action: "approval.approve", Outcome: "success"})
+	must(t, len(approves) == 1 && approves[0].ActorUPN == "admin@contoso.example", "approval audited with the approver: %+v", approves)
+	creates := auditEvents(t, db, store.AuditFilter{Action: "invitation.create", Outcome: "created"})
+	must(t, len(creates) == 1 && creates[0].ActorUPN == "admin@contoso.example" && strings.Contains(creates[0].Detail, `"onBehalfOf":"employee@contoso.example"`),
+		"invitation audited with both people: %+v", creates)
+	selfs := auditEvents(t, db, store.AuditFilter{Action: "approval.approve", Outcome: "denied"})
+	must(t, len(selfs) == 1 && selfs[0].ActorUPN == "employee@contoso.example", "self-approval audited: %+v", selfs)
+}
+
+func TestApprovalDenyAndCancel(t *testing.T) {
+	h := startApprovals(t, nil)
+	employee := h.browser()
+	employee.signIn("employee@contoso.example")
+	req := askForApproval(t, h, employee, "sam@northwind.example")
+
+	approver := h.browser()
+	approver.signIn("inviter@contoso.example") // a Guest Inviter: an approver by PORTICO_APPROVERS
+	approver.get(req)
+	empty := approver.post(req+"/deny", url.Values{"reason": {"  "}})
+	must(t, empty.Status == http.StatusBadRequest && empty.Doc.Find("#reason-error").Length() == 1, "deny without a reason: %d", empty.Status)
+	denied := approver.post(req+"/deny", url.Values{"reason": {"Northwind is not a supplier of ours."}})
+	must(t, denied.Status == http.StatusSeeOther, "deny: %d %s", denied.Status, denied.Body)
+	page := employee.get(req)
+	must(t, strings.Contains(page.Doc.Find(`[data-testid="deny-reason"]`).Text(), "Northwind is not a supplier of ours."), "the requester reads the reason")
+	late := approver.post(req+"/approve", url.Values{})
+	must(t, late.Status == http.StatusConflict, "approve after deny: %d", late.Status)
+	must(t, countPosts(h.tenant, "/v1.0/invitations") == 0, "nothing sent")
+
+	req2 := askForApproval(t, h, employee, "kim@northwind.example")
+	c := employee.post(req2+"/cancel", url.Values{})
+	must(t, c.Status == http.StatusSeeOther, "cancel: %d", c.Status)
+	approver.get(req2)
+	must(t, approver.post(req2+"/approve", url.Values{}).Status == http.StatusConflict, "approve a cancelled request")
+	must(t, countPosts(h.tenant, "/v1.0/invitations") == 0, "nothing sent")
+}
+
+func TestApprovalExpiry(t *testing.T) {
+	h := startApprovals(t, map[string]string{"PORTICO_APPROVAL_TTL": "2s"})
+	employee := h.browser()
+	employee.signIn("employee@contoso.example")
+	req := askForApproval(t, h, employee, "lee@northwind.example")
+	id := strings.TrimPrefix(req, "/approvals/")
+	deadline := time.Now().Add(15 * time.Second)
+	var state string
+	for time.Now().Before(deadline) {
+		r, err := h.App.Store.GetApprovalRequest(t.Context(), id)
+		must(t, err == nil, "read: %v", err)
+		if state = r.State; state == store.ApprovalExpired {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	must(t, state == store.ApprovalExpired, "the sweep job expired the request: %s", state)
+	ev := auditEvents(t, h.App.Store, store.AuditFilter{Action: "approval.expire"})
+	must(t, len(ev) == 1 && ev[0].Target == "lee@northwind.example", "expiry audited: %+v", ev)
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	admin.get(req)
+	must(t, admin.post(req+"/approve", url.Values{}).Status == http.StatusConflict, "an expired request cannot be approved")
+	must(t, countPosts(h.tenant, "/v1.0/invitations") == 0, "nothing sent")
+}
+
+// TestApprovalConcurrentApprovers: approvers press Approve at once in several sessions, on
+// PostgreSQL; exactly one invitation is sent.
+func TestApprovalConcurrentApprovers(t *testing.T) {
+	dsn := freshPostgres(t)
+	h := startApprovals(t, map[string]string{"PORTICO_DATABASE_URL": dsn})
+	employee := h.browser()
+	employee.signIn("employee@contoso.example")
+	req := askForApproval(t, h, employee, "pat@northwind.example")
+
+	type session struct {
+		c    *http.Client
+		csrf string
+	}
+	var sessions []session
+	for _, upn := range []string{"admin@contoso.example", "inviter@contoso.example"} {
+		for range 4 {
+			b := h.browser()
+			b.signIn(upn)
+			b.get(req)
+			sessions = append(sessions, session{c: b.c, csrf: b.csrf()})
+		}
+	}
+	h.tenant.ResetRequests()
+	statuses := make([]int, len(sessions))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, s := range sessions {
+		wg.Go(func() {
+			<-start
+			form := url.Values{"_csrf": {s.csrf}}
+			r, _ := http.NewRequest(http.MethodPost, h.URL+req+"/approve", strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", h.URL)
+			resp, err := s.c.Do(r)
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for _, st := range statuses {
+		switch st {
+		case http.StatusSeeOther:
+			won++
+		case http.StatusConflict:
+		default:
+			t.Errorf("unexpected status %d", st)
+		}
+	}
+	must(t, won == 1, "%d approvals went through: %v", won, statuses)
+	must(t, countPosts(h.tenant, "/v1.0/invitations") == 1, "%d invitations sent, want 1", countPosts(h.tenant, "/v1.0/invitations"))
+	r, err := h.App.Store.GetApprovalRequest(t.Context(), strings.TrimPrefix(req, "/approvals/"))
+	must(t, err == nil && r.State == store.ApprovalApproved && r.InvitationID != "", "approved once: %+v %v", r, err)
+	must(t, len(auditEvents(t, h.App.Store, store.AuditFilter{Action: "approval.approve", Outcome: "success"})) == 1, "one approval audited as success")
+}
