@@ -224,3 +224,44 @@ func TestApprovalConcurrentApprovers(t *testing.T) {
 	must(t, err == nil && r.State == store.ApprovalApproved && r.InvitationID != "", "approved once: %+v %v", r, err)
 	must(t, len(auditEvents(t, h.App.Store, store.AuditFilter{Action: "approval.approve", Outcome: "success"})) == 1, "one approval audited as success")
 }
+
+// TestApprovalMemberInApplicationMode: an employee asks for a Member; a Guest Inviter approver may
+// not approve it (403, nothing sent), an administrator may. Portico's application token sends it,
+// with the requester as sponsor and both people in the audit trail.
+func TestApprovalMemberInApplicationMode(t *testing.T) {
+	h := startApprovals(t, map[string]string{"PORTICO_APPROVAL": "member", "PORTICO_ALLOWED_DOMAINS": "", "PORTICO_GRAPH_MODE": "application"})
+	employee := h.browser()
+	employee.signIn("employee@contoso.example")
+	home := employee.get("/")
+	must(t, home.Doc.Find(`#invitedUserType-member`).Length() == 1, "an employee may ask for a Member when Member requests go to approval")
+	form := inviteForm("morgan@fabrikam.example", func(v url.Values) { v.Del("ccRecipient"); v.Set("invitedUserType", "Member") })
+	p := employee.post("/invitations", form)
+	must(t, p.Status == http.StatusOK && strings.Contains(p.Doc.Find(`[data-testid="approval-offer"]`).Text(), "only administrators invite members"), "offer: %d", p.Status)
+	form.Set("ask_approval", "1")
+	p = employee.post("/invitations", form)
+	req := p.Header.Get("Location")
+	must(t, p.Status == http.StatusSeeOther && strings.HasPrefix(req, "/approvals/"), "asked: %d", p.Status)
+	must(t, strings.Contains(employee.get(req).Doc.Find(`[data-testid="approvers"]`).Text(), "an administrator"), "only administrators decide a Member request")
+
+	approver := h.browser()
+	approver.signIn("inviter@contoso.example")
+	page := approver.get(req)
+	must(t, page.Doc.Find(`[data-testid="approve"]`).Length() == 0 && page.Doc.Find(`[data-testid="deny"]`).Length() == 1, "a non-admin approver may deny but not approve a Member")
+	refused := approver.post(req+"/approve", url.Values{})
+	must(t, refused.Status == http.StatusForbidden && countPosts(h.tenant, "/v1.0/invitations") == 0, "non-admin approves a Member: %d", refused.Status)
+
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	admin.get(req)
+	ok := admin.post(req+"/approve", url.Values{})
+	must(t, ok.Status == http.StatusSeeOther, "admin approves: %d %s", ok.Status, ok.Body)
+	posts := graphRequests(h.tenant, http.MethodPost, "/v1.0/invitations")
+	must(t, len(posts) == 1 && bearerClaims(t, posts[0])["idtyp"] == "app", "sent once with the application token")
+	body := invitationBodies(t, h.tenant)[0]
+	sp, _ := body["invitedUserSponsors"].([]any)
+	must(t, body["invitedUserType"] == "Member" && len(sp) == 1 && sp[0].(map[string]any)["id"] == oidOf(t, h.tenant, "employee@contoso.example"),
+		"a Member, sponsored by the requester: %v", body)
+	evs := auditEvents(t, h.App.Store, store.AuditFilter{Action: "invitation.create", Outcome: "created"})
+	must(t, len(evs) == 1 && evs[0].ActorUPN == "admin@contoso.example" && strings.Contains(evs[0].Detail, `"onBehalfOf":"employee@contoso.example"`) &&
+		strings.Contains(evs[0].Detail, `"graphIdentity":"application"`), "audit: %+v", evs)
+}
