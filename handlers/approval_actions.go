@@ -25,6 +25,9 @@ func (s *Server) approveRequest(c echo.Context) error {
 	if wantsJSON(c) {
 		return c.JSON(http.StatusCreated, approvalJSON(r, res))
 	}
+	if r.State == invite.ApprovalApproving {
+		return s.flashRedirect(c, "/approvals/"+r.ID, "Approved. Microsoft Graph has not answered yet: the request shows Approved once the invitation is confirmed.")
+	}
 	return s.flashRedirect(c, "/approvals/"+r.ID, "Approved: the invitation to "+r.Email+" was sent in "+personName(r.Requester)+"'s name.")
 }
 

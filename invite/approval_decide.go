@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -54,12 +55,17 @@ func (a *Approvals) Approve(ctx context.Context, ts oauth2.TokenSource, approver
 	}
 	r.State, r.DecidedBy, r.ClaimedAt = ApprovalApproving, personOf(approver), &now
 
+	// One claim, one send: its idempotency key makes the send exactly-once (an interrupted one
+	// is settled by the reconciler, never posted again) and lets the sweep find what it did.
+	// A later claim (after a failure given back to the approvers) is a new attempt.
+	req := r.Request
+	req.IdempotencyKey = approvalKey(r.ID, now)
 	// The approver acts: their rights were decided above (an approver need not be an inviter).
 	actor := approver
 	actor.Barred = ""
 	att := &attempt{s: a.s, actor: actor, owner: r.requester(), meta: meta, action: ActionInvitationCreate,
 		approval: &approvalGrant{requestID: r.ID, waiveAllowList: r.Has(ApprovalForDomain)}}
-	res, sendErr := a.s.send(ctx, ts, att, r.Request)
+	res, sendErr := a.s.send(ctx, ts, att, req)
 
 	wctx, cancel := a.s.detach(ctx)
 	defer cancel()
@@ -81,6 +87,12 @@ func (a *Approvals) Approve(ctx context.Context, ts oauth2.TokenSource, approver
 		r.State, r.DecidedBy, r.ClaimedAt, r.LastError = ApprovalPending, Person{}, nil, msg
 		return nil, r, sendErr
 	}
+	if res.Sending {
+		// Graph's answer is not known yet: the request stays claimed ("being approved") until its
+		// intent settles; the sweep then marks it approved, or gives it back to the approvers.
+		a.log.InfoContext(ctx, "approvals: approved, still sending", "approval", r.ID, "invitation", res.Invitation.ID)
+		return res, r, nil
+	}
 	ev := a.s.event(approver, meta, ActionApprovalApprove, r.Email, OutcomeSuccess, res.Invitation.GraphRequestID,
 		auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, InvitationID: res.Invitation.ID})
 	err = a.store.ApprovalTx(wctx, func(tx ApprovalStore) error {
@@ -99,6 +111,11 @@ func (a *Approvals) Approve(ctx context.Context, ts oauth2.TokenSource, approver
 	a.log.InfoContext(ctx, "approvals: approved and sent", "approval", r.ID, "invitation", res.Invitation.ID, "approver_oid", approver.ObjectID)
 	a.tell(ctx, r, false)
 	return res, r, nil
+}
+
+// approvalKey is the idempotency key of the send of one claim of request id.
+func approvalKey(id string, claimedAt time.Time) string {
+	return "approval:" + id + ":" + strconv.FormatInt(claimedAt.UTC().UnixMicro(), 10)
 }
 
 // approvalFailure says, for the approvers, why an approval did not send.
@@ -253,24 +270,26 @@ func (a *Approvals) settle(ctx context.Context, r *ApprovalRequest, now time.Tim
 		a.tell(ctx, r, false)
 		return true, nil
 	}
-	// An approval interrupted mid-send: did its invitation get recorded?
-	claimed := *r.ClaimedAt
+	// An approval interrupted mid-send: what became of its send (the intent of its key)?
 	cut := now.Add(-a.staleClaim)
-	invs, err := a.store.LatestInvitationsByEmail(ctx, r.TenantID, r.Email, claimed.Add(-time.Second))
-	if err != nil {
-		return false, fmt.Errorf("invite: reading invitations of an interrupted approval: %w", err)
+	in, err := a.store.IntentByKey(ctx, r.TenantID, approvalKey(r.ID, *r.ClaimedAt))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		in = nil // the send never opened its intent: nothing was sent
+	case err != nil:
+		return false, fmt.Errorf("invite: reading the intent of an interrupted approval: %w", err)
+	case in.State == store.IntentOpen:
+		return false, nil // still in flight, or for the reconciler to settle; the next sweep looks again
 	}
-	for _, inv := range invs {
-		if inv.InviterOID == r.Requester.ObjectID && inv.Outcome == string(OutcomeCreated) {
-			err := a.close(ctx, r, Inviter{TenantID: r.TenantID, ObjectID: r.DecidedBy.ObjectID, UPN: r.DecidedBy.UPN}, JobMeta(""),
-				ActionApprovalApprove, OutcomeSuccess, store.ApprovalChange{From: string(ApprovalApproving), To: string(ApprovalApproved),
-					At: now, ClaimedBefore: &cut, InvitationID: inv.ID, Decide: true},
-				auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, InvitationID: inv.ID, Note: "completed by the sweep after an interruption"})
-			if errors.Is(err, ErrApprovalClosed) {
-				return false, nil
-			}
-			return err == nil, err
+	if in != nil && in.State == store.IntentDone {
+		err := a.close(ctx, r, Inviter{TenantID: r.TenantID, ObjectID: r.DecidedBy.ObjectID, UPN: r.DecidedBy.UPN}, JobMeta(""),
+			ActionApprovalApprove, OutcomeSuccess, store.ApprovalChange{From: string(ApprovalApproving), To: string(ApprovalApproved),
+				At: now, ClaimedBefore: &cut, InvitationID: in.InvitationID, Decide: true},
+			auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, InvitationID: in.InvitationID, Note: "completed by the sweep after an interruption"})
+		if errors.Is(err, ErrApprovalClosed) {
+			return false, nil
 		}
+		return err == nil, err
 	}
 	err = a.close(ctx, r, system, JobMeta(""), ActionApprovalRelease, OutcomeFailed, store.ApprovalChange{From: string(ApprovalApproving),
 		To: string(ApprovalPending), At: now, ClaimedBefore: &cut, Release: true,

@@ -38,7 +38,8 @@ type ApprovalStore interface {
 	CountApprovalRequests(ctx context.Context, f store.ApprovalFilter) (int, error)
 	ChangeApprovalRequest(ctx context.Context, id string, ch store.ApprovalChange) (bool, error)
 	DueApprovalRequests(ctx context.Context, now, claimedBefore time.Time, limit int) ([]store.ApprovalRequest, error)
-	LatestInvitationsByEmail(ctx context.Context, tenantID, email string, since time.Time) ([]store.Invitation, error)
+	// IntentByKey finds the send intent of an approval's idempotency key (store.ErrNotFound: none).
+	IntentByKey(ctx context.Context, tenantID, key string) (*store.SendIntent, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -113,8 +114,11 @@ func TestApprovalNeed(t *testing.T) {
 			h := newHarness(t, Policy{AllowedDomains: []string{"fabrikam.example"}, BlockedDomains: []string{"blocked.example"}})
 			h.svc.quota = tc.quota
 			for i := range tc.used {
-				_ = h.store.AppendAudit(t.Context(), &store.AuditEvent{Time: h.clock.Now().Add(-time.Duration(i+1) * time.Minute),
-					ActorOID: tc.inv.ObjectID, Action: ActionInvitationCreate, Outcome: string(OutcomeCreated)})
+				req := validReq()
+				req.Email = fmt.Sprintf("used%d@fabrikam.example", i)
+				if _, err := h.svc.Send(t.Context(), nil, tc.inv, req, meta); err != nil {
+					t.Fatalf("using the quota: %v", err)
+				}
 			}
 			ap := NewApprovals(ApprovalsConfig{Service: h.svc, Store: &ApprovalStoreAdapter{}, Policy: ApprovalPolicy{For: tc.for_}})
 			n, err := ap.Need(t.Context(), tc.inv, tc.req)
@@ -444,6 +448,7 @@ func TestApprovalSendFailsBackToPending(t *testing.T) {
 			t.Fatalf("stored after failure: %+v", stored)
 		}
 		h.graph.create = nil
+		h.clock.Add(time.Second) // a later claim: a new attempt with a key of its own
 		if _, got, err := h.ap.Approve(ctx, nil, admin, r.ID, meta); err != nil || got.State != ApprovalApproved || got.LastError != "" {
 			t.Fatalf("second try: %v %+v", err, got)
 		}
@@ -454,37 +459,44 @@ func TestApprovalInterruptedClaim(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		h := newApprovalHarness(t, db, ApprovalPolicy{For: []ApprovalKind{ApprovalForDomain}}, nil)
-		claim := func(id string) {
+		claim := func(id string) time.Time {
 			now := h.clock.Now()
 			if ok, err := db.ChangeApprovalRequest(ctx, id, store.ApprovalChange{From: "pending", To: "approving", At: now, Claim: true, ByOID: admin.ObjectID}); !ok || err != nil {
 				t.Fatalf("claim: %t %v", ok, err)
 			}
+			return now
 		}
-		// Interrupted before anything was recorded: back to pending.
+		sweep := func(want int) {
+			t.Helper()
+			if n, err := h.ap.ExpireDue(ctx); n != want || err != nil {
+				t.Fatalf("sweep changed %d (%v), want %d", n, err, want)
+			}
+		}
+		// Interrupted before its intent was written: nothing was sent, back to pending.
 		r, _ := h.ap.Submit(ctx, nil, employee, partnerReq(), meta)
 		claim(r.ID)
-		if n, _ := h.ap.ExpireDue(ctx); n != 0 {
-			t.Fatal("a fresh claim was settled")
-		}
+		sweep(0) // a fresh claim is left alone
 		h.clock.Add(11 * time.Minute)
-		if n, err := h.ap.ExpireDue(ctx); n != 1 || err != nil {
-			t.Fatalf("sweep: %d %v", n, err)
-		}
+		sweep(1)
 		got, _, _ := h.ap.Get(ctx, admin, r.ID)
 		if got.State != ApprovalPending || got.LastError == "" {
 			t.Fatalf("released: %+v", got)
 		}
-		// Interrupted after the invitation was recorded: approved, with it.
-		claim(r.ID)
-		rec := Invitation{ID: "inv-x", TenantID: "t1", InviterOID: employee.ObjectID, Email: r.Email, Outcome: OutcomeCreated,
-			UserType: UserTypeGuest, CreatedAt: h.clock.Now(), SentAt: h.clock.Now()}
-		if err := NewStoreAdapter(db).CreateInvitation(ctx, &rec); err != nil {
+		// Interrupted after its intent opened: left alone until the intent settles, then approved
+		// with the invitation the intent names.
+		at := claim(r.ID)
+		in := &store.SendIntent{ID: store.NewID(), TenantID: "t1", Address: r.Email, Kind: store.IntentInvite, InvitationID: "inv-x",
+			ActorOID: admin.ObjectID, OwnerOID: employee.ObjectID, Request: []byte("{}"), IdempotencyKey: approvalKey(r.ID, at),
+			OpenedAt: at, LeaseUntil: at.Add(time.Minute)}
+		if err := db.OpenIntent(ctx, in); err != nil {
 			t.Fatal(err)
 		}
 		h.clock.Add(11 * time.Minute)
-		if n, err := h.ap.ExpireDue(ctx); n != 1 || err != nil {
-			t.Fatalf("sweep: %d %v", n, err)
+		sweep(0)
+		if ok, err := db.SettleIntent(ctx, in.ID, store.IntentDone, string(OutcomeCreated), "", h.clock.Now()); !ok || err != nil {
+			t.Fatalf("settle: %t %v", ok, err)
 		}
+		sweep(1)
 		got, _, _ = h.ap.Get(ctx, admin, r.ID)
 		if got.State != ApprovalApproved || got.InvitationID != "inv-x" {
 			t.Fatalf("completed: %+v", got)

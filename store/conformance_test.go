@@ -51,6 +51,8 @@ func runConformance(t *testing.T, b backend) {
 		{"tenant initial domain", testTenantInitialDomain},
 		{"approval requests", testApprovals},
 		{"approval claim race", testApprovalClaimRace},
+		{"send intents", testSendIntents},
+		{"send intent claims", testIntentClaims},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
