@@ -265,3 +265,47 @@ func TestApprovalMemberInApplicationMode(t *testing.T) {
 	must(t, len(evs) == 1 && evs[0].ActorUPN == "admin@contoso.example" && strings.Contains(evs[0].Detail, `"onBehalfOf":"employee@contoso.example"`) &&
 		strings.Contains(evs[0].Detail, `"graphIdentity":"application"`), "audit: %+v", evs)
 }
+
+// TestDemoApprovalNotices: the issue's demo with notices over devtenant's sendMail. The approvers'
+// mailbox is told a request waits; the requester is told it was approved, and another denied with
+// the reason; every notice links to the request's page (sign-in), never to a token.
+func TestDemoApprovalNotices(t *testing.T) {
+	in := launch(t, nil, map[string]string{"PORTICO_ALLOWED_DOMAINS": "fabrikam.example", "PORTICO_APPROVAL": "domain",
+		"PORTICO_APPROVAL_NOTIFY": "admin@contoso.example"}, "-demo")
+	in.await(t)
+	tenant := in.App.Tenant
+	employee := in.browser()
+	employee.signIn("employee@contoso.example")
+	req := askForApproval(t, in, employee, "partner@northwind.example")
+	deny := askForApproval(t, in, employee, "other@northwind.example")
+
+	waitNotices := func(to string, n int) []devtenant.Notice {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for len(noticesTo(tenant, to)) < n {
+			must(t, time.Now().Before(deadline), "%d notices to %s after 15 s, want %d\n%s", len(noticesTo(tenant, to)), to, n, in.Logs)
+			time.Sleep(100 * time.Millisecond)
+		}
+		return noticesTo(tenant, to)
+	}
+	waiting := waitNotices("admin@contoso.example", 2)
+	must(t, strings.Contains(waiting[0].Subject, "Approval needed") && strings.Contains(waiting[0].Content, in.App.PublicURL()+"/approvals/"),
+		"waiting notice: %+v", waiting[0])
+
+	admin := in.browser()
+	admin.signIn("admin@contoso.example")
+	admin.get(req)
+	must(t, admin.post(req+"/approve", url.Values{}).Status == http.StatusSeeOther, "approve")
+	admin.get(deny)
+	must(t, admin.post(deny+"/deny", url.Values{"reason": {"Northwind is not a supplier."}}).Status == http.StatusSeeOther, "deny")
+	told := waitNotices("employee@contoso.example", 2)
+	var approved, denied bool
+	for _, n := range told {
+		approved = approved || strings.HasPrefix(n.Subject, "Approved")
+		denied = denied || (strings.HasPrefix(n.Subject, "Denied") && strings.Contains(n.Content, "Northwind is not a supplier."))
+		must(t, !strings.Contains(n.Content, "/join/") && !strings.Contains(n.Content, "redeem"), "no token in a notice")
+	}
+	must(t, approved && denied, "the requester is told both decisions: %+v", told)
+	time.Sleep(300 * time.Millisecond)
+	must(t, len(noticesTo(tenant, "employee@contoso.example")) == 2 && len(noticesTo(tenant, "admin@contoso.example")) == 2, "one notice per event")
+}

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"portico/invite"
 	"portico/jobs"
 	"portico/keyring"
+	"portico/notify"
 	"portico/store"
 	"portico/views"
 )
@@ -41,6 +43,13 @@ type Options struct {
 	// Background overrides Portico's own identity for background Graph calls (state sync); nil:
 	// App.AppTokens, Portico's application token when configured, else those features are off.
 	Background oauth2.TokenSource
+	// SMTPTLS replaces the TLS settings of the SMTP notices (tests trust their own CA); nil: the
+	// system's roots.
+	SMTPTLS *tls.Config
+	// NoticePoll and NoticeRetry are test hooks: how often queued notices are dispatched (0:
+	// jobs.DefaultNoticePoll) and the wait before a notice's next attempt (nil: River's backoff).
+	NoticePoll  time.Duration
+	NoticeRetry func(attempt int) time.Duration
 }
 
 // App is one Portico instance, built once by New.
@@ -65,8 +74,13 @@ type App struct {
 
 	ln         net.Listener
 	background oauth2.TokenSource
-	closeOnce  sync.Once
-	closeErr   error
+
+	notices     *notify.Deliverer // nil: notices off
+	smtpTLS     *tls.Config
+	noticePoll  time.Duration
+	noticeRetry func(attempt int) time.Duration
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // New builds every part of Portico from cfg. In demo mode it starts devtenant first and points the
@@ -77,7 +91,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if logOut == nil {
 		logOut = io.Discard
 	}
-	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background}
+	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background,
+		smtpTLS: opts.SMTPTLS, noticePoll: opts.NoticePoll, noticeRetry: opts.NoticeRetry}
 	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -161,6 +176,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		SendWait:          cfg.SendWait,
 		ReconcilePatience: cfg.ReconcilePatience,
 	})
+	a.buildNotices(appID)
 	a.Approvals = a.buildApprovals()
 	background := a.background
 	if background == nil {
@@ -171,18 +187,19 @@ func (a *App) build(ctx context.Context) (err error) {
 	}
 	jobsAdmin, landings := a.jobsDeps()
 	a.Handler = handlers.New(handlers.Deps{
-		Config:       cfg,
-		Logger:       a.Logger,
-		Sessions:     a.Sessions,
-		RP:           a.RP,
-		Tokens:       a.handlerTokens(),
-		Invites:      a.Invites,
-		Audit:        a.Store,
-		DB:           a.Store,
-		DemoAccounts: a.demoAccounts(),
-		Jobs:         jobsAdmin,
-		Landings:     landings,
-		Approvals:    a.handlerApprovals(),
+		Config:        cfg,
+		Logger:        a.Logger,
+		Sessions:      a.Sessions,
+		RP:            a.RP,
+		Tokens:        a.handlerTokens(),
+		Invites:       a.Invites,
+		Audit:         a.Store,
+		DB:            a.Store,
+		DemoAccounts:  a.demoAccounts(),
+		DemoOutboxURL: a.demoOutboxURL(),
+		Jobs:          jobsAdmin,
+		Landings:      landings,
+		Approvals:     a.handlerApprovals(),
 	})
 	return nil
 }
@@ -209,7 +226,7 @@ func (a *App) startDemoTenant() error {
 		ClientSecret:           string(cfg.ClientSecret),
 		RedirectURIs:           []string{cfg.RedirectURL()},
 		PostLogoutRedirectURIs: []string{cfg.PublicPath("/signed-out")},
-		AppRoles:               cfg.DemoAppPermissions,
+		AppRoles:               demoAppRoles(cfg),
 		ClientCertificates:     certs,
 		Logger:                 a.Logger.With("component", "devtenant"),
 		Latency:                cfg.DemoLatency,

@@ -18,7 +18,7 @@ func (a *App) buildApprovals() *invite.Approvals {
 	if len(cfg.Approval) == 0 {
 		return nil
 	}
-	pol := invite.ApprovalPolicy{Manager: cfg.ApproverManager, TTL: cfg.ApprovalTTL}
+	pol := invite.ApprovalPolicy{Manager: cfg.ApproverManager, TTL: cfg.ApprovalTTL, Notify: cfg.ApprovalNotify}
 	for _, k := range cfg.Approval {
 		pol.For = append(pol.For, invite.ApprovalKind(k))
 	}
@@ -35,8 +35,6 @@ func (a *App) buildApprovals() *invite.Approvals {
 		Store:    invite.NewApprovalStore(a.Store),
 		Policy:   pol,
 		Managers: managers,
-		// Notifier: the notices of issue 18 (package notify) plug in here; until then the inbox,
-		// the header's count and My invitations are how people learn of requests and decisions.
 	})
 }
 

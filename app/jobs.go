@@ -23,6 +23,9 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 		Logger:        a.Logger,
 		Tokens:        ts,
 		SyncInterval:  a.Config.StateRefresh, // as old as a page would let a state get
+		Notices:       a.notices,
+		NoticePoll:    a.noticePoll,
+		NoticeRetry:   a.noticeRetry,
 		Approvals:     a.approvalSweeper(),
 		ApprovalSweep: approvalSweep(a.Config.ApprovalTTL),
 	})
@@ -31,6 +34,13 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 	}
 	a.Jobs = r
 	a.Invites.SetBackgroundSync(ts != nil)
+	if a.notices != nil {
+		a.Invites.SetNotices(a.notices.Kinds, func(ctx context.Context) {
+			if _, err := r.DispatchNotices(ctx); err != nil {
+				a.Logger.WarnContext(ctx, "notices not queued yet; the periodic dispatch will", "err", err)
+			}
+		})
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -54,4 +55,11 @@ func loadApprovals(c *Config, e source, p *Problems) {
 		}
 	}
 	c.ApprovalTTL = duration(e, "PORTICO_APPROVAL_TTL", DefaultApprovalTTL, p)
+	for _, s := range list(e.get("PORTICO_APPROVAL_NOTIFY")) {
+		if a, err := mail.ParseAddress(s); err != nil || a.Address != s || strings.ContainsAny(s, "<>\r\n") {
+			p.addf("PORTICO_APPROVAL_NOTIFY: %q is not one plain email address", s)
+			continue
+		}
+		c.ApprovalNotify = append(c.ApprovalNotify, s)
+	}
 }

@@ -25,9 +25,11 @@ func TestLoadApprovals(t *testing.T) {
 			"PORTICO_APPROVAL_TTL": "7d"},
 			approval: []string{"domain", "member", "quota"}, approvers: []string{"Portico.Approve", "95e79109-95c0-4d8e-aee3-d01accf2d47b"}, manager: true, ttl: 7 * 24 * time.Hour},
 		{name: "all", env: map[string]string{"PORTICO_APPROVAL": "all"}, approval: []string{"all"}, ttl: DefaultApprovalTTL},
-		{name: "wrong values", env: map[string]string{"PORTICO_APPROVAL": "domain,everything,none", "PORTICO_APPROVERS": "all,bad name", "PORTICO_APPROVAL_TTL": "-1h"},
+		{name: "wrong values", env: map[string]string{"PORTICO_APPROVAL": "domain,everything,none", "PORTICO_APPROVERS": "all,bad name", "PORTICO_APPROVAL_TTL": "-1h",
+			"PORTICO_APPROVAL_NOTIFY": "ok@contoso.example,Bad <x@y.example>"},
 			problems: []string{`PORTICO_APPROVAL: "everything" must be domain`, `PORTICO_APPROVAL: "none" cannot be combined`,
-				`PORTICO_APPROVERS: "all" is not`, `PORTICO_APPROVERS: "bad name" is not`, `PORTICO_APPROVAL_TTL "-1h" must be a positive duration`}},
+				`PORTICO_APPROVERS: "all" is not`, `PORTICO_APPROVERS: "bad name" is not`, `PORTICO_APPROVAL_TTL "-1h" must be a positive duration`,
+				`PORTICO_APPROVAL_NOTIFY: "Bad <x@y.example>" is not one plain email address`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

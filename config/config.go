@@ -123,9 +123,14 @@ type Config struct {
 	ApproverManager bool
 	// ApprovalTTL is how long an approval request waits for a decision (PORTICO_APPROVAL_TTL).
 	ApprovalTTL time.Duration
+	// ApprovalNotify are addresses told when a request waits for approval (PORTICO_APPROVAL_NOTIFY).
+	ApprovalNotify []string
 	// DemoAppCredential is how the demo gets its application token: "certificate" (a throwaway
 	// certificate made in memory and registered with devtenant; the default) or "secret".
 	DemoAppCredential string
+
+	// Notices is how email notices are sent (PORTICO_SMTP_URL or PORTICO_NOTICE_MAILBOX, PORTICO_NOTICES).
+	Notices Notices
 
 	graphModeFlag string
 }
@@ -149,9 +154,9 @@ func (c *Config) SecureCookies() bool { return c.PublicURL != nil && c.PublicURL
 // String prints the configuration with secrets redacted (a value receiver, so a Config printed by
 // value with %v or %+v is redacted too).
 func (c Config) String() string {
-	return fmt.Sprintf("addr=%s demo=%t tenant=%s client=%s secret=%s certificates=%d graph_mode=%s public=%s authority=%s graph=%s database=%s session_keys=%d data_keys=%d",
+	return fmt.Sprintf("addr=%s demo=%t tenant=%s client=%s secret=%s certificates=%d graph_mode=%s public=%s authority=%s graph=%s database=%s session_keys=%d data_keys=%d notices=%s",
 		c.Addr, c.Demo, c.TenantID, c.ClientID, c.ClientSecret, len(c.ClientCertificates), c.GraphMode, c.PublicURL, c.Authority, c.GraphURL,
-		RedactDSN(c.DatabaseURL), len(c.SessionKeys), len(c.DataKeys))
+		RedactDSN(c.DatabaseURL), len(c.SessionKeys), len(c.DataKeys), c.Notices.Transport())
 }
 
 // GoString redacts for %#v as well, which would otherwise print the keys' bytes.
@@ -213,6 +218,7 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadApplication,
 	loadApprovals,
 	checkApplicationCredentials, // after the demo settings
+	loadNotices,                 // after the application credentials and the demo settings
 }
 
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.

@@ -169,6 +169,7 @@ func (t *Tenant) seed() {
 		member("admin@contoso.example", "Avery Admin", "Avery", "Admin", "IT Administrator", []string{RoleUserAdministrator}),
 		member("inviter@contoso.example", "Ines Inviter", "Ines", "Inviter", "Partner Manager", []string{RoleGuestInviter}),
 		member("megan@contoso.example", "Megan Bowen", "Megan", "Bowen", "Marketing Manager", nil, "meganb@contoso.example"),
+		member(DemoMailbox, "Portico Notices", "", "", "Shared mailbox of Portico's notices", nil),
 		guest("pending.guest@fabrikam.example", "Pat Pending (Fabrikam)", "PendingAcceptance", now.AddDate(0, 0, -2)),
 		guest("accepted.guest@fabrikam.example", "Alex Accepted (Fabrikam)", "Accepted", now.AddDate(0, 0, -3)),
 	}

@@ -500,6 +500,8 @@ func (t *Tenant) serveGraph(g *graphCall) {
 		method, handle = http.MethodGet, t.graphUserSponsors
 	case path == "/me":
 		method, handle = http.MethodGet, t.graphMe
+	case path == "/me/sendMail" || strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/sendMail") && strings.Count(path, "/") == 3:
+		method, handle = http.MethodPost, t.graphSendMail
 	case path == "/organization":
 		method, handle = http.MethodGet, t.graphOrganization
 	default:

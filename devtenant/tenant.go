@@ -82,12 +82,18 @@ type Tenant struct {
 	codes          map[string]*authCode
 	refresh        map[string]*refreshGrant
 	outbox         []Message
+	notices        []Notice // sent with sendMail
 	requests       []RecordedRequest
 	roundTrips     []RoundTrip
 	faults         []*activeFault
 	quota          quota
 	blocked        []string
 	certs          []*x509.Certificate // registered application certificates
+}
+
+// DefaultAppRoles are the application permissions granted when Options.AppRoles is empty.
+func DefaultAppRoles() []string {
+	return []string{"User.Invite.All", "User.Read.All", "Organization.Read.All"}
 }
 
 // New builds a tenant with the demo directory; it does not listen until Start.
@@ -102,7 +108,7 @@ func New(opts Options) (*Tenant, error) {
 		opts.ClientID = DefaultClientID
 	}
 	if len(opts.AppRoles) == 0 {
-		opts.AppRoles = []string{"User.Invite.All", "User.Read.All", "Organization.Read.All"}
+		opts.AppRoles = DefaultAppRoles()
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -147,6 +153,7 @@ func (t *Tenant) routes() http.Handler {
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/logout", t.handleLogout)
 	mux.HandleFunc("/redeem", t.handleRedeem)
 	mux.HandleFunc("GET /{$}", t.handleIndex)
+	mux.HandleFunc("GET /outbox", t.handleOutbox)
 	// Graph shares the listener; its prefix is routed first because a "/{tenant}/..." pattern
 	// would otherwise overlap it.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -41,10 +41,12 @@ type Deps struct {
 	Audit        AuditLog
 	DB           Pinger
 	DemoAccounts []views.DemoAccount
-	Clock        func() time.Time
-	Jobs         Jobs      // the background job queue (/admin/jobs); nil: shown as not running
-	Landings     Landings  // the welcome page's invitation reference; nil: ignored
-	Approvals    Approvals // approval requests (PORTICO_APPROVAL); nil: off
+	// DemoOutboxURL is devtenant's outbox page in demo mode.
+	DemoOutboxURL string
+	Clock         func() time.Time
+	Jobs          Jobs      // the background job queue (/admin/jobs); nil: shown as not running
+	Landings      Landings  // the welcome page's invitation reference; nil: ignored
+	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
 }
 
 // Server holds the handlers' dependencies.

@@ -31,6 +31,9 @@ type ApprovalPolicy struct {
 	// the administrators; without a manager the approvers (PORTICO_APPROVERS) and administrators do.
 	Manager bool
 	TTL     time.Duration // how long a request waits for a decision
+	// Notify are addresses told when a request waits (PORTICO_APPROVAL_NOTIFY: the approvers'
+	// shared mailbox or list), besides the assigned manager.
+	Notify []string
 }
 
 // DefaultApprovalTTL applies when ApprovalPolicy.TTL is zero.

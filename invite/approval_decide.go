@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"portico/notify"
 	"portico/store"
 )
 
@@ -95,13 +96,23 @@ func (a *Approvals) Approve(ctx context.Context, ts oauth2.TokenSource, approver
 	}
 	ev := a.s.event(approver, meta, ActionApprovalApprove, r.Email, OutcomeSuccess, res.Invitation.GraphRequestID,
 		auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, InvitationID: res.Invitation.ID})
+	notice := a.approvalNotice(r, notify.KindApprovalApproved)
+	notices := 0
 	err = a.store.ApprovalTx(wctx, func(tx ApprovalStore) error {
-		if _, err := tx.ChangeApprovalRequest(wctx, r.ID, store.ApprovalChange{From: string(ApprovalApproving),
-			To: string(ApprovalApproved), At: at, InvitationID: res.Invitation.ID, Decide: true}); err != nil {
+		ok, err := tx.ChangeApprovalRequest(wctx, r.ID, store.ApprovalChange{From: string(ApprovalApproving),
+			To: string(ApprovalApproved), At: at, InvitationID: res.Invitation.ID, Decide: true})
+		if err != nil || !ok {
 			return err
 		}
-		return tx.AppendAudit(wctx, ev)
+		if err := tx.AppendAudit(wctx, ev); err != nil {
+			return err
+		}
+		notices, err = a.enqueue(wctx, tx, notice)
+		return err
 	})
+	if notices > 0 {
+		a.s.NoticesQueued(wctx)
+	}
 	if err != nil {
 		// The invitation is sent and recorded; the sweep finds it and completes the request.
 		a.log.ErrorContext(ctx, "approvals: invitation sent but the request not marked approved", "approval", r.ID,
@@ -109,7 +120,6 @@ func (a *Approvals) Approve(ctx context.Context, ts oauth2.TokenSource, approver
 	}
 	r.State, r.InvitationID, r.DecidedAt, r.LastError = ApprovalApproved, res.Invitation.ID, &at, ""
 	a.log.InfoContext(ctx, "approvals: approved and sent", "approval", r.ID, "invitation", res.Invitation.ID, "approver_oid", approver.ObjectID)
-	a.tell(ctx, r, false)
 	return res, r, nil
 }
 
@@ -157,14 +167,15 @@ func (a *Approvals) Deny(ctx context.Context, approver Inviter, id, reason strin
 		return r, &ValidationError{Fields: fe}
 	}
 	now := a.s.now().UTC()
+	decided := *r
+	decided.State, decided.DecidedBy, decided.DecidedAt, decided.DecisionReason = ApprovalDenied, personOf(approver), &now, why
 	if err := a.close(ctx, r, approver, meta, ActionApprovalDeny, OutcomeSuccess, store.ApprovalChange{From: string(ApprovalPending),
 		To: string(ApprovalDenied), At: now, ValidAt: &now, Decide: true, Reason: why,
-		ByOID: approver.ObjectID, ByUPN: approver.UPN, ByName: approver.Name}, auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, Note: why}); err != nil {
+		ByOID: approver.ObjectID, ByUPN: approver.UPN, ByName: approver.Name}, auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, Note: why},
+		a.approvalNotice(&decided, notify.KindApprovalDenied)); err != nil {
 		return r, err
 	}
-	r.State, r.DecidedBy, r.DecidedAt, r.DecisionReason = ApprovalDenied, personOf(approver), &now, why
-	a.tell(ctx, r, false)
-	return r, nil
+	return &decided, nil
 }
 
 // Cancel withdraws the requester's own pending request.
@@ -180,29 +191,37 @@ func (a *Approvals) Cancel(ctx context.Context, requester Inviter, id string, me
 	now := a.s.now().UTC()
 	if err := a.close(ctx, r, requester, meta, ActionApprovalCancel, OutcomeSuccess, store.ApprovalChange{From: string(ApprovalPending),
 		To: string(ApprovalCancelled), At: now, Decide: true, ByOID: requester.ObjectID, ByUPN: requester.UPN, ByName: requester.Name},
-		auditDetail{ApprovalID: r.ID}); err != nil {
+		auditDetail{ApprovalID: r.ID}, nil); err != nil {
 		return r, err
 	}
 	r.State, r.DecidedBy, r.DecidedAt = ApprovalCancelled, personOf(requester), &now
 	return r, nil
 }
 
-// close applies one compare-and-set change with its audit event in a transaction;
-// ErrApprovalClosed when the request was no longer in ch.From.
+// close applies one compare-and-set change with its audit event and notice (nil: none) in a
+// transaction; ErrApprovalClosed when the request was no longer in ch.From.
 func (a *Approvals) close(ctx context.Context, r *ApprovalRequest, actor Inviter, meta Meta, action string, outcome Outcome,
-	ch store.ApprovalChange, d auditDetail) error {
+	ch store.ApprovalChange, d auditDetail, n *notify.Notice) error {
 	ev := a.s.event(actor, meta, action, r.Email, outcome, "", d)
 	changed := false
+	notices := 0
 	err := a.store.ApprovalTx(ctx, func(tx ApprovalStore) error {
 		ok, err := tx.ChangeApprovalRequest(ctx, r.ID, ch)
 		if err != nil || !ok {
 			return err
 		}
 		changed = true
-		return tx.AppendAudit(ctx, ev)
+		if err := tx.AppendAudit(ctx, ev); err != nil {
+			return err
+		}
+		notices, err = a.enqueue(ctx, tx, n)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("invite: recording the decision: %w", err)
+	}
+	if notices > 0 {
+		a.s.NoticesQueued(ctx)
 	}
 	if !changed {
 		a.refused(ctx, actor, meta, action, r, deny(ErrApprovalClosed, "Someone decided this request a moment ago."))
@@ -259,16 +278,12 @@ func (a *Approvals) settle(ctx context.Context, r *ApprovalRequest, now time.Tim
 	if r.State == ApprovalPending {
 		err := a.close(ctx, r, system, JobMeta(""), ActionApprovalExpire, OutcomeExpired, store.ApprovalChange{
 			From: string(ApprovalPending), To: string(ApprovalExpired), At: now, Decide: true},
-			auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, Note: "nobody decided before " + r.ExpiresAt.Format(timeLayout)})
+			auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, Note: "nobody decided before " + r.ExpiresAt.Format(timeLayout)},
+			nil) // notify has no "expired" notice; the requester sees it under My invitations
 		if errors.Is(err, ErrApprovalClosed) {
 			return false, nil
 		}
-		if err != nil {
-			return false, err
-		}
-		r.State, r.DecidedAt = ApprovalExpired, &now
-		a.tell(ctx, r, false)
-		return true, nil
+		return err == nil, err
 	}
 	// An approval interrupted mid-send: what became of its send (the intent of its key)?
 	cut := now.Add(-a.staleClaim)
@@ -285,7 +300,8 @@ func (a *Approvals) settle(ctx context.Context, r *ApprovalRequest, now time.Tim
 		err := a.close(ctx, r, Inviter{TenantID: r.TenantID, ObjectID: r.DecidedBy.ObjectID, UPN: r.DecidedBy.UPN}, JobMeta(""),
 			ActionApprovalApprove, OutcomeSuccess, store.ApprovalChange{From: string(ApprovalApproving), To: string(ApprovalApproved),
 				At: now, ClaimedBefore: &cut, InvitationID: in.InvitationID, Decide: true},
-			auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, InvitationID: in.InvitationID, Note: "completed by the sweep after an interruption"})
+			auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, InvitationID: in.InvitationID, Note: "completed by the sweep after an interruption"},
+			a.approvalNotice(r, notify.KindApprovalApproved))
 		if errors.Is(err, ErrApprovalClosed) {
 			return false, nil
 		}
@@ -294,7 +310,7 @@ func (a *Approvals) settle(ctx context.Context, r *ApprovalRequest, now time.Tim
 	err = a.close(ctx, r, system, JobMeta(""), ActionApprovalRelease, OutcomeFailed, store.ApprovalChange{From: string(ApprovalApproving),
 		To: string(ApprovalPending), At: now, ClaimedBefore: &cut, Release: true,
 		LastError: "An approval was interrupted before Portico recorded an invitation; approve again or deny."},
-		auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, Note: "interrupted approval given back"})
+		auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, Note: "interrupted approval given back"}, nil)
 	if errors.Is(err, ErrApprovalClosed) {
 		return false, nil
 	}

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"portico/notify"
 	"portico/store"
 )
 
@@ -41,6 +42,7 @@ type ApprovalStore interface {
 	// IntentByKey finds the send intent of an approval's idempotency key (store.ErrNotFound: none).
 	IntentByKey(ctx context.Context, tenantID, key string) (*store.SendIntent, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	noticeQueue // notices are written in the transaction that records their event
 }
 
 // Managers finds an employee's manager in the directory (Graph GET /users/{id}/manager).
@@ -49,22 +51,12 @@ type Managers interface {
 	Manager(ctx context.Context, ts oauth2.TokenSource, userID string) (*Person, error)
 }
 
-// ApprovalNotifier is told when a request waits for an approver and when it is decided (approved,
-// denied, expired), so people get a notice; it must not block (queue the notice). The request
-// names the assigned manager, if any; whom else to tell (the approvers' roles and groups) is the
-// notifier's business.
-type ApprovalNotifier interface {
-	ApprovalWaiting(ctx context.Context, r *ApprovalRequest) error
-	ApprovalDecided(ctx context.Context, r *ApprovalRequest) error
-}
-
 // ApprovalsConfig is everything Approvals need.
 type ApprovalsConfig struct {
 	Service  *Service
 	Store    ApprovalStore
 	Policy   ApprovalPolicy
-	Managers Managers         // nil: no manager lookup (PORTICO_APPROVERS=manager falls back to the approvers)
-	Notifier ApprovalNotifier // nil: nobody is told (the inbox and My invitations still show everything)
+	Managers Managers // nil: no manager lookup (PORTICO_APPROVERS=manager falls back to the approvers)
 	// StaleClaim is how long an approval may stay "approving" before the sweep decides it (its
 	// approver's instance stopped mid-send); default 10 minutes.
 	StaleClaim time.Duration
@@ -77,7 +69,6 @@ type Approvals struct {
 	store      ApprovalStore
 	policy     ApprovalPolicy
 	managers   Managers
-	notifier   ApprovalNotifier
 	staleClaim time.Duration
 	log        *slog.Logger
 }
@@ -90,15 +81,12 @@ func NewApprovals(cfg ApprovalsConfig) *Approvals {
 	if cfg.Policy.TTL <= 0 {
 		cfg.Policy.TTL = DefaultApprovalTTL
 	}
-	return &Approvals{s: cfg.Service, store: cfg.Store, policy: cfg.Policy, managers: cfg.Managers, notifier: cfg.Notifier,
+	return &Approvals{s: cfg.Service, store: cfg.Store, policy: cfg.Policy, managers: cfg.Managers,
 		staleClaim: orDuration(cfg.StaleClaim, 10*time.Minute), log: cfg.Service.log.With("component", "approvals")}
 }
 
 // Policy is the approval policy in force.
 func (a *Approvals) Policy() ApprovalPolicy { return a.policy }
-
-// SetNotifier sets who is told about requests (wired after both are built).
-func (a *Approvals) SetNotifier(n ApprovalNotifier) { a.notifier = n }
 
 // Need decides whether req, from inv, needs approval instead of being refused, and why. A request
 // with invalid fields or a blocked domain needs none: Send refuses it with its own reasons.
@@ -232,16 +220,25 @@ func (a *Approvals) Submit(ctx context.Context, ts oauth2.TokenSource, inv Invit
 	ev := a.s.event(inv, meta, ActionApprovalRequest, v.Key, OutcomePending, "", auditDetail{
 		ApprovalID: r.ID, RequestedType: v.RequestedType, EffectiveType: v.UserType, DisplayName: v.DisplayName,
 		RedirectHost: hostOf(v.RedirectURL), HasCC: v.CC != "", Note: "needs approval: " + strings.Join(kinds, ", ")})
+	notices := 0
 	if err := a.store.ApprovalTx(ctx, func(tx ApprovalStore) error {
 		if err := tx.CreateApprovalRequest(ctx, row); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, ev)
+		if err := tx.AppendAudit(ctx, ev); err != nil {
+			return err
+		}
+		var err error
+		notices, err = a.enqueue(ctx, tx, a.approvalNotice(r, notify.KindApprovalWaiting))
+		return err
 	}); err != nil {
 		return nil, fmt.Errorf("invite: recording the approval request: %w", err)
 	}
-	a.log.InfoContext(ctx, "approvals: request waiting", "approval", r.ID, "requester_oid", inv.ObjectID, "reasons", strings.Join(kinds, ","))
-	a.tell(ctx, r, true)
+	a.log.InfoContext(ctx, "approvals: request waiting", "approval", r.ID, "requester_oid", inv.ObjectID,
+		"reasons", strings.Join(kinds, ","), "notices", notices)
+	if notices > 0 {
+		a.s.NoticesQueued(ctx)
+	}
 	return r, nil
 }
 
@@ -252,22 +249,6 @@ func slicesHasKind(rs []ApprovalReason, k ApprovalKind) bool {
 		}
 	}
 	return false
-}
-
-// tell hands the request to the notifier; a failure is logged, never the caller's problem.
-func (a *Approvals) tell(ctx context.Context, r *ApprovalRequest, waiting bool) {
-	if a.notifier == nil {
-		return
-	}
-	var err error
-	if waiting {
-		err = a.notifier.ApprovalWaiting(ctx, r)
-	} else {
-		err = a.notifier.ApprovalDecided(ctx, r)
-	}
-	if err != nil {
-		a.log.WarnContext(ctx, "approvals: notice not queued", "approval", r.ID, "state", string(r.State), "err", err)
-	}
 }
 
 // Get returns one request and what viewer may do to it; ErrNotFound when viewer may not see it.

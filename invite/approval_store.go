@@ -43,7 +43,7 @@ func approvalRow(r *ApprovalRequest) (*store.ApprovalRequest, error) {
 	return &store.ApprovalRequest{
 		ID: r.ID, TenantID: r.TenantID, RequesterOID: r.Requester.ObjectID, RequesterUPN: r.Requester.UPN,
 		RequesterName: r.Requester.Name, RequesterEmail: r.Requester.Email, Email: r.Email, RequestJSON: string(req),
-		ReasonsJSON: string(reasons), AssignedOID: r.Assigned.ObjectID, AssignedName: r.Assigned.Name, State: string(r.State),
+		ReasonsJSON: string(reasons), AssignedOID: r.Assigned.ObjectID, AssignedName: r.Assigned.Name, AssignedEmail: r.Assigned.Email, State: string(r.State),
 		DecidedByOID: r.DecidedBy.ObjectID, DecidedByUPN: r.DecidedBy.UPN, DecidedByName: r.DecidedBy.Name,
 		DecisionReason: r.DecisionReason, LastError: r.LastError, InvitationID: r.InvitationID,
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, ClaimedAt: r.ClaimedAt, DecidedAt: r.DecidedAt,
@@ -60,7 +60,7 @@ func approvalFromRow(row *store.ApprovalRequest) (*ApprovalRequest, error) {
 		Requester: Person{ObjectID: row.RequesterOID, UPN: row.RequesterUPN, Name: row.RequesterName, Email: row.RequesterEmail},
 		Request: Request{DisplayName: fr.DisplayName, Email: fr.Email, Message: fr.Message, CC: fr.CC, RedirectURL: fr.RedirectURL,
 			Language: fr.Language, UserType: fr.UserType, SendEmail: fr.SendEmail, Resend: fr.Resend},
-		Assigned:       Person{ObjectID: row.AssignedOID, Name: row.AssignedName},
+		Assigned:       Person{ObjectID: row.AssignedOID, Name: row.AssignedName, Email: row.AssignedEmail},
 		DecidedBy:      Person{ObjectID: row.DecidedByOID, UPN: row.DecidedByUPN, Name: row.DecidedByName},
 		DecisionReason: row.DecisionReason, LastError: row.LastError, InvitationID: row.InvitationID,
 		CreatedAt: row.CreatedAt, ExpiresAt: row.ExpiresAt, ClaimedAt: row.ClaimedAt, DecidedAt: row.DecidedAt,

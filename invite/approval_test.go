@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"portico/graph"
 	"portico/keyring"
+	"portico/notify"
 	"portico/store"
 )
 
@@ -147,27 +149,6 @@ func TestApprovalNeed(t *testing.T) {
 	}
 }
 
-// fakeNotifier records what it was told.
-type fakeNotifier struct {
-	mu      sync.Mutex
-	waiting []string
-	decided []string // id:state
-}
-
-func (f *fakeNotifier) ApprovalWaiting(_ context.Context, r *ApprovalRequest) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.waiting = append(f.waiting, r.ID)
-	return nil
-}
-
-func (f *fakeNotifier) ApprovalDecided(_ context.Context, r *ApprovalRequest) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.decided = append(f.decided, r.ID+":"+string(r.State))
-	return nil
-}
-
 type fakeManagers struct {
 	m   *Person
 	err error
@@ -178,21 +159,31 @@ func (f fakeManagers) Manager(context.Context, oauth2.TokenSource, string) (*Per
 }
 
 type approvalHarness struct {
-	ap     *Approvals
-	svc    *Service
-	graph  *fakeGraph
-	db     *store.DB
-	clock  *fakeClock
-	notify *fakeNotifier
+	ap    *Approvals
+	svc   *Service
+	graph *fakeGraph
+	db    *store.DB
+	clock *fakeClock
+}
+
+// notices lists the notices written for one event of request id.
+func (h *approvalHarness) notices(t *testing.T, kind notify.Kind, id string) []store.Notice {
+	t.Helper()
+	ns, err := h.db.NoticesByEvent(t.Context(), notify.EventKey(kind, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
 }
 
 func newApprovalHarness(t *testing.T, db *store.DB, pol ApprovalPolicy, mgr Managers) *approvalHarness {
 	keys, _ := keyring.New(bytes.Repeat([]byte{3}, keyring.KeySize))
-	h := &approvalHarness{graph: &fakeGraph{}, db: db, clock: &fakeClock{t: time.Now().UTC().Truncate(time.Second)}, notify: &fakeNotifier{}}
+	h := &approvalHarness{graph: &fakeGraph{}, db: db, clock: &fakeClock{t: time.Now().UTC().Truncate(time.Second)}}
 	h.svc = NewService(Config{Graph: h.graph, Store: NewStoreAdapter(db), Keys: keys, JoinTTL: testJoinTTL, Clock: h.clock.Now,
 		Policy:    Policy{DefaultRedirectURL: "https://portico.example/welcome", AllowedDomains: []string{"fabrikam.example"}},
 		PublicURL: "https://portico.example", Logger: slog.New(slog.DiscardHandler)})
-	h.ap = NewApprovals(ApprovalsConfig{Service: h.svc, Store: NewApprovalStore(db), Policy: pol, Managers: mgr, Notifier: h.notify})
+	h.svc.SetNotices(notify.DefaultKinds, nil)
+	h.ap = NewApprovals(ApprovalsConfig{Service: h.svc, Store: NewApprovalStore(db), Policy: pol, Managers: mgr})
 	return h
 }
 
@@ -293,8 +284,11 @@ func TestApprovalApproveFlow(t *testing.T) {
 		if h.graph.n("create") != 1 {
 			t.Fatal("a closed request was sent again")
 		}
-		if len(h.notify.waiting) != 1 || len(h.notify.decided) != 1 || h.notify.decided[0] != r.ID+":approved" {
-			t.Fatalf("notices: %+v", h.notify)
+		// Waiting: nobody to tell without a manager or PORTICO_APPROVAL_NOTIFY. Approved: the requester, once.
+		if w, a := h.notices(t, notify.KindApprovalWaiting, r.ID), h.notices(t, notify.KindApprovalApproved, r.ID); len(w) != 0 ||
+			len(a) != 1 || a[0].Address != "employee@contoso.example" || a[0].Data[notify.DataApprover] != admin.Name ||
+			!strings.HasSuffix(a[0].Link, "/approvals/"+r.ID) {
+			t.Fatalf("notices: waiting %+v, approved %+v", w, a)
 		}
 	})
 }
@@ -362,8 +356,9 @@ func TestApprovalDenyCancelExpire(t *testing.T) {
 		if h.graph.n("create") != 0 {
 			t.Fatal("something was sent")
 		}
-		if len(h.notify.decided) != 2 { // denied, expired (a cancel is the requester's own doing)
-			t.Fatalf("decided notices: %v", h.notify.decided)
+		if d := h.notices(t, notify.KindApprovalDenied, r.ID); len(d) != 1 || d[0].Data[notify.DataReason] != "We don't work with Northwind." ||
+			d[0].Address != "employee@contoso.example" {
+			t.Fatalf("denied notice: %+v", d)
 		}
 		mine, err := h.ap.Mine(ctx, employee, 10)
 		if err != nil || len(mine) != 3 {
@@ -508,10 +503,17 @@ func TestApprovalManager(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		mgr := personOf(manager)
-		h := newApprovalHarness(t, db, ApprovalPolicy{For: []ApprovalKind{ApprovalForDomain}, Manager: true}, fakeManagers{m: &mgr})
+		mgr.Email = "morgan@contoso.example"
+		h := newApprovalHarness(t, db, ApprovalPolicy{For: []ApprovalKind{ApprovalForDomain}, Manager: true,
+			Notify: []string{"approvers@contoso.example", "not an address"}}, fakeManagers{m: &mgr})
 		r, err := h.ap.Submit(ctx, nil, employee, partnerReq(), meta)
 		if err != nil || r.Assigned.ObjectID != manager.ObjectID || r.Approvers() == "" {
 			t.Fatalf("assigned: %+v %v", r, err)
+		}
+		w := h.notices(t, notify.KindApprovalWaiting, r.ID)
+		if len(w) != 2 || w[0].Address == w[1].Address || w[0].Data[notify.DataRequester] != employee.Name ||
+			!strings.Contains(w[0].Data[notify.DataReason], "northwind.example") {
+			t.Fatalf("waiting notices to the manager and the approvers' mailbox: %+v", w)
 		}
 		if !h.ap.MayOpenInbox(ctx, manager) {
 			t.Fatal("the manager has no inbox")

@@ -230,11 +230,12 @@ func (s *Service) RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs
 		}
 		for _, i := range byUser[id] {
 			r := &out[i]
+			was := *r
 			checked := now
 			r.ExternalUserState = u.ExternalUserState
 			r.ExternalUserStateChangedAt = u.ExternalUserStateChangeDateTime
 			r.StateCheckedAt = &checked
-			if err := s.store.UpdateInvitationState(ctx, r.ID, r.ExternalUserState, r.ExternalUserStateChangedAt, checked); err != nil {
+			if err := s.saveState(ctx, &was, r.ExternalUserState, r.ExternalUserStateChangedAt, checked); err != nil {
 				s.log.WarnContext(ctx, "invite: state not saved", "invitation", r.ID, "err", err)
 			}
 		}

@@ -160,6 +160,7 @@ type Service struct {
 	kick func(ctx context.Context, intentID string)
 
 	backgroundSync atomic.Bool // states kept current by a background job: pages make no Graph call
+	notices        atomic.Pointer[noticeSettings]
 
 	orgMu sync.Mutex
 	orgs  map[string]*orgEntry

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"portico/invite"
+	"portico/notify"
 	"portico/store"
 )
 
@@ -67,6 +68,14 @@ type Config struct {
 	// interrupted approvals are settled.
 	Approvals     ApprovalSweeper
 	ApprovalSweep time.Duration
+	// Notices delivers email notices (nil: notices are off on this instance, and their jobs wait
+	// for an instance that has a transport).
+	Notices *notify.Deliverer
+	// NoticePoll is how often queued notices without a job are dispatched (0: DefaultNoticePoll;
+	// negative: only by DispatchNotices).
+	NoticePoll time.Duration
+	// NoticeRetry, when set, is the wait before a notice's next attempt (River's backoff otherwise).
+	NoticeRetry func(attempt int) time.Duration
 
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
@@ -119,6 +128,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.SyncPause = cmpOr(cfg.SyncPause, DefaultSyncPause)
 	cfg.SyncMax = cmpOr(cfg.SyncMax, DefaultSyncMax)
 	cfg.ReconcileInterval = cmpOr(cfg.ReconcileInterval, DefaultReconcileInterval)
+	cfg.NoticePoll = cmpOr(cfg.NoticePoll, DefaultNoticePoll)
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "jobs")}
 
 	workers := river.NewWorkers()
@@ -160,6 +170,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); such invitations stay \"Sending…\" until their inviter opens them"})
 	}
 	periodic = r.addApprovals(workers, periodic)
+	periodic = append(periodic, r.registerNotices(workers)...)
 	if cfg.Register != nil {
 		cfg.Register(workers)
 	}

@@ -30,6 +30,7 @@ type ApprovalRequest struct {
 	ReasonsJSON    string // why it needs approval
 	AssignedOID    string // the requester's manager, when managers approve
 	AssignedName   string
+	AssignedEmail  string // where the manager is told about the request
 	State          string
 	DecidedByOID   string
 	DecidedByUPN   string
@@ -45,7 +46,7 @@ type ApprovalRequest struct {
 }
 
 const approvalColumns = `id, tenant_id, requester_oid, requester_upn, requester_name, requester_email, email, request_json,
-reasons_json, assigned_oid, assigned_name, state, decided_by_oid, decided_by_upn, decided_by_name, decision_reason,
+reasons_json, assigned_oid, assigned_name, assigned_email, state, decided_by_oid, decided_by_upn, decided_by_name, decision_reason,
 last_error, invitation_id, created_at, expires_at, claimed_at, decided_at, updated_at`
 
 // CreateApprovalRequest inserts r (state pending unless set), giving it an id when it has none.
@@ -64,13 +65,14 @@ func (q *Queries) CreateApprovalRequest(ctx context.Context, r *ApprovalRequest)
 	if err := checkText([2]string{"id", r.ID}, [2]string{"tenant", r.TenantID}, [2]string{"requester", r.RequesterOID},
 		[2]string{"requester upn", r.RequesterUPN}, [2]string{"requester name", r.RequesterName},
 		[2]string{"requester email", r.RequesterEmail}, [2]string{"email", r.Email}, [2]string{"request", r.RequestJSON},
-		[2]string{"reasons", r.ReasonsJSON}, [2]string{"assigned", r.AssignedOID}, [2]string{"assigned name", r.AssignedName}); err != nil {
+		[2]string{"reasons", r.ReasonsJSON}, [2]string{"assigned", r.AssignedOID}, [2]string{"assigned name", r.AssignedName},
+		[2]string{"assigned email", r.AssignedEmail}); err != nil {
 		return fmt.Errorf("store: create approval request: %w", err)
 	}
 	_, err := q.exec(ctx, `INSERT INTO approval_requests (`+approvalColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.TenantID, r.RequesterOID, r.RequesterUPN, r.RequesterName, r.RequesterEmail, r.Email, r.RequestJSON,
-		r.ReasonsJSON, r.AssignedOID, r.AssignedName, r.State, r.DecidedByOID, r.DecidedByUPN, r.DecidedByName,
+		r.ReasonsJSON, r.AssignedOID, r.AssignedName, r.AssignedEmail, r.State, r.DecidedByOID, r.DecidedByUPN, r.DecidedByName,
 		r.DecisionReason, r.LastError, r.InvitationID, q.ts(r.CreatedAt), q.ts(r.ExpiresAt), q.nullTS(r.ClaimedAt),
 		q.nullTS(r.DecidedAt), q.ts(r.UpdatedAt))
 	if err != nil {
@@ -266,7 +268,7 @@ WHERE (state = ? AND expires_at <= ?) OR (state = ? AND claimed_at < ?) ORDER BY
 func scanApproval(s scanner) (*ApprovalRequest, error) {
 	var r ApprovalRequest
 	err := s.Scan(&r.ID, &r.TenantID, &r.RequesterOID, &r.RequesterUPN, &r.RequesterName, &r.RequesterEmail, &r.Email,
-		&r.RequestJSON, &r.ReasonsJSON, &r.AssignedOID, &r.AssignedName, &r.State, &r.DecidedByOID, &r.DecidedByUPN,
+		&r.RequestJSON, &r.ReasonsJSON, &r.AssignedOID, &r.AssignedName, &r.AssignedEmail, &r.State, &r.DecidedByOID, &r.DecidedByUPN,
 		&r.DecidedByName, &r.DecisionReason, &r.LastError, &r.InvitationID, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt},
 		nullTimeCol{&r.ClaimedAt}, nullTimeCol{&r.DecidedAt}, timeCol{&r.UpdatedAt})
 	if err != nil {

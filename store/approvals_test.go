@@ -17,7 +17,7 @@ func newApproval(id, requester string, created time.Time) *ApprovalRequest {
 func testApprovals(t *testing.T, db *DB) {
 	ctx := t.Context()
 	r := newApproval("a1", "erin", at(0))
-	r.AssignedOID, r.AssignedName = "mgr", "Morgan Manager"
+	r.AssignedOID, r.AssignedName, r.AssignedEmail = "mgr", "Morgan Manager", "morgan@contoso.example"
 	if err := db.CreateApprovalRequest(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func testApprovals(t *testing.T, db *DB) {
 		t.Fatal(err)
 	}
 	if got.State != ApprovalPending || !got.CreatedAt.Equal(utc(at(0))) || got.CreatedAt.Location() != time.UTC ||
-		got.RequestJSON != r.RequestJSON || got.AssignedOID != "mgr" || got.ClaimedAt != nil || got.DecidedAt != nil {
+		got.RequestJSON != r.RequestJSON || got.AssignedOID != "mgr" || got.AssignedEmail != "morgan@contoso.example" || got.ClaimedAt != nil || got.DecidedAt != nil {
 		t.Fatalf("round trip: %+v", got)
 	}
 	if _, err := db.GetApprovalRequest(ctx, "nope"); !errors.Is(err, ErrNotFound) {

@@ -53,6 +53,7 @@ func runConformance(t *testing.T, b backend) {
 		{"approval claim race", testApprovalClaimRace},
 		{"send intents", testSendIntents},
 		{"send intent claims", testIntentClaims},
+		{"notices", testNotices},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}

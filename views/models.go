@@ -42,6 +42,8 @@ type DemoAccount struct{ Label, UPN, Description string }
 type Landing struct {
 	Page
 	DemoAccounts []DemoAccount
+	// DemoOutboxURL is the demo tenant's outbox page (the notices and invitation emails sent), "" outside the demo.
+	DemoOutboxURL string
 }
 
 // Option is one choice of a select.

@@ -15,6 +15,7 @@ CREATE TABLE approval_requests (
     reasons_json    TEXT NOT NULL,
     assigned_oid    TEXT NOT NULL DEFAULT '',
     assigned_name   TEXT NOT NULL DEFAULT '',
+    assigned_email  TEXT NOT NULL DEFAULT '',
     state           TEXT NOT NULL CHECK (state IN ('pending', 'approving', 'approved', 'denied', 'expired', 'cancelled')),
     decided_by_oid  TEXT NOT NULL DEFAULT '',
     decided_by_upn  TEXT NOT NULL DEFAULT '',
