@@ -486,13 +486,15 @@ func (a *attempt) recordFailure(ctx context.Context, cause error) error {
 	}
 	d := a.detail()
 	d.Status, d.ErrorCode = ge.Status, ge.Code
-	if err := a.record(ctx, nil, d); errors.Is(err, errSettled) {
+	err := a.record(ctx, nil, d)
+	switch {
+	case errors.Is(err, errSettled):
 		return err
-	} else if err != nil {
+	case err != nil:
 		a.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
-	} else if a.existing != nil {
+	case a.existing != nil:
 		ge.Invitation = a.existing // a failed resend leaves the record as it was
-	} else {
+	default:
 		ge.Invitation = rec
 	}
 	a.log.WarnContext(ctx, "invite: Graph refused the invitation", "invitation", rec.ID,

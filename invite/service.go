@@ -68,6 +68,7 @@ type Store interface {
 	SettleIntent(ctx context.Context, id, state, outcome, errText string, at time.Time) (bool, error)
 	ExtendIntent(ctx context.Context, id string, until time.Time) (bool, error)
 	ClaimIntents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error)
+	HasDueIntents(ctx context.Context, now time.Time) (bool, error)
 	// The quota: LockQuota serialises one inviter's reservations until the transaction ends;
 	// QuotaUse lists when their intents that count were opened, newest first.
 	LockQuota(ctx context.Context, tenantID, actorOID string, at time.Time) error
