@@ -89,6 +89,8 @@ func TestApprovalJourney(t *testing.T) {
 	must(t, countPosts(h.tenant, "/v1.0/invitations") == 1, "one invitation sent")
 	u, exists := h.tenant.UserByMail("partner@northwind.example")
 	must(t, exists && u.ExternalUserState == "PendingAcceptance", "devtenant has the guest: %+v", u)
+	must(t, len(u.Sponsors) == 2 && u.Sponsors[0] == oidOf(t, h.tenant, "employee@contoso.example") && u.Sponsors[1] == oidOf(t, h.tenant, "admin@contoso.example"),
+		"the guest's sponsors are the requester and the approver: %v", u.Sponsors)
 
 	after := employee.get("/invitations")
 	must(t, strings.Contains(after.Doc.Find(`[data-testid="invitation-row"]`).Text(), "partner@northwind.example"), "the requester sees the invitation as theirs")
@@ -259,8 +261,8 @@ func TestApprovalMemberInApplicationMode(t *testing.T) {
 	must(t, len(posts) == 1 && bearerClaims(t, posts[0])["idtyp"] == "app", "sent once with the application token")
 	body := invitationBodies(t, h.tenant)[0]
 	sp, _ := body["invitedUserSponsors"].([]any)
-	must(t, body["invitedUserType"] == "Member" && len(sp) == 1 && sp[0].(map[string]any)["id"] == oidOf(t, h.tenant, "employee@contoso.example"),
-		"a Member, sponsored by the requester: %v", body)
+	must(t, body["invitedUserType"] == "Member" && len(sp) == 2 && sp[0].(map[string]any)["id"] == oidOf(t, h.tenant, "employee@contoso.example") &&
+		sp[1].(map[string]any)["id"] == oidOf(t, h.tenant, "admin@contoso.example"), "a Member, sponsored by the requester and the approver: %v", body)
 	evs := auditEvents(t, h.App.Store, store.AuditFilter{Action: "invitation.create", Outcome: "created"})
 	must(t, len(evs) == 1 && evs[0].ActorUPN == "admin@contoso.example" && strings.Contains(evs[0].Detail, `"onBehalfOf":"employee@contoso.example"`) &&
 		strings.Contains(evs[0].Detail, `"graphIdentity":"application"`), "audit: %+v", evs)

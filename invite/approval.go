@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"portico/graph"
 )
 
 // ApprovalKind is one reason policy sends a request to an approver instead of refusing it.
@@ -244,13 +246,18 @@ func (g *approvalGrant) annotate(d *auditDetail, owner Inviter) {
 	}
 }
 
-// sponsor is who Graph records as the guest's sponsor in application mode: the employee who
-// asked (the requester, for an approved request).
-func (g *approvalGrant) sponsor(actor, owner Inviter) Inviter {
-	if g != nil {
-		return owner
+// sponsors are the guest's sponsors as Graph records them: the employee who asked; for an
+// approved request the requester, then the approver (in both modes: with the approver's delegated
+// token Graph would otherwise make the approver the only sponsor).
+func (g *approvalGrant) sponsors(actor, owner Inviter) []graph.DirectoryObject {
+	if g == nil {
+		return []graph.DirectoryObject{{ID: actor.ObjectID}}
 	}
-	return actor
+	out := []graph.DirectoryObject{{ID: owner.ObjectID}}
+	if actor.ObjectID != owner.ObjectID {
+		out = append(out, graph.DirectoryObject{ID: actor.ObjectID})
+	}
+	return out
 }
 
 // cleanDecisionReason checks a denial's reason: required, plain text, at most 500 characters.

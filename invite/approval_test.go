@@ -254,6 +254,9 @@ func TestApprovalApproveFlow(t *testing.T) {
 		if res.Invitation.InviterOID != employee.ObjectID {
 			t.Fatalf("the invitation belongs to %s, want the requester", res.Invitation.InviterOID)
 		}
+		if sp := h.graph.posted[0].InvitedUserSponsors; len(sp) != 2 || sp[0].ID != employee.ObjectID || sp[1].ID != admin.ObjectID {
+			t.Fatalf("sponsors %+v: want the requester, then the approver", sp)
+		}
 		stored, _, err := h.ap.Get(ctx, employee, r.ID)
 		if err != nil || stored.State != ApprovalApproved || stored.DecidedBy.ObjectID != admin.ObjectID || stored.InvitationID != res.Invitation.ID {
 			t.Fatalf("stored: %+v %v", stored, err)

@@ -169,10 +169,10 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		return res, err
 	}
 	gi := s.landThroughPortico(graphInvitation(v), a.rec)
-	if s.appOnly {
+	if s.appOnly || a.approval != nil {
 		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
-		// guest's sponsor.
-		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.approval.sponsor(a.actor, a.owner).ObjectID}}
+		// guest's sponsor (for an approved request: the requester, then the approver).
+		gi.InvitedUserSponsors = a.approval.sponsors(a.actor, a.owner)
 	}
 	return a.run(ctx, ts, gi)
 }
