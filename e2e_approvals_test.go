@@ -84,6 +84,11 @@ func TestApprovalJourney(t *testing.T) {
 		"detail: approve offered, the address re-checked now: %s", detail.Doc.Find("main").Text())
 	must(t, strings.Contains(detail.Doc.Find(`[data-testid="requester"]`).Text(), "Erin Employee"), "names the requester")
 
+	// A forged approval: the admin's session, no token or another origin.
+	forged := admin.rawPost(req+"/approve", url.Values{"_csrf": {"forged"}}, "Origin", h.URL)
+	crossSite := admin.rawPost(req+"/approve", url.Values{"_csrf": {admin.csrf()}}, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	must(t, forged.Status == http.StatusForbidden && crossSite.Status == http.StatusForbidden && countPosts(h.tenant, "/v1.0/invitations") == 0,
+		"forged approvals: %d %d", forged.Status, crossSite.Status)
 	ok := admin.post(req+"/approve", url.Values{})
 	must(t, ok.Status == http.StatusSeeOther, "approve: %d %s", ok.Status, ok.Body)
 	must(t, countPosts(h.tenant, "/v1.0/invitations") == 1, "one invitation sent")
