@@ -182,15 +182,8 @@ func (a *Approvals) Submit(ctx context.Context, ts oauth2.TokenSource, inv Invit
 			auditDetail{Verdict: string(pf.Verdict), Rule: pf.Rule, Note: "refused before asking for approval"}))
 		return nil, &RefusedError{Preflight: pf, ResendOffered: pf.Verdict == VerdictPendingGuest}
 	}
-	if open, err := a.store.ListApprovalRequests(ctx, store.ApprovalFilter{TenantID: inv.TenantID, RequesterOID: inv.ObjectID,
-		States: []string{string(ApprovalPending)}}); err != nil {
-		return nil, fmt.Errorf("invite: reading approval requests: %w", err)
-	} else {
-		for i := range open {
-			if open[i].Email == v.Key {
-				return approvalFromRow(&open[i])
-			}
-		}
+	if open, err := a.openRequest(ctx, inv, v.Key); open != nil || err != nil {
+		return open, err
 	}
 	now := a.s.now().UTC()
 	r := &ApprovalRequest{
@@ -231,7 +224,13 @@ func (a *Approvals) Submit(ctx context.Context, ts oauth2.TokenSource, inv Invit
 		var err error
 		notices, err = a.enqueue(ctx, tx, a.approvalNotice(r, notify.KindApprovalWaiting))
 		return err
-	}); err != nil {
+	}); errors.Is(err, store.ErrApprovalOpen) {
+		// Submitted twice at once: the first one stands.
+		if open, err := a.openRequest(ctx, inv, v.Key); open != nil || err != nil {
+			return open, err
+		}
+		return nil, ErrApprovalClosed
+	} else if err != nil {
 		return nil, fmt.Errorf("invite: recording the approval request: %w", err)
 	}
 	a.log.InfoContext(ctx, "approvals: request waiting", "approval", r.ID, "requester_oid", inv.ObjectID,
@@ -240,6 +239,21 @@ func (a *Approvals) Submit(ctx context.Context, ts oauth2.TokenSource, inv Invit
 		a.s.NoticesQueued(ctx)
 	}
 	return r, nil
+}
+
+// openRequest is inv's open (pending or approving) request for the address key, or nil.
+func (a *Approvals) openRequest(ctx context.Context, inv Inviter, key string) (*ApprovalRequest, error) {
+	open, err := a.store.ListApprovalRequests(ctx, store.ApprovalFilter{TenantID: inv.TenantID, RequesterOID: inv.ObjectID,
+		States: []string{string(ApprovalPending), string(ApprovalApproving)}})
+	if err != nil {
+		return nil, fmt.Errorf("invite: reading approval requests: %w", err)
+	}
+	for i := range open {
+		if open[i].Email == key {
+			return approvalFromRow(&open[i])
+		}
+	}
+	return nil, nil
 }
 
 func slicesHasKind(rs []ApprovalReason, k ApprovalKind) bool {

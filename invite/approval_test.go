@@ -89,7 +89,7 @@ func TestApprovalNeed(t *testing.T) {
 	memberTo := func(email string) Request { r := guestTo(email); r.UserType = "member"; return r }
 	tests := []struct {
 		name  string
-		for_  []ApprovalKind
+		kinds []ApprovalKind
 		quota QuotaLimits
 		used  int // invitations the employee created in the last hour
 		inv   Inviter
@@ -122,7 +122,7 @@ func TestApprovalNeed(t *testing.T) {
 					t.Fatalf("using the quota: %v", err)
 				}
 			}
-			ap := NewApprovals(ApprovalsConfig{Service: h.svc, Store: &ApprovalStoreAdapter{}, Policy: ApprovalPolicy{For: tc.for_}})
+			ap := NewApprovals(ApprovalsConfig{Service: h.svc, Store: &ApprovalStoreAdapter{}, Policy: ApprovalPolicy{For: tc.kinds}})
 			n, err := ap.Need(t.Context(), tc.inv, tc.req)
 			if err != nil {
 				t.Fatal(err)
@@ -540,6 +540,38 @@ func TestApprovalManager(t *testing.T) {
 		}
 		if _, _, err := h2.ap.Approve(ctx, nil, approverRole, r2.ID, meta); err != nil {
 			t.Fatalf("approver decides without a manager: %v", err)
+		}
+	})
+}
+
+// TestApprovalDoubleSubmit: the same request submitted several times at once makes one approval request.
+func TestApprovalDoubleSubmit(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db *store.DB) {
+		h := newApprovalHarness(t, db, ApprovalPolicy{For: []ApprovalKind{ApprovalForDomain}}, nil)
+		const n = 6
+		ids := make([]string, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				r, err := h.ap.Submit(t.Context(), nil, employee, partnerReq(), meta)
+				errs[i] = err
+				if r != nil {
+					ids[i] = r.ID
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil || ids[i] != ids[0] {
+				t.Fatalf("submit %d: %q %v, want the one request %q", i, ids[i], errs[i], ids[0])
+			}
+		}
+		if c, _ := db.CountApprovalRequests(t.Context(), store.ApprovalFilter{TenantID: "t1"}); c != 1 {
+			t.Fatalf("%d requests recorded, want 1", c)
 		}
 	})
 }

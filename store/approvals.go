@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,6 +17,10 @@ const (
 	ApprovalExpired   = "expired"   // nobody decided before ExpiresAt
 	ApprovalCancelled = "cancelled" // withdrawn by the requester
 )
+
+// ErrApprovalOpen is CreateApprovalRequest's answer when the requester has an open (pending or
+// approving) request for the same address already.
+var ErrApprovalOpen = errors.New("store: an open approval request for this address exists")
 
 // ApprovalRequest is an invitation that policy sent to an approver instead of refusing it.
 type ApprovalRequest struct {
@@ -76,6 +81,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 		r.DecisionReason, r.LastError, r.InvitationID, q.ts(r.CreatedAt), q.ts(r.ExpiresAt), q.nullTS(r.ClaimedAt),
 		q.nullTS(r.DecidedAt), q.ts(r.UpdatedAt))
 	if err != nil {
+		if uniqueViolation(err) != "" {
+			return ErrApprovalOpen
+		}
 		return fmt.Errorf("store: create approval request: %w", err)
 	}
 	return nil

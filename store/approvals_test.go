@@ -40,11 +40,20 @@ func testApprovals(t *testing.T, db *DB) {
 	if err := db.CreateApprovalRequest(ctx, bad); !errors.Is(err, ErrInvalidInput) {
 		t.Fatalf("NUL text: %v, want ErrInvalidInput", err)
 	}
-	if err := db.CreateApprovalRequest(ctx, newApproval("a2", "erin", at(time.Minute))); err != nil {
+	// One open request per requester and address; others' and other addresses' are independent.
+	if err := db.CreateApprovalRequest(ctx, newApproval("a1-again", "erin", at(time.Second))); !errors.Is(err, ErrApprovalOpen) {
+		t.Fatalf("a second open request for the address: %v, want ErrApprovalOpen", err)
+	}
+	a2 := newApproval("a2", "erin", at(time.Minute))
+	a2.Email = "sam@northwind.example"
+	if err := db.CreateApprovalRequest(ctx, a2); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.CreateApprovalRequest(ctx, newApproval("a3", "ines", at(2*time.Minute))); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := db.GetApprovalRequest(ctx, "a1-again"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused request was written: %v", err)
 	}
 
 	// Claim: only from pending, only before expiry.

@@ -32,3 +32,6 @@ CREATE TABLE approval_requests (
 CREATE INDEX approval_requests_tenant_state ON approval_requests (tenant_id, state, created_at, id);
 CREATE INDEX approval_requests_requester ON approval_requests (tenant_id, requester_oid, created_at, id);
 CREATE INDEX approval_requests_due ON approval_requests (state, expires_at);
+-- One open request per requester and address: a double submit, on any instance, finds the first.
+CREATE UNIQUE INDEX approval_requests_open ON approval_requests (tenant_id, requester_oid, email)
+    WHERE state IN ('pending', 'approving');
