@@ -284,3 +284,21 @@ func TestApprovalInboxAndHeader(t *testing.T) {
 	}
 	want(t, emp.get("/approvals"), http.StatusForbidden)
 }
+
+// TestLiveCheckSaysApprovalIsNeeded: the form's address check (JavaScript) says before sending
+// that the address needs approval, and who decides.
+func TestLiveCheckSaysApprovalIsNeeded(t *testing.T) {
+	en, ap := newApprovalEnv(t)
+	en.inv.CheckFn = func(_ context.Context, _ oauth2.TokenSource, _ invite.Inviter, email string) invite.Check {
+		return invite.Check{Verdict: invite.VerdictPolicyBlocked, Message: "Invitations to northwind.example are not allowed."}
+	}
+	ap.NeedFn = func(_ context.Context, _ invite.Inviter, req invite.Request) (invite.ApprovalNeed, error) {
+		if req.Email != "pat@northwind.example" {
+			return invite.ApprovalNeed{}, nil
+		}
+		return invite.ApprovalNeed{Needed: true, Approvers: "an administrator",
+			Reasons: []invite.ApprovalReason{{Kind: invite.ApprovalForDomain, Text: "northwind.example is not on your organization's list of allowed domains."}}}, nil
+	}
+	rec := en.signIn(ann).get("/invitations/check?email=pat%40northwind.example")
+	want(t, rec, http.StatusOK, `class="check warn"`, "Needs approval: northwind.example is not on your organization", "until an administrator approves it")
+}

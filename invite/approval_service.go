@@ -350,11 +350,14 @@ func (a *Approvals) PendingCount(ctx context.Context, approver Inviter) (int, er
 		return 0, nil
 	}
 	f := store.ApprovalFilter{TenantID: approver.TenantID, States: []string{string(ApprovalPending)}}
-	if !approver.CanApprove() {
-		if !a.policy.Manager {
-			return 0, nil
-		}
+	switch {
+	case approver.Has(RoleAdministrator):
+	case approver.CanApprove():
+		f.DecidableBy = approver.ObjectID // not the managers' requests, but theirs as a manager
+	case a.policy.Manager:
 		f.Involving = approver.ObjectID
+	default:
+		return 0, nil
 	}
 	return a.store.CountApprovalRequests(ctx, f)
 }

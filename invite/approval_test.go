@@ -524,6 +524,12 @@ func TestApprovalManager(t *testing.T) {
 		if n, _ := h.ap.PendingCount(ctx, manager); n != 1 {
 			t.Fatalf("manager's pending count %d", n)
 		}
+		if n, _ := h.ap.PendingCount(ctx, approverRole); n != 0 {
+			t.Fatalf("another approver counts the manager's request: %d", n)
+		}
+		if n, _ := h.ap.PendingCount(ctx, admin); n != 1 {
+			t.Fatalf("admin's pending count %d", n)
+		}
 		if _, _, err := h.ap.Approve(ctx, nil, approverRole, r.ID, meta); !errors.Is(err, ErrNotApprover) {
 			t.Fatalf("another approver: %v", err)
 		}

@@ -108,11 +108,15 @@ type ApprovalFilter struct {
 	States       []string // only these states
 	// Involving: only requests assigned to (the manager) or decided by this object id.
 	Involving string
-	Limit     int // 0: no limit
+	// DecidableBy: only requests assigned to no one or to this object id (a manager's requests are
+	// not another approver's to decide).
+	DecidableBy string
+	Limit       int // 0: no limit
 }
 
 func (q *Queries) approvalWhere(f ApprovalFilter) (*where, error) {
-	if err := checkText([2]string{"tenant", f.TenantID}, [2]string{"requester", f.RequesterOID}, [2]string{"involving", f.Involving}); err != nil {
+	if err := checkText([2]string{"tenant", f.TenantID}, [2]string{"requester", f.RequesterOID}, [2]string{"involving", f.Involving},
+		[2]string{"decidable by", f.DecidableBy}); err != nil {
 		return nil, err
 	}
 	w := &where{}
@@ -131,6 +135,9 @@ func (q *Queries) approvalWhere(f ApprovalFilter) (*where, error) {
 	}
 	if f.Involving != "" {
 		w.add("(assigned_oid = ? OR decided_by_oid = ?)", f.Involving, f.Involving)
+	}
+	if f.DecidableBy != "" {
+		w.add("(assigned_oid = '' OR assigned_oid = ?)", f.DecidableBy)
 	}
 	return w, nil
 }

@@ -107,6 +107,12 @@ func testApprovals(t *testing.T, db *DB) {
 	if err != nil || len(mine) != 1 || mine[0].ID != "a1" {
 		t.Fatalf("assigned to mgr: %v %+v", err, mine)
 	}
+	if n, _ := db.CountApprovalRequests(ctx, ApprovalFilter{TenantID: "tid", DecidableBy: "someone"}); n != 2 {
+		t.Fatalf("decidable by another approver: %d, want the 2 unassigned", n)
+	}
+	if n, _ := db.CountApprovalRequests(ctx, ApprovalFilter{TenantID: "tid", DecidableBy: "mgr"}); n != 3 {
+		t.Fatalf("decidable by the manager: %d, want 3", n)
+	}
 	if mine, _ := db.ListApprovalRequests(ctx, ApprovalFilter{TenantID: "tid", Involving: "adm"}); len(mine) != 1 {
 		t.Fatalf("decided by adm: %+v", mine)
 	}
