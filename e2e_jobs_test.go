@@ -155,9 +155,13 @@ func TestBackgroundOffIsSaid(t *testing.T) {
 	page := admin.get("/admin/jobs")
 	must(t, page.Status == http.StatusOK, "jobs page %d", page.Status)
 	off := page.Doc.Find(`[data-testid="job-feature"][data-on="false"]`)
-	must(t, off.Length() == 2, "the page lists the state sync and the intent reconciler as off: %q", off.Text())
-	off.Each(func(_ int, f *goquery.Selection) {
-		must(t, strings.Contains(f.Text(), "no background identity"), "the page says why %q is off", f.Text())
+	must(t, off.Length() == 3, "the page lists the state sync, the intent reconciler and the notices as off: %q", off.Text())
+	off.Each(func(i int, f *goquery.Selection) {
+		why := "no background identity"
+		if i == 2 {
+			why = "Email notices off: no transport"
+		}
+		must(t, strings.Contains(f.Text(), why), "the page says why %q is off", f.Text())
 	})
 	must(t, strings.Contains(h.Logs.String(), "background feature off"), "the start-up log says so")
 }

@@ -141,6 +141,10 @@ func (a *App) reportPermissions(at *auth.AppTokens, roles []string) error {
 	} else if !has(permReadUsers) {
 		a.Logger.Warn("background work is off: it needs the Microsoft Graph application permission User.Read.All", "granted", granted)
 	}
+	if cfg.Notices.Transport() == "graph" && !has([]string{"Mail.Send"}) {
+		a.Logger.Warn("notices sent with Graph sendMail will fail: they need the Microsoft Graph application permission Mail.Send (limit it to the mailbox with an application access policy)",
+			"mailbox", cfg.Notices.Mailbox, "granted", granted)
+	}
 	for _, r := range roles {
 		if slices.ContainsFunc(broaderThanNeeded, func(b string) bool { return strings.EqualFold(b, r) }) {
 			a.Logger.Warn("the application holds a broader Graph permission than Portico needs; remove it from the app registration", "permission", r)

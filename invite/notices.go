@@ -82,10 +82,16 @@ func (s *Service) acceptedNotice(rec *Invitation) notify.Notice {
 	if partner == "" {
 		partner = rec.Email
 	}
-	to := []notify.Recipient{{Address: inviterAddress(rec), Name: rec.InviterName}}
 	return notify.Notice{Kind: notify.KindInvitationAccepted, EventKey: notify.EventKey(notify.KindInvitationAccepted, rec.ID),
-		To: to, Link: s.invitationLink(rec.ID),
+		To: acceptedRecipients(rec), Link: s.invitationLink(rec.ID),
 		Data: map[string]string{notify.DataPartner: partner, notify.DataPartnerEmail: rec.Email}}
+}
+
+// acceptedRecipients are the people told that rec's partner accepted: the inviter today; the
+// invitation's sponsors join this list once the record keeps them (the same address twice is
+// one notice).
+func acceptedRecipients(rec *Invitation) []notify.Recipient {
+	return []notify.Recipient{{Address: inviterAddress(rec), Name: rec.InviterName}}
 }
 
 // inviterAddress is where the inviter is reached: their user principal name, which in Entra is

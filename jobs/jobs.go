@@ -393,10 +393,11 @@ func (r *Runner) Close() {
 
 // Cancel cancels a job: one not yet running never runs, a running one has its context cancelled.
 func (r *Runner) Cancel(ctx context.Context, id int64) error {
-	if _, err := r.client.JobCancel(ctx, id); err != nil {
+	row, err := r.client.JobCancel(ctx, id)
+	if err != nil {
 		return fmt.Errorf("jobs: cancel %d: %w", id, err)
 	}
-	return nil
+	return r.noticeJobCancelled(ctx, row)
 }
 
 // Insert queues a job of a kind given to Config.Register (or a built-in one).

@@ -2,11 +2,13 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"portico/notify"
 )
@@ -109,6 +111,22 @@ func (r *Runner) DispatchNotices(ctx context.Context) (int, error) {
 		r.log.DebugContext(ctx, "notices queued", "count", n)
 	}
 	return n, nil
+}
+
+// noticeJobCancelled settles the notice of a cancelled notice_send job, so it does not stay
+// queued for ever: failed, "the job was cancelled" (one being sent is settled by its attempt).
+func (r *Runner) noticeJobCancelled(ctx context.Context, row *rivertype.JobRow) error {
+	if row == nil || row.Kind != KindNoticeSend {
+		return nil
+	}
+	var args NoticeSendArgs
+	if err := json.Unmarshal(row.EncodedArgs, &args); err != nil {
+		return fmt.Errorf("jobs: cancelled notice job %d: %w", row.ID, err)
+	}
+	if _, err := r.cfg.Store.CancelNotice(ctx, args.NoticeID, "not sent: its job was cancelled", time.Now()); err != nil {
+		return fmt.Errorf("jobs: cancelled notice job %d: %w", row.ID, err)
+	}
+	return nil
 }
 
 // registerNotices adds the notice workers and the periodic dispatch.

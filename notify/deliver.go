@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -127,10 +128,14 @@ func (d *Deliverer) fail(ctx context.Context, n *store.Notice, why string) error
 
 // audit records a notice's final outcome: who was told (the address is the target), about what.
 func (d *Deliverer) audit(ctx context.Context, n *store.Notice, outcome, why string) {
-	detail := fmt.Sprintf(`{"noticeId":%q,"kind":%q,"event":%q,"transport":%q}`, n.ID, n.Kind, n.EventKey, n.Transport)
-	if why != "" {
-		detail = fmt.Sprintf(`{"noticeId":%q,"kind":%q,"event":%q,"transport":%q,"note":%q}`, n.ID, n.Kind, n.EventKey, n.Transport, why)
-	}
+	b, _ := json.Marshal(struct {
+		NoticeID  string `json:"noticeId"`
+		Kind      string `json:"kind"`
+		Event     string `json:"event"`
+		Transport string `json:"transport,omitempty"`
+		Note      string `json:"note,omitempty"`
+	}{n.ID, n.Kind, n.EventKey, n.Transport, why})
+	detail := string(b)
 	if err := d.Store.AppendAudit(ctx, &store.AuditEvent{ActorUPN: "portico", Action: ActionNoticeSend, Target: n.Address,
 		Outcome: outcome, Detail: detail}); err != nil {
 		d.log().ErrorContext(ctx, "notice: audit event not written", "notice", n.ID, "err", err)

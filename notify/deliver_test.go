@@ -125,7 +125,7 @@ func TestDeliverOutcomes(t *testing.T) {
 					t.Fatalf("a settled notice was handed over again (%d)", ft.begun)
 				}
 				ev, _ := db.ListAudit(ctx, store.AuditFilter{Action: ActionNoticeSend})
-				if len(ev) != 1 || ev[0].Target != "ines@contoso.example" {
+				if len(ev) != 1 || ev[0].Target != "ines@contoso.example" || !json.Valid([]byte(ev[0].Detail)) || !strings.Contains(ev[0].Detail, id) {
 					t.Fatalf("audit events %+v; want one for the recipient", ev)
 				}
 			}
@@ -304,4 +304,46 @@ func downSMTP(t *testing.T) (downServer, *SMTPTransport) {
 	tr := smtpTransport(t, m, pool)
 	tr.Timeout = 300 * time.Millisecond
 	return downServer{m}, tr
+}
+
+// Graph took the message but the answer was lost: the notice fails "outcome unknown" and is
+// never sent again (devtenant recorded it once). A 429 with Retry-After leaves it queued to try
+// later, asking for that wait.
+func TestDeliverOverGraphFaults(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	tr, tenant := graphTransport(t, []string{"Mail.Send"})
+	tr.Graph = graph.NewClient(tenant.URL(), nil, graph.WithMaxRetries(0))
+	d := &Deliverer{Store: db, Transport: tr, Kinds: DefaultKinds}
+
+	tenant.InjectFault(devtenant.Fault{Method: http.MethodPost, PathPrefix: "/v1.0/users/", DropConnection: true, Times: 1})
+	id := enqueueOne(t, db, "ines@contoso.example")
+	if err := d.Deliver(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Deliver(ctx, id, false)
+	n, _ := db.GetNotice(ctx, id)
+	if n.State != store.NoticeFailed || !strings.Contains(n.LastError, "outcome unknown") || len(tenant.Notices()) != 1 {
+		t.Fatalf("lost answer: notice %+v, devtenant recorded %d", n, len(tenant.Notices()))
+	}
+
+	tenant.InjectFault(devtenant.Fault{Method: http.MethodPost, PathPrefix: "/v1.0/users/", Status: http.StatusTooManyRequests, RetryAfter: "7", Times: 1})
+	if _, err := Enqueue(ctx, db, Notice{Kind: KindInvitationAccepted, EventKey: "invitation.accepted:r2", To: []Recipient{{Address: "ines@contoso.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := db.NoticesByEvent(ctx, "invitation.accepted:r2")
+	err := d.Deliver(ctx, list[0].ID, false)
+	var ra *RetryAfterError
+	if !errors.As(err, &ra) || ra.After != 7*time.Second || !errors.Is(err, ErrNotSent) {
+		t.Fatalf("throttled: %v", err)
+	}
+	if n, _ := db.GetNotice(ctx, list[0].ID); n.State != store.NoticeQueued {
+		t.Fatalf("throttled notice %+v", n)
+	}
+	if err := d.Deliver(ctx, list[0].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := db.GetNotice(ctx, list[0].ID); n.State != store.NoticeSent || len(tenant.Notices()) != 2 {
+		t.Fatalf("after the wait: %+v, %d recorded", n, len(tenant.Notices()))
+	}
 }

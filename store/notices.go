@@ -187,6 +187,14 @@ func (q *Queries) FailNotice(ctx context.Context, id, why string, at time.Time) 
 		boundError(why), q.ts(at), id)
 }
 
+// CancelNotice ends a queued notice as failed with why (its job was cancelled). A notice being
+// sent is left to its attempt, which settles it.
+func (q *Queries) CancelNotice(ctx context.Context, id, why string, at time.Time) (bool, error) {
+	return q.noticeUpdate(ctx, "cancel notice",
+		`UPDATE notices SET state = 'failed', last_error = ?, updated_at = ? WHERE id = ? AND state = 'queued'`,
+		boundError(why), q.ts(at), id)
+}
+
 // NoteNoticeError records why an attempt of a queued notice did not reach the transport (its
 // server was down, say) and counts the attempt; the notice stays queued.
 func (q *Queries) NoteNoticeError(ctx context.Context, id, transport, why string, at time.Time) (bool, error) {

@@ -118,7 +118,21 @@ func testNotices(t *testing.T, db *DB) {
 	if got.State != NoticeFailed || got.LastError != "gave up: 550 no such user" {
 		t.Fatalf("failed notice = %+v", got)
 	}
-	if recent, err := db.RecentNotices(ctx, 10); err != nil || len(recent) != 2 {
+	// Cancelling settles only a queued notice.
+	if ok, _ := db.CancelNotice(ctx, n.ID, "cancelled", at(7*time.Second)); ok {
+		t.Fatal("a sent notice was cancelled")
+	}
+	c := &Notice{EventKey: "approval.approved:c", Kind: "approval.approved", Address: "c@contoso.example"}
+	if _, err := db.EnqueueNotice(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := db.CancelNotice(ctx, c.ID, "not sent: its job was cancelled", at(7*time.Second)); err != nil || !ok {
+		t.Fatalf("cancel = %v, %v", ok, err)
+	}
+	if got, _ := db.GetNotice(ctx, c.ID); got.State != NoticeFailed || got.LastError != "not sent: its job was cancelled" {
+		t.Fatalf("cancelled notice %+v", got)
+	}
+	if recent, err := db.RecentNotices(ctx, 10); err != nil || len(recent) != 3 {
 		t.Fatalf("recent = %d, %v", len(recent), err)
 	}
 }
