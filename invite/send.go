@@ -130,7 +130,11 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	}
 	a.approval.annotate(&a.base, a.owner)
 
-	pf, err := s.preflightWith(ctx, ts, a.owner, v.Email, a.approval.waivesAllowList())
+	// The checks before sending have a budget of their own, so that with the bounded wait for the
+	// POST the submit answers well before the server's write timeout.
+	pctx, pcancel := context.WithTimeout(ctx, s.preflightBudget)
+	pf, err := s.preflightWith(pctx, ts, a.owner, v.Email, a.approval.waivesAllowList())
+	pcancel()
 	if err != nil {
 		ge := describeGraphError(err, true)
 		d := a.base

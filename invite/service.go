@@ -155,6 +155,7 @@ type Service struct {
 	sendBudget      time.Duration
 	patience        time.Duration
 	uncertainLookup time.Duration
+	preflightBudget time.Duration
 	directLink      string
 	inflight        sync.WaitGroup // detached sends not settled yet (Drain)
 	// kick asks for the reconciler to run soon for an intent (set by the job runner).
@@ -193,6 +194,7 @@ func NewService(cfg Config) *Service {
 		sendBudget:      orDuration(cfg.SendBudget, DefaultSendBudget),
 		patience:        orDuration(cfg.ReconcilePatience, DefaultReconcilePatience),
 		uncertainLookup: DefaultUncertainLookup,
+		preflightBudget: DefaultPreflightBudget,
 		directLink:      cfg.DirectLink,
 		orgs:            map[string]*orgEntry{},
 		initials:        map[string]string{},
