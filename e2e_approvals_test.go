@@ -172,10 +172,15 @@ func TestApprovalExpiry(t *testing.T) {
 	must(t, countPosts(h.tenant, "/v1.0/invitations") == 0, "nothing sent")
 }
 
-// TestApprovalConcurrentApprovers: approvers press Approve at once in several sessions, on
-// PostgreSQL; exactly one invitation is sent.
+// TestApprovalConcurrentApprovers: approvers press Approve at once in several sessions, on a
+// SQLite file and on PostgreSQL; exactly one invitation is sent.
 func TestApprovalConcurrentApprovers(t *testing.T) {
-	dsn := freshPostgres(t)
+	for name, newDSN := range engines() {
+		t.Run(name, func(t *testing.T) { concurrentApprovers(t, newDSN(t)) })
+	}
+}
+
+func concurrentApprovers(t *testing.T, dsn string) {
 	h := startApprovals(t, map[string]string{"PORTICO_DATABASE_URL": dsn})
 	employee := h.browser()
 	employee.signIn("employee@contoso.example")
