@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -25,6 +26,9 @@ func (s *Server) listApprovals(c echo.Context) error {
 	}
 	mine := c.QueryParam("mine") == "1"
 	list, err := s.Approvals.Inbox(c.Request().Context(), inv, invite.InboxFilter{Decided: decided, Mine: mine, Limit: 200})
+	if errors.Is(err, invite.ErrForbidden) {
+		return echo.NewHTTPError(http.StatusForbidden, "Only approvers have an approvals inbox. Your own requests are under My invitations.")
+	}
 	if err != nil {
 		return err
 	}

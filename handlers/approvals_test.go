@@ -282,7 +282,7 @@ func TestApprovalInboxAndHeader(t *testing.T) {
 	if strings.Contains(home.Body.String(), `data-testid="approvals-link"`) {
 		t.Error("an employee sees the Approvals link")
 	}
-	want(t, emp.get("/approvals"), http.StatusForbidden)
+	want(t, emp.get("/approvals"), http.StatusForbidden, "Only approvers have an approvals inbox")
 }
 
 // TestLiveCheckSaysApprovalIsNeeded: the form's address check (JavaScript) says before sending
