@@ -68,7 +68,9 @@ type App struct {
 	Graph            *graph.Client
 	Invites          *invite.Service
 	Jobs             *jobs.Runner // the durable job queue on the same database
-	Handler          http.Handler
+	// Approvals carries out approval requests (PORTICO_APPROVAL); nil when none are configured.
+	Approvals *invite.Approvals
+	Handler   http.Handler
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
 	// Background jobs use it.
@@ -183,6 +185,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		GuestGroups: guestGroups(cfg),
 	})
 	a.buildNotices(appID)
+	a.Approvals = a.buildApprovals()
 	background := a.background
 	if background == nil {
 		background = a.AppTokens // application mode, or PORTICO_BACKGROUND=on with application credentials
@@ -205,6 +208,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Landings:      landings,
 		Access:        a.Invites,
 		DemoOutboxURL: a.demoOutboxURL(),
+		Approvals:     a.handlerApprovals(),
 	})
 	return nil
 }

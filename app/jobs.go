@@ -18,14 +18,16 @@ import (
 // the invite service whether states are kept current in the background.
 func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 	r, err := jobs.New(ctx, jobs.Config{
-		Store:        a.Store,
-		Invites:      a.Invites,
-		Logger:       a.Logger,
-		Tokens:       ts,
-		SyncInterval: a.Config.StateRefresh, // as old as a page would let a state get
-		Notices:      a.notices,
-		NoticePoll:   a.noticePoll,
-		NoticeRetry:  a.noticeRetry,
+		Store:         a.Store,
+		Invites:       a.Invites,
+		Logger:        a.Logger,
+		Tokens:        ts,
+		SyncInterval:  a.Config.StateRefresh, // as old as a page would let a state get
+		Notices:       a.notices,
+		NoticePoll:    a.noticePoll,
+		NoticeRetry:   a.noticeRetry,
+		Approvals:     a.approvalSweeper(),
+		ApprovalSweep: approvalSweep(a.Config.ApprovalTTL),
 	})
 	if err != nil {
 		return err

@@ -123,6 +123,19 @@ type Config struct {
 	// DemoAppPermissions are the application permissions the demo devtenant grants
 	// (-demo-app-permissions, PORTICO_DEMO_APP_PERMISSIONS); nil: devtenant's default.
 	DemoAppPermissions []string
+	// Approval lists which requests go to an approver instead of being refused (PORTICO_APPROVAL:
+	// domain, member, quota, all); empty: none, requests outside policy are refused.
+	Approval []string
+	// Approvers are the app roles, directory role template ids and group ids whose holders approve
+	// requests (PORTICO_APPROVERS); administrators always may.
+	Approvers []string
+	// ApproverManager: the requester's manager approves their requests (PORTICO_APPROVERS=manager),
+	// falling back to Approvers when Graph knows no manager.
+	ApproverManager bool
+	// ApprovalTTL is how long an approval request waits for a decision (PORTICO_APPROVAL_TTL).
+	ApprovalTTL time.Duration
+	// ApprovalNotify are addresses told when a request waits for approval (PORTICO_APPROVAL_NOTIFY).
+	ApprovalNotify []string
 	// DemoAppCredential is how the demo gets its application token: "certificate" (a throwaway
 	// certificate made in memory and registered with devtenant; the default) or "secret".
 	DemoAppCredential string
@@ -214,6 +227,7 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadRedirects,
 	loadDomains,
 	loadApplication,
+	loadApprovals,
 	checkApplicationCredentials, // after the demo settings
 	loadNotices,                 // after the application credentials and the demo settings
 }

@@ -18,9 +18,9 @@ import (
 // Access is what the handlers need for sponsors and groups (invite.Service satisfies it).
 type Access interface {
 	GuestGroups(ctx context.Context, ts oauth2.TokenSource) []invite.GuestGroup
-	SearchPeople(ctx context.Context, ts oauth2.TokenSource, term string) ([]invite.Person, error)
+	SearchPeople(ctx context.Context, ts oauth2.TokenSource, term string) ([]invite.DirectoryPerson, error)
 	InvitationAccess(ctx context.Context, invitationID string) ([]store.InvitationSponsor, []store.InvitationGroup, error)
-	GuestSponsors(ctx context.Context, ts oauth2.TokenSource, guestIDs []string) (map[string][]invite.Person, error)
+	GuestSponsors(ctx context.Context, ts oauth2.TokenSource, guestIDs []string) (map[string][]invite.DirectoryPerson, error)
 }
 
 var _ Access = (*invite.Service)(nil)

@@ -21,9 +21,9 @@ import (
 // fakeAccess is an Access whose answers are set per test.
 type fakeAccess struct {
 	groups     []invite.GuestGroup
-	people     func(term string) ([]invite.Person, error)
+	people     func(term string) ([]invite.DirectoryPerson, error)
 	access     func(id string) ([]store.InvitationSponsor, []store.InvitationGroup, error)
-	sponsors   func(ids []string) (map[string][]invite.Person, error)
+	sponsors   func(ids []string) (map[string][]invite.DirectoryPerson, error)
 	searchToks []oauth2.TokenSource
 }
 
@@ -31,7 +31,7 @@ func (f *fakeAccess) GuestGroups(context.Context, oauth2.TokenSource) []invite.G
 	return f.groups
 }
 
-func (f *fakeAccess) SearchPeople(_ context.Context, ts oauth2.TokenSource, term string) ([]invite.Person, error) {
+func (f *fakeAccess) SearchPeople(_ context.Context, ts oauth2.TokenSource, term string) ([]invite.DirectoryPerson, error) {
 	f.searchToks = append(f.searchToks, ts)
 	return f.people(term)
 }
@@ -40,7 +40,7 @@ func (f *fakeAccess) InvitationAccess(_ context.Context, id string) ([]store.Inv
 	return f.access(id)
 }
 
-func (f *fakeAccess) GuestSponsors(_ context.Context, _ oauth2.TokenSource, ids []string) (map[string][]invite.Person, error) {
+func (f *fakeAccess) GuestSponsors(_ context.Context, _ oauth2.TokenSource, ids []string) (map[string][]invite.DirectoryPerson, error) {
 	return f.sponsors(ids)
 }
 
@@ -85,11 +85,11 @@ func TestFormSponsorsAndGroups(t *testing.T) {
 
 func TestPeoplePicker(t *testing.T) {
 	en := newEnv(t)
-	fa := &fakeAccess{people: func(term string) ([]invite.Person, error) {
+	fa := &fakeAccess{people: func(term string) ([]invite.DirectoryPerson, error) {
 		if term == "boom" {
 			return nil, &invite.GraphError{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges.", Err: &graph.Error{Status: 403}}
 		}
-		return []invite.Person{{ObjectID: "m1", DisplayName: "Megan <Bowen>", Address: "megan@contoso.example"}, {ObjectID: "x", DisplayName: "No address"}}, nil
+		return []invite.DirectoryPerson{{ObjectID: "m1", DisplayName: "Megan <Bowen>", Address: "megan@contoso.example"}, {ObjectID: "x", DisplayName: "No address"}}, nil
 	}}
 	withAccess(en, fa)
 	b := en.signIn(ann)
@@ -142,11 +142,11 @@ func TestInvitationShowsSponsorsAndGroups(t *testing.T) {
 	}
 	b := en.signIn(ann)
 
-	fa.sponsors = func(ids []string) (map[string][]invite.Person, error) {
+	fa.sponsors = func(ids []string) (map[string][]invite.DirectoryPerson, error) {
 		if !slices.Equal(ids, []string{"guest-1"}) {
 			t.Errorf("sponsors of %v", ids)
 		}
-		return map[string][]invite.Person{"guest-1": {
+		return map[string][]invite.DirectoryPerson{"guest-1": {
 			{ObjectID: "oid-erin", DisplayName: "Erin Earlier", Address: "erin@contoso.example"},
 			{ObjectID: "oid-ann", DisplayName: "Ann", Address: "ann@contoso.example"},
 			{ObjectID: "oid-megan", DisplayName: "Megan Bowen", Address: "megan@contoso.example"}}}, nil
@@ -162,7 +162,7 @@ func TestInvitationShowsSponsorsAndGroups(t *testing.T) {
 	want(t, en.signIn(admin).get("/invitations/"+id), http.StatusOK, "Erin Earlier")
 
 	// Graph does not answer: the sponsors named at sending are shown, and said to be so.
-	fa.sponsors = func([]string) (map[string][]invite.Person, error) { return nil, errors.New("graph: 503") }
+	fa.sponsors = func([]string) (map[string][]invite.DirectoryPerson, error) { return nil, errors.New("graph: 503") }
 	want(t, b.get("/invitations/"+id), http.StatusOK, "Microsoft Graph did not answer", "Ann")
 }
 

@@ -79,6 +79,14 @@ func problemOf(err error) problem {
 		p = problem{Status: http.StatusBadRequest, Kind: "error", Title: "The request could not be read", Text: bad.msg, Form: true}
 	case errors.As(err, &ni):
 		p = problem{Status: http.StatusForbidden, Kind: "error", Title: "You can't invite partners here", Text: ni.Reason}
+	case errors.Is(err, invite.ErrSelfApproval):
+		p = problem{Status: http.StatusForbidden, Title: "You can't decide your own request",
+			Text: "You asked for this invitation, so someone else must approve or deny it."}
+	case errors.Is(err, invite.ErrNotApprover):
+		p = problem{Status: http.StatusForbidden, Title: "Not allowed", Text: "You are not among those who can decide this request."}
+	case errors.Is(err, invite.ErrApprovalClosed):
+		p = problem{Status: http.StatusConflict, Title: "Already decided",
+			Text: "This request is no longer waiting: it was decided, cancelled or expired, or another approver is sending it right now."}
 	case errors.Is(err, invite.ErrMemberNotAllowed):
 		p = problem{Status: http.StatusForbidden, Kind: "error", Title: "Only admins can invite members",
 			Text: "Invite this partner as a guest, or ask an admin to invite them as a member.", Form: true}

@@ -47,6 +47,7 @@ type Deps struct {
 	Access       Access   // sponsors and groups at invite time; nil: not offered
 	// DemoOutboxURL is devtenant's outbox page in demo mode.
 	DemoOutboxURL string
+	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
 }
 
 // Server holds the handlers' dependencies.
@@ -118,7 +119,9 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 	if sess := sessionOf(c); sess != nil {
 		p.CSRF = sess.Data.CSRF
 		if u := sess.User(); u != nil {
-			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: s.inviterOf(u).SeesAll()}
+			inv := s.inviterOf(u)
+			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: inv.SeesAll()}
+			s.approverHeader(c, p.User, inv)
 		}
 	}
 	return p

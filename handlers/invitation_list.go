@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
@@ -56,6 +57,18 @@ func (s *Server) listInvitations(c echo.Context) error {
 	if lp.OlderCursor != "" {
 		m.OlderURL = first + "&before=" + url.QueryEscape(lp.OlderCursor)
 	}
+	if s.approvalsOn() && c.QueryParam("before") == "" && c.QueryParam("after") == "" {
+		mine, err := s.Approvals.Mine(ctx, inv, 20)
+		if err != nil {
+			return err
+		}
+		for i := range mine {
+			// Waiting requests, and decisions of the last week the requester should see.
+			if r := &mine[i]; r.State.Open() || r.DecidedAt == nil || s.Clock().Sub(*r.DecidedAt) < 7*24*time.Hour {
+				m.Approvals = append(m.Approvals, s.approvalRow(inv, r))
+			}
+		}
+	}
 	links, err := s.Invites.JoinActivity(ctx, inv, items)
 	if err != nil {
 		return err
@@ -83,13 +96,20 @@ func invitationListURL(state invite.State, everyone bool) string {
 func (s *Server) checkAddress(c echo.Context) error {
 	ctx := c.Request().Context()
 	ts := s.graphTokens(c)
-	res := s.Invites.Check(ctx, ts, s.inviter(c), c.QueryParam("email"))
+	inv := s.inviter(c)
+	res := s.Invites.Check(ctx, ts, inv, c.QueryParam("email"))
 	kind := "error"
 	switch {
 	case res.OK && res.Resend:
 		kind = "warn"
 	case res.OK:
 		kind = "ok"
+	}
+	if s.approvalsOn() && (res.OK || res.Verdict == invite.VerdictPolicyBlocked) {
+		need, err := s.Approvals.Need(ctx, inv, invite.Request{Email: c.QueryParam("email")})
+		if err == nil && need.Needed {
+			kind, res.Message = "warn", "Needs approval: "+need.Reasons[0].Text+" Nothing is sent until "+need.Approvers+" approves it."
+		}
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return render(c, http.StatusOK, views.CheckFragment(views.Check{Kind: kind, Text: res.Message}))

@@ -49,6 +49,13 @@ func (s *Server) routes(e *echo.Echo) {
 	one.POST("/link", s.newJoinLink)
 	one.POST("/link/revoke", s.revokeJoinLink)
 
+	in.GET("/approvals", s.listApprovals)
+	req := in.Group("/approvals/:id", s.guardInvitation())
+	req.GET("", s.showApproval)
+	req.POST("/approve", s.approveRequest)
+	req.POST("/deny", s.denyRequest)
+	req.POST("/cancel", s.cancelRequest)
+
 	admin := in.Group("/admin", s.requireAdmin)
 	admin.GET("/audit", s.auditPage)
 	admin.GET("/audit.csv", s.auditCSV)

@@ -85,8 +85,8 @@ type GuestGroup struct {
 	Team bool
 }
 
-// Person is one answer of the people picker: a member of the tenant.
-type Person struct {
+// DirectoryPerson is one answer of the people picker: a member of the tenant.
+type DirectoryPerson struct {
 	ObjectID    string
 	DisplayName string
 	Address     string
@@ -208,7 +208,14 @@ func (s *Service) checkAccessFields(req Request, a *attempt, fe FieldErrors) Fie
 // the tenant, not a guest. Unknown or guest addresses are a *ValidationError; a failed lookup a
 // *GraphError (nothing is sent).
 func (s *Service) resolveSponsors(ctx context.Context, ts oauth2.TokenSource, a *attempt) error {
-	a.sponsors = []Sponsor{{ObjectID: a.actor.ObjectID, DisplayName: a.actor.Name, Address: a.actor.UPN}}
+	// The employee who asked comes first: the actor, or for an approved request the requester
+	// (the record's owner), with the approver added last when there is room (addApprover).
+	first := a.actor
+	if a.approval != nil {
+		first = a.owner
+	}
+	a.sponsors = []Sponsor{{ObjectID: first.ObjectID, DisplayName: first.Name, Address: first.UPN}}
+	defer a.addApprover()
 	if len(a.sponsorAddrs) == 0 {
 		return nil
 	}
@@ -244,7 +251,7 @@ func (s *Service) resolveSponsors(ctx context.Context, ts oauth2.TokenSource, a 
 		}
 		switch {
 		case member != nil:
-			if member.ID == a.actor.ObjectID || slices.ContainsFunc(a.sponsors, func(sp Sponsor) bool { return sp.ObjectID == member.ID }) {
+			if member.ID == first.ObjectID || slices.ContainsFunc(a.sponsors, func(sp Sponsor) bool { return sp.ObjectID == member.ID }) {
 				continue
 			}
 			a.sponsors = append(a.sponsors, Sponsor{ObjectID: member.ID, DisplayName: member.DisplayName, Address: sa.addr})
@@ -270,6 +277,16 @@ func (a *attempt) sponsorRefs() []graph.DirectoryObject {
 		out = append(out, graph.DirectoryObject{ID: sp.ObjectID})
 	}
 	return out
+}
+
+// addApprover adds the approver of an approved request as the last sponsor, when Graph's limit of
+// 5 leaves room for them after the requester and the sponsors the requester named.
+func (a *attempt) addApprover() {
+	if a.approval == nil || a.actor.ObjectID == a.owner.ObjectID || len(a.sponsors) >= MaxExtraSponsors+1 ||
+		slices.ContainsFunc(a.sponsors, func(sp Sponsor) bool { return sp.ObjectID == a.actor.ObjectID }) {
+		return
+	}
+	a.sponsors = append(a.sponsors, Sponsor{ObjectID: a.actor.ObjectID, DisplayName: a.actor.Name, Address: a.actor.UPN})
 }
 
 // recordAccess writes the sponsors and the pending group assignments of a created invitation in
@@ -536,19 +553,19 @@ func (s *Service) InvitationAccess(ctx context.Context, invitationID string) ([]
 
 // GuestSponsors reads the sponsors Graph has for each guest (batched); guests whose read failed
 // are missing from the map.
-func (s *Service) GuestSponsors(ctx context.Context, ts oauth2.TokenSource, guestIDs []string) (map[string][]Person, error) {
+func (s *Service) GuestSponsors(ctx context.Context, ts oauth2.TokenSource, guestIDs []string) (map[string][]DirectoryPerson, error) {
 	if s.access == nil || len(guestIDs) == 0 {
 		return nil, nil
 	}
 	got, err := s.access.Sponsors(ctx, ts, guestIDs)
-	out := make(map[string][]Person, len(got))
+	out := make(map[string][]DirectoryPerson, len(got))
 	for id, us := range got {
 		for _, u := range us {
 			addr := u.Mail
 			if addr == "" {
 				addr = u.UserPrincipalName
 			}
-			out[id] = append(out[id], Person{ObjectID: u.ID, DisplayName: u.DisplayName, Address: addr})
+			out[id] = append(out[id], DirectoryPerson{ObjectID: u.ID, DisplayName: u.DisplayName, Address: addr})
 		}
 	}
 	return out, err
@@ -556,7 +573,7 @@ func (s *Service) GuestSponsors(ctx context.Context, ts oauth2.TokenSource, gues
 
 // SearchPeople finds members of the tenant whose name or address starts with term, for the
 // sponsors picker (guests are left out: they cannot be sponsors).
-func (s *Service) SearchPeople(ctx context.Context, ts oauth2.TokenSource, term string) ([]Person, error) {
+func (s *Service) SearchPeople(ctx context.Context, ts oauth2.TokenSource, term string) ([]DirectoryPerson, error) {
 	term = strings.TrimSpace(term)
 	if s.access == nil || len([]rune(term)) < 2 {
 		return nil, nil
@@ -569,7 +586,7 @@ func (s *Service) SearchPeople(ctx context.Context, ts oauth2.TokenSource, term 
 		}
 		return nil, ge
 	}
-	var out []Person
+	var out []DirectoryPerson
 	for _, u := range users {
 		if strings.EqualFold(u.UserType, "Guest") {
 			continue
@@ -578,7 +595,7 @@ func (s *Service) SearchPeople(ctx context.Context, ts oauth2.TokenSource, term 
 		if addr == "" {
 			addr = u.UserPrincipalName
 		}
-		out = append(out, Person{ObjectID: u.ID, DisplayName: u.DisplayName, Address: addr})
+		out = append(out, DirectoryPerson{ObjectID: u.ID, DisplayName: u.DisplayName, Address: addr})
 	}
 	return out, nil
 }

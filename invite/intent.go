@@ -107,7 +107,8 @@ func (a *attempt) openIntent(ctx context.Context) (*Result, error) {
 	var changed *Invitation
 	var quota *QuotaError
 	err = s.store.Tx(ctx, func(tx Store) error {
-		if s.quota.PerHour > 0 || s.quota.PerDay > 0 {
+		// An approved request was the approver's decision, not a use of a quota.
+		if a.approval == nil && (s.quota.PerHour > 0 || s.quota.PerDay > 0) {
 			if err := tx.LockQuota(ctx, a.actor.TenantID, a.actor.ObjectID, now); err != nil {
 				return err
 			}

@@ -64,7 +64,20 @@ func (s *Service) Preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 }
 
 func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Inviter, addr string) (*Preflight, error) {
+	return s.preflightWith(ctx, ts, inv, addr, false)
+}
+
+// preflightWith is preflight; with allowListWaived (an approver let a domain outside
+// PORTICO_ALLOWED_DOMAINS in) the allow-list does not refuse the address, blocked domains still do.
+func (s *Service) preflightWith(ctx context.Context, ts oauth2.TokenSource, inv Inviter, addr string, allowListWaived bool) (*Preflight, error) {
 	key := strings.ToLower(addr)
+	domainRule := func(domain string) string {
+		rule := s.policy.domainRule(domain)
+		if allowListWaived && rule == ruleNotAllowed {
+			return ""
+		}
+		return rule
+	}
 	p := &Preflight{Email: key, Domain: domainOf(key)}
 
 	org := s.freshOrganization(inv.TenantID)
@@ -83,7 +96,7 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 		// (one round trip), with the initial domain last seen, which never changes. They are
 		// not needed when the domain's own verdict comes first.
 		var looked chan *graph.LookupResult
-		if s.policy.domainRule(p.Domain) == "" {
+		if domainRule(p.Domain) == "" {
 			issuer = s.knownInitial(ctx, inv.TenantID)
 			looked = make(chan *graph.LookupResult, 1)
 			go func() { looked <- s.graph.Lookup(ctx, ts, graph.Lookup{Email: addr, IdentityIssuer: issuer}) }()
@@ -100,7 +113,7 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 	if slices.Contains(org.domains, p.Domain) {
 		return s.ownDomain(ctx, ts, p, addr, res), nil
 	}
-	if rule := s.policy.domainRule(p.Domain); rule != "" {
+	if rule := domainRule(p.Domain); rule != "" {
 		p.Rule = rule
 		return p.with(VerdictPolicyBlocked, policyMessage(p.Domain, rule)), nil
 	}

@@ -65,6 +65,8 @@ type attempt struct {
 	existing *Invitation // the owner's record of the partner that a resend updates; nil: a new record
 	idemKey  string      // Request.IdempotencyKey
 	intent   *store.SendIntent
+	// approval is set when an approver approved this send for its owner (Approvals.Approve).
+	approval *approvalGrant
 
 	v    Valid
 	base auditDetail // what every audit event of the attempt says
@@ -105,8 +107,10 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		a.log.WarnContext(ctx, "invite: not an inviter", "actor_oid", a.actor.ObjectID, "bar", string(a.actor.Barred))
 		return nil, may.Err()
 	}
-	if err := s.enforceQuota(ctx, a.actor, a.meta, a.action, target); err != nil {
-		return nil, err
+	if a.approval == nil { // an approved request was the approver's decision, not a use of a quota
+		if err := s.enforceQuota(ctx, a.actor, a.meta, a.action, target); err != nil {
+			return nil, err
+		}
 	}
 	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !a.actor.CanInviteMember() {
 		a.refuse(ctx, target, OutcomeDenied, "", auditDetail{RequestedType: UserTypeMember, ResendOf: a.resendOf, Note: "only administrators may invite members"})
@@ -130,6 +134,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		ResendOf:      a.resendOf,
 		GraphIdentity: s.graphIdentity(),
 	}
+	a.approval.annotate(&a.base, a.owner)
 
 	// The checks before sending have a budget of their own, so that with the bounded wait for the
 	// POST the submit answers well before the server's write timeout.
@@ -138,7 +143,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	if err := s.resolveSponsors(pctx, ts, a); err != nil {
 		return nil, err
 	}
-	pf, err := s.preflight(pctx, ts, a.owner, v.Email)
+	pf, err := s.preflightWith(pctx, ts, a.owner, v.Email, a.approval.waivesAllowList())
 	pcancel()
 	if err != nil {
 		ge := describeGraphError(err, true)
@@ -178,10 +183,11 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		return res, err
 	}
 	gi := s.landThroughPortico(graphInvitation(v), a.rec)
-	// The employee who asked is the first sponsor in both modes, then the sponsors they named.
-	// Delegated with nobody named, Graph makes the inviter the sponsor on its own; as itself,
+	// The employee who asked is the first sponsor in both modes (for an approved request the
+	// requester, then the sponsors they named, then the approver), then the sponsors they named.
+	// Delegated with nobody else named, Graph makes the inviter the sponsor on its own; as itself,
 	// Graph knows no inviter.
-	if s.appOnly || len(a.sponsors) > 1 {
+	if s.appOnly || a.approval != nil || len(a.sponsors) > 1 {
 		gi.InvitedUserSponsors = a.sponsorRefs()
 	}
 	return a.run(ctx, ts, gi)

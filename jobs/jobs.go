@@ -65,6 +65,10 @@ type Config struct {
 	// Recheck re-checks, before each run, the policy for the employee who asked for a job
 	// (security checklist item 40); jobs an employee asked for do not run without it.
 	Recheck Recheck
+	// Approvals, when set, is swept every ApprovalSweep (default 5 minutes): expired requests end,
+	// interrupted approvals are settled.
+	Approvals     ApprovalSweeper
+	ApprovalSweep time.Duration
 	// Notices delivers email notices (nil: notices are off on this instance, and their jobs wait
 	// for an instance that has a transport).
 	Notices *notify.Deliverer
@@ -184,6 +188,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		r.features = append(r.features, Feature{Name: "Invitations whose outcome was lost are settled by lookup",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); such invitations stay \"Sending…\" until their inviter opens them"})
 	}
+	periodic = r.addApprovals(workers, periodic)
 	periodic = append(periodic, r.registerNotices(workers)...)
 	if cfg.Register != nil {
 		cfg.Register(workers)

@@ -49,6 +49,8 @@ func runConformance(t *testing.T, b backend) {
 		{"invitation keyset paging and capped count", testInvitationKeysetAndCap},
 		{"one active join link", testOneActiveJoinLink},
 		{"tenant initial domain", testTenantInitialDomain},
+		{"approval requests", testApprovals},
+		{"approval claim race", testApprovalClaimRace},
 		{"send intents", testSendIntents},
 		{"send intent claims", testIntentClaims},
 		{"sponsors and groups", testSponsorsAndGroups},

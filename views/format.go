@@ -212,3 +212,17 @@ func errorAnchor(field string, showUserType bool) string {
 	}
 	return "invitedUserType-error"
 }
+
+// approvalsLink is /approvals with its filters.
+func approvalsLink(decided, mine bool) string {
+	u := "/approvals"
+	switch {
+	case decided && mine:
+		u += "?state=decided&mine=1"
+	case decided:
+		u += "?state=decided"
+	case mine:
+		u += "?mine=1"
+	}
+	return u
+}

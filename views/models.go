@@ -31,6 +31,9 @@ type Assets struct{ CSS, JS string }
 type User struct {
 	Name, UPN string
 	Admin     bool
+	// Approver: the header links to /approvals, with PendingApprovals waiting.
+	Approver         bool
+	PendingApprovals int
 }
 
 // DemoAccount is one sign-in button on the demo landing page.
@@ -63,6 +66,11 @@ type InviteForm struct {
 	// are the groups and teams guests may be added to.
 	SponsorsEnabled bool
 	Groups          []GroupOption
+	// ApprovalOffer: this request needs approval; the form says why and offers to ask for it.
+	ApprovalOffer *ApprovalOffer
+	// MemberNeedsApproval: the Member choice is shown to a non-administrator because a Member
+	// invitation goes to an approver (PORTICO_APPROVAL=member).
+	MemberNeedsApproval bool
 }
 
 // GroupOption is a group or team offered on the form.
@@ -183,6 +191,8 @@ type InvitationList struct {
 	TotalMore                bool // more than Total match
 	// Paging links, "" when there is no such page: the newest invitations, newer ones, older ones.
 	NewestURL, NewerURL, OlderURL string
+	// Approvals are the employee's own requests waiting for (or recently past) an approver.
+	Approvals []ApprovalRow
 }
 
 // Join is the partner's landing page behind a join link, in one of its states.
