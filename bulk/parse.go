@@ -118,7 +118,7 @@ var headerNames = map[string]column{
 	"inviteddisplayname": colDisplayName, "inviteduserdisplayname": colDisplayName,
 	"message": colMessage, "customizedmessagebody": colMessage, "customizedinvitationmessage": colMessage,
 	"invitationmessage": colMessage,
-	"cc": colCC, "ccrecipient": colCC, "ccrecipients": colCC, "ccaddress": colCC,
+	"cc":                colCC, "ccrecipient": colCC, "ccrecipients": colCC, "ccaddress": colCC,
 	"landingpage": colRedirect, "redirecturl": colRedirect, "redirectionurl": colRedirect,
 	"inviteredirecturl": colRedirect, "redirect": colRedirect,
 	"language": colLanguage, "messagelanguage": colLanguage,

@@ -73,8 +73,8 @@ func TestParseFormats(t *testing.T) {
 			},
 		},
 		{
-			name: "BOM, tabs, case-insensitive headers, blank lines",
-			in:   "\uFEFFEMAIL\tDISPLAY NAME\tSend email/link\n\n  \nann@fabrikam.example\tAnn\tlink\n\n\n",
+			name:   "BOM, tabs, case-insensitive headers, blank lines",
+			in:     "\uFEFFEMAIL\tDISPLAY NAME\tSend email/link\n\n  \nann@fabrikam.example\tAnn\tlink\n\n\n",
 			format: FormatPortico, delim: '\t',
 			rows: []want{{n: 1, line: 4, email: "ann@fabrikam.example", name: "Ann", delivery: DeliveryLink}},
 		},
