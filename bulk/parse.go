@@ -217,7 +217,7 @@ func sniffText(head []byte) error {
 		}
 	}
 	if i := bytes.IndexByte(head, 0); i >= 0 {
-		return &FileError{Line: 1 + bytes.Count(head[:i], []byte{'\n'}), Problem: "this is not a text file (it holds binary data): upload a CSV file saved as \"CSV UTF-8\""}
+		return binaryData(1 + bytes.Count(head[:i], []byte{'\n'}))
 	}
 	return nil
 }
@@ -255,6 +255,10 @@ func (p *parser) firstLine(br *bufio.Reader) (string, int, error) {
 			return "", 0, nil
 		}
 	}
+}
+
+func binaryData(line int) *FileError {
+	return &FileError{Line: line, Problem: "this is not a text file (it holds binary data): upload a CSV file saved as \"CSV UTF-8\""}
 }
 
 func notUTF8(line int) *FileError {
@@ -383,6 +387,9 @@ func (p *parser) records(cr *csv.Reader, cols []column, firstLine int, entra boo
 			if !utf8.ValidString(c) {
 				return notUTF8(line)
 			}
+			if strings.IndexByte(c, 0) >= 0 {
+				return binaryData(line)
+			}
 			c = strings.TrimSpace(c)
 			if c != "" {
 				blank = false
@@ -446,6 +453,9 @@ func (p *parser) list(br *bufio.Reader, first string, firstLine int) error {
 			t := strings.TrimSpace(s)
 			if !utf8.ValidString(t) {
 				return notUTF8(line)
+			}
+			if strings.IndexByte(t, 0) >= 0 {
+				return binaryData(line)
 			}
 			if t != "" {
 				if err := p.listLine(t, line); err != nil {

@@ -168,6 +168,7 @@ func TestParseFileErrors(t *testing.T) {
 		{"xlsx", "PK\x03\x04\x14\x00rest", Options{}, 1, "zip archive"},
 		{"pdf", "%PDF-1.7\n", Options{}, 1, "PDF"},
 		{"binary in the middle", "email\nann@x.example\n\x00\x01\x02", Options{}, 3, "not a text file"},
+		{"NUL after the first 8 KB", "email,message\n" + strings.Repeat("a@x.example,hello\n", 600) + "b@x.example,x\x00y\n", Options{}, 602, "not a text file"},
 		{"utf-16", "\xFF\xFEe\x00m\x00", Options{}, 1, "UTF-16"},
 		{"latin-1", "email,display name\nann@x.example,Ren\xe9\n", Options{}, 2, "not UTF-8"},
 		{"no email column", "name,company\nAnn,Fabrikam\n", Options{}, 1, "no email column"},

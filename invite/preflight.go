@@ -97,6 +97,13 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 		}
 		org = o
 	}
+	return s.decide(ctx, ts, inv, p, addr, org, res, issuer)
+}
+
+// decide gives the verdict on addr from the organization's domains, the policy and the
+// directory's answer res (made with the identities issuer issuer; nil: looked up now).
+func (s *Service) decide(ctx context.Context, ts oauth2.TokenSource, inv Inviter, p *Preflight, addr string, org *orgInfo, res *graph.LookupResult, issuer string) (*Preflight, error) {
+	key := p.Email
 	if slices.Contains(org.domains, p.Domain) {
 		return s.ownDomain(ctx, ts, p, addr, res), nil
 	}

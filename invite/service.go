@@ -26,6 +26,8 @@ type Graph interface {
 	Organization(ctx context.Context, ts oauth2.TokenSource) (*graph.Organization, error)
 	// Lookup sends the preflight's directory reads together (one JSON batch, one round trip).
 	Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.Lookup) *graph.LookupResult
+	// LookupMany sends many Lookups' reads in JSON batches sent together (bulk dry runs).
+	LookupMany(ctx context.Context, ts oauth2.TokenSource, ls []graph.Lookup) []*graph.LookupResult
 	// GetUsers reads many users by id in JSON batches sent at once (one round trip).
 	GetUsers(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*graph.User, error)
 }
