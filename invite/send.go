@@ -99,7 +99,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		RedirectHost:  hostOf(v.RedirectURL),
 		DisplayName:   v.DisplayName,
 		ResendOf:      a.resendOf,
-		GraphIdentity: s.graphIdentity(),
+		GraphIdentity: s.graphIdentity(a.meta),
 	}
 
 	pf, err := s.preflight(ctx, ts, a.owner, v.Email)
@@ -136,7 +136,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	}
 
 	gi := s.landThroughPortico(graphInvitation(v), a.rec)
-	if s.appOnly {
+	if s.appOnly || a.meta.Via == ViaJob {
 		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
 		// guest's sponsor.
 		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.actor.ObjectID}}

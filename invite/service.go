@@ -175,8 +175,9 @@ func orDuration(d, def time.Duration) time.Duration {
 
 // graphIdentity is what the audit trail says about how Graph was called: "application" in
 // application mode, "" (the employee's own delegated token) otherwise.
-func (s *Service) graphIdentity() string {
-	if s.appOnly {
+func (s *Service) graphIdentity(meta Meta) string {
+	// Background jobs (bulk sending) always call Graph as Portico itself.
+	if s.appOnly || meta.Via == ViaJob {
 		return "application"
 	}
 	return ""

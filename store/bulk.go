@@ -44,6 +44,7 @@ type BulkJob struct {
 	OwnerOID    string
 	OwnerUPN    string
 	OwnerName   string
+	OwnerAdmin  bool // the owner was an administrator when they confirmed (Member rows need one)
 	State       string
 	Source      string // the file's name, "pasted" or "api"
 	Format      string // bulk's format name
@@ -90,7 +91,7 @@ func BulkRowFinal(state string) bool {
 	return true
 }
 
-const bulkJobColumns = `id, tenant_id, owner_oid, owner_upn, owner_name, state, source, format, send_email, rows_total,
+const bulkJobColumns = `id, tenant_id, owner_oid, owner_upn, owner_name, owner_admin, state, source, format, send_email, rows_total,
 river_job_id, note, created_at, confirmed_at, started_at, finished_at`
 
 const bulkRowColumns = `job_id, n, line, email, display_name, message, cc_address, redirect_url, language, user_type,
@@ -98,7 +99,7 @@ send_email, verdict, state, reason, invitation_id, error_code, attempts, sending
 
 func scanBulkJob(s scanner) (*BulkJob, error) {
 	var j BulkJob
-	err := s.Scan(&j.ID, &j.TenantID, &j.OwnerOID, &j.OwnerUPN, &j.OwnerName, &j.State, &j.Source, &j.Format, &j.SendEmail,
+	err := s.Scan(&j.ID, &j.TenantID, &j.OwnerOID, &j.OwnerUPN, &j.OwnerName, &j.OwnerAdmin, &j.State, &j.Source, &j.Format, &j.SendEmail,
 		&j.RowsTotal, &j.RiverJobID, &j.Note, timeCol{&j.CreatedAt}, nullTimeCol{&j.ConfirmedAt}, nullTimeCol{&j.StartedAt},
 		nullTimeCol{&j.FinishedAt})
 	if err != nil {
@@ -143,8 +144,8 @@ func (q *Queries) CreateBulkJob(ctx context.Context, j *BulkJob, rows []BulkRow)
 	}
 	j.CreatedAt = utc(j.CreatedAt)
 	j.RowsTotal = len(rows)
-	if _, err := q.exec(ctx, `INSERT INTO bulk_jobs (`+bulkJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.ID, j.TenantID, j.OwnerOID, j.OwnerUPN, j.OwnerName, j.State, j.Source, j.Format, j.SendEmail, j.RowsTotal,
+	if _, err := q.exec(ctx, `INSERT INTO bulk_jobs (`+bulkJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.ID, j.TenantID, j.OwnerOID, j.OwnerUPN, j.OwnerName, j.OwnerAdmin, j.State, j.Source, j.Format, j.SendEmail, j.RowsTotal,
 		j.RiverJobID, j.Note, q.ts(j.CreatedAt), q.nullTS(j.ConfirmedAt), q.nullTS(j.StartedAt), q.nullTS(j.FinishedAt)); err != nil {
 		return fmt.Errorf("store: create bulk job: %w", err)
 	}

@@ -7,6 +7,7 @@ CREATE TABLE bulk_jobs (
     owner_oid     TEXT NOT NULL,
     owner_upn     TEXT NOT NULL DEFAULT '',
     owner_name    TEXT NOT NULL DEFAULT '',
+    owner_admin   INTEGER NOT NULL DEFAULT 0,
     state         TEXT NOT NULL,
     source        TEXT NOT NULL DEFAULT '',
     format        TEXT NOT NULL DEFAULT '',
