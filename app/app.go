@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"portico/bulk"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,7 @@ type App struct {
 	Graph    *graph.Client
 	Invites  *invite.Service
 	Jobs     *jobs.Runner // the durable job queue on the same database
+	Bulk     *bulk.Service
 	Handler  http.Handler
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
@@ -174,6 +176,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		DemoAccounts: a.demoAccounts(),
 		Jobs:         jobsAdmin,
 		Landings:     landings,
+		Bulk:         a.Bulk,
 	})
 	return nil
 }

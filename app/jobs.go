@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"portico/bulk"
 	"portico/invite"
 	"strconv"
 
@@ -17,19 +18,49 @@ import (
 // Portico's own identity for background Graph calls, ts (nil: those features are off), and tells
 // the invite service whether states are kept current in the background.
 func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
+	a.Bulk = bulk.NewService(bulk.Config{
+		Store:   a.Store,
+		Invites: a.Invites,
+		// TODO(issue 16): set req.IdempotencyKey = key (and Idempotent below) once the send
+		// pipeline has idempotency keys; until then a row found "sending" after a crash is
+		// confirmed by the preflight's lookup instead of being sent again.
+		Send: func(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, key string, meta invite.Meta) (*invite.Result, error) {
+			return a.Invites.Send(ctx, ts, inv, req, meta)
+		},
+		Tokens:   ts,
+		Rate:     a.Config.BulkRate,
+		MaxRows:  a.Config.BulkMaxRows,
+		MaxBytes: a.Config.BulkMaxBytes,
+		Logger:   a.Logger.With("component", "bulk"),
+	})
 	r, err := jobs.New(ctx, jobs.Config{
 		Store:        a.Store,
 		Invites:      a.Invites,
 		Logger:       a.Logger,
 		Tokens:       ts,
 		SyncInterval: a.Config.StateRefresh, // as old as a page would let a state get
+		Bulk:         a.Bulk,
+		Recheck:      recheck,
 	})
 	if err != nil {
 		return err
 	}
 	a.Jobs = r
+	a.Bulk.SetQueue(r)
 	a.Invites.SetBackgroundSync(ts != nil)
 	return nil
+}
+
+// recheck decides, before each run of a job an employee asked for, whether it may go on. A bulk
+// job was authorized when its owner confirmed it, and each row goes through invite's policy again
+// as it is sent (the Member rule, the quota); its owner or an administrator can cancel it. The
+// employee's current roles and groups are not known in the background (they come with a sign-in),
+// so membership of PORTICO_INVITERS is not re-read here.
+func recheck(_ context.Context, asker jobs.Asker, kind string) error {
+	if kind == jobs.KindBulkSend && asker.TenantID != "" && asker.ObjectID != "" {
+		return nil
+	}
+	return jobs.ErrNoLongerAllowed
 }
 
 // jobsDeps are the handlers' views of the job queue.

@@ -36,7 +36,14 @@ const (
 	stopNotAllowed
 	stopCancelled
 	stopSlice
+	stopQuota
 )
+
+// WaitError asks for the job to run again after For: the owner's invitation quota
+// (PORTICO_INVITE_QUOTA) is used up until then.
+type WaitError struct{ For time.Duration }
+
+func (e *WaitError) Error() string { return "bulk: waiting " + e.For.String() + " for the invitation quota" }
 
 // run is one run of a bulk job.
 type run struct {
@@ -50,6 +57,8 @@ type run struct {
 	pauseMu sync.Mutex
 	pause   time.Time // Graph asked to wait until then (Retry-After), for every worker
 	blockID string    // request id of the answer that showed the block
+	quotaMu sync.Mutex
+	quota   time.Duration // how long the owner's quota is used up
 }
 
 func (r *run) stopped() stopReason { return stopReason(r.stop.Load()) }
@@ -183,6 +192,13 @@ func (r *run) finish(ctx context.Context) error {
 		return nil
 	case stopCancelled:
 		return nil
+	case stopQuota:
+		r.quotaMu.Lock()
+		d := r.quota
+		r.quotaMu.Unlock()
+		note := "Waiting for your invitation quota (PORTICO_INVITE_QUOTA): sending resumes at " + now.Add(d).UTC().Format("15:04 UTC") + "."
+		_ = s.store.SetBulkJobState(ctx, r.job.ID, []string{store.BulkRunning}, store.BulkRunning, now, note)
+		return &WaitError{For: d}
 	}
 	left, err := s.store.BulkRows(ctx, r.job.ID, 0, 1, store.RowPending, store.RowSending)
 	if err != nil {
@@ -286,7 +302,12 @@ func (r *run) outcome(done *store.BulkRow, row store.BulkRow, req invite.Request
 		done.State, done.Reason = store.RowNotSent, ReasonNotAllow
 		r.halt(stopNotAllowed)
 	case errors.As(err, &qe):
-		done.State, done.Reason = store.RowNotSent, "not sent: "+qe.Error()
+		// Bulk rows count against the owner's quota as the form's invitations do: the job waits.
+		done.State, done.Reason = store.RowPending, "waiting for your invitation quota"
+		r.quotaMu.Lock()
+		r.quota = max(r.quota, qe.Decision.RetryAfter, time.Minute)
+		r.quotaMu.Unlock()
+		r.halt(stopQuota)
 	case errors.As(err, &ge):
 		r.graphFailure(done, row, ge)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

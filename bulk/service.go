@@ -25,7 +25,7 @@ type Store interface {
 	BulkRowCounts(ctx context.Context, jobID string) (map[string]int, error)
 	SetBulkJobState(ctx context.Context, id string, from []string, to string, at time.Time, note string) error
 	SetBulkRiverJob(ctx context.Context, id string, riverID int64) error
-	ExcludeBulkRows(ctx context.Context, jobID string, ns []int, at time.Time) error
+	ExcludeBulkRows(ctx context.Context, jobID string, shown, excluded []int, at time.Time) error
 	MarkBulkRowSending(ctx context.Context, jobID string, n int, at time.Time) error
 	FinishBulkRow(ctx context.Context, r *store.BulkRow, from ...string) error
 	NotSendBulkRows(ctx context.Context, jobID, reason string, at time.Time) (int, error)
@@ -264,13 +264,14 @@ func (s *Service) Progress(ctx context.Context, j *store.BulkJob) (Progress, err
 	return p, nil
 }
 
-// Exclude sets which rows of a draft the owner leaves out (ns replaces any earlier choice).
-func (s *Service) Exclude(ctx context.Context, actor invite.Inviter, id string, ns []int) error {
+// Exclude records the owner's choice on one page of a draft's review: of the rows shown, those
+// in excluded are left out and the others are in.
+func (s *Service) Exclude(ctx context.Context, actor invite.Inviter, id string, shown, excluded []int) error {
 	j, err := s.ownJob(ctx, actor, id)
 	if err != nil {
 		return err
 	}
-	if err := s.store.ExcludeBulkRows(ctx, j.ID, ns, s.now()); err != nil {
+	if err := s.store.ExcludeBulkRows(ctx, j.ID, shown, excluded, s.now()); err != nil {
 		if errors.Is(err, store.ErrBulkState) {
 			return ErrState
 		}

@@ -232,7 +232,7 @@ func TestPrepareRefusesBadFilesAndKeepsNothing(t *testing.T) {
 func TestSendJob(t *testing.T) {
 	h := newHarness(t, hopts{rate: 1000})
 	j := h.prepare(t, addresses(30, "p")+"pending.guest@fabrikam.example;Pat;\n", Defaults{Delivery: DeliveryLink})
-	if err := h.svc.Exclude(context.Background(), h.admin, j.ID, []int{2, 3}); err != nil {
+	if err := h.svc.Exclude(context.Background(), h.admin, j.ID, []int{1, 2, 3}, []int{2, 3}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.svc.Run(context.Background(), j.ID, "early"); err != nil {

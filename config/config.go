@@ -101,6 +101,14 @@ type Config struct {
 	// Inviters are the app roles, directory role template ids and group ids whose holders may
 	// invite (PORTICO_INVITERS); nil: every member of the tenant.
 	Inviters []string
+	// BulkInviters are the app roles, directory role template ids and group ids whose holders
+	// may use bulk invitations besides administrators (PORTICO_BULK_INVITERS); nil: administrators only.
+	BulkInviters []string
+	// BulkMaxRows, BulkMaxBytes bound one bulk file (PORTICO_BULK_MAX_ROWS, PORTICO_BULK_MAX_BYTES).
+	BulkMaxRows  int
+	BulkMaxBytes int64
+	// BulkRate is the pace of bulk sending in invitations per second (PORTICO_BULK_RATE).
+	BulkRate float64
 	// Background lets background work use the application token in delegated mode (PORTICO_BACKGROUND=on).
 	Background bool
 	// DemoAppPermissions are the application permissions the demo devtenant grants
@@ -191,6 +199,7 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadRedirects,
 	loadDomains,
 	loadApplication,
+	loadBulk,
 	checkApplicationCredentials, // after the demo settings
 }
 

@@ -44,6 +44,7 @@ type Deps struct {
 	Clock        func() time.Time
 	Jobs         Jobs     // the background job queue (/admin/jobs); nil: shown as not running
 	Landings     Landings // the welcome page's invitation reference; nil: ignored
+	Bulk         Bulk     // bulk invitations (/bulk, /api/bulk); nil: refused
 }
 
 // Server holds the handlers' dependencies.
@@ -115,7 +116,7 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 	if sess := sessionOf(c); sess != nil {
 		p.CSRF = sess.Data.CSRF
 		if u := sess.User(); u != nil {
-			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: s.inviterOf(u).SeesAll()}
+			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: s.inviterOf(u).SeesAll(), Bulk: s.Bulk != nil && s.mayBulk(c)}
 		}
 	}
 	return p

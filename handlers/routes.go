@@ -48,6 +48,19 @@ func (s *Server) routes(e *echo.Echo) {
 	one.POST("/link", s.newJoinLink)
 	one.POST("/link/revoke", s.revokeJoinLink)
 
+	// Bulk invitations: the upload takes a larger body, read before the CSRF check finds its token.
+	// (Route middleware, not a group: a group's middleware also runs for every unknown path.)
+	e.POST("/bulk", s.bulkUpload, middleware.BodyLimit(strconv.FormatInt(s.Config.BulkMaxBytes+256<<10, 10)), s.withSession,
+		s.requireSignIn, s.checkOrigin, s.parseUpload, s.checkCSRF, s.requireBulk)
+	bulkIn := in.Group("/bulk", s.requireBulk)
+	bulkIn.GET("", s.bulkForm)
+	bulkIn.GET("/template.csv", s.bulkTemplate)
+	bulkIn.GET("/:id", s.bulkShow)
+	bulkIn.POST("/:id/confirm", s.bulkConfirm)
+	bulkIn.POST("/:id/cancel", s.bulkCancel)
+	bulkIn.GET("/:id/verdicts.csv", s.bulkCSV("verdicts"))
+	bulkIn.GET("/:id/results.csv", s.bulkCSV("results"))
+
 	admin := in.Group("/admin", s.requireAdmin)
 	admin.GET("/audit", s.auditPage)
 	admin.GET("/audit.csv", s.auditCSV)

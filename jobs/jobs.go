@@ -60,6 +60,9 @@ type Config struct {
 	// Recheck re-checks, before each run, the policy for the employee who asked for a job
 	// (security checklist item 40); jobs an employee asked for do not run without it.
 	Recheck Recheck
+	// Bulk sends confirmed bulk invitations (bulk.Service); nil: bulk jobs wait for an instance
+	// that has it.
+	Bulk BulkSender
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
 	Register func(w *river.Workers)
@@ -132,6 +135,13 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		river.AddWorker(workers, &stateRefreshWorker{r: r})
 		r.features = append(r.features, Feature{Name: "Partner states kept current in the background",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); lists refresh states while they render"})
+	}
+	river.AddWorker(workers, &bulkSendWorker{r: r})
+	if cfg.Bulk != nil && cfg.Tokens != nil {
+		r.features = append(r.features, Feature{Name: "Bulk invitations sent in the background", On: true})
+	} else {
+		r.features = append(r.features, Feature{Name: "Bulk invitations sent in the background",
+			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); dry runs still work"})
 	}
 	if cfg.Register != nil {
 		cfg.Register(workers)

@@ -527,7 +527,7 @@ func TestRefreshSoonWithoutIdentityMarksDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	if f := r.Features(); len(f) != 1 || f[0].On || !strings.Contains(f[0].Reason, "no background identity") {
+	if f := r.Features(); len(f) != 2 || f[0].On || !strings.Contains(f[0].Reason, "no background identity") || f[1].On {
 		t.Errorf("features %+v: want the state sync off, saying why", f)
 	}
 	if err := r.RefreshSoon(context.Background(), e.recs[1].ID); err != nil {

@@ -327,10 +327,10 @@ func (q *Queries) SetBulkRiverJob(ctx context.Context, id string, riverID int64)
 	return nil
 }
 
-// ExcludeBulkRows moves the pending rows numbered ns of a draft job to excluded, and every other
-// excluded row back to pending: the owner's choice on the review page, as a whole. It returns
-// ErrBulkState when the job is no longer a draft.
-func (q *Queries) ExcludeBulkRows(ctx context.Context, jobID string, ns []int, at time.Time) error {
+// ExcludeBulkRows records the owner's choice on one page of the review of a draft job: of the
+// rows shown, those in excluded are left out (pending → excluded) and the others are in again
+// (excluded → pending); skipped rows stay skipped. ErrBulkState when the job is no longer a draft.
+func (q *Queries) ExcludeBulkRows(ctx context.Context, jobID string, shown, excluded []int, at time.Time) error {
 	j, err := q.GetBulkJob(ctx, jobID)
 	if err != nil {
 		return err
@@ -338,13 +338,16 @@ func (q *Queries) ExcludeBulkRows(ctx context.Context, jobID string, ns []int, a
 	if j.State != BulkDraft {
 		return ErrBulkState
 	}
-	if _, err := q.exec(ctx, "UPDATE bulk_rows SET state = ?, updated_at = ? WHERE job_id = ? AND state = ?",
-		RowPending, q.ts(at), jobID, RowExcluded); err != nil {
-		return fmt.Errorf("store: exclude bulk rows: %w", err)
+	if err := q.moveBulkRows(ctx, jobID, shown, RowExcluded, RowPending, at); err != nil {
+		return err
 	}
+	return q.moveBulkRows(ctx, jobID, excluded, RowPending, RowExcluded, at)
+}
+
+func (q *Queries) moveBulkRows(ctx context.Context, jobID string, ns []int, from, to string, at time.Time) error {
 	for start := 0; start < len(ns); start += 500 {
 		chunk := ns[start:min(start+500, len(ns))]
-		args := []any{RowExcluded, q.ts(at), jobID, RowPending}
+		args := []any{to, q.ts(at), jobID, from}
 		for _, n := range chunk {
 			args = append(args, n)
 		}

@@ -46,11 +46,15 @@ func testBulkJobs(t *testing.T, db *DB) {
 		t.Fatalf("page after 100: %d rows, %v", len(page), err)
 	}
 
-	// The review: exclusions replace each other; skipped rows stay skipped.
-	if err := db.ExcludeBulkRows(ctx, j.ID, []int{1, 2, 4}, at(time.Second)); err != nil {
+	// The review, a page at a time: the choice on a page replaces the earlier one for its rows
+	// only; skipped rows stay skipped.
+	if err := db.ExcludeBulkRows(ctx, j.ID, []int{1, 2, 3, 4, 5, 6}, []int{1, 2, 4}, at(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.ExcludeBulkRows(ctx, j.ID, []int{2, 4, 6}, at(2*time.Second)); err != nil {
+	if err := db.ExcludeBulkRows(ctx, j.ID, []int{1, 2, 3, 4, 5}, []int{2, 4}, at(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ExcludeBulkRows(ctx, j.ID, []int{6, 7}, []int{6}, at(2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	counts, err := db.BulkRowCounts(ctx, j.ID)
@@ -65,7 +69,7 @@ func testBulkJobs(t *testing.T, db *DB) {
 	if err := db.SetBulkJobState(ctx, j.ID, []string{BulkDraft}, BulkQueued, at(3*time.Second), ""); !errors.Is(err, ErrBulkState) {
 		t.Fatalf("second confirm: %v", err)
 	}
-	if err := db.ExcludeBulkRows(ctx, j.ID, []int{7}, at(4*time.Second)); !errors.Is(err, ErrBulkState) {
+	if err := db.ExcludeBulkRows(ctx, j.ID, []int{7}, []int{7}, at(4*time.Second)); !errors.Is(err, ErrBulkState) {
 		t.Fatalf("exclusion after confirming: %v", err)
 	}
 	if err := db.SetBulkRiverJob(ctx, j.ID, 42); err != nil {

@@ -15,6 +15,9 @@ type Page struct {
 	Assets    Assets
 	OrgName   string
 	Lang      string
+	// Refresh, when positive, makes the page reload itself every Refresh seconds (progress pages
+	// that must work without JavaScript).
+	Refresh int
 	// Partner marks the pages partners see (join, welcome): branded with the organization only,
 	// never with Portico, a name the partner does not know.
 	Partner bool
@@ -27,6 +30,7 @@ type Assets struct{ CSS, JS string }
 type User struct {
 	Name, UPN string
 	Admin     bool
+	Bulk      bool // may use bulk invitations (administrators and PORTICO_BULK_INVITERS)
 }
 
 // DemoAccount is one sign-in button on the demo landing page.
