@@ -43,7 +43,9 @@ const (
 // (PORTICO_INVITE_QUOTA) is used up until then.
 type WaitError struct{ For time.Duration }
 
-func (e *WaitError) Error() string { return "bulk: waiting " + e.For.String() + " for the invitation quota" }
+func (e *WaitError) Error() string {
+	return "bulk: waiting " + e.For.String() + " for the invitation quota"
+}
 
 // run is one run of a bulk job.
 type run struct {
