@@ -155,6 +155,11 @@ func (a *App) build(ctx context.Context) (err error) {
 		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
 		AppOnly:   cfg.Application(),
 		Logger:    a.Logger,
+		// A submit answers within SendWait ("Still sending…" past it), well before the server's
+		// 60 s write timeout; the Graph call itself has its own budget, detached from the request.
+		DirectLink:        a.directLink(),
+		SendWait:          cfg.SendWait,
+		ReconcilePatience: cfg.ReconcilePatience,
 	})
 	background := a.background
 	if background == nil {
@@ -179,6 +184,16 @@ func (a *App) build(ctx context.Context) (err error) {
 		Bulk:         a.Bulk,
 	})
 	return nil
+}
+
+// directLink is the tenant-specific sign-in a partner redeems through when Graph's answer was lost
+// (invite.Config.DirectLink): Microsoft's My Apps, or in demo mode devtenant's front page, so that
+// nothing leaves the machine.
+func (a *App) directLink() string {
+	if a.Tenant != nil {
+		return a.Tenant.URL() + "/?tenantid={tenant}"
+	}
+	return ""
 }
 
 func (a *App) startDemoTenant() error {
@@ -306,6 +321,11 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	a.Logger.Info("shutting down")
 	err := srv.Shutdown(sctx)
+	// Sends still waiting for Graph settle their intents if they can within the deadline; the
+	// rest stay open for the reconciler after the restart (nothing is lost either way).
+	if derr := a.Invites.Drain(sctx); derr != nil {
+		a.Logger.Warn("shutdown: invitations still sending are left to the reconciler", "err", derr)
+	}
 	a.stopJobs(sctx)
 	if err != nil {
 		return fmt.Errorf("portico: shutdown: %w", err)

@@ -21,12 +21,13 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 	a.Bulk = bulk.NewService(bulk.Config{
 		Store:   a.Store,
 		Invites: a.Invites,
-		// TODO(issue 16): set req.IdempotencyKey = key (and Idempotent below) once the send
-		// pipeline has idempotency keys; until then a row found "sending" after a crash is
-		// confirmed by the preflight's lookup instead of being sent again.
+		// Each row is one send intent with the row's idempotency key: a row found "sending" after
+		// a crash is sent again with the same key, which returns the first send's result.
 		Send: func(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, key string, meta invite.Meta) (*invite.Result, error) {
+			req.IdempotencyKey = key
 			return a.Invites.Send(ctx, ts, inv, req, meta)
 		},
+		Idempotent: true,
 		Tokens:   ts,
 		Rate:     a.Config.BulkRate,
 		MaxRows:  a.Config.BulkMaxRows,

@@ -23,9 +23,13 @@ var (
 	ErrGone = errors.New("bulk: job gone")
 )
 
-// Key is the idempotency key of row n of bulk job jobID: the same across retries, restarts and
-// instances, so the row is never sent twice.
-func Key(jobID string, n int) string { return "bulk:" + jobID + ":" + strconv.Itoa(n) }
+// Key is the idempotency key of attempt a of row n of bulk job jobID. The attempt is counted in
+// the database before the send (MarkBulkRowSending), so an attempt interrupted by a crash is
+// asked again with its own key, across restarts and instances, and never sent twice; only an
+// attempt Graph answered definitely (busy: 429, 503) is followed by a new one, with a new key.
+func Key(jobID string, n, a int) string {
+	return "bulk:" + jobID + ":" + strconv.Itoa(n) + ":" + strconv.Itoa(a)
+}
 
 // stopReason is why a run stops sending before its rows are done.
 type stopReason int32
@@ -59,6 +63,7 @@ type run struct {
 	pauseMu sync.Mutex
 	pause   time.Time // Graph asked to wait until then (Retry-After), for every worker
 	blockID string    // request id of the answer that showed the block
+	inFlight atomic.Int32 // rows whose send has not settled yet
 	quotaMu sync.Mutex
 	quota   time.Duration // how long the owner's quota is used up
 }
@@ -207,6 +212,10 @@ func (r *run) finish(ctx context.Context) error {
 		return err
 	}
 	if len(left) > 0 {
+		if r.stopped() == goOn && r.inFlight.Load() > 0 {
+			// Only sends still settling remain: ask again in a few seconds, not at once.
+			return &WaitError{For: 5 * time.Second}
+		}
 		return ErrMore
 	}
 	if err := s.store.SetBulkJobState(ctx, r.job.ID, []string{store.BulkRunning}, store.BulkDone, now, ""); err != nil && !errors.Is(err, store.ErrBulkState) {
@@ -257,8 +266,12 @@ func (r *run) sendRow(ctx context.Context, row store.BulkRow) error {
 		// Sent again as a plain invitation: the checks before sending find the address invited
 		// already (directory or Portico's record) and refuse it, which confirms the first send.
 	}
-	res, err := s.cfg.Send(ctx, s.cfg.Tokens, r.owner, req, Key(r.job.ID, row.N), r.meta)
+	res, err := s.cfg.Send(ctx, s.cfg.Tokens, r.owner, req, Key(r.job.ID, row.N, row.Attempts), r.meta)
 	r.outcome(done, row, req, uncertain, res, err)
+	if done.State == store.RowSending {
+		r.inFlight.Add(1)
+		return r.record(ctx, done) // keeps the invitation id; the row stays "sending"
+	}
 	if done.State == store.RowPending {
 		// Graph was busy: the row goes back in line; the next run (or this one) sends it.
 		if err := r.recordBack(ctx, done); err != nil {
@@ -276,6 +289,10 @@ func (r *run) outcome(done *store.BulkRow, row store.BulkRow, req invite.Request
 	var ge *invite.GraphError
 	var qe *invite.QuotaError
 	switch {
+	case err == nil && res.Sending:
+		// Graph has not answered within the send's wait; the send goes on and settles its
+		// intent. The row stays "sending": a later pass asks again with the same key.
+		done.State, done.InvitationID = store.RowSending, res.Invitation.ID
 	case err == nil:
 		done.State, done.InvitationID = store.RowInvited, res.Invitation.ID
 		if req.Resend {
@@ -300,6 +317,14 @@ func (r *run) outcome(done *store.BulkRow, row store.BulkRow, req invite.Request
 		done.State, done.Reason = store.RowSkipped, fieldProblems(ve.Fields)
 	case errors.Is(err, invite.ErrMemberNotAllowed):
 		done.State, done.Reason = store.RowSkipped, "only administrators may invite members"
+	case errors.Is(err, invite.ErrBusy):
+		// Someone else's invitation to this partner is being sent right now.
+		if row.Attempts < maxRowAttempts {
+			done.State, done.Reason = store.RowPending, "another invitation to this partner was being sent; tried again"
+			r.waitUntil(r.s.now().Add(5 * time.Second))
+		} else {
+			done.State, done.Reason = store.RowSkipped, "another invitation to this partner was being sent at the same time"
+		}
 	case errors.Is(err, invite.ErrNotInviter):
 		done.State, done.Reason = store.RowNotSent, ReasonNotAllow
 		r.halt(stopNotAllowed)

@@ -98,8 +98,10 @@ func newHarness(t testing.TB, o hopts) *harness {
 			h.mu.Lock()
 			h.sends[key]++
 			h.mu.Unlock()
+			req.IdempotencyKey = key
 			return inv.Send(ctx, ts, who, req, meta)
 		},
+		Idempotent: true,
 		Rate: o.rate, Concurrency: o.concurrency,
 	})
 	h.svc.SetQueue(h)

@@ -79,6 +79,12 @@ type Config struct {
 	JoinLinkTTL  time.Duration
 	// StateRefresh is how old a stored invitation state may be before a page re-reads it from Graph.
 	StateRefresh time.Duration
+	// SendWait is how long a submit waits for Graph before it answers with the invitation
+	// "Still sending…" (PORTICO_SEND_WAIT); at most MaxSendWait, so it fits the write timeout.
+	SendWait time.Duration
+	// ReconcilePatience is how long an invitation whose outcome was lost is looked up before it
+	// is recorded as not sent (PORTICO_RECONCILE_PATIENCE).
+	ReconcilePatience time.Duration
 
 	SessionIdleTimeout time.Duration
 	SessionMaxLifetime time.Duration
@@ -162,6 +168,9 @@ const (
 	DefaultLogLevel           = "info"
 	DefaultJoinLinkTTL        = 30 * 24 * time.Hour
 	DefaultStateRefresh       = 3 * time.Minute
+	DefaultSendWait           = 10 * time.Second
+	MaxSendWait               = 40 * time.Second // the server's write timeout is 60 s
+	DefaultReconcilePatience  = 10 * time.Minute
 	DefaultSessionIdleTimeout = 8 * time.Hour
 	DefaultSessionMaxLifetime = 24 * time.Hour
 	DefaultInviteQuotaHour    = 20
@@ -323,6 +332,11 @@ func loadLogging(c *Config, e source, p *Problems) {
 func loadDurations(c *Config, e source, p *Problems) {
 	c.JoinLinkTTL = duration(e, "PORTICO_JOIN_LINK_TTL", DefaultJoinLinkTTL, p)
 	c.StateRefresh = duration(e, "PORTICO_STATE_REFRESH", DefaultStateRefresh, p)
+	c.SendWait = duration(e, "PORTICO_SEND_WAIT", DefaultSendWait, p)
+	if c.SendWait > MaxSendWait {
+		p.addf("PORTICO_SEND_WAIT must not exceed %s (a submit must answer before the server's 60 s write timeout)", MaxSendWait)
+	}
+	c.ReconcilePatience = duration(e, "PORTICO_RECONCILE_PATIENCE", DefaultReconcilePatience, p)
 	c.SessionIdleTimeout = duration(e, "PORTICO_SESSION_IDLE_TIMEOUT", DefaultSessionIdleTimeout, p)
 	c.SessionMaxLifetime = duration(e, "PORTICO_SESSION_MAX_LIFETIME", DefaultSessionMaxLifetime, p)
 	if c.SessionIdleTimeout > c.SessionMaxLifetime {

@@ -101,6 +101,9 @@ func problemOf(err error) problem {
 		if ge.Throttled() {
 			p.RetryAfter = ge.RetryAfter
 		}
+	case errors.Is(err, invite.ErrBusy):
+		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Already being sent",
+			Text: "An invitation to this partner is being sent right now. Look at My invitations in a minute.", Form: true}
 	case errors.Is(err, invite.ErrNotFound), errors.Is(err, bulk.ErrNotFound):
 		p.Status = http.StatusNotFound
 	case errors.As(err, &fe):

@@ -54,6 +54,7 @@ type fakeInvites struct {
 	OpenJoinFn        func(ctx context.Context, token string, meta invite.Meta) (*invite.JoinView, error)
 	AcceptJoinFn      func(ctx context.Context, token string, meta invite.Meta) (string, error)
 	QuotaFn           func(ctx context.Context, inv invite.Inviter) (invite.QuotaDecision, error)
+	SettleSendingFn   func(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, id string) (bool, error)
 }
 
 var _ Invites = (*fakeInvites)(nil)
@@ -85,6 +86,16 @@ func (f *fakeInvites) Quota(ctx context.Context, inv invite.Inviter) (invite.Quo
 		return f.QuotaFn(ctx, inv)
 	}
 	return invite.QuotaDecision{Allowed: true}, nil
+}
+
+// SettleSending: without SettleSendingFn no send is in flight (and the call is not recorded, so
+// tests of the pages list only what they are about).
+func (f *fakeInvites) SettleSending(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, id string) (bool, error) {
+	if f.SettleSendingFn == nil {
+		return true, nil
+	}
+	f.called("SettleSending")
+	return f.SettleSendingFn(ctx, ts, inv, id)
 }
 
 func (f *fakeInvites) Warm(_ context.Context, _ oauth2.TokenSource, tenantID string) {
@@ -504,7 +515,15 @@ func (b *browser) post(path string, form url.Values, hdr ...string) *httptest.Re
 
 // postJSON sends a JSON API request with the CSRF header.
 func (b *browser) postJSON(path, body string) *httptest.ResponseRecorder {
+	return b.postJSONWith(path, body, nil)
+}
+
+// postJSONWith is postJSON with further request headers.
+func (b *browser) postJSONWith(path, body string, headers map[string]string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("X-CSRF-Token", b.csrf)

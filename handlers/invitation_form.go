@@ -83,7 +83,11 @@ type graphInvitationBody struct {
 // fields are read: anything else a client posts is ignored (form) or refused (JSON).
 func bindInvitation(c echo.Context) (invite.Request, error) {
 	if wantsJSONBody(c) {
-		return bindInvitationJSON(c.Request().Body)
+		req, err := bindInvitationJSON(c.Request().Body)
+		// API clients name one send with an Idempotency-Key header: a retry of the same request
+		// returns the first one's result and never invites twice (invite.Request.IdempotencyKey).
+		req.IdempotencyKey = c.Request().Header.Get("Idempotency-Key")
+		return req, err
 	}
 	f, err := c.FormParams()
 	if err != nil {
@@ -172,7 +176,19 @@ func (s *Server) createInvitation(c echo.Context) error {
 
 // invitationCreated answers a sent (or re-sent) invitation: JSON clients get the record, browsers
 // go to the result page, which shows the one-time details kept in the session.
+//
+// A send still in flight (Graph slower than the bounded wait, or its answer lost) is answered at
+// once, never cut by the server's write timeout: JSON clients get 202 Accepted with the record and
+// "status":"sending" (GET /invitations/{id} tells the outcome); browsers go to the record's page,
+// which shows "Still sending…" and reloads itself until the send is settled.
 func (s *Server) invitationCreated(c echo.Context, res *invite.Result) error {
+	if res.Sending {
+		if wantsJSON(c) {
+			c.Response().Header().Set(echo.HeaderLocation, "/invitations/"+res.Invitation.ID)
+			return c.JSON(http.StatusAccepted, invitationJSON(res))
+		}
+		return c.Redirect(http.StatusSeeOther, "/invitations/"+res.Invitation.ID)
+	}
 	if wantsJSON(c) {
 		return c.JSON(http.StatusCreated, invitationJSON(res))
 	}

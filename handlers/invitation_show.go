@@ -29,6 +29,17 @@ func (s *Server) showInvitation(c echo.Context) error {
 		return err
 	}
 	ts := s.graphTokens(c)
+	// A send still in flight: settled here by a lookup once its lease passed (deployments without
+	// a background reconciler), else the page says so and reloads itself.
+	sending := rec.Sending()
+	if settled, err := s.Invites.SettleSending(ctx, ts, inv, rec.ID); err == nil {
+		if settled && sending {
+			if rec, err = s.Invites.Get(ctx, inv, rec.ID); err != nil {
+				return err
+			}
+		}
+		sending = !settled
+	}
 	if fresh := s.Invites.RefreshStates(ctx, ts, []invite.Invitation{*rec}, s.stateRefresh()); len(fresh) == 1 {
 		rec = &fresh[0]
 	}
@@ -66,6 +77,10 @@ func (s *Server) showInvitation(c echo.Context) error {
 	}
 	p := s.page(c, title)
 	p.Nav = "invitations"
+	if sending {
+		vm.Sending = true
+		p.Refresh = sendingRefresh
+	}
 	if err := s.takeFlash(c, &p); err != nil {
 		return err
 	}
@@ -77,6 +92,9 @@ func (s *Server) showInvitation(c echo.Context) error {
 	}
 	return render(c, http.StatusOK, views.InvitationDetailPage(views.InvitationPage{Page: p, Inv: vm}))
 }
+
+// sendingRefresh is how often, in seconds, the page of a send still in flight reloads itself.
+const sendingRefresh = 3
 
 // invitationVM turns a record into what the pages show, without any I/O; setJoinLink adds the link.
 func (s *Server) invitationVM(inv invite.Inviter, rec *invite.Invitation) views.Invitation {
@@ -142,27 +160,49 @@ func historyItem(h invite.HistoryEntry) views.HistoryItem {
 
 // invitationResponse is the JSON API's answer: Portico's record in Graph's vocabulary.
 type invitationResponse struct {
-	ID                      string    `json:"id"`
-	InvitedUserEmailAddress string    `json:"invitedUserEmailAddress"`
-	InvitedUserDisplayName  string    `json:"invitedUserDisplayName,omitempty"`
-	InvitedUserType         string    `json:"invitedUserType"`
-	InviteRedirectURL       string    `json:"inviteRedirectUrl"`
-	SendInvitationMessage   bool      `json:"sendInvitationMessage"`
-	InviteRedeemURL         string    `json:"inviteRedeemUrl,omitempty"`
-	JoinURL                 string    `json:"joinUrl,omitempty"`
-	Status                  string    `json:"status,omitempty"`
-	GraphInvitationID       string    `json:"graphInvitationId,omitempty"`
-	InvitedUserID           string    `json:"invitedUserId,omitempty"`
-	GraphRequestID          string    `json:"graphRequestId,omitempty"`
-	CreatedDateTime         time.Time `json:"createdDateTime"`
+	ID                      string `json:"id"`
+	InvitedUserEmailAddress string `json:"invitedUserEmailAddress"`
+	InvitedUserDisplayName  string `json:"invitedUserDisplayName,omitempty"`
+	InvitedUserType         string `json:"invitedUserType"`
+	InviteRedirectURL       string `json:"inviteRedirectUrl"`
+	SendInvitationMessage   bool   `json:"sendInvitationMessage"`
+	// InviteRedeemURL is Graph's redemption URL when Portico may hand it out (no email sent), else
+	// null. Redemption says why: "returned" (the URL is here), "emailed" (Graph emailed it; Portico
+	// holds it sealed behind the join link), "direct_link" (Graph's answer was lost and the
+	// invitation was confirmed by a directory lookup: no redemption URL is known; joinUrl leads to
+	// the tenant-specific sign-in, where the partner redeems just in time), "unknown" (the same
+	// without a join link), "sending" (no answer yet: 202).
+	InviteRedeemURL *string `json:"inviteRedeemUrl"`
+	Redemption      string  `json:"redemption"`
+	JoinURL         string  `json:"joinUrl,omitempty"`
+	// Status is Graph's invitation status, or "sending" while the send is in flight (202).
+	Status            string    `json:"status,omitempty"`
+	GraphInvitationID string    `json:"graphInvitationId,omitempty"`
+	InvitedUserID     string    `json:"invitedUserId,omitempty"`
+	GraphRequestID    string    `json:"graphRequestId,omitempty"`
+	CreatedDateTime   time.Time `json:"createdDateTime"`
 }
 
 func invitationJSON(res *invite.Result) invitationResponse {
 	r := res.Invitation
-	return invitationResponse{
+	out := invitationResponse{
 		ID: r.ID, InvitedUserEmailAddress: r.Email, InvitedUserDisplayName: r.DisplayName, InvitedUserType: r.UserType,
-		InviteRedirectURL: r.RedirectURL, SendInvitationMessage: r.SendEmail, InviteRedeemURL: res.RedeemURL, JoinURL: res.JoinURL,
+		InviteRedirectURL: r.RedirectURL, SendInvitationMessage: r.SendEmail, JoinURL: res.JoinURL,
 		Status: r.GraphStatus, GraphInvitationID: r.GraphInvitationID, InvitedUserID: r.GraphUserID, GraphRequestID: r.GraphRequestID,
 		CreatedDateTime: r.CreatedAt,
 	}
+	switch {
+	case res.Sending:
+		out.Status, out.Redemption = "sending", "sending"
+	case res.RedeemURL != "":
+		u := res.RedeemURL
+		out.InviteRedeemURL, out.Redemption = &u, "returned"
+	case res.DirectLink:
+		out.Redemption = "direct_link"
+	case res.ConfirmedByLookup || !r.HasRedeemURL():
+		out.Redemption = "unknown"
+	default:
+		out.Redemption = "emailed"
+	}
+	return out
 }

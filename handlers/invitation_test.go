@@ -438,3 +438,47 @@ func TestPagesFollowTheDomainsDecisions(t *testing.T) {
 		}
 	}
 }
+
+// A send still in flight after the bounded wait: browsers are sent (303) to the record's page,
+// which says "Still sending…" and reloads itself; JSON clients get 202 with "status":"sending" and
+// a null inviteRedeemUrl. The Idempotency-Key header reaches the request.
+func TestCreateInvitationStillSending(t *testing.T) {
+	en := newEnv(t)
+	b := en.signIn(ann)
+	id := newID()
+	rec := created(id)
+	rec.Outcome = invite.OutcomeSending
+	var gotKey string
+	en.inv.SendFn = func(_ context.Context, _ oauth2.TokenSource, _ invite.Inviter, req invite.Request, _ invite.Meta) (*invite.Result, error) {
+		gotKey = req.IdempotencyKey
+		return &invite.Result{Invitation: rec, Sending: true, IntentID: "intent-1"}, nil
+	}
+	en.inv.GetFn = func(context.Context, invite.Inviter, string) (*invitation, error) { return rec, nil }
+	en.inv.SettleSendingFn = func(_ context.Context, _ oauth2.TokenSource, _ invite.Inviter, got string) (bool, error) {
+		return got != id, nil // this record's send is still in flight
+	}
+	res := b.post("/invitations", inviteForm("pat@fabrikam.example"))
+	want(t, res, http.StatusSeeOther)
+	if loc := res.Header().Get("Location"); loc != "/invitations/"+id {
+		t.Fatalf("went to %q", loc)
+	}
+	page := b.get("/invitations/" + id)
+	want(t, page, http.StatusOK, "Still sending…", `http-equiv="refresh"`, "Sending…")
+
+	j := en.signIn(ann)
+	r := j.postJSONWith("/invitations", `{"invitedUserEmailAddress":"pat@fabrikam.example","inviteRedirectUrl":"https://x.example/"}`,
+		map[string]string{"Idempotency-Key": "api-42"})
+	want(t, r, http.StatusAccepted, `"id":"`+id+`"`, `"status":"sending"`, `"inviteRedeemUrl":null`, `"redemption":"sending"`)
+	if gotKey != "api-42" || r.Header().Get("Location") != "/invitations/"+id {
+		t.Fatalf("key %q, Location %q", gotKey, r.Header().Get("Location"))
+	}
+
+	// Settled: the page stops reloading.
+	rec.Outcome = invite.OutcomeCreated
+	en.inv.SettleSendingFn = func(context.Context, oauth2.TokenSource, invite.Inviter, string) (bool, error) { return true, nil }
+	page = b.get("/invitations/" + id)
+	want(t, page, http.StatusOK, "Invitation for pat@fabrikam.example")
+	if strings.Contains(page.Body.String(), `http-equiv="refresh"`) || strings.Contains(page.Body.String(), "Still sending") {
+		t.Fatal("a settled record's page still reloads")
+	}
+}

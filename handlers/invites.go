@@ -31,6 +31,9 @@ type Invites interface {
 	OpenJoin(ctx context.Context, token string, meta invite.Meta) (*invite.JoinView, error)
 	AcceptJoin(ctx context.Context, token string, meta invite.Meta) (string, error)
 	Quota(ctx context.Context, inv invite.Inviter) (invite.QuotaDecision, error)
+	// SettleSending settles a record's send left open past its lease by a lookup with the
+	// viewer's token; settled is false while the send is still in flight.
+	SettleSending(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, id string) (settled bool, err error)
 }
 
 var _ Invites = (*invite.Service)(nil)

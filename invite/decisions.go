@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"portico/store"
 )
 
 // Action is the decision whether an inviter may do one thing to an invitation.
@@ -127,11 +125,19 @@ func (e *QuotaError) Error() string {
 	return fmt.Sprintf("invite: invitation quota reached; retry after %s", e.Decision.RetryAfter.Round(time.Second))
 }
 
-// Quota decides whether inv may create another invitation now. It counts the invitations inv
-// created and re-sent in the last hour and day from the audit trail, so every instance sharing the
-// database enforces one quota and a restart forgets nothing. It is keyed on the inviter's object
-// id, never on a client address.
+// Quota decides whether inv may create another invitation now. It counts inv's send intents of
+// the last hour and day that hold a place (open ones, and those that created an invitation; a
+// failed send gives its place back), so every instance sharing the database enforces one quota and
+// a restart forgets nothing. Send reserves a place atomically with its intent, under a per-inviter
+// lock (see openIntent), so under any concurrency at most the limit are created. It is keyed on
+// the inviter's object id, never on a client address.
 func (s *Service) Quota(ctx context.Context, inv Inviter) (QuotaDecision, error) {
+	return s.quotaOf(ctx, s.store, inv)
+}
+
+// quotaOf decides the quota reading st (a transaction holding the inviter's quota lock when a
+// place is being reserved).
+func (s *Service) quotaOf(ctx context.Context, st Store, inv Inviter) (QuotaDecision, error) {
 	now := s.now().UTC()
 	d := QuotaDecision{
 		Limited: s.quota.PerHour > 0 || s.quota.PerDay > 0,
@@ -144,19 +150,10 @@ func (s *Service) Quota(ctx context.Context, inv Inviter) (QuotaDecision, error)
 			continue
 		}
 		since := now.Add(-w.Length)
-		var sent []time.Time
-		for _, action := range []string{ActionInvitationCreate, ActionInvitationResend} {
-			evs, err := s.store.ListAudit(ctx, store.AuditFilter{Actor: inv.ObjectID, Action: action,
-				Outcome: string(OutcomeCreated), Since: &since, Limit: w.Limit})
-			if err != nil {
-				return QuotaDecision{}, fmt.Errorf("invite: counting invitations for the quota: %w", err)
-			}
-			for _, ev := range evs {
-				// The window is (now-Length, now]: a place is free again at exactly ResetAt.
-				if ev.Time.After(since) {
-					sent = append(sent, ev.Time)
-				}
-			}
+		// The window is (now-Length, now]: a place is free again at exactly ResetAt.
+		sent, err := st.QuotaUse(ctx, inv.TenantID, inv.ObjectID, since, w.Limit)
+		if err != nil {
+			return QuotaDecision{}, fmt.Errorf("invite: counting invitations for the quota: %w", err)
 		}
 		// Newest first: the window frees a place when the Used-th newest ages out.
 		slices.SortFunc(sent, func(a, b time.Time) int { return b.Compare(a) })

@@ -155,7 +155,7 @@ func TestQuota(t *testing.T) {
 
 func TestQuotaUnlimitedReadsNothing(t *testing.T) {
 	h := newHarness(t, Policy{})
-	h.store.fail = map[string]error{"ListAudit": errors.New("must not be read")}
+	h.store.fail = map[string]error{"QuotaUse": errors.New("must not be read")}
 	d, err := h.svc.Quota(context.Background(), employee)
 	if err != nil || d.Limited || !d.Allowed {
 		t.Fatalf("unlimited quota %+v, %v", d, err)
@@ -168,7 +168,7 @@ func TestQuotaUnlimitedReadsNothing(t *testing.T) {
 func TestQuotaReadFailureStopsSend(t *testing.T) {
 	h := newHarness(t, Policy{})
 	h.svc.quota = QuotaLimits{PerHour: 5}
-	h.store.fail = map[string]error{"ListAudit": errors.New("database gone")}
+	h.store.fail = map[string]error{"QuotaUse": errors.New("database gone")}
 	if _, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta); err == nil {
 		t.Fatal("Send went ahead without knowing the quota")
 	}

@@ -187,16 +187,18 @@ type memData struct {
 	links    map[string]JoinLink
 	audit    []store.AuditEvent
 	evs      []store.InvitationEvent
+	intents  map[string]store.SendIntent
 }
 
 var _ Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
-	return &memStore{d: &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}}}
+	return &memStore{d: &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, intents: map[string]store.SendIntent{}}}
 }
 
 func (d *memData) clone() *memData {
-	c := &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, audit: slices.Clone(d.audit), evs: slices.Clone(d.evs), initials: maps.Clone(d.initials)}
+	c := &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, audit: slices.Clone(d.audit), evs: slices.Clone(d.evs),
+		initials: maps.Clone(d.initials), intents: maps.Clone(d.intents)}
 	for k, v := range d.invs {
 		c.invs[k] = v
 	}
@@ -672,4 +674,138 @@ func validReq() Request {
 		Message:     "Welcome to the project.",
 		SendEmail:   true,
 	}
+}
+
+func (m *memStore) OpenIntent(_ context.Context, in *store.SendIntent) error {
+	if err := m.err("OpenIntent"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.d.intents {
+		if o.TenantID != in.TenantID {
+			continue
+		}
+		if in.IdempotencyKey != "" && o.IdempotencyKey == in.IdempotencyKey {
+			return store.ErrIdempotencyKeyUsed
+		}
+		if o.State == store.IntentOpen && o.Address == in.Address {
+			return store.ErrIntentBusy
+		}
+	}
+	if in.ID == "" {
+		in.ID = store.NewID()
+	}
+	in.State = store.IntentOpen
+	m.d.intents[in.ID] = *in
+	return nil
+}
+
+func (m *memStore) GetIntent(_ context.Context, id string) (*store.SendIntent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in, ok := m.d.intents[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return &in, nil
+}
+
+func (m *memStore) findIntent(match func(store.SendIntent) bool) (*store.SendIntent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, in := range m.d.intents {
+		if match(in) {
+			return &in, nil
+		}
+	}
+	return nil, store.ErrNotFound
+}
+
+func (m *memStore) IntentByKey(_ context.Context, tenantID, key string) (*store.SendIntent, error) {
+	return m.findIntent(func(in store.SendIntent) bool {
+		return key != "" && in.TenantID == tenantID && in.IdempotencyKey == key
+	})
+}
+
+func (m *memStore) OpenIntentFor(_ context.Context, tenantID, address string) (*store.SendIntent, error) {
+	return m.findIntent(func(in store.SendIntent) bool {
+		return in.TenantID == tenantID && in.Address == address && in.State == store.IntentOpen
+	})
+}
+
+func (m *memStore) SettleIntent(_ context.Context, id, state, outcome, errText string, at time.Time) (bool, error) {
+	if err := m.err("SettleIntent"); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in, ok := m.d.intents[id]
+	if !ok || in.State != store.IntentOpen {
+		return false, nil
+	}
+	in.State, in.Outcome, in.Error, in.SettledAt = state, outcome, errText, &at
+	m.d.intents[id] = in
+	return true, nil
+}
+
+func (m *memStore) ExtendIntent(_ context.Context, id string, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in, ok := m.d.intents[id]
+	if !ok || in.State != store.IntentOpen {
+		return false, nil
+	}
+	in.LeaseUntil = until
+	m.d.intents[id] = in
+	return true, nil
+}
+
+func (m *memStore) ClaimIntents(_ context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.SendIntent
+	for id, in := range m.d.intents {
+		if in.State != store.IntentOpen || in.LeaseUntil.After(now) || len(out) >= limit {
+			continue
+		}
+		in.LeaseUntil, in.Attempts = now.Add(lease), in.Attempts+1
+		m.d.intents[id] = in
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+func (m *memStore) LockQuota(context.Context, string, string, time.Time) error {
+	return m.err("LockQuota")
+}
+
+func (m *memStore) QuotaUse(_ context.Context, tenantID, actorOID string, since time.Time, limit int) ([]time.Time, error) {
+	if err := m.err("QuotaUse"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []time.Time
+	for _, in := range m.d.intents {
+		if in.TenantID == tenantID && in.ActorOID == actorOID && in.OpenedAt.After(since) &&
+			(in.State == store.IntentOpen || in.State == store.IntentDone && in.Outcome == "created") {
+			out = append(out, in.OpenedAt)
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return b.Compare(a) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (m *memStore) intents() []store.SendIntent {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Collect(maps.Values(m.d.intents))
+}
+
+func (m *memStore) OpenIntentOfInvitation(_ context.Context, id string) (*store.SendIntent, error) {
+	return m.findIntent(func(in store.SendIntent) bool { return in.InvitationID == id && in.State == store.IntentOpen })
 }

@@ -2,6 +2,7 @@ package invite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -26,6 +27,15 @@ type Result struct {
 	// ConfirmedByLookup is set when Graph's answer was lost and a directory lookup showed the
 	// invitation exists; Portico then knows no redemption URL and made no join link.
 	ConfirmedByLookup bool
+	// DirectLink is set with ConfirmedByLookup when the join link leads to the tenant-specific
+	// sign-in (just-in-time redemption) because Graph's redemption URL is not known.
+	DirectLink bool
+	// Sending is set when Graph's answer is not known yet: the send's intent is open and
+	// Invitation is the record as it stands ("Sending…" for a new one). The send settles it in the
+	// background, or the reconciler does; the record's page shows the outcome.
+	Sending bool
+	// IntentID is the send intent behind the result ("" when none was opened).
+	IntentID string
 }
 
 // Send validates a request, checks the address, creates the invitation in Graph and records it
@@ -53,6 +63,8 @@ type attempt struct {
 	action   string
 	resendOf string
 	existing *Invitation // the owner's record of the partner that a resend updates; nil: a new record
+	idemKey  string      // Request.IdempotencyKey
+	intent   *store.SendIntent
 
 	v    Valid
 	base auditDetail // what every audit event of the attempt says
@@ -63,6 +75,17 @@ type attempt struct {
 // send runs the invitation pipeline for a.
 func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, req Request) (*Result, error) {
 	a.log = s.log.With(a.meta.logAttrs()...).With("action", a.action)
+	a.idemKey = req.IdempotencyKey
+	if a.idemKey != "" {
+		// A key seen before: that send's result, and no second Graph write.
+		in, err := s.store.IntentByKey(ctx, a.owner.TenantID, a.idemKey)
+		switch {
+		case err == nil:
+			return s.intentResult(ctx, a.actor, in, s.sendWait)
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("invite: reading the idempotency key: %w", err)
+		}
+	}
 
 	// The quota and the Member rule are decided before anything else, so a refusal is audited
 	// whatever else the form holds.
@@ -135,25 +158,18 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		a.rec = a.newRecord()
 	}
 
+	// The intent is durable before Graph is called: whatever happens next, the reconciler can
+	// settle it.
+	if res, err := a.openIntent(ctx); res != nil || err != nil {
+		return res, err
+	}
 	gi := s.landThroughPortico(graphInvitation(v), a.rec)
 	if s.appOnly || a.meta.Via == ViaJob {
 		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
 		// guest's sponsor.
 		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.actor.ObjectID}}
 	}
-	created, err := s.graph.CreateInvitation(highPriority(ctx), ts, gi)
-
-	// What Graph did is recorded even when the caller's request is being cancelled.
-	wctx, cancel := s.detach(ctx)
-	defer cancel()
-	switch {
-	case err == nil:
-		return a.recordCreated(wctx, created)
-	case isUncertain(err):
-		return a.confirmUncertain(wctx, ts, err)
-	default:
-		return nil, a.recordFailure(wctx, err)
-	}
+	return a.run(ctx, ts, gi)
 }
 
 // newRecord is the invitation about to be sent, owned by a.owner.
@@ -228,8 +244,24 @@ func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) err
 	ev := a.s.event(a.actor, a.meta, a.action, a.rec.Email, a.rec.Outcome, a.rec.GraphRequestID, d)
 	hist := &store.InvitationEvent{InvitationID: a.rec.ID, Time: now, Kind: store.EventSent, ActorOID: a.actor.ObjectID,
 		ActorName: a.actor.Name, Outcome: string(a.rec.Outcome), GraphRequestID: a.rec.GraphRequestID, Note: d.Note}
+	state, note := store.IntentFailed, d.Note
+	if a.rec.Created() {
+		state = store.IntentDone
+	}
+	if note == "" {
+		note = a.rec.ErrorMessage
+	}
 	return a.s.store.Tx(ctx, func(tx Store) error {
+		// The intent is settled first, a compare-and-set: whoever loses records nothing.
+		if err := a.settleIn(ctx, tx, state, string(a.rec.Outcome), note); err != nil {
+			return err
+		}
 		switch {
+		case a.existing == nil && a.intent != nil:
+			// The record was written, "sending", with the intent.
+			if err := tx.UpdateInvitationSend(ctx, a.rec); err != nil {
+				return err
+			}
 		case a.existing == nil:
 			if err := tx.CreateInvitation(ctx, a.rec); err != nil {
 				return err
@@ -324,7 +356,7 @@ func (a *attempt) recordCreated(ctx context.Context, created *graph.Invitation) 
 		checked := rec.CreatedAt
 		rec.ExternalUserState, rec.StateCheckedAt = statePending, &checked
 	}
-	res := &Result{Invitation: rec}
+	res := &Result{Invitation: rec, IntentID: a.intentID()}
 	if created.InviteRedeemURL != "" {
 		sealed, err := a.s.keys.Seal([]byte(created.InviteRedeemURL), []byte(rec.ID))
 		if err != nil {
@@ -344,6 +376,9 @@ func (a *attempt) recordCreated(ctx context.Context, created *graph.Invitation) 
 		d.JoinLinkID = res.JoinLink.ID
 	}
 	if err := a.record(ctx, res.JoinLink, d); err != nil {
+		if errors.Is(err, errSettled) {
+			return nil, err
+		}
 		a.log.ErrorContext(ctx, "invite: invitation created in Graph but not recorded",
 			"invitation", rec.ID, "graph_invitation_id", rec.GraphInvitationID, "graph_request_id", rec.GraphRequestID, "err", err)
 		return nil, fmt.Errorf("invite: recording the invitation: %w", err)
@@ -356,56 +391,80 @@ func (a *attempt) recordCreated(ctx context.Context, created *graph.Invitation) 
 	return res, nil
 }
 
-// confirmUncertain handles a POST that may or may not have reached Graph: it never posts again, but
-// asks the directory whether the guest exists now.
+// confirmUncertain handles a POST that may or may not have reached Graph: it never posts again,
+// but asks the directory, briefly, whether the guest exists now. Found: the invitation is recorded
+// as confirmed by lookup. Not found (yet): the intent stays open for the reconciler, which keeps
+// looking patiently, and the caller sees the record as still sending; nothing is lost.
 func (a *attempt) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, cause error) (*Result, error) {
-	users, lerr := a.s.graph.FindUsersByAddress(ctx, ts, a.v.Email)
-	var found *graph.User
-	for i := range users {
-		u := &users[i]
-		if strings.EqualFold(u.ExternalUserState, statePending) || strings.EqualFold(u.ExternalUserState, stateAccepted) {
-			found = u
-			break
-		}
-	}
-	rec, d := a.rec, a.detail()
+	lctx, cancel := context.WithTimeout(ctx, a.s.uncertainLookup)
+	found, lerr := a.lookup(lctx, ts)
+	cancel()
 	if found != nil {
-		rec.Outcome = OutcomeCreated
-		rec.GraphUserID = found.ID
-		rec.ExternalUserState = found.ExternalUserState
-		rec.ExternalUserStateChangedAt = found.ExternalUserStateChangeDateTime
-		checked := a.s.now().UTC()
-		rec.StateCheckedAt = &checked
-		rec.ErrorMessage = "Graph's answer was lost; the invitation was confirmed by lookup"
-		d.GraphUserID, d.Note = found.ID, "confirmed by lookup"
-		if err := a.record(ctx, nil, d); err != nil {
-			a.log.ErrorContext(ctx, "invite: invitation confirmed by lookup but not recorded", "invitation", rec.ID, "err", err)
-			return nil, fmt.Errorf("invite: recording the invitation: %w", err)
+		res, err := a.recordConfirmed(ctx, found, "confirmed by lookup")
+		if err == nil {
+			a.log.WarnContext(ctx, "invite: uncertain Graph answer, invitation confirmed by lookup", "invitation", a.rec.ID)
 		}
-		a.log.WarnContext(ctx, "invite: uncertain Graph answer, invitation confirmed by lookup", "invitation", rec.ID)
-		return &Result{Invitation: rec, ConfirmedByLookup: true}, nil
+		return res, err
 	}
+	// Hand the intent to the reconciler now (its lease ends at once) rather than after the lease.
+	if _, err := a.s.store.ExtendIntent(ctx, a.intent.ID, a.s.now().UTC()); err != nil {
+		a.log.WarnContext(ctx, "invite: could not hand the open intent to the reconciler early", "err", err)
+	}
+	if kick := a.s.kick; kick != nil {
+		kick(ctx, a.intent.ID)
+	}
+	a.log.WarnContext(ctx, "invite: uncertain Graph answer, guest not found yet; the reconciler settles it",
+		"invitation", a.rec.ID, "intent", a.intent.ID, "err", cause, "lookup_err", lerr)
+	return a.sendingResult(), nil
+}
 
-	rec.Outcome = OutcomeFailed
-	rec.ErrorCode = "Uncertain"
-	rec.ErrorMessage = "Graph's answer was lost and the guest was not found by lookup"
-	d.ErrorCode, d.Note = rec.ErrorCode, "uncertain; not found by lookup"
-	if lerr != nil {
-		d.Note = "uncertain; lookup failed"
+// recordConfirmed records an invitation a directory lookup showed to exist although Graph's answer
+// was lost: no redemption URL is known. A new record then gets a join link to the tenant-specific
+// sign-in (DirectLink), through which the partner redeems just in time without a second
+// invitation; a resent record keeps its links.
+func (a *attempt) recordConfirmed(ctx context.Context, found *graph.User, note string) (*Result, error) {
+	rec, d := a.rec, a.detail()
+	res := &Result{Invitation: rec, ConfirmedByLookup: true, IntentID: a.intentID()}
+	if a.existing == nil && a.s.directLink != "" {
+		direct := strings.ReplaceAll(a.s.directLink, "{tenant}", url.QueryEscape(rec.TenantID))
+		sealed, err := a.s.keys.Seal([]byte(direct), []byte(rec.ID))
+		if err != nil {
+			return nil, fmt.Errorf("invite: sealing the direct link: %w", err)
+		}
+		rec.redeemSealed = sealed
+		if res.JoinLink, res.JoinToken, err = a.s.newLink(rec.ID); err != nil {
+			return nil, err
+		}
+		res.JoinURL, res.DirectLink = a.s.joinURL(res.JoinToken), true
+		d.JoinLinkID = res.JoinLink.ID
 	}
-	if err := a.record(ctx, nil, d); err != nil {
-		a.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
-		rec = nil
-	} else if a.existing != nil {
-		rec = a.existing
+	rec.Outcome = OutcomeCreated
+	rec.GraphUserID = found.ID
+	rec.ErrorCode = ""
+	rec.ExternalUserState = found.ExternalUserState
+	rec.ExternalUserStateChangedAt = found.ExternalUserStateChangeDateTime
+	checked := a.s.now().UTC()
+	rec.StateCheckedAt = &checked
+	rec.ErrorMessage = "Graph's answer was lost; the invitation was confirmed by lookup"
+	if res.DirectLink {
+		rec.ErrorMessage += ". No redemption URL is known: the join link leads to your organization's sign-in, where the partner accepts"
 	}
-	a.log.WarnContext(ctx, "invite: uncertain Graph answer, guest not found", "err", cause, "lookup_err", lerr)
-	return nil, &GraphError{
-		Outcome:    OutcomeFailed,
-		Message:    "Portico could not tell whether Microsoft Graph created the invitation, and the guest is not in the directory yet. Wait a minute and look at My invitations before you try again.",
-		Invitation: rec,
-		Err:        cause,
+	d.GraphUserID, d.Note = found.ID, note
+	if err := a.record(ctx, res.JoinLink, d); err != nil {
+		if errors.Is(err, errSettled) {
+			return nil, err
+		}
+		a.log.ErrorContext(ctx, "invite: invitation confirmed by lookup but not recorded", "invitation", rec.ID, "err", err)
+		return nil, fmt.Errorf("invite: recording the invitation: %w", err)
 	}
+	return res, nil
+}
+
+func (a *attempt) intentID() string {
+	if a.intent == nil {
+		return ""
+	}
+	return a.intent.ID
 }
 
 // recordFailure records an invitation Graph refused or failed and returns the GraphError for the inviter.
@@ -422,7 +481,9 @@ func (a *attempt) recordFailure(ctx context.Context, cause error) error {
 	}
 	d := a.detail()
 	d.Status, d.ErrorCode = ge.Status, ge.Code
-	if err := a.record(ctx, nil, d); err != nil {
+	if err := a.record(ctx, nil, d); errors.Is(err, errSettled) {
+		return err
+	} else if err != nil {
 		a.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
 	} else if a.existing != nil {
 		ge.Invitation = a.existing // a failed resend leaves the record as it was

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"portico/graph"
+	"portico/store"
 )
 
 const sentinelTicket = "TICKET-SENTINEL-123"
@@ -223,8 +224,11 @@ func TestSendAtomicRecording(t *testing.T) {
 	if err == nil {
 		t.Fatal("Send succeeded although the audit event could not be written")
 	}
-	if n := len(h.store.invitations()) + len(h.store.links()); n != 0 {
-		t.Fatalf("%d rows written outside the failed transaction", n)
+	// Only what the intent's own transaction wrote stays: the record, still "sending", and its
+	// open intent, for the reconciler to settle.
+	invs, ins := h.store.invitations(), h.store.intents()
+	if len(h.store.links()) != 0 || len(invs) != 1 || !invs[0].Sending() || len(ins) != 1 || ins[0].State != store.IntentOpen {
+		t.Fatalf("rows written outside the failed transaction: %+v, %+v", invs, ins)
 	}
 	if strings.Contains(h.logs.String(), sentinelTicket) {
 		t.Fatal("redemption URL logged")
@@ -289,8 +293,8 @@ func TestSendUncertain(t *testing.T) {
 		wantOutcome Outcome
 	}{
 		{"confirmed", []graph.User{{ID: "u-1", UserType: "Guest", ExternalUserState: "PendingAcceptance"}}, nil, OutcomeCreated},
-		{"not found", nil, nil, OutcomeFailed},
-		{"lookup fails", nil, errors.New("graph: timeout"), OutcomeFailed},
+		{"not found", nil, nil, OutcomeSending},
+		{"lookup fails", nil, errors.New("graph: timeout"), OutcomeSending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,21 +315,36 @@ func TestSendUncertain(t *testing.T) {
 				t.Fatalf("calls %v; want 1 POST and 1 lookup after it (plus the preflight lookup)", h.graph.calls)
 			}
 			invs, evs := h.store.invitations(), h.store.audits()
+			if tt.wantOutcome == OutcomeSending {
+				// Not known yet: the record shows "Sending…", its intent stays open for the
+				// reconciler, nothing is audited as failed and nothing is posted again.
+				if err != nil || !res.Sending || res.Invitation == nil || !res.Invitation.Sending() || len(invs) != 1 || !invs[0].Sending() || len(evs) != 0 {
+					t.Fatalf("res %+v err %v recorded %+v audit %+v", res, err, invs, evs)
+				}
+				if ins := h.store.intents(); len(ins) != 1 || ins[0].State != store.IntentOpen || ins[0].LeaseUntil.After(h.clock.Now()) {
+					t.Fatalf("intent %+v: want open and handed to the reconciler", ins)
+				}
+				return
+			}
 			if len(invs) != 1 || invs[0].Outcome != tt.wantOutcome || len(evs) != 1 || Outcome(evs[0].Outcome) != tt.wantOutcome {
 				t.Fatalf("recorded %+v audit %+v", invs, evs)
 			}
 			if tt.wantOutcome == OutcomeCreated {
-				if err != nil || !res.ConfirmedByLookup || res.JoinToken != "" || invs[0].GraphUserID != "u-1" || len(invs[0].redeemSealed) != 0 {
+				// No redemption URL is known: the join link leads to the tenant-specific sign-in
+				// (just-in-time redemption), not to a second invitation.
+				if err != nil || !res.ConfirmedByLookup || !res.DirectLink || res.JoinToken == "" || res.RedeemURL != "" || invs[0].GraphUserID != "u-1" {
 					t.Fatalf("res %+v err %v rec %+v", res, err, invs[0])
+				}
+				if u, err := h.keys.Open(invs[0].redeemSealed, []byte(invs[0].ID)); err != nil || string(u) != "https://myapps.microsoft.com/?tenantid=t1" {
+					t.Fatalf("join link target %q, %v", u, err)
+				}
+				if len(h.store.links()) != 1 || !strings.Contains(evs[0].Detail, res.JoinLink.ID) {
+					t.Fatalf("links %+v audit %s", h.store.links(), evs[0].Detail)
 				}
 				if !strings.Contains(evs[0].Detail, "confirmed by lookup") {
 					t.Fatalf("audit detail %s", evs[0].Detail)
 				}
 				return
-			}
-			var ge *GraphError
-			if !errors.As(err, &ge) || !errors.Is(err, graph.ErrUncertain) || ge.Outcome != OutcomeFailed {
-				t.Fatalf("err %v", err)
 			}
 		})
 	}
@@ -379,8 +398,12 @@ func TestSendRecordIsAllOrNothing(t *testing.T) {
 			if !inTx {
 				continue
 			}
-			if n, l, a := len(h.store.invitations()), len(h.store.links()), len(h.store.audits()); n+l+a != 0 {
-				t.Errorf("%s, %s failing: %d invitations, %d links, %d audit events left behind", name, failing, n, l, a)
+			// What stays is the intent's own transaction: the record "sending" and the open
+			// intent (the reconciler settles it), or nothing when that transaction failed.
+			invs, l, a := h.store.invitations(), len(h.store.links()), len(h.store.audits())
+			ins := h.store.intents()
+			if l+a != 0 || len(invs) > 1 || len(invs) == 1 && (!invs[0].Sending() || len(ins) != 1 || ins[0].State != store.IntentOpen) {
+				t.Errorf("%s, %s failing: %+v invitations, %d links, %d audit events left behind, intents %+v", name, failing, invs, l, a, ins)
 			}
 		}
 	}

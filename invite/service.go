@@ -59,6 +59,22 @@ type Store interface {
 	AppendInvitationEvent(ctx context.Context, ev *store.InvitationEvent) error
 	InvitationEvents(ctx context.Context, invitationIDs ...string) ([]store.InvitationEvent, error)
 
+	// Send intents (see intent.go): written before every Graph write, settled exactly once.
+	// OpenIntent fails with store.ErrIntentBusy (an open intent for the tenant and address) or
+	// store.ErrIdempotencyKeyUsed; SettleIntent is a compare-and-set on the open state.
+	OpenIntent(ctx context.Context, in *store.SendIntent) error
+	GetIntent(ctx context.Context, id string) (*store.SendIntent, error)
+	IntentByKey(ctx context.Context, tenantID, key string) (*store.SendIntent, error)
+	OpenIntentFor(ctx context.Context, tenantID, address string) (*store.SendIntent, error)
+	OpenIntentOfInvitation(ctx context.Context, invitationID string) (*store.SendIntent, error)
+	SettleIntent(ctx context.Context, id, state, outcome, errText string, at time.Time) (bool, error)
+	ExtendIntent(ctx context.Context, id string, until time.Time) (bool, error)
+	ClaimIntents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error)
+	// The quota: LockQuota serialises one inviter's reservations until the transaction ends;
+	// QuotaUse lists when their intents that count were opened, newest first.
+	LockQuota(ctx context.Context, tenantID, actorOID string, at time.Time) error
+	QuotaUse(ctx context.Context, tenantID, actorOID string, since time.Time, limit int) ([]time.Time, error)
+
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
 
@@ -100,6 +116,20 @@ type Config struct {
 	// every invitation names the employee who asked as its sponsor and the audit trail says so.
 	AppOnly bool
 
+	// Time budgets of a send (zero: the defaults in intent.go). SendWait is how long Send waits for
+	// Graph before answering with the record still sending; SendBudget bounds the detached Graph
+	// call; ReconcilePatience is how long the reconciler looks for a guest before "not sent".
+	SendWait          time.Duration
+	SendBudget        time.Duration
+	ReconcilePatience time.Duration
+
+	// DirectLink is the tenant-specific sign-in URL a partner redeems through when Graph's answer
+	// (and with it the redemption URL) was lost: "{tenant}" is replaced by the tenant id. Microsoft
+	// lets an invited guest redeem by signing in through a direct link with tenant context
+	// (just-in-time redemption), so the join link of a record confirmed by lookup leads there
+	// instead of a second invitation. "" : DefaultDirectLink; "off": no join link then.
+	DirectLink string
+
 	OrgCacheTTL    time.Duration // how long the tenant's verified domains are cached
 	RecentWindow   time.Duration // how far back Portico's own records count in preflight
 	RefreshTimeout time.Duration // overall deadline of RefreshStates
@@ -122,6 +152,15 @@ type Service struct {
 	recent         time.Duration
 	refreshTimeout time.Duration
 
+	sendWait        time.Duration
+	sendBudget      time.Duration
+	patience        time.Duration
+	uncertainLookup time.Duration
+	directLink      string
+	inflight        sync.WaitGroup // detached sends not settled yet (Drain)
+	// kick asks for the reconciler to run soon for an intent (set by the job runner).
+	kick func(ctx context.Context, intentID string)
+
 	backgroundSync atomic.Bool // states kept current by a background job: pages make no Graph call
 
 	orgMu sync.Mutex
@@ -137,24 +176,35 @@ func NewService(cfg Config) *Service {
 		panic("invite: NewService needs Graph, Store, Keys and a positive JoinTTL")
 	}
 	s := &Service{
-		graph:          cfg.Graph,
-		store:          cfg.Store,
-		keys:           cfg.Keys,
-		policy:         cfg.Policy.withDefaults(),
-		publicURL:      strings.TrimRight(cfg.PublicURL, "/"),
-		joinTTL:        cfg.JoinTTL,
-		now:            cfg.Clock,
-		log:            cfg.Logger,
-		quota:          cfg.Quota,
-		appOnly:        cfg.AppOnly,
-		orgTTL:         orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
-		recent:         orDuration(cfg.RecentWindow, DefaultRecentWindow),
-		refreshTimeout: orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),
-		orgs:           map[string]*orgEntry{},
-		initials:       map[string]string{},
+		graph:           cfg.Graph,
+		store:           cfg.Store,
+		keys:            cfg.Keys,
+		policy:          cfg.Policy.withDefaults(),
+		publicURL:       strings.TrimRight(cfg.PublicURL, "/"),
+		joinTTL:         cfg.JoinTTL,
+		now:             cfg.Clock,
+		log:             cfg.Logger,
+		quota:           cfg.Quota,
+		appOnly:         cfg.AppOnly,
+		orgTTL:          orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
+		recent:          orDuration(cfg.RecentWindow, DefaultRecentWindow),
+		refreshTimeout:  orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),
+		sendWait:        orDuration(cfg.SendWait, DefaultSendWait),
+		sendBudget:      orDuration(cfg.SendBudget, DefaultSendBudget),
+		patience:        orDuration(cfg.ReconcilePatience, DefaultReconcilePatience),
+		uncertainLookup: DefaultUncertainLookup,
+		directLink:      cfg.DirectLink,
+		orgs:            map[string]*orgEntry{},
+		initials:        map[string]string{},
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	switch s.directLink {
+	case "":
+		s.directLink = DefaultDirectLink
+	case "off":
+		s.directLink = ""
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -182,6 +232,11 @@ func (s *Service) graphIdentity(meta Meta) string {
 	}
 	return ""
 }
+
+// SetIntentKicker installs what asks for the reconciler to run soon when a send's outcome is
+// unknown (the job runner's ReconcileSoon); without it the periodic reconciler finds the intent.
+// Call it before serving.
+func (s *Service) SetIntentKicker(kick func(ctx context.Context, intentID string)) { s.kick = kick }
 
 // Policy returns the effective policy (defaults filled in), for forms that list languages and limits.
 func (s *Service) Policy() Policy { return s.policy }

@@ -226,3 +226,63 @@ func joinLinkFromRow(l *store.JoinLink, err error) (*JoinLink, error) {
 		FirstOpenedAt: l.FirstOpenedAt, LastOpenedAt: l.LastOpenedAt, OpenCount: l.OpenCount,
 	}, nil
 }
+
+// OpenIntent inserts an open send intent.
+func (a *StoreAdapter) OpenIntent(ctx context.Context, in *store.SendIntent) error {
+	return a.q.OpenIntent(ctx, in)
+}
+
+// GetIntent reads one send intent.
+func (a *StoreAdapter) GetIntent(ctx context.Context, id string) (*store.SendIntent, error) {
+	return a.q.GetIntent(ctx, id)
+}
+
+// IntentByKey reads the tenant's intent with an idempotency key.
+func (a *StoreAdapter) IntentByKey(ctx context.Context, tenantID, key string) (*store.SendIntent, error) {
+	return a.q.IntentByKey(ctx, tenantID, key)
+}
+
+// OpenIntentFor reads the tenant's open intent for an address.
+func (a *StoreAdapter) OpenIntentFor(ctx context.Context, tenantID, address string) (*store.SendIntent, error) {
+	return a.q.OpenIntentFor(ctx, tenantID, address)
+}
+
+// SettleIntent settles an open intent (compare-and-set).
+func (a *StoreAdapter) SettleIntent(ctx context.Context, id, state, outcome, errText string, at time.Time) (bool, error) {
+	return a.q.SettleIntent(ctx, id, state, outcome, errText, at)
+}
+
+// ExtendIntent moves an open intent's lease.
+func (a *StoreAdapter) ExtendIntent(ctx context.Context, id string, until time.Time) (bool, error) {
+	return a.q.ExtendIntent(ctx, id, until)
+}
+
+// ClaimIntents claims open intents past their lease.
+func (a *StoreAdapter) ClaimIntents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error) {
+	if a.db != nil {
+		// One transaction: on PostgreSQL the claimed rows stay locked until it commits.
+		var out []store.SendIntent
+		err := a.db.InTx(ctx, func(q *store.Queries) error {
+			var err error
+			out, err = q.ClaimIntents(ctx, now, lease, limit)
+			return err
+		})
+		return out, err
+	}
+	return a.q.ClaimIntents(ctx, now, lease, limit)
+}
+
+// LockQuota takes an inviter's quota lock for the transaction.
+func (a *StoreAdapter) LockQuota(ctx context.Context, tenantID, actorOID string, at time.Time) error {
+	return a.q.LockQuota(ctx, tenantID, actorOID, at)
+}
+
+// QuotaUse lists when an inviter's counted intents were opened.
+func (a *StoreAdapter) QuotaUse(ctx context.Context, tenantID, actorOID string, since time.Time, limit int) ([]time.Time, error) {
+	return a.q.QuotaUse(ctx, tenantID, actorOID, since, limit)
+}
+
+// OpenIntentOfInvitation reads the open intent that creates or updates an invitation.
+func (a *StoreAdapter) OpenIntentOfInvitation(ctx context.Context, invitationID string) (*store.SendIntent, error) {
+	return a.q.OpenIntentOfInvitation(ctx, invitationID)
+}

@@ -17,6 +17,9 @@ const (
 	OutcomeThrottled Outcome = "throttled" // Graph or the quota asked to slow down
 	OutcomeRejected  Outcome = "rejected"  // the checks before sending refused the address
 	OutcomeSuccess   Outcome = "success"   // any other audited action that succeeded
+	// OutcomeSending: the record's intent is open; Graph's answer is not known yet (a new record
+	// written with its intent, before the Graph call). The caller or the reconciler settles it.
+	OutcomeSending Outcome = "sending"
 )
 
 // State is what an invitation is now, for people: the partner's acceptance when the invitation
@@ -31,6 +34,7 @@ const (
 	StateThrottled State = "throttled" // not sent: Graph was busy
 	StateNotSent   State = "not_sent"  // not sent: the checks before sending refused it
 	StateFailed    State = "failed"    // Graph failed or refused
+	StateSending   State = "sending"   // the send is in flight (its intent is open)
 )
 
 // Label names the state for people.
@@ -46,6 +50,8 @@ func (s State) Label() string {
 		return "Not sent (Graph busy)"
 	case StateNotSent:
 		return "Not sent"
+	case StateSending:
+		return "Sending…"
 	default:
 		return "Failed"
 	}
@@ -56,6 +62,8 @@ func (s State) Kind() string {
 	switch s {
 	case StatePending, StateAccepted:
 		return string(s)
+	case StateSending:
+		return "pending"
 	case StateRefused:
 		return "denied"
 	default:
@@ -112,6 +120,8 @@ func (r *Invitation) State() State {
 		return StateThrottled
 	case OutcomeRejected:
 		return StateNotSent
+	case OutcomeSending:
+		return StateSending
 	default:
 		return StateFailed
 	}
@@ -120,6 +130,9 @@ func (r *Invitation) State() State {
 	}
 	return StatePending
 }
+
+// Sending reports whether the record's send is still in flight (its intent is open).
+func (r *Invitation) Sending() bool { return r.Outcome == OutcomeSending }
 
 // Created reports whether Graph created the invitation.
 func (r *Invitation) Created() bool { return r.Outcome == OutcomeCreated }

@@ -1,6 +1,7 @@
 package invite
 
 import (
+	"fmt"
 	"net"
 	"net/mail"
 	"net/url"
@@ -14,14 +15,15 @@ import (
 
 // Form field names; FieldErrors are keyed by them and they match Graph's property names.
 const (
-	FieldDisplayName = "invitedUserDisplayName"
-	FieldEmail       = "invitedUserEmailAddress"
-	FieldMessage     = "customizedMessageBody"
-	FieldCC          = "ccRecipient"
-	FieldRedirectURL = "inviteRedirectUrl"
-	FieldLanguage    = "messageLanguage"
-	FieldUserType    = "invitedUserType"
-	FieldSendEmail   = "sendInvitationMessage"
+	FieldDisplayName    = "invitedUserDisplayName"
+	FieldEmail          = "invitedUserEmailAddress"
+	FieldMessage        = "customizedMessageBody"
+	FieldCC             = "ccRecipient"
+	FieldIdempotencyKey = "idempotencyKey"
+	FieldRedirectURL    = "inviteRedirectUrl"
+	FieldLanguage       = "messageLanguage"
+	FieldUserType       = "invitedUserType"
+	FieldSendEmail      = "sendInvitationMessage"
 )
 
 // User types Graph knows.
@@ -55,6 +57,11 @@ type Request struct {
 	UserType    string // invitedUserType
 	SendEmail   bool   // sendInvitationMessage
 	Resend      bool   // the user confirmed a re-invitation of a pending guest
+	// IdempotencyKey (optional, at most 200 characters, unique per tenant) names one send: a second
+	// Send with the same key never writes to Graph again but returns the first send's result
+	// (waiting briefly while it is still in flight). Bulk rows and API clients set it; the form
+	// leaves it empty.
+	IdempotencyKey string
 }
 
 // Valid is a request that passed validation: every field is normalised and safe to send to Graph.
@@ -129,6 +136,9 @@ func (p Policy) Validate(req Request, _ Inviter) (Valid, FieldErrors) {
 	p = p.withDefaults()
 	fe := FieldErrors{}
 	v := Valid{SendEmail: req.SendEmail, Resend: req.Resend}
+	if k := req.IdempotencyKey; utf8.RuneCountInString(k) > MaxIdempotencyKey || !utf8.ValidString(k) || strings.ContainsFunc(k, unicode.IsControl) {
+		fe[FieldIdempotencyKey] = fmt.Sprintf("Use at most %d printable characters.", MaxIdempotencyKey)
+	}
 
 	if email, err := ValidateEmail(req.Email); err != nil {
 		fe[FieldEmail] = err.(*FieldError).Message

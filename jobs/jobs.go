@@ -56,6 +56,9 @@ type Config struct {
 	SyncPause    time.Duration // wait between two $batch requests of the state sync
 	SyncMax      int           // invitations one state sync reads at most
 	PollInterval time.Duration // how often an instance looks for new jobs besides notifications (0: River's 1s)
+	// ReconcileInterval is how often the send-intent reconciler runs (0: DefaultReconcileInterval;
+	// negative: never on its own).
+	ReconcileInterval time.Duration
 
 	// Recheck re-checks, before each run, the policy for the employee who asked for a job
 	// (security checklist item 40); jobs an employee asked for do not run without it.
@@ -113,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.SyncInterval = cmpOr(cfg.SyncInterval, DefaultSyncInterval)
 	cfg.SyncPause = cmpOr(cfg.SyncPause, DefaultSyncPause)
 	cfg.SyncMax = cmpOr(cfg.SyncMax, DefaultSyncMax)
+	cfg.ReconcileInterval = cmpOr(cfg.ReconcileInterval, DefaultReconcileInterval)
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "jobs")}
 
 	workers := river.NewWorkers()
@@ -135,6 +139,23 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		river.AddWorker(workers, &stateRefreshWorker{r: r})
 		r.features = append(r.features, Feature{Name: "Partner states kept current in the background",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); lists refresh states while they render"})
+	}
+	// The reconciler settles send intents left open; registered on every instance (one without
+	// an identity puts its runs back for one that has it).
+	river.AddWorker(workers, &reconcileWorker{r: r})
+	if cfg.Tokens != nil {
+		if cfg.ReconcileInterval > 0 {
+			periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileInterval),
+				func() (river.JobArgs, *river.InsertOpts) {
+					return IntentReconcileArgs{Asker: Asker{Kind: AskerSchedule}}, nil
+				},
+				&river.PeriodicJobOpts{RunOnStart: true, ID: KindIntentReconcile}))
+		}
+		cfg.Invites.SetIntentKicker(r.ReconcileSoon)
+		r.features = append(r.features, Feature{Name: "Invitations whose outcome was lost are settled by lookup", On: true})
+	} else {
+		r.features = append(r.features, Feature{Name: "Invitations whose outcome was lost are settled by lookup",
+			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); such invitations stay \"Sending…\" until their inviter opens them"})
 	}
 	river.AddWorker(workers, &bulkSendWorker{r: r})
 	if cfg.Bulk != nil && cfg.Tokens != nil {

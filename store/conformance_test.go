@@ -49,6 +49,8 @@ func runConformance(t *testing.T, b backend) {
 		{"invitation keyset paging and capped count", testInvitationKeysetAndCap},
 		{"one active join link", testOneActiveJoinLink},
 		{"tenant initial domain", testTenantInitialDomain},
+		{"send intents", testSendIntents},
+		{"send intent claims", testIntentClaims},
 		{"bulk jobs and rows", testBulkJobs},
 		{"bulk row transitions under concurrency", testBulkRowRace},
 		{"transactions", testTransactions},

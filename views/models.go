@@ -15,12 +15,12 @@ type Page struct {
 	Assets    Assets
 	OrgName   string
 	Lang      string
-	// Refresh, when positive, makes the page reload itself every Refresh seconds (progress pages
-	// that must work without JavaScript).
-	Refresh int
 	// Partner marks the pages partners see (join, welcome): branded with the organization only,
 	// never with Portico, a name the partner does not know.
 	Partner bool
+	// Refresh, when positive, reloads the page every so many seconds (a send still in flight);
+	// a meta refresh, so it works without JavaScript.
+	Refresh int
 }
 
 // Assets are the fingerprinted URLs of the stylesheet and script.
@@ -92,6 +92,7 @@ type ResendOffer struct{ InvitationID, Text string }
 
 // Invitation is one invitation as the pages show it.
 type Invitation struct {
+	Sending                                                                                       bool // the send is still in flight: the page says so and reloads itself
 	ID, Email, DisplayName, InviterName, InviterUPN, UserType, Message, CC, Language, RedirectURL string
 	SendEmail                                                                                     bool
 	Created                                                                                       time.Time

@@ -1,0 +1,462 @@
+package invite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"portico/graph"
+	"portico/store"
+)
+
+// Send intents: no invitation lost, none sent twice.
+//
+// Before every Graph write the pipeline commits an intent (store.SendIntent) in its own
+// transaction, together with the quota place it reserves and, for a new partner, the record itself
+// in the "sending" state (so My invitations lists it at once). Then it calls Graph once, and
+// settles the intent with Graph's answer in one transaction with the record, the join link, the
+// history and the audit event. Settling is a compare-and-set on the intent's state, so the caller
+// and the reconciler never both settle one intent. An intent left open (crash, kill -9, shutdown,
+// a lost answer) is settled by Reconcile, which looks the guest up and never writes to Graph.
+
+// MaxIdempotencyKey is the longest Request.IdempotencyKey, in characters.
+const MaxIdempotencyKey = 200
+
+// Defaults of the send's time budgets, applied by NewService when Config leaves them zero.
+const (
+	// DefaultSendWait is how long Send waits for Graph before it answers with the record still
+	// sending (Result.Sending); the send goes on in the background and settles the record.
+	DefaultSendWait = 10 * time.Second
+	// DefaultSendBudget bounds the Graph call of one send, detached from the request.
+	DefaultSendBudget = 45 * time.Second
+	// DefaultReconcilePatience is how long the reconciler keeps looking up an intent's guest
+	// (Graph's directory is eventually consistent) before it records the invitation as not sent.
+	DefaultReconcilePatience = 10 * time.Minute
+	// DefaultUncertainLookup bounds the lookup right after an uncertain answer.
+	DefaultUncertainLookup = 5 * time.Second
+)
+
+// DefaultDirectLink is Microsoft's tenant-specific My Apps sign-in, through which an invited guest
+// redeems just in time (learn.microsoft.com/entra/external-id/redemption-experience).
+const DefaultDirectLink = "https://myapps.microsoft.com/?tenantid={tenant}"
+
+// intentLease is how long an intent belongs to the call that opened it; past it the reconciler may
+// claim it. It exceeds the send budget plus the recording.
+const intentLease = 2 * time.Minute
+
+// reconcileLease is how long a reconciler's claim lasts (one lookup and its recording).
+const reconcileLease = time.Minute
+
+// ErrBusy means another invitation to the same partner is being sent right now by someone whose
+// record the caller may not see; nothing was sent. Try again in a minute.
+var ErrBusy = errors.New("invite: another invitation to this partner is being sent right now")
+
+// errSettled: the intent was settled by someone else (the reconciler, or the original call).
+var errSettled = errors.New("invite: intent already settled")
+
+// intentPayload is what settling an intent needs, kept as the intent's JSON request: validated
+// fields only, never the raw request.
+type intentPayload struct {
+	Action   string      `json:"action"`
+	ResendOf string      `json:"resendOf,omitempty"`
+	Actor    Inviter     `json:"actor"`
+	Owner    Inviter     `json:"owner"`
+	Meta     Meta        `json:"meta"`
+	Valid    Valid       `json:"valid"`
+	Base     auditDetail `json:"base"`
+}
+
+// intentKind is the store's kind for an attempt.
+func (a *attempt) intentKind() string {
+	if a.existing != nil {
+		return store.IntentResend
+	}
+	return store.IntentInvite
+}
+
+// openIntent commits the attempt's intent before Graph is called: in one transaction it takes the
+// actor's quota lock, counts and reserves a place, checks that a resent record did not change
+// since it was read, inserts the intent (one open intent per tenant and address) and, for a new
+// record, the record in the "sending" state. A non-nil Result means the attempt collapsed onto
+// another one (same partner, same key, or a resend that already happened): nothing is sent.
+func (a *attempt) openIntent(ctx context.Context) (*Result, error) {
+	s := a.s
+	now := s.now().UTC()
+	payload, err := json.Marshal(intentPayload{Action: a.action, ResendOf: a.resendOf, Actor: a.actor, Owner: a.owner,
+		Meta: a.meta, Valid: a.v, Base: a.base})
+	if err != nil {
+		return nil, fmt.Errorf("invite: intent: %w", err)
+	}
+	in := &store.SendIntent{ID: store.NewID(), TenantID: a.owner.TenantID, Address: a.v.Key, Kind: a.intentKind(),
+		InvitationID: a.rec.ID, ActorOID: a.actor.ObjectID, OwnerOID: a.owner.ObjectID, Request: payload,
+		IdempotencyKey: a.idemKey, OpenedAt: now, LeaseUntil: now.Add(intentLease)}
+	var changed *Invitation
+	var quota *QuotaError
+	err = s.store.Tx(ctx, func(tx Store) error {
+		if s.quota.PerHour > 0 || s.quota.PerDay > 0 {
+			if err := tx.LockQuota(ctx, a.actor.TenantID, a.actor.ObjectID, now); err != nil {
+				return err
+			}
+			d, err := s.quotaOf(ctx, tx, a.actor)
+			if err != nil {
+				return err
+			}
+			if !d.Allowed {
+				quota = &QuotaError{Decision: d}
+				return quota
+			}
+		}
+		if a.existing != nil {
+			cur, err := tx.GetInvitation(ctx, a.existing.ID)
+			if err != nil {
+				return err
+			}
+			if !cur.SentAt.Equal(a.existing.SentAt) || cur.Outcome != a.existing.Outcome {
+				changed = cur
+				return errSettled
+			}
+		}
+		if err := tx.OpenIntent(ctx, in); err != nil {
+			return err
+		}
+		if a.existing == nil {
+			rec := *a.rec
+			rec.Outcome = OutcomeSending
+			if err := tx.CreateInvitation(ctx, &rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		a.intent = in
+		return nil, nil
+	case quota != nil:
+		_ = s.audit(ctx, s.event(a.actor, a.meta, a.action, a.v.Key, OutcomeThrottled, "", auditDetail{Note: "quota"}))
+		a.log.WarnContext(ctx, "invite: quota reached", "actor_oid", a.actor.ObjectID, "retry_after", quota.Decision.RetryAfter.Round(time.Second))
+		return nil, quota
+	case changed != nil:
+		// Another "Send again" of this record happened since it was read: its result is this one's.
+		a.log.InfoContext(ctx, "invite: resend collapsed onto a newer send", "invitation", changed.ID)
+		return &Result{Invitation: changed, Sending: changed.Sending()}, nil
+	case errors.Is(err, store.ErrIdempotencyKeyUsed):
+		other, gerr := s.store.IntentByKey(ctx, a.owner.TenantID, a.idemKey)
+		if gerr != nil {
+			return nil, fmt.Errorf("invite: reading the intent of the idempotency key: %w", gerr)
+		}
+		return s.intentResult(ctx, a.actor, other, s.sendWait)
+	case errors.Is(err, store.ErrIntentBusy):
+		other, gerr := s.store.OpenIntentFor(ctx, a.owner.TenantID, a.v.Key)
+		if errors.Is(gerr, store.ErrNotFound) {
+			// Settled in between: the address is not busy any more, but this attempt's checks are
+			// stale; the caller sees the newest record of the partner.
+			return nil, ErrBusy
+		}
+		if gerr != nil {
+			return nil, fmt.Errorf("invite: reading the open intent of the address: %w", gerr)
+		}
+		a.log.InfoContext(ctx, "invite: send collapsed onto an open intent", "intent", other.ID)
+		return s.intentResult(ctx, a.actor, other, s.sendWait)
+	}
+	return nil, fmt.Errorf("invite: opening the intent: %w", err)
+}
+
+// intentResult waits up to wait for an intent to settle and returns what the viewer may see of
+// it: the record (Sending while the intent is open), or ErrBusy when the record is not theirs.
+// A failed intent returns a GraphError with the record.
+func (s *Service) intentResult(ctx context.Context, viewer Inviter, in *store.SendIntent, wait time.Duration) (*Result, error) {
+	deadline := time.Now().Add(wait)
+	for in.State == store.IntentOpen && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			deadline = time.Time{}
+		case <-time.After(100 * time.Millisecond):
+		}
+		cur, err := s.store.GetIntent(ctx, in.ID)
+		if err != nil {
+			break
+		}
+		in = cur
+	}
+	rec, err := s.store.GetInvitation(context.WithoutCancel(ctx), in.InvitationID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !canSee(viewer, rec) {
+		return nil, ErrBusy
+	}
+	if err != nil {
+		return nil, fmt.Errorf("invite: reading the intent's record: %w", err)
+	}
+	switch in.State {
+	case store.IntentOpen:
+		return &Result{Invitation: rec, Sending: true, IntentID: in.ID}, nil
+	case store.IntentFailed:
+		return nil, &GraphError{Outcome: OutcomeFailed, Invitation: rec,
+			Message: "This invitation was not sent: " + orString(in.Error, "Microsoft Graph did not create it."), Err: errors.New(in.Error)}
+	}
+	return &Result{Invitation: rec, IntentID: in.ID, ConfirmedByLookup: strings.Contains(in.Error, "lookup")}, nil
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// sendOutcome is what the detached Graph work hands back to Send.
+type sendOutcome struct {
+	res *Result
+	err error
+}
+
+// run makes the single Graph write of the attempt, detached from the request with its own budget,
+// and waits at most s.sendWait for it: past that the caller gets the record as still sending (the
+// work goes on and settles it; if the process dies, the reconciler does).
+func (a *attempt) run(ctx context.Context, ts oauth2.TokenSource, gi *graph.Invitation) (*Result, error) {
+	done := make(chan sendOutcome, 1)
+	a.s.inflight.Add(1)
+	go func() {
+		defer a.s.inflight.Done()
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.sendBudget)
+		defer cancel()
+		res, err := a.post(bctx, ts, gi)
+		done <- sendOutcome{res, err}
+	}()
+	timer := time.NewTimer(a.s.sendWait)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	a.log.InfoContext(ctx, "invite: Graph is slow; answering with the invitation still sending", "invitation", a.rec.ID, "intent", a.intent.ID)
+	return a.sendingResult(), nil
+}
+
+// Drain waits, until ctx ends, for the sends still talking to Graph to settle their intents (a
+// graceful shutdown calls it before closing the database). Sends it leaves behind lose nothing:
+// their intents stay open and the reconciler settles them after the restart.
+func (s *Service) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("invite: sends still in flight at shutdown are left to the reconciler: %w", ctx.Err())
+	}
+}
+
+// sendingResult is the record as the caller sees it while its intent is open.
+func (a *attempt) sendingResult() *Result {
+	rec := *a.rec
+	if a.existing != nil {
+		rec = *a.existing
+	} else {
+		rec.Outcome = OutcomeSending
+	}
+	return &Result{Invitation: &rec, Sending: true, IntentID: a.intent.ID}
+}
+
+// post calls Graph once and settles the intent with the answer.
+func (a *attempt) post(ctx context.Context, ts oauth2.TokenSource, gi *graph.Invitation) (*Result, error) {
+	created, err := a.s.graph.CreateInvitation(highPriority(ctx), ts, gi)
+	// What Graph did is recorded even when the Graph budget ran out.
+	wctx, cancel := a.s.detach(ctx)
+	defer cancel()
+	var res *Result
+	switch {
+	case err == nil:
+		res, err = a.recordCreated(wctx, created)
+	case isUncertain(err):
+		res, err = a.confirmUncertain(wctx, ts, err)
+	default:
+		err = a.recordFailure(wctx, err)
+	}
+	if errors.Is(err, errSettled) {
+		cur, gerr := a.s.store.GetIntent(wctx, a.intent.ID)
+		if gerr != nil {
+			return nil, fmt.Errorf("invite: reading the settled intent: %w", gerr)
+		}
+		return a.s.intentResult(wctx, a.actor, cur, 0)
+	}
+	return res, err
+}
+
+// settleIn settles the attempt's intent inside tx; errSettled when someone else did.
+func (a *attempt) settleIn(ctx context.Context, tx Store, state, outcome, note string) error {
+	if a.intent == nil {
+		return nil
+	}
+	ok, err := tx.SettleIntent(ctx, a.intent.ID, state, outcome, note, a.s.now().UTC())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errSettled
+	}
+	return nil
+}
+
+// ReconcileResult counts what one Reconcile did.
+type ReconcileResult struct {
+	Claimed   int // open intents past their lease
+	Confirmed int // settled: the guest was found
+	NotSent   int // settled: not found within the patience, recorded as not sent
+	Waiting   int // still open: looked up again later
+}
+
+// Reconcile settles the send intents left open past their lease (a crash, kill -9, shutdown,
+// timeout or lost answer): it claims up to limit of them (one instance per intent: SKIP LOCKED on
+// PostgreSQL, the write lock on SQLite, and the lease either way) and looks each guest up by
+// address (creationType Invitation), with ts (Portico's own identity). Found: the intent is
+// completed as confirmed by lookup, with the record, history and audit event. Not found: it is
+// looked up again later, with a growing pause, for the reconcile patience (Graph's directory is
+// eventually consistent); then the record is marked not sent, with an audit event. It never
+// writes to Graph.
+func (s *Service) Reconcile(ctx context.Context, ts oauth2.TokenSource, limit int) (ReconcileResult, error) {
+	var r ReconcileResult
+	claimed, err := s.store.ClaimIntents(ctx, s.now().UTC(), reconcileLease, limit)
+	if err != nil {
+		return r, fmt.Errorf("invite: claiming open intents: %w", err)
+	}
+	r.Claimed = len(claimed)
+	var errs []error
+	for i := range claimed {
+		outcome, err := s.reconcileOne(ctx, ts, &claimed[i])
+		if err != nil {
+			errs = append(errs, err)
+		}
+		switch outcome {
+		case store.IntentDone:
+			r.Confirmed++
+		case store.IntentFailed:
+			r.NotSent++
+		default:
+			r.Waiting++
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+// reconcileOne settles one claimed intent, or leaves it open for a later lookup ("").
+func (s *Service) reconcileOne(ctx context.Context, ts oauth2.TokenSource, in *store.SendIntent) (string, error) {
+	var p intentPayload
+	if err := json.Unmarshal(in.Request, &p); err != nil {
+		return "", fmt.Errorf("invite: intent %s: unreadable request: %w", in.ID, err)
+	}
+	rec, err := s.store.GetInvitation(ctx, in.InvitationID)
+	if err != nil {
+		return "", fmt.Errorf("invite: intent %s: reading its record: %w", in.ID, err)
+	}
+	a := &attempt{s: s, actor: p.Actor, owner: p.Owner, meta: Meta{Via: ViaJob, RequestID: p.Meta.RequestID}, action: p.Action,
+		resendOf: p.ResendOf, v: p.Valid, base: p.Base, intent: in}
+	a.log = s.log.With("intent", in.ID, "invitation", in.InvitationID, "action", a.action)
+	if in.Kind == store.IntentResend {
+		a.existing = rec
+		a.rec = a.resentRecord()
+	} else {
+		a.rec = rec
+	}
+	now := s.now().UTC()
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	found, lerr := a.lookup(lctx, ts)
+	cancel()
+	if found != nil {
+		_, err := a.recordConfirmed(ctx, found, "confirmed by lookup (reconciler)")
+		if errors.Is(err, errSettled) {
+			return store.IntentDone, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return store.IntentDone, nil
+	}
+	if now.Sub(in.OpenedAt) < s.patience {
+		// Not (yet) in the directory: look again later, with a pause growing to a minute.
+		pause := min(time.Duration(in.Attempts)*15*time.Second, time.Minute)
+		if _, err := s.store.ExtendIntent(ctx, in.ID, now.Add(pause)); err != nil {
+			return "", err
+		}
+		a.log.InfoContext(ctx, "invite: open intent not confirmed yet; looking again later", "attempts", in.Attempts, "lookup_err", lerr)
+		return "", nil
+	}
+	err = a.recordNotSent(ctx, lerr)
+	if errors.Is(err, errSettled) {
+		return store.IntentDone, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return store.IntentFailed, nil
+}
+
+// lookup looks the attempt's guest up by address: an invited user (creationType Invitation) whose
+// invitation is pending or accepted.
+func (a *attempt) lookup(ctx context.Context, ts oauth2.TokenSource) (*graph.User, error) {
+	users, err := a.s.graph.FindUsersByAddress(ctx, ts, a.v.Email)
+	for i := range users {
+		u := &users[i]
+		if u.CreationType != "" && !strings.EqualFold(u.CreationType, "Invitation") {
+			continue
+		}
+		if strings.EqualFold(u.ExternalUserState, statePending) || strings.EqualFold(u.ExternalUserState, stateAccepted) {
+			return u, nil
+		}
+	}
+	return nil, err
+}
+
+// recordNotSent settles an intent whose guest was never found: the record is marked failed (a
+// resend leaves its record as it was), with the history and audit events.
+func (a *attempt) recordNotSent(ctx context.Context, lerr error) error {
+	rec, d := a.rec, a.detail()
+	rec.Outcome = OutcomeFailed
+	rec.ErrorCode = "NotSent"
+	rec.ErrorMessage = "Graph's answer was lost and the guest was not found in the directory; the invitation was not sent"
+	d.ErrorCode, d.Note = rec.ErrorCode, fmt.Sprintf("not found by lookup within %s; not sent", a.s.patience)
+	if lerr != nil {
+		d.Note = "lookups failed; not confirmed, not sent: " + clip(lerr.Error(), 200)
+	}
+	if err := a.record(ctx, nil, d); err != nil {
+		return err
+	}
+	a.log.WarnContext(ctx, "invite: open intent settled as not sent", "lookup_err", lerr)
+	return nil
+}
+
+// SettleSending settles, with the viewer's own token, the open intent behind a record that is
+// still "Sending…" once its lease has passed: for deployments without a background identity, the
+// record's page does the reconciler's lookup when its inviter (or an administrator) opens it. It
+// reports whether the intent is settled now. It never writes to Graph.
+func (s *Service) SettleSending(ctx context.Context, ts oauth2.TokenSource, viewer Inviter, invitationID string) (bool, error) {
+	rec, err := s.visible(ctx, viewer, invitationID)
+	if err != nil {
+		return false, err
+	}
+	in, err := s.store.OpenIntentOfInvitation(ctx, rec.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if s.now().UTC().Before(in.LeaseUntil) {
+		return false, nil // the send itself, or a reconciler, is on it
+	}
+	if ok, err := s.store.ExtendIntent(ctx, in.ID, s.now().UTC().Add(reconcileLease)); err != nil || !ok {
+		return err == nil, err
+	}
+	in.Attempts++
+	state, err := s.reconcileOne(ctx, ts, in)
+	return state != "", err
+}
