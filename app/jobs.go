@@ -28,11 +28,11 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 			return a.Invites.Send(ctx, ts, inv, req, meta)
 		},
 		Idempotent: true,
-		Tokens:   ts,
-		Rate:     a.Config.BulkRate,
-		MaxRows:  a.Config.BulkMaxRows,
-		MaxBytes: a.Config.BulkMaxBytes,
-		Logger:   a.Logger.With("component", "bulk"),
+		Tokens:     ts,
+		Rate:       a.Config.BulkRate,
+		MaxRows:    a.Config.BulkMaxRows,
+		MaxBytes:   a.Config.BulkMaxBytes,
+		Logger:     a.Logger.With("component", "bulk"),
 	})
 	r, err := jobs.New(ctx, jobs.Config{
 		Store:        a.Store,

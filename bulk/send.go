@@ -59,13 +59,13 @@ type run struct {
 	meta  invite.Meta
 	end   time.Time
 
-	stop    atomic.Int32
-	pauseMu sync.Mutex
-	pause   time.Time // Graph asked to wait until then (Retry-After), for every worker
-	blockID string    // request id of the answer that showed the block
+	stop     atomic.Int32
+	pauseMu  sync.Mutex
+	pause    time.Time    // Graph asked to wait until then (Retry-After), for every worker
+	blockID  string       // request id of the answer that showed the block
 	inFlight atomic.Int32 // rows whose send has not settled yet
-	quotaMu sync.Mutex
-	quota   time.Duration // how long the owner's quota is used up
+	quotaMu  sync.Mutex
+	quota    time.Duration // how long the owner's quota is used up
 }
 
 func (r *run) stopped() stopReason { return stopReason(r.stop.Load()) }

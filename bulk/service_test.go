@@ -102,7 +102,7 @@ func newHarness(t testing.TB, o hopts) *harness {
 			return inv.Send(ctx, ts, who, req, meta)
 		},
 		Idempotent: true,
-		Rate: o.rate, Concurrency: o.concurrency,
+		Rate:       o.rate, Concurrency: o.concurrency,
 	})
 	h.svc.SetQueue(h)
 	return h
