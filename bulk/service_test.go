@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	rand2 "math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -26,6 +28,7 @@ import (
 type harness struct {
 	tenant *devtenant.Tenant
 	db     *store.DB
+	keys   *keyring.Ring
 	inv    *invite.Service
 	svc    *Service
 	user   oauth2.TokenSource // the employee's delegated token (dry runs)
@@ -88,7 +91,7 @@ func newHarness(t testing.TB, o hopts) *harness {
 		PublicURL: "http://127.0.0.1:8080",
 		JoinTTL:   14 * 24 * time.Hour,
 	})
-	h := &harness{tenant: tn, db: db, inv: inv, sends: map[string]int{},
+	h := &harness{tenant: tn, db: db, inv: inv, keys: ring, sends: map[string]int{},
 		user:  oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
 		admin: invite.Inviter{TenantID: tn.TenantID(), ObjectID: u.ID, UPN: upn, Name: u.DisplayName, Email: upn, Roles: []invite.Role{invite.RoleAdministrator}},
 	}
@@ -470,5 +473,89 @@ func BenchmarkSend1000At20PerSecond(b *testing.B) {
 		}
 		b.ReportMetric(el.Seconds(), "s/1000rows")
 		b.StartTimer()
+	}
+}
+
+// faultyTransport answers about 30% of invitation POSTs with a fault, seeded: 429 with
+// Retry-After, 503, or the answer lost after devtenant created the invitation (a timeout).
+type faultyTransport struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	rnd  *rand2.Rand
+	hits map[string]int
+}
+
+func (f *faultyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/invitations") {
+		return f.next.RoundTrip(r)
+	}
+	f.mu.Lock()
+	x := f.rnd.IntN(100)
+	f.mu.Unlock()
+	answer := func(status int, code string, hdr map[string]string) *http.Response {
+		body := `{"error":{"code":"` + code + `","message":"injected","innerError":{"request-id":"inj"}}}`
+		h := http.Header{"Content-Type": {"application/json"}}
+		for k, v := range hdr {
+			h.Set(k, v)
+		}
+		return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body)), Request: r}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case x < 10:
+		f.hits["429"]++
+		return answer(http.StatusTooManyRequests, "TooManyRequests", map[string]string{"Retry-After": "1"}), nil
+	case x < 20:
+		f.hits["503"]++
+		return answer(http.StatusServiceUnavailable, "ServiceUnavailable", nil), nil
+	case x < 30:
+		f.hits["lost"]++
+		f.mu.Unlock()
+		resp, err := f.next.RoundTrip(r)
+		f.mu.Lock()
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		return nil, errors.New("injected: connection reset after the request was sent")
+	}
+	return f.next.RoundTrip(r)
+}
+
+// With 30% of the invitation POSTs failing (throttled, unavailable, answer lost), every row ends
+// in a definite state and no partner is invited twice.
+func TestSendUnderThirtyPercentFaults(t *testing.T) {
+	h := newHarness(t, hopts{rate: 1000})
+	ft := &faultyTransport{next: http.DefaultTransport, rnd: rand2.New(rand2.NewPCG(17, 30)), hits: map[string]int{}}
+	faulty := invite.NewService(invite.Config{
+		Graph: graph.NewClient(h.tenant.URL(), &http.Client{Transport: ft, Timeout: 10 * time.Second}, graph.WithMaxRetries(0)),
+		Store: invite.NewStoreAdapter(h.db), Keys: h.keys, Policy: invite.Policy{DefaultRedirectURL: "https://myapps.microsoft.com"},
+		PublicURL: "http://127.0.0.1:8080", JoinTTL: time.Hour,
+	})
+	h.svc.cfg.Send = func(ctx context.Context, ts oauth2.TokenSource, who invite.Inviter, req invite.Request, key string, meta invite.Meta) (*invite.Result, error) {
+		req.IdempotencyKey = key
+		return faulty.Send(ctx, ts, who, req, meta)
+	}
+	j := h.prepare(t, addresses(60, "z"), Defaults{})
+	if err := h.svc.Confirm(context.Background(), h.admin, j.ID, invite.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	h.runToEnd(t, j.ID)
+	counts, _ := h.db.BulkRowCounts(context.Background(), j.ID)
+	if counts[store.RowPending] != 0 || counts[store.RowSending] != 0 {
+		t.Fatalf("rows not final: %v", counts)
+	}
+	posted := h.invitationsPosted()
+	for addr, n := range posted {
+		if n != 1 {
+			t.Errorf("%s invited %d times", addr, n)
+		}
+	}
+	if counts[store.RowInvited] != len(posted) || counts[store.RowInvited]+counts[store.RowFailed] != 60 {
+		t.Errorf("counts %v, %d partners invited in devtenant", counts, len(posted))
+	}
+	t.Logf("faults %v; rows %v", ft.hits, counts)
+	if ft.hits["429"] == 0 || ft.hits["503"] == 0 || ft.hits["lost"] == 0 {
+		t.Errorf("not every fault was injected: %v", ft.hits)
 	}
 }
