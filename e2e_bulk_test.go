@@ -75,9 +75,11 @@ func awaitBulk(t *testing.T, h *harness, b *browser, path string) *page {
 	for {
 		p := b.get(path)
 		must(t, p.Status == http.StatusOK, "job page %d", p.Status)
-		if _, refresh := p.Doc.Find(`meta[http-equiv="refresh"]`).Attr("content"); !refresh {
+		if p.Header.Get("Refresh") == "" {
+			must(t, p.Doc.Find(`[data-testid="bulk-live"]`).Length() == 0, "no refresh but the page says it updates itself")
 			return p
 		}
+		must(t, p.Doc.Find(`[data-testid="bulk-live"]`).Length() == 1, "the page refreshes itself and says how to stop it")
 		must(t, time.Now().Before(deadline), "the bulk job did not finish in 30 s\n%s", h.Logs)
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -229,7 +229,12 @@ func (s *Server) bulkShow(c echo.Context) error {
 		SendingOn: s.Bulk.SendingOn(), Total: prog.Total, Done: prog.Done}
 	m.CanCancel = m.Active
 	if m.Active {
-		m.Page.Refresh = 5
+		// The page updates itself without JavaScript through the HTTP Refresh header, and says
+		// so with a control that turns it off (WCAG 2.2.1: timing the user can turn off).
+		m.Live = c.QueryParam("live") != "off"
+		if m.Live {
+			c.Response().Header().Set("Refresh", "5")
+		}
 	}
 	if prog.Rate > 0 {
 		m.Rate = fmt.Sprintf("%.1f invitations per second", prog.Rate)
