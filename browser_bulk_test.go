@@ -37,6 +37,7 @@ func TestBrowserBulkJourney(t *testing.T) {
 
 	must(t, admin.click(`nav.main a[href="/bulk"]`) == http.StatusOK, "the header's Bulk invite link")
 	both("bulk form")
+	admin.screenshots("bulk-form")
 	admin.scripts(false)
 	noJS = true
 
@@ -50,6 +51,7 @@ func TestBrowserBulkJourney(t *testing.T) {
 	must(t, admin.count(`[data-testid="bulk-row"]`) == 5, "5 rows to review")
 	must(t, admin.count(`[data-testid="bulk-row"][data-verdict="skip"]`) == 1, "the own-domain row is skipped")
 	both("bulk review")
+	admin.screenshots("bulk-review")
 
 	admin.setChecked(`#ex-2`, true)
 	must(t, admin.click(`[data-testid="bulk-confirm"]`) == http.StatusOK && admin.path() == job, "sent, back on the job page: %s", admin.path())
@@ -63,6 +65,7 @@ func TestBrowserBulkJourney(t *testing.T) {
 	must(t, admin.text(`[data-testid="count-invited"]`) == "2" && admin.text(`[data-testid="count-resent"]`) == "1" &&
 		admin.text(`[data-testid="count-excluded"]`) == "1", "final counts: %q", admin.text(`[data-testid="bulk-progress"]`))
 	both("bulk finished")
+	admin.screenshots("bulk-finished")
 
 	admin.scripts(true)
 	noJS = false

@@ -254,7 +254,8 @@ func (s *Service) Progress(ctx context.Context, j *store.BulkJob) (Progress, err
 		if j.FinishedAt != nil {
 			end = *j.FinishedAt
 		}
-		if el := end.Sub(*j.StartedAt).Seconds(); el > 0 {
+		// A rate over less than two seconds says nothing (the bucket's first second is a burst).
+		if el := end.Sub(*j.StartedAt).Seconds(); el >= 2 {
 			p.Rate = float64(sent) / el
 		}
 	}

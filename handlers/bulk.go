@@ -243,7 +243,7 @@ func (s *Server) bulkShow(c echo.Context) error {
 		m.TimeLeft = "about " + roundDuration(prog.TimeLeft)
 	}
 	for _, k := range bulkCountOrder {
-		if n := prog.Counts[k]; n > 0 || k == store.RowPending {
+		if n := prog.Counts[k]; n > 0 || (k == store.RowPending && (m.Draft || m.Active)) {
 			m.Counts = append(m.Counts, views.BulkCount{Key: k, Label: bulkRowLabel(k, m.Draft), N: n})
 		}
 	}
