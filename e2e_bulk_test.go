@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"mime/multipart"
 	"net/http"
@@ -268,4 +269,84 @@ func TestBulkCancel(t *testing.T) {
 	must(t, posted < 40 && notSent != "" && notSent != "0", "cancelled with %d sent and %s not sent", posted, notSent)
 	time.Sleep(time.Second)
 	must(t, len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations")) == posted, "nothing sent after cancelling")
+}
+
+// api sends a JSON client's request with the session's CSRF token in X-CSRF-Token.
+func (b *browser) api(method, path, contentType, body string) *page {
+	b.t.Helper()
+	req, _ := http.NewRequest(method, b.abs(path), strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-CSRF-Token", b.csrf())
+	req.Header.Set("Origin", b.h.URL)
+	return b.do(req)
+}
+
+func TestBulkAPI(t *testing.T) {
+	tenant := newTenant(t)
+	h := startWithBackground(t, tenant, map[string]string{"PORTICO_DATABASE_URL": sqliteFile(t)}, bulkTokens(t, tenant))
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	admin.get("/")
+
+	// CSV, sent at once.
+	p := admin.api(http.MethodPost, "/api/bulk", "text/csv", "email;display name\r\napi.one@fabrikam.example;\"One, Api\"\r\napi.two@fabrikam.example;Two\r\n")
+	must(t, p.Status == http.StatusAccepted, "POST CSV: %d %s", p.Status, p.Body)
+	var job struct {
+		ID, URL, State string
+		Total          int
+		Counts         map[string]int
+		Rows           []struct {
+			Row                                 int
+			Email, State, Verdict, InvitationID string
+		}
+	}
+	must(t, json.Unmarshal([]byte(p.Body), &job) == nil && job.Total == 2 && p.Header.Get("Location") == job.URL, "202 body %s, Location %q", p.Body, p.Header.Get("Location"))
+	must(t, job.State == "queued" || job.State == "running" || job.State == "done", "confirmed: %s", job.State)
+	deadline := time.Now().Add(20 * time.Second)
+	for job.State != "done" {
+		must(t, time.Now().Before(deadline), "not done: %+v\n%s", job, h.Logs)
+		time.Sleep(200 * time.Millisecond)
+		g := admin.get(strings.TrimPrefix(job.URL, h.URL), "Accept", "application/json")
+		must(t, g.Status == http.StatusOK && json.Unmarshal([]byte(g.Body), &job) == nil, "GET %d %s", g.Status, g.Body)
+	}
+	must(t, job.Counts["invited"] == 2 && job.Rows[0].InvitationID != "" && job.Rows[1].State == "invited", "results %+v", job)
+
+	// A JSON array of Graph-shaped invitations, as a dry run: nothing sent.
+	n := len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations"))
+	body := `[{"invitedUserEmailAddress":"api.three@fabrikam.example","inviteRedirectUrl":"https://myapps.microsoft.com","sendInvitationMessage":false,
+		"invitedUserMessageInfo":{"customizedMessageBody":"Hello, welcome","ccRecipients":[{"emailAddress":{"address":"cc@contoso.example"}}]}},
+		{"invitedUserEmailAddress":"megan@contoso.example"}]`
+	p = admin.api(http.MethodPost, "/api/bulk?dryRun=true", "application/json", body)
+	must(t, p.Status == http.StatusAccepted && json.Unmarshal([]byte(p.Body), &job) == nil, "POST JSON: %d %s", p.Status, p.Body)
+	must(t, job.State == "draft" && len(job.Rows) == 2 && job.Rows[0].Verdict == "invite" && job.Rows[1].Verdict == "skip", "dry run %+v", job)
+	must(t, len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations")) == n, "a dry run sends nothing")
+
+	// Errors in Graph's envelope.
+	for _, tc := range []struct {
+		ct, body string
+		status   int
+		msg      string
+	}{
+		{"text/csv", "name\nAnn\n", http.StatusUnprocessableEntity, "No email column"},
+		{"application/json", `{"invitedUserEmailAddress":"x@fabrikam.example"}`, http.StatusBadRequest, "JSON array"},
+		{"application/zip", "PK", http.StatusUnsupportedMediaType, "text/csv"},
+	} {
+		p = admin.api(http.MethodPost, "/api/bulk", tc.ct, tc.body)
+		var env struct {
+			Error struct{ Code, Message string }
+		}
+		must(t, p.Status == tc.status && json.Unmarshal([]byte(p.Body), &env) == nil && env.Error.Code != "" && strings.Contains(env.Error.Message, tc.msg),
+			"%s: %d %s", tc.ct, p.Status, p.Body)
+	}
+	emp := h.browser()
+	emp.signIn("employee@contoso.example")
+	emp.get("/")
+	p = emp.api(http.MethodPost, "/api/bulk", "text/csv", "email\nx@fabrikam.example\n")
+	must(t, p.Status == http.StatusForbidden && strings.Contains(p.Body, `"code"`), "employee: %d %s", p.Status, p.Body)
+	must(t, emp.get("/api/bulk/"+job.ID, "Accept", "application/json").Status == http.StatusForbidden, "another employee cannot read the job")
+	anon := h.browser()
+	must(t, anon.get("/api/bulk/"+job.ID).Status == http.StatusUnauthorized, "signed out: 401")
 }

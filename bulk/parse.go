@@ -535,6 +535,31 @@ func (p *parser) emit(row Row, line int) error {
 	return p.fn(row)
 }
 
+// MarkDuplicates numbers rows read elsewhere (1, 2, …) and marks a repeated address, as Parse does.
+func MarkDuplicates(rows []Row) []Row {
+	seen := map[string]int{}
+	for i := range rows {
+		r := &rows[i]
+		r.N = i + 1
+		if r.Line == 0 {
+			r.Line = r.N
+		}
+		key := strings.ToLower(strings.TrimSpace(r.Email))
+		if key == "" {
+			if r.Problem == "" {
+				r.Problem = "the email address is empty"
+			}
+			continue
+		}
+		if first, dup := seen[key]; dup {
+			r.DuplicateOf = first
+		} else {
+			seen[key] = r.N
+		}
+	}
+	return rows
+}
+
 func parseDelivery(s string) (Delivery, bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "":

@@ -182,9 +182,30 @@ func (s *Service) Prepare(ctx context.Context, ts oauth2.TokenSource, actor invi
 	if err != nil {
 		return nil, err
 	}
+	return s.prepare(ctx, ts, actor, rows, sum.Format, src, meta)
+}
+
+// PrepareRows is Prepare for rows read elsewhere (the API's JSON array), in the format format.
+func (s *Service) PrepareRows(ctx context.Context, ts oauth2.TokenSource, actor invite.Inviter, rows []Row, format string, src Source, meta invite.Meta) (*store.BulkJob, error) {
+	if may := actor.MayInvite(); !may.Allowed {
+		return nil, may.Err()
+	}
+	return s.prepare(ctx, ts, actor, MarkDuplicates(rows), format, src, meta)
+}
+
+// MaxRows is the most rows one bulk invitation takes.
+func (s *Service) MaxRows() int {
+	if s.cfg.MaxRows > 0 {
+		return s.cfg.MaxRows
+	}
+	return DefaultMaxRows
+}
+
+func (s *Service) prepare(ctx context.Context, ts oauth2.TokenSource, actor invite.Inviter, rows []Row, format string, src Source, meta invite.Meta) (*store.BulkJob, error) {
 	if len(rows) == 0 {
 		return nil, &FileError{Problem: "the file has a header row but no rows to invite"}
 	}
+	sum := Summary{Format: format}
 	checked := DryRun(ctx, s.invites, ts, actor, rows, src.Defaults)
 	j := &store.BulkJob{
 		TenantID: actor.TenantID, OwnerOID: actor.ObjectID, OwnerUPN: actor.UPN, OwnerName: actor.Name,

@@ -24,6 +24,8 @@ import (
 // Bulk is the bulk invitation as the handlers use it (bulk.Service satisfies it).
 type Bulk interface {
 	Prepare(ctx context.Context, ts oauth2.TokenSource, actor invite.Inviter, r io.Reader, src bulk.Source, meta invite.Meta) (*store.BulkJob, error)
+	PrepareRows(ctx context.Context, ts oauth2.TokenSource, actor invite.Inviter, rows []bulk.Row, format string, src bulk.Source, meta invite.Meta) (*store.BulkJob, error)
+	MaxRows() int
 	Job(ctx context.Context, actor invite.Inviter, id string) (*store.BulkJob, error)
 	Jobs(ctx context.Context, actor invite.Inviter, limit int) ([]store.BulkJob, error)
 	Rows(ctx context.Context, actor invite.Inviter, id string, afterN, limit int) ([]store.BulkRow, error)

@@ -52,6 +52,9 @@ func (s *Server) routes(e *echo.Echo) {
 	// (Route middleware, not a group: a group's middleware also runs for every unknown path.)
 	e.POST("/bulk", s.bulkUpload, middleware.BodyLimit(strconv.FormatInt(s.Config.BulkMaxBytes+256<<10, 10)), s.withSession,
 		s.requireSignIn, s.checkOrigin, s.parseUpload, s.checkCSRF, s.requireBulk)
+	e.POST("/api/bulk", s.apiBulkCreate, middleware.BodyLimit(strconv.FormatInt(s.Config.BulkMaxBytes+256<<10, 10)), s.withSession,
+		s.requireSignIn, s.checkOrigin, s.checkCSRF, s.requireBulk)
+	in.GET("/api/bulk/:id", s.apiBulkShow, s.requireBulk)
 	bulkIn := in.Group("/bulk", s.requireBulk)
 	bulkIn.GET("", s.bulkForm)
 	bulkIn.GET("/template.csv", s.bulkTemplate)
