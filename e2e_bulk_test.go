@@ -211,6 +211,28 @@ func TestBulkRefusesNonCSV(t *testing.T) {
 	must(t, len(tenant.Requests()) == 0, "no Graph call for refused files")
 }
 
+func TestBulkUploadOverTheByteLimit(t *testing.T) {
+	tenant := newTenant(t)
+	h := startWithBackground(t, tenant, map[string]string{"PORTICO_DATABASE_URL": sqliteFile(t), "PORTICO_BULK_MAX_BYTES": "64KB"}, bulkTokens(t, tenant))
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	admin.get("/bulk")
+	tenant.ResetRequests()
+	big := "email\n" + strings.Repeat("someone.with.a.long.address@fabrikam.example\n", 10000) // 450 KB
+	p := admin.upload(nil, "big.csv", []byte(big))
+	must(t, p.Status == http.StatusRequestEntityTooLarge && strings.Contains(p.Body, "PORTICO_BULK_MAX_BYTES"), "over the limit: %d", p.Status)
+	p = admin.api(http.MethodPost, "/api/bulk", "text/csv", big)
+	must(t, p.Status == http.StatusRequestEntityTooLarge && strings.Contains(p.Body, "PORTICO_BULK_MAX_BYTES"), "API over the limit: %d %s", p.Status, p.Body)
+	var small strings.Builder
+	small.WriteString("email\n")
+	for i := range 1000 {
+		fmt.Fprintf(&small, "p%04d@fabrikam.example\n", i) // 23 KB
+	}
+	p = admin.upload(nil, "small.csv", []byte(small.String()))
+	must(t, p.Status == http.StatusSeeOther, "under the limit: %d %s", p.Status, text(p, `[data-testid="bulk-error"]`))
+	must(t, len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations")) == 0, "nothing sent")
+}
+
 func TestBulkAbuseBlockStopsTheJob(t *testing.T) {
 	tenant := newTenant(t)
 	h := startWithBackground(t, tenant, map[string]string{"PORTICO_DATABASE_URL": sqliteFile(t)}, bulkTokens(t, tenant))

@@ -618,10 +618,23 @@ func (l *lineReader) Read(b []byte) (int, error) {
 	}
 	l.n += int64(n)
 	if l.n > l.max {
-		l.err = &FileError{Line: l.line, Problem: fmt.Sprintf("the file is larger than %d MB, the most one bulk invitation takes (PORTICO_BULK_MAX_BYTES): split it", l.max>>20)}
+		l.err = &FileError{Line: l.line, Problem: "the file is larger than " + SizeText(l.max) + ", the most one bulk invitation takes (PORTICO_BULK_MAX_BYTES): split it"}
 		return 0, errLimit
 	}
 	return n, err
+}
+
+// SizeText writes a byte count for people: "10 MB", "64 KB".
+func SizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MB"
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB"
+	case n >= 1<<10:
+		return strconv.FormatInt(n>>10, 10) + " KB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // failure is the limit the input broke, if any.

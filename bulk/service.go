@@ -29,6 +29,7 @@ type Store interface {
 	MarkBulkRowSending(ctx context.Context, jobID string, n int, at time.Time) error
 	FinishBulkRow(ctx context.Context, r *store.BulkRow, from ...string) error
 	NotSendBulkRows(ctx context.Context, jobID, reason string, at time.Time) (int, error)
+	DeleteBulkDrafts(ctx context.Context, before time.Time) (int, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 }
 
@@ -214,6 +215,12 @@ func (s *Service) prepare(ctx context.Context, ts oauth2.TokenSource, actor invi
 	}
 	if err := s.store.CreateBulkJob(ctx, j, checked); err != nil {
 		return nil, fmt.Errorf("bulk: keeping the dry run: %w", err)
+	}
+	// Dry runs nobody confirmed keep partners' addresses no longer than a day.
+	if n, err := s.store.DeleteBulkDrafts(ctx, s.now().Add(-DefaultDraftTTL)); err != nil {
+		s.log.WarnContext(ctx, "bulk: deleting old drafts failed", "err", err)
+	} else if n > 0 {
+		s.log.InfoContext(ctx, "bulk: old drafts deleted", "count", n)
 	}
 	s.audit(ctx, actor, meta, ActionBulkPrepare, j.ID, invite.OutcomeSuccess, strconv.Itoa(len(rows))+" rows, "+sum.Format)
 	return j, nil

@@ -75,6 +75,21 @@ func (s *Server) requireBulk(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// bulkBodyLimit bounds a bulk upload's body: PORTICO_BULK_MAX_BYTES plus room for the form
+// around the file. A body announced larger is refused before it is read, with a message naming
+// the limit; one that turns out larger stops being read there.
+func (s *Server) bulkBodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	limit := s.Config.BulkMaxBytes + 256<<10
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > limit {
+			return s.tooLarge()
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+		return next(c)
+	}
+}
+
 // parseUpload reads a multipart upload before the CSRF check looks for its token, keeping at
 // most 1 MB in memory (the rest of the file waits in a temporary file), and turns a body over the
 // limit into a message naming the limit.
@@ -83,8 +98,8 @@ func (s *Server) parseUpload(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		if strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEMultipartForm) {
 			if err := r.ParseMultipartForm(1 << 20); err != nil {
-				var he *echo.HTTPError
-				if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
 					return s.tooLarge()
 				}
 				return echo.NewHTTPError(http.StatusBadRequest, "The upload could not be read. Choose the file again and retry.")
@@ -97,7 +112,7 @@ func (s *Server) parseUpload(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (s *Server) tooLarge() error {
 	return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
-		fmt.Sprintf("The file is larger than %d MB, the most one bulk invitation takes (PORTICO_BULK_MAX_BYTES). Split it and upload the parts one by one.", s.Config.BulkMaxBytes>>20))
+		"The file is larger than "+bulk.SizeText(s.Config.BulkMaxBytes)+", the most one bulk invitation takes (PORTICO_BULK_MAX_BYTES). Split it and upload the parts one by one.")
 }
 
 // bulkForm shows /bulk: upload or paste, the defaults, earlier bulk invitations.
@@ -113,7 +128,7 @@ func (s *Server) renderBulkForm(c echo.Context, status int, v views.BulkValues, 
 	p.Nav = "bulk"
 	inv := s.inviter(c)
 	m := views.BulkForm{Page: p, Error: problem, Values: v, Languages: s.languages, MaxRows: s.Config.BulkMaxRows,
-		MaxMB: int(s.Config.BulkMaxBytes >> 20), MaxMessage: s.Invites.Policy().MaxMessageRunes, SendingOn: s.Bulk.SendingOn()}
+		MaxSize: bulk.SizeText(s.Config.BulkMaxBytes), MaxMessage: s.Invites.Policy().MaxMessageRunes, SendingOn: s.Bulk.SendingOn()}
 	jobs, err := s.Bulk.Jobs(c.Request().Context(), inv, 20)
 	if err != nil {
 		return err

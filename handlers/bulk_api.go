@@ -98,8 +98,8 @@ func (s *Server) apiBulkCreate(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Send a CSV file (Content-Type: text/csv) or a JSON array of invitations (Content-Type: application/json).")
 	}
 	if err != nil {
-		var he *echo.HTTPError
-		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
 			return s.tooLarge()
 		}
 		return err
@@ -130,8 +130,8 @@ func (s *Server) readBulkJSON(r io.Reader, d bulk.Defaults) ([]bulk.Row, error) 
 	for dec.More() {
 		var g graphInvitationJSON
 		if err := dec.Decode(&g); err != nil {
-			var he *echo.HTTPError
-			if errors.As(err, &he) {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
 				return nil, err
 			}
 			return nil, &badJSONError{msg: fmt.Sprintf("Invitation %d of the array cannot be read: %v.", len(rows)+1, err)}

@@ -50,9 +50,9 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// Bulk invitations: the upload takes a larger body, read before the CSRF check finds its token.
 	// (Route middleware, not a group: a group's middleware also runs for every unknown path.)
-	e.POST("/bulk", s.bulkUpload, middleware.BodyLimit(strconv.FormatInt(s.Config.BulkMaxBytes+256<<10, 10)), s.withSession,
+	e.POST("/bulk", s.bulkUpload, s.bulkBodyLimit, s.withSession,
 		s.requireSignIn, s.checkOrigin, s.parseUpload, s.checkCSRF, s.requireBulk)
-	e.POST("/api/bulk", s.apiBulkCreate, middleware.BodyLimit(strconv.FormatInt(s.Config.BulkMaxBytes+256<<10, 10)), s.withSession,
+	e.POST("/api/bulk", s.apiBulkCreate, s.bulkBodyLimit, s.withSession,
 		s.requireSignIn, s.checkOrigin, s.checkCSRF, s.requireBulk)
 	in.GET("/api/bulk/:id", s.apiBulkShow, s.requireBulk)
 	bulkIn := in.Group("/bulk", s.requireBulk)

@@ -17,7 +17,7 @@ type BulkForm struct {
 	Values     BulkValues
 	Languages  []Option
 	MaxRows    int
-	MaxMB      int
+	MaxSize    string
 	MaxMessage int
 	SendingOn  bool
 	Jobs       []BulkJobItem
@@ -180,15 +180,15 @@ func BulkFormPage(m BulkForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var6 string
-			templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(itoa(m.MaxMB))
+			templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(m.MaxSize)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `bulk.templ`, Line: 102, Col: 55}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `bulk.templ`, Line: 102, Col: 51}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, " MB; comma, semicolon or tab separated; UTF-8. <a href=\"/bulk/template.csv\" data-testid=\"bulk-template\">Download the template</a>.</span> <input type=\"file\" id=\"file\" name=\"file\" accept=\".csv,.txt,text/csv,text/plain\" aria-describedby=\"file-hint\"></div><div class=\"field\"><label for=\"paste\">Or paste addresses <span class=\"optional\">(one per line; Name &lt;address&gt; works)</span></label> <textarea id=\"paste\" name=\"paste\" rows=\"6\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "; comma, semicolon or tab separated; UTF-8. <a href=\"/bulk/template.csv\" data-testid=\"bulk-template\">Download the template</a>.</span> <input type=\"file\" id=\"file\" name=\"file\" accept=\".csv,.txt,text/csv,text/plain\" aria-describedby=\"file-hint\"></div><div class=\"field\"><label for=\"paste\">Or paste addresses <span class=\"optional\">(one per line; Name &lt;address&gt; works)</span></label> <textarea id=\"paste\" name=\"paste\" rows=\"6\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
