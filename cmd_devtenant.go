@@ -26,6 +26,18 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	latency := fs.Duration("latency", 0, "delay every Graph answer by this long, e.g. 150ms (a Graph far away)")
 	perms := fs.String("app-permissions", "", "application permissions granted to Portico's client-credentials tokens, e.g. User.Invite.All,User.Read.All,Organization.Read.All (default: those three)")
 	certFile := fs.String("client-certificate", "", "PEM file whose certificate is registered on the application (client assertions signed with its key are accepted); the key in it is not read")
+	var faults []devtenant.Fault
+	fs.Func("fault", "inject a Graph fault (repeatable), e.g. 'POST /invitations status=503 after rate=0.3'; see README (Fault injection)", func(v string) error {
+		f, err := devtenant.ParseFault(v)
+		if err != nil {
+			return err
+		}
+		faults = append(faults, f)
+		return nil
+	})
+	writeQuota := fs.String("write-quota", "", "Graph write quota per application, writes/duration, e.g. 20/1s (default Graph's 3000/150s), or off")
+	seed := fs.Uint64("fault-seed", 1, "seed deciding which requests a fault with rate= meets (same seed, same order of requests: same faults)")
+	control := fs.String("control-token", "", "bearer token of the operator's control endpoint /_devtenant/ (default: random, printed; loopback callers only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,7 +50,22 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	if *secret == "" {
 		*secret = randomSecret()
 	}
-	opts := devtenant.Options{ClientSecret: *secret, Latency: *latency, Logger: app.NewLogger("info", nil, stderr)}
+	quotaN, quotaPer := 0, time.Duration(0)
+	if *writeQuota != "" {
+		n, per, err := devtenant.ParseWriteQuota(*writeQuota)
+		if err != nil {
+			return fmt.Errorf("%w devtenant: -write-quota: %w", errUsage, err)
+		}
+		quotaN, quotaPer = max(n, -1), per
+		if n == 0 {
+			quotaN = -1 // off
+		}
+	}
+	if *control == "" {
+		*control = randomSecret()
+	}
+	opts := devtenant.Options{ClientSecret: *secret, Latency: *latency, Logger: app.NewLogger("info", nil, stderr),
+		FaultSeed: *seed, ControlToken: *control}
 	for _, p := range strings.Split(*perms, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			opts.AppRoles = append(opts.AppRoles, p)
@@ -55,6 +82,12 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	if err != nil {
 		return err
 	}
+	for _, f := range faults {
+		t.InjectFault(f)
+	}
+	if quotaN != 0 {
+		t.SetWriteQuota(quotaN, quotaPer)
+	}
 	if err := t.Start(*addr); err != nil {
 		return err
 	}
@@ -62,6 +95,17 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	if *latency > 0 {
 		fmt.Fprintf(stdout, "Every Graph answer is delayed by %s.\n", *latency)
 	}
+	for _, f := range faults {
+		fmt.Fprintf(stdout, "Fault injected: %s\n", f)
+	}
+	if n, per := t.WriteQuota(); *writeQuota != "" {
+		if n > 0 {
+			fmt.Fprintf(stdout, "Graph write quota: %d per %s.\n", n, per)
+		} else {
+			fmt.Fprintln(stdout, "Graph write quota: off.")
+		}
+	}
+	fmt.Fprintf(stdout, "Control endpoint (loopback only): %s/_devtenant/faults and /_devtenant/write-quota with Authorization: Bearer %s\n", t.URL(), *control)
 	fmt.Fprintln(stdout, "Point Portico instances at it with these settings (plus PORTICO_PUBLIC_URL, PORTICO_SESSION_KEYS, PORTICO_DATA_KEY):")
 	t.WriteSettings(stdout)
 	fmt.Fprintln(stdout, "Accounts:")

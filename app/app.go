@@ -5,7 +5,9 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -46,18 +48,20 @@ type Options struct {
 
 // App is one Portico instance, built once by New.
 type App struct {
-	Config   *config.Config
-	Logger   *slog.Logger
-	Store    *store.DB
-	Keys     *keyring.Ring
-	Tenant   *devtenant.Tenant // demo mode only
-	Sessions *auth.Store
-	RP       *auth.RelyingParty
-	Graph    *graph.Client
-	Invites  *invite.Service
-	Jobs     *jobs.Runner // the durable job queue on the same database
-	Bulk     *bulk.Service
-	Handler  http.Handler
+	Config *config.Config
+	Logger *slog.Logger
+	Store  *store.DB
+	Keys   *keyring.Ring
+	Tenant *devtenant.Tenant // demo mode only
+	// DemoControlToken is the bearer token of the demo devtenant's control endpoint (demo mode only).
+	DemoControlToken string
+	Sessions         *auth.Store
+	RP               *auth.RelyingParty
+	Graph            *graph.Client
+	Invites          *invite.Service
+	Jobs             *jobs.Runner // the durable job queue on the same database
+	Bulk             *bulk.Service
+	Handler          http.Handler
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
 	// Background jobs use it.
@@ -198,6 +202,7 @@ func (a *App) directLink() string {
 
 func (a *App) startDemoTenant() error {
 	cfg := a.Config
+	a.DemoControlToken = newControlToken()
 	certs, err := a.demoCertificates()
 	if err != nil {
 		return err
@@ -212,9 +217,16 @@ func (a *App) startDemoTenant() error {
 		ClientCertificates:     certs,
 		Logger:                 a.Logger.With("component", "devtenant"),
 		Latency:                cfg.DemoLatency,
+		ControlToken:           a.DemoControlToken,
 	})
 	if err != nil {
 		return err
+	}
+	for _, f := range cfg.DemoFaults {
+		t.InjectFault(f)
+	}
+	if cfg.DemoWriteQuotaSet {
+		t.SetWriteQuota(cfg.DemoWriteQuota, cfg.DemoWriteQuotaPer)
 	}
 	if err := t.Start("127.0.0.1:0"); err != nil {
 		return err
@@ -275,6 +287,18 @@ func (a *App) WriteBanner(w io.Writer) {
 	if a.Config.DemoLatency > 0 {
 		fmt.Fprintf(w, "devtenant delays every Graph answer by %s.\n", a.Config.DemoLatency)
 	}
+	for _, f := range a.Tenant.Faults() {
+		fmt.Fprintf(w, "devtenant fault: %s\n", f.Spec)
+	}
+	if n, per := a.Tenant.WriteQuota(); a.Config.DemoWriteQuotaSet {
+		if n > 0 {
+			fmt.Fprintf(w, "devtenant Graph write quota: %d per %s.\n", n, per)
+		} else {
+			fmt.Fprintln(w, "devtenant Graph write quota: off.")
+		}
+	}
+	fmt.Fprintf(w, "devtenant control endpoint (loopback only): %s/_devtenant/faults, /_devtenant/write-quota with Authorization: Bearer %s\n",
+		a.Tenant.URL(), a.DemoControlToken)
 	fmt.Fprintln(w, "Demo accounts (no password; pick one on the home page):")
 	for _, acc := range a.Tenant.Accounts() {
 		fmt.Fprintf(w, "  %-28s %s\n", acc.UPN, acc.Description)
@@ -415,4 +439,11 @@ func sweepSessions(ctx context.Context, db *store.DB, logger *slog.Logger) {
 			}
 		}
 	}
+}
+
+// newControlToken is a random bearer token for the demo devtenant's control endpoint.
+func newControlToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

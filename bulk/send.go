@@ -44,12 +44,13 @@ const (
 )
 
 // WaitError asks for the job to run again after For: the owner's invitation quota
-// (PORTICO_INVITE_QUOTA) is used up until then.
-type WaitError struct{ For time.Duration }
-
-func (e *WaitError) Error() string {
-	return "bulk: waiting " + e.For.String() + " for the invitation quota"
+// (PORTICO_INVITE_QUOTA) is used up until then, or sends are still settling.
+type WaitError struct {
+	For    time.Duration
+	Reason string
 }
+
+func (e *WaitError) Error() string { return "bulk: waiting " + e.For.String() + " for " + e.Reason }
 
 // run is one run of a bulk job.
 type run struct {
@@ -205,7 +206,7 @@ func (r *run) finish(ctx context.Context) error {
 		r.quotaMu.Unlock()
 		note := "Waiting for your invitation quota (PORTICO_INVITE_QUOTA): sending resumes at " + now.Add(d).UTC().Format("15:04 UTC") + "."
 		_ = s.store.SetBulkJobState(ctx, r.job.ID, []string{store.BulkRunning}, store.BulkRunning, now, note)
-		return &WaitError{For: d}
+		return &WaitError{For: d, Reason: "the invitation quota"}
 	}
 	left, err := s.store.BulkRows(ctx, r.job.ID, 0, 1, store.RowPending, store.RowSending)
 	if err != nil {
@@ -214,7 +215,7 @@ func (r *run) finish(ctx context.Context) error {
 	if len(left) > 0 {
 		if r.stopped() == goOn && r.inFlight.Load() > 0 {
 			// Only sends still settling remain: ask again in a few seconds, not at once.
-			return &WaitError{For: 5 * time.Second}
+			return &WaitError{For: 5 * time.Second, Reason: "sends still settling"}
 		}
 		return ErrMore
 	}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"portico/internal/faultspec"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,13 @@ type Config struct {
 
 	// DemoLatency delays every Graph answer of the demo devtenant (-demo-latency, PORTICO_DEMO_LATENCY).
 	DemoLatency time.Duration
+	// DemoFaults are Graph faults the demo devtenant injects from the start (-demo-fault, repeatable).
+	DemoFaults []faultspec.Fault
+	// DemoWriteQuota is the demo devtenant's Graph write quota per application (-demo-write-quota
+	// N/DURATION); DemoWriteQuotaSet says whether it was given (DemoWriteQuota 0 means off).
+	DemoWriteQuota    int
+	DemoWriteQuotaPer time.Duration
+	DemoWriteQuotaSet bool
 
 	// GraphMode is GraphModeDelegated (default) or GraphModeApplication (PORTICO_GRAPH_MODE, -graph-mode).
 	GraphMode string
@@ -239,6 +247,12 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 	graphMode := fs.String("graph-mode", "", "delegated (the employee's token) or application (Portico's own token); default PORTICO_GRAPH_MODE, else delegated")
 	appPerms := fs.String("demo-app-permissions", "", "in demo mode, the application permissions devtenant grants, e.g. User.Invite.All,User.Read.All (default: PORTICO_DEMO_APP_PERMISSIONS, else devtenant's)")
 	appCred := fs.String("demo-app-credential", "certificate", "in demo mode, how Portico gets its application token: certificate (a throwaway one) or secret")
+	var faultSpecs []string
+	fs.Func("demo-fault", "in demo mode, a Graph fault devtenant injects (repeatable), e.g. 'POST /invitations status=503 after rate=0.3'; see README (Fault injection)", func(v string) error {
+		faultSpecs = append(faultSpecs, v)
+		return nil
+	})
+	writeQuota := fs.String("demo-write-quota", "", "in demo mode, devtenant's Graph write quota per application, writes/duration (e.g. 20/1s) or off")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -260,6 +274,28 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		p.addf("-addr %q is not host:port", c.Addr)
+	}
+	for _, spec := range faultSpecs {
+		f, err := faultspec.Parse(spec)
+		switch {
+		case err != nil:
+			p.addf("-demo-fault %q: %v", spec, err)
+		case !c.Demo:
+			p.addf("-demo-fault only applies in demo mode (-demo)")
+		default:
+			c.DemoFaults = append(c.DemoFaults, f)
+		}
+	}
+	if v := strings.TrimSpace(*writeQuota); v != "" {
+		n, per, err := faultspec.ParseWriteQuota(v)
+		switch {
+		case err != nil:
+			p.addf("-demo-write-quota: %v", err)
+		case !c.Demo:
+			p.addf("-demo-write-quota only applies in demo mode (-demo)")
+		default:
+			c.DemoWriteQuota, c.DemoWriteQuotaPer, c.DemoWriteQuotaSet = n, per, true
+		}
 	}
 	name, v := "-demo-latency", strings.TrimSpace(*latency)
 	if v == "" {

@@ -335,3 +335,30 @@ func TestBulkSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadDemoFaults(t *testing.T) {
+	c, err := Load([]string{"-demo", "-demo-fault", "POST /invitations status=503 after rate=0.3", "-demo-fault", "abuse times=1", "-demo-write-quota", "20/1s"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.DemoFaults) != 2 || c.DemoFaults[0].Status != 503 || !c.DemoFaults[0].AfterActing || c.DemoFaults[1].Status != 403 {
+		t.Errorf("faults %+v", c.DemoFaults)
+	}
+	if !c.DemoWriteQuotaSet || c.DemoWriteQuota != 20 || c.DemoWriteQuotaPer != time.Second {
+		t.Errorf("quota %d/%v", c.DemoWriteQuota, c.DemoWriteQuotaPer)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-demo", "-demo-fault", "status=200"}, "-demo-fault"},
+		{[]string{"-demo-fault", "status=503"}, "only applies in demo mode"},
+		{[]string{"-demo", "-demo-write-quota", "lots"}, "-demo-write-quota"},
+		{[]string{"-demo-write-quota", "20/1s"}, "only applies in demo mode"},
+	} {
+		_, err := Load(tt.args, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v", tt.args, err)
+		}
+	}
+}

@@ -61,6 +61,14 @@
 //   - Access tokens are ordinary RS256 JWTs (Entra's Graph tokens carry a header nonce that makes
 //     them unverifiable outside Graph); Portico must treat them as opaque either way.
 //
+// Faults (Fault, in the spec syntax of internal/faultspec: `POST /invitations status=503 after
+// rate=0.3`) answer Graph's exact error envelope with request-id, client-request-id and
+// Retry-After; "after", "hold" and "drop=after" let Graph do the work first, so clients meet
+// outcomes they cannot know. Rates draw from a generator seeded by Options.FaultSeed. With
+// Options.ControlToken set, loopback callers presenting it as a bearer token manage faults and
+// the write quota over HTTP (/_devtenant/faults, /_devtenant/write-quota; control.go); this
+// endpoint is the operator's, not part of Entra or Graph.
+//
 // Test hooks (InjectFault, TamperNextIDToken, RotateSigningKey, SetWriteQuota, Requests, Outbox,
 // AccessTokenFor, ...) act on the running tenant; all state is in memory behind one mutex.
 package devtenant

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -53,6 +54,11 @@ type Options struct {
 	Logger             *slog.Logger     // default discards
 	// Latency is added before every Graph answer, to stand in for a Graph that is far away.
 	Latency time.Duration
+	// FaultSeed seeds the generator that decides which requests a fault with a Rate meets (default 1).
+	FaultSeed uint64
+	// ControlToken enables the operator's control endpoint (/_devtenant/faults,
+	// /_devtenant/write-quota) for loopback callers presenting it as a bearer token; empty disables it.
+	ControlToken string
 }
 
 // Tenant is one in-memory Entra tenant with its OIDC issuer and the Graph endpoints Portico uses.
@@ -85,6 +91,7 @@ type Tenant struct {
 	requests       []RecordedRequest
 	roundTrips     []RoundTrip
 	faults         []*activeFault
+	faultRand      *rand.Rand
 	quota          quota
 	blocked        []string
 	certs          []*x509.Certificate // registered application certificates
@@ -123,6 +130,10 @@ func New(opts Options) (*Tenant, error) {
 		certs:          slices.Clone(opts.ClientCertificates),
 	}
 	t.quota.reset(3000, 150*time.Second)
+	if opts.FaultSeed == 0 {
+		opts.FaultSeed = 1
+	}
+	t.faultRand = rand.New(rand.NewPCG(opts.FaultSeed, opts.FaultSeed^0x9e3779b97f4a7c15)) //nolint:gosec // G404: a seeded, repeatable choice of faulted requests, not a secret
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -147,6 +158,8 @@ func (t *Tenant) routes() http.Handler {
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/logout", t.handleLogout)
 	mux.HandleFunc("/redeem", t.handleRedeem)
 	mux.HandleFunc("GET /{$}", t.handleIndex)
+	mux.HandleFunc("/_devtenant/faults", t.handleControlFaults)
+	mux.HandleFunc("/_devtenant/write-quota", t.handleControlQuota)
 	// Graph shares the listener; its prefix is routed first because a "/{tenant}/..." pattern
 	// would otherwise overlap it.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

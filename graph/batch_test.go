@@ -345,6 +345,8 @@ func TestBatchWrites(t *testing.T) {
 	}{
 		{"created", 201, 1, false},
 		{"gateway timeout: outcome unknown, not sent again", 504, 1, true},
+		{"503 (Graph may have acted): outcome unknown, not sent again", 503, 1, true},
+		{"500: outcome unknown, not sent again", 500, 1, true},
 		{"throttled: not acted on, sent again", 429, 2, false},
 	}
 	for _, tt := range tests {

@@ -154,9 +154,9 @@ func (a *attempt) openIntent(ctx context.Context) (*Result, error) {
 	case errors.Is(err, store.ErrIntentBusy):
 		other, gerr := s.store.OpenIntentFor(ctx, a.owner.TenantID, a.v.Key)
 		if errors.Is(gerr, store.ErrNotFound) {
-			// Settled in between: the address is not busy any more, but this attempt's checks are
-			// stale; the caller sees the newest record of the partner.
-			return nil, ErrBusy
+			// Settled in between: this attempt's checks are stale (sending now could invite the
+			// partner twice), so the caller is shown the partner's newest record instead.
+			return s.recentRecord(ctx, a.actor, a.owner.TenantID, a.v.Key)
 		}
 		if gerr != nil {
 			return nil, fmt.Errorf("invite: reading the open intent of the address: %w", gerr)
@@ -199,6 +199,21 @@ func (s *Service) intentResult(ctx context.Context, viewer Inviter, in *store.Se
 			Message: "This invitation was not sent: " + orString(in.Error, "Microsoft Graph did not create it."), Err: errors.New(in.Error)}
 	}
 	return &Result{Invitation: rec, IntentID: in.ID, ConfirmedByLookup: strings.Contains(in.Error, "lookup")}, nil
+}
+
+// recentRecord is the newest record of an address made in the last minutes that viewer may see,
+// as the result of an attempt that collapsed onto it; ErrBusy when there is none.
+func (s *Service) recentRecord(ctx context.Context, viewer Inviter, tenantID, key string) (*Result, error) {
+	invs, err := s.store.LatestInvitationsByEmail(ctx, tenantID, key, s.now().UTC().Add(-2*intentLease))
+	if err != nil {
+		return nil, fmt.Errorf("invite: reading the partner's records: %w", err)
+	}
+	for i := range invs { // newest first
+		if r := &invs[i]; canSee(viewer, r) {
+			return &Result{Invitation: r, Sending: r.Sending()}, nil
+		}
+	}
+	return nil, ErrBusy
 }
 
 func orString(s, def string) string {
@@ -450,8 +465,8 @@ func (s *Service) SettleSending(ctx context.Context, ts oauth2.TokenSource, view
 	if err != nil {
 		return false, err
 	}
-	if s.now().UTC().Before(in.LeaseUntil) {
-		return false, nil // the send itself, or a reconciler, is on it
+	if s.now().UTC().Before(in.LeaseUntil) || s.backgroundSync.Load() {
+		return false, nil // the send itself, or the reconciler, is on it
 	}
 	if ok, err := s.store.ExtendIntent(ctx, in.ID, s.now().UTC().Add(reconcileLease)); err != nil || !ok {
 		return err == nil, err

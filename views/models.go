@@ -18,8 +18,9 @@ type Page struct {
 	// Partner marks the pages partners see (join, welcome): branded with the organization only,
 	// never with Portico, a name the partner does not know.
 	Partner bool
-	// Refresh, when positive, reloads the page every so many seconds (a send still in flight);
-	// a meta refresh, so it works without JavaScript.
+	// Refresh, when positive, reloads the page every so many seconds (a send still in flight):
+	// app.js reloads it (the element with data-refresh), and a meta refresh inside <noscript> does
+	// without JavaScript (outside <noscript> axe's meta-refresh rule, WCAG 2.2.1, refuses it).
 	Refresh int
 }
 

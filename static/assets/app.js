@@ -4,6 +4,14 @@
   var $ = function (sel, root) { return (root || document).querySelector(sel); };
   var $$ = function (sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); };
 
+  // A page about something still in progress (an invitation still sending) reloads itself until it
+  // is settled: <p data-refresh="seconds">. Without JavaScript a <noscript> meta refresh does it.
+  var refresh = $("[data-refresh]");
+  if (refresh) {
+    var secs = parseInt(refresh.getAttribute("data-refresh"), 10);
+    if (secs > 0) setTimeout(function () { window.location.reload(); }, secs * 1000);
+  }
+
   // Copy buttons: <button data-copy="#id">.
   $$("[data-copy]").forEach(function (btn) {
     btn.hidden = false;
