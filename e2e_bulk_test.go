@@ -248,8 +248,7 @@ func TestBulkAbuseBlockStopsTheJob(t *testing.T) {
 	jobPath := up.Header.Get("Location")
 	review := admin.get(jobPath)
 	rowsField, _ := review.Doc.Find(`input[name="rows"]`).Attr("value")
-	tenant.InjectFault(devtenant.Fault{Method: "POST", PathPrefix: "/invitations", Status: 403, Code: "Authorization_RequestDenied",
-		Message: "Invitations are blocked for this directory due to suspicious activity."})
+	tenant.InjectFault(devtenant.AbuseBlock())
 	admin.post(jobPath+"/confirm", url.Values{"rows": {rowsField}, "action": {"send"}})
 	done := awaitBulk(t, h, admin, jobPath)
 	must(t, done.Doc.Find(`[data-testid="bulk-blocked"]`).Length() == 1, "the job page says Microsoft blocked invitations:\n%s", done.Body)
