@@ -371,3 +371,50 @@ func TestBulkAPI(t *testing.T) {
 	anon := h.browser()
 	must(t, anon.get("/api/bulk/"+job.ID).Status == http.StatusUnauthorized, "signed out: 401")
 }
+
+// Every state-changing bulk route refuses a request without the session's CSRF token or from
+// another site (checklist item 14), and nothing is kept or sent.
+func TestBulkCSRF(t *testing.T) {
+	tenant := newTenant(t)
+	h := startWithBackground(t, tenant, map[string]string{"PORTICO_DATABASE_URL": sqliteFile(t)}, bulkTokens(t, tenant))
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	admin.get("/bulk")
+	up := admin.upload(nil, "a.csv", []byte("email\ncsrf@fabrikam.example\n"))
+	must(t, up.Status == http.StatusSeeOther, "setup upload %d", up.Status)
+	jobPath := up.Header.Get("Location")
+	tenant.ResetRequests()
+
+	multipartWith := func(token string, hdr ...string) *page {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		if token != "" {
+			_ = mw.WriteField("_csrf", token)
+		}
+		fw, _ := mw.CreateFormFile("file", "b.csv")
+		_, _ = fw.Write([]byte("email\nother@fabrikam.example\n"))
+		_ = mw.Close()
+		req, _ := http.NewRequest(http.MethodPost, admin.abs("/bulk"), &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		return admin.do(req)
+	}
+	token := admin.csrf()
+	must(t, multipartWith("").Status == http.StatusForbidden, "upload without a token")
+	must(t, multipartWith("not-the-token").Status == http.StatusForbidden, "upload with a wrong token")
+	must(t, multipartWith(token, "Sec-Fetch-Site", "cross-site").Status == http.StatusForbidden, "cross-site upload with a valid token")
+	must(t, multipartWith(token, "Origin", "https://evil.example").Status == http.StatusForbidden, "upload from another origin")
+	for _, path := range []string{jobPath + "/confirm", jobPath + "/cancel"} {
+		p := admin.post(path, url.Values{"_csrf": {""}, "action": {"send"}})
+		must(t, p.Status == http.StatusForbidden, "%s without a token: %d", path, p.Status)
+	}
+	req, _ := http.NewRequest(http.MethodPost, admin.abs("/api/bulk"), strings.NewReader("email\napi@fabrikam.example\n"))
+	req.Header.Set("Content-Type", "text/csv")
+	must(t, admin.do(req).Status == http.StatusForbidden, "API without X-CSRF-Token")
+	must(t, len(tenant.Requests()) == 0, "Graph got %d calls", len(tenant.Requests()))
+	page := admin.get(jobPath)
+	must(t, page.Doc.Find(`[data-testid="bulk-review"]`).Length() == 1, "the draft is still a draft")
+	must(t, len(admin.get("/bulk").Doc.Find(`[data-testid="bulk-jobs"] tbody tr`).Nodes) == 1, "no other job was kept")
+}
