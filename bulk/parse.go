@@ -519,18 +519,18 @@ func (p *parser) emit(row Row, line int) error {
 			}
 		}
 	}
-	switch key := strings.ToLower(row.Email); {
-	case key == "":
+	key := strings.ToLower(row.Email)
+	if key == "" {
 		if row.Problem == "" {
 			row.Problem = "the email cell is empty"
 		}
-	default:
-		if first, dup := p.seen[key]; dup {
-			row.DuplicateOf = first
-			p.sum.Duplicates++
-		} else {
-			p.seen[key] = row.N
-		}
+		return p.fn(row)
+	}
+	if first, dup := p.seen[key]; dup {
+		row.DuplicateOf = first
+		p.sum.Duplicates++
+	} else {
+		p.seen[key] = row.N
 	}
 	return p.fn(row)
 }

@@ -387,9 +387,9 @@ func TestLookupManySplitsIntoBatchesSentTogether(t *testing.T) {
 				return innerError(400, "Request_BadRequest", "")
 			default:
 				// The address in the filter comes back as the user's id.
-				i := strings.Index(in.URL, "mail%20eq%20%27")
-				rest := in.URL[i+len("mail%20eq%20%27"):]
-				return okUsers(strings.ReplaceAll(rest[:strings.Index(rest, "%27")], "%40", "@"))
+				_, rest, _ := strings.Cut(in.URL, "mail%20eq%20%27")
+				addr, _, _ := strings.Cut(rest, "%27")
+				return okUsers(strings.ReplaceAll(addr, "%40", "@"))
 			}
 		})
 		mu.Lock()
