@@ -418,3 +418,31 @@ func TestBulkCSRF(t *testing.T) {
 	must(t, page.Doc.Find(`[data-testid="bulk-review"]`).Length() == 1, "the draft is still a draft")
 	must(t, len(admin.get("/bulk").Doc.Find(`[data-testid="bulk-jobs"] tbody tr`).Nodes) == 1, "no other job was kept")
 }
+
+// Cancelling the sending job on /admin/jobs cancels the bulk invitation: its unsent rows are
+// "not sent", not left waiting for ever.
+func TestBulkCancelFromTheJobsPage(t *testing.T) {
+	tenant := newTenant(t)
+	h := startWithBackground(t, tenant, map[string]string{"PORTICO_DATABASE_URL": sqliteFile(t), "PORTICO_BULK_RATE": "1"}, bulkTokens(t, tenant))
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	admin.get("/bulk")
+	up := admin.upload(nil, "slow.csv", []byte("email\ns1@fabrikam.example\ns2@fabrikam.example\ns3@fabrikam.example\ns4@fabrikam.example\ns5@fabrikam.example\ns6@fabrikam.example\n"))
+	jobPath := up.Header.Get("Location")
+	review := admin.get(jobPath)
+	rowsField, _ := review.Doc.Find(`input[name="rows"]`).Attr("value")
+	admin.post(jobPath+"/confirm", url.Values{"rows": {rowsField}, "action": {"send"}})
+	jobsPage := admin.get("/admin/jobs")
+	row := jobsPage.Doc.Find(`tr[data-kind="bulk_send"]`)
+	must(t, row.Length() == 1 && strings.Contains(row.Text(), "Bulk invitation sending"), "the jobs page lists the bulk job:\n%s", jobsPage.Body)
+	action, ok := row.Find("form").Attr("action")
+	must(t, ok, "it can be cancelled")
+	c := admin.post(action, url.Values{})
+	must(t, c.Status == http.StatusSeeOther, "cancel %d", c.Status)
+	done := awaitBulk(t, h, admin, jobPath)
+	must(t, strings.Contains(text(done, "h1"), "cancelled"), "the bulk invitation is cancelled: %q", text(done, "h1"))
+	must(t, text(done, `[data-testid="count-not_sent"]`) != "", "its unsent rows are not sent")
+	n := len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations"))
+	time.Sleep(1500 * time.Millisecond)
+	must(t, len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations")) == n, "nothing sent after cancelling")
+}

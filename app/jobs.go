@@ -69,7 +69,7 @@ func (a *App) jobsDeps() (handlers.Jobs, handlers.Landings) {
 	if a.Jobs == nil {
 		return nil, nil
 	}
-	return jobsAdmin{r: a.Jobs, audit: a.Store}, landings{a}
+	return jobsAdmin{r: a.Jobs, audit: a.Store, bulk: a.Bulk}, landings{a}
 }
 
 // startJobs starts working jobs; Serve calls it.
@@ -94,6 +94,7 @@ func (a *App) stopJobs(ctx context.Context) {
 
 type jobsAdmin struct {
 	r     *jobs.Runner
+	bulk  *bulk.Service
 	audit interface {
 		AppendAudit(ctx context.Context, ev *store.AuditEvent) error
 	}
@@ -120,11 +121,18 @@ func (j jobsAdmin) Features() []handlers.JobFeature {
 
 // Cancel cancels job id and records who did in the audit trail.
 func (j jobsAdmin) Cancel(ctx context.Context, id int64, by invite.Inviter, meta invite.Meta) error {
-	if _, err := j.r.Get(ctx, id); err != nil {
+	job, err := j.r.Get(ctx, id)
+	if err != nil {
 		if errors.Is(err, jobs.ErrNotFound) {
 			return handlers.ErrJobNotFound
 		}
 		return err
+	}
+	if job.BulkJobID != "" && j.bulk != nil {
+		// Cancelling the sending job cancels the bulk invitation: its unsent rows become "not sent".
+		if err := j.bulk.Cancel(ctx, by, job.BulkJobID, meta); err != nil && !errors.Is(err, bulk.ErrState) && !errors.Is(err, bulk.ErrNotFound) {
+			return err
+		}
 	}
 	if err := j.r.Cancel(ctx, id); err != nil {
 		return err

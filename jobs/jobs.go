@@ -9,6 +9,7 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -421,6 +422,7 @@ type Job struct {
 	FinishedAt  *time.Time
 	AttemptedBy []string // the instances (River client ids) that ran it
 	Cancellable bool     // not yet finished: Cancel still has something to stop
+	BulkJobID   string   // KindBulkSend: the bulk invitation it sends
 }
 
 // cancellable reports whether a job can still be cancelled: River's final states cannot.
@@ -438,6 +440,12 @@ func jobOf(row *rivertype.JobRow) Job {
 		AttemptedBy: row.AttemptedBy, Cancellable: cancellable(row)}
 	if n := len(row.Errors); n > 0 {
 		j.LastError = row.Errors[n-1].Error
+	}
+	if row.Kind == KindBulkSend {
+		var a BulkSendArgs
+		if json.Unmarshal(row.EncodedArgs, &a) == nil {
+			j.BulkJobID = a.BulkJobID
+		}
 	}
 	return j
 }
