@@ -2,6 +2,7 @@ package bulk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -98,6 +99,17 @@ func (s *Service) Run(ctx context.Context, jobID string, runID string) error {
 			return nil // cancelled meanwhile
 		}
 		return err
+	}
+	if s.cfg.MayStillSend != nil {
+		// The owner's right to send is re-checked at each run against today's policy; claims
+		// that cannot be read are no claims at all.
+		var c invite.Claims
+		if j.OwnerClaims == "" || json.Unmarshal([]byte(j.OwnerClaims), &c) != nil || !s.cfg.MayStillSend(c) {
+			r := &run{s: s, job: j, meta: invite.JobMeta(runID)}
+			r.halt(stopNotAllowed)
+			s.log.WarnContext(ctx, "bulk: the owner may no longer send; job stopped", "bulk_job", j.ID, "owner", j.OwnerUPN)
+			return r.finish(ctx)
+		}
 	}
 	r := &run{s: s, job: j, meta: invite.JobMeta(runID), end: s.now().Add(s.cfg.Slice),
 		owner: invite.Inviter{TenantID: j.TenantID, ObjectID: j.OwnerOID, UPN: j.OwnerUPN, Name: j.OwnerName}}

@@ -2,10 +2,12 @@ package bulk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -99,8 +101,13 @@ type Config struct {
 	Slice       time.Duration // how long one run of the job works before handing over to the next
 	MaxRows     int
 	MaxBytes    int64
-	Clock       func() time.Time
-	Logger      *slog.Logger
+	// MayStillSend decides, at each run of a job, whether its owner may still send it, from the
+	// claims they signed in with and the policy of the day (PORTICO_INVITERS and
+	// PORTICO_BULK_INVITERS as configured now); false stops the job with its unsent rows "not
+	// sent". Nil: not re-checked.
+	MayStillSend func(c invite.Claims) bool
+	Clock        func() time.Time
+	Logger       *slog.Logger
 }
 
 // Service is Portico's bulk invitation.
@@ -166,6 +173,24 @@ var (
 type Source struct {
 	Name     string // the file's name, "pasted" or "api"
 	Defaults Defaults
+	// Claims are the owner's sign-in claims; each run of the job re-checks them against the
+	// policy of the day (Config.MayStillSend).
+	Claims *invite.Claims
+}
+
+// MayUse reports whether an employee may use bulk invitations: they may invite, and they are an
+// administrator or hold one of bulkInviters (app roles, directory role template ids, group ids;
+// PORTICO_BULK_INVITERS).
+func MayUse(inv invite.Inviter, c invite.Claims, bulkInviters []string) bool {
+	if !inv.MayInvite().Allowed {
+		return false
+	}
+	if inv.Has(invite.RoleAdministrator) {
+		return true
+	}
+	return slices.ContainsFunc(bulkInviters, func(r string) bool {
+		return r != "" && (slices.Contains(c.AppRoles, r) || slices.Contains(c.Wids, r) || slices.Contains(c.Groups, r))
+	})
 }
 
 // Prepare parses r, runs the dry run with the employee's token ts and keeps the result as a draft
@@ -210,7 +235,7 @@ func (s *Service) prepare(ctx context.Context, ts oauth2.TokenSource, actor invi
 	checked := DryRun(ctx, s.invites, ts, actor, rows, src.Defaults)
 	j := &store.BulkJob{
 		TenantID: actor.TenantID, OwnerOID: actor.ObjectID, OwnerUPN: actor.UPN, OwnerName: actor.Name,
-		OwnerAdmin: actor.Has(invite.RoleAdministrator), State: store.BulkDraft, Source: src.Name, Format: sum.Format,
+		OwnerAdmin: actor.Has(invite.RoleAdministrator), OwnerClaims: claimsJSON(src.Claims), State: store.BulkDraft, Source: src.Name, Format: sum.Format,
 		SendEmail: src.Defaults.Delivery != DeliveryLink, CreatedAt: s.now().UTC(),
 	}
 	if err := s.store.CreateBulkJob(ctx, j, checked); err != nil {
@@ -224,6 +249,17 @@ func (s *Service) prepare(ctx context.Context, ts oauth2.TokenSource, actor invi
 	}
 	s.audit(ctx, actor, meta, ActionBulkPrepare, j.ID, invite.OutcomeSuccess, strconv.Itoa(len(rows))+" rows, "+sum.Format)
 	return j, nil
+}
+
+func claimsJSON(c *invite.Claims) string {
+	if c == nil {
+		return ""
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // Job returns a job the actor may see: their own, or any of their tenant's for an administrator.

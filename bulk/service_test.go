@@ -596,3 +596,50 @@ func TestSendUnderThirtyPercentFaults(t *testing.T) {
 		t.Errorf("not every fault was injected: %v", ft.hits)
 	}
 }
+
+// A job whose owner may no longer send bulk invitations when it runs (the operator took their
+// group out of PORTICO_BULK_INVITERS) stops, its rows "not sent", and nothing reaches Graph.
+func TestOwnerNoLongerAllowed(t *testing.T) {
+	h := newHarness(t, hopts{rate: 1000})
+	allowed := []string{"g-bulk"}
+	h.svc.cfg.MayStillSend = func(c invite.Claims) bool {
+		inv := invite.InviterPolicy{}.Inviter(c)
+		return MayUse(inv, c, allowed)
+	}
+	emp := invite.Inviter{TenantID: h.admin.TenantID, ObjectID: h.admin.ObjectID, UPN: "ines@contoso.example", Name: "Ines"}
+	claims := &invite.Claims{TenantID: emp.TenantID, ObjectID: emp.ObjectID, UPN: emp.UPN, Groups: []string{"g-bulk"}}
+	j, err := h.svc.Prepare(context.Background(), h.user, emp, strings.NewReader(addresses(5, "n")), Source{Name: "n.csv", Claims: claims}, invite.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.Confirm(context.Background(), emp, j.ID, invite.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	allowed = []string{"g-other"}
+	if err := h.svc.Run(context.Background(), j.ID, "r"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := h.db.GetBulkJob(context.Background(), j.ID)
+	counts, _ := h.db.BulkRowCounts(context.Background(), j.ID)
+	if got.State != store.BulkCancelled || counts[store.RowNotSent] != 5 || len(h.tenant.Invitations()) != 0 {
+		t.Fatalf("job %s %q, counts %v, %d invitations", got.State, got.Note, counts, len(h.tenant.Invitations()))
+	}
+	if r := h.rows(t, j.ID)[0]; r.Reason != ReasonNotAllow {
+		t.Fatalf("row reason %q", r.Reason)
+	}
+	// Still allowed: it runs.
+	allowed = []string{"g-bulk"}
+	j2, _ := h.svc.Prepare(context.Background(), h.user, emp, strings.NewReader(addresses(2, "m")), Source{Claims: claims}, invite.Meta{})
+	_ = h.svc.Confirm(context.Background(), emp, j2.ID, invite.Meta{})
+	h.runToEnd(t, j2.ID)
+	if c, _ := h.db.BulkRowCounts(context.Background(), j2.ID); c[store.RowInvited] != 2 {
+		t.Fatalf("allowed owner's job: %v", c)
+	}
+	// A job without claims (made before they were kept, or damaged) is not sent.
+	j3, _ := h.svc.Prepare(context.Background(), h.user, emp, strings.NewReader(addresses(1, "o")), Source{}, invite.Meta{})
+	_ = h.svc.Confirm(context.Background(), emp, j3.ID, invite.Meta{})
+	_ = h.svc.Run(context.Background(), j3.ID, "r")
+	if c, _ := h.db.BulkRowCounts(context.Background(), j3.ID); c[store.RowNotSent] != 1 {
+		t.Fatalf("job without claims: %v", c)
+	}
+}

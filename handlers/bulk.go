@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,16 +49,17 @@ func (s *Server) mayBulk(c echo.Context) bool {
 	if u == nil {
 		return false
 	}
-	inv := s.inviterOf(u)
-	if !inv.MayInvite().Allowed {
-		return false
+	return bulk.MayUse(s.inviterOf(u), claimsOf(u), s.Config.BulkInviters)
+}
+
+// bulkClaims are the signed-in employee's claims, kept with a bulk job for the re-check at each run.
+func bulkClaims(c echo.Context) *invite.Claims {
+	u := currentUser(c)
+	if u == nil {
+		return nil
 	}
-	if inv.Has(invite.RoleAdministrator) {
-		return true
-	}
-	return slices.ContainsFunc(s.Config.BulkInviters, func(r string) bool {
-		return r != "" && (slices.Contains(u.Roles, r) || slices.Contains(u.Wids, r) || slices.Contains(u.Groups, r))
-	})
+	cl := claimsOf(u)
+	return &cl
 }
 
 // requireBulk lets through only those who may use bulk invitations (and only when bulk is built).
@@ -168,7 +168,7 @@ func (s *Server) bulkUpload(c echo.Context) error {
 	} else {
 		return s.renderBulkForm(c, http.StatusBadRequest, v, "Choose a CSV file or paste addresses, one per line.")
 	}
-	j, err := s.Bulk.Prepare(c.Request().Context(), s.graphTokens(c), s.inviter(c), src, bulk.Source{Name: name, Defaults: d}, meta(c))
+	j, err := s.Bulk.Prepare(c.Request().Context(), s.graphTokens(c), s.inviter(c), src, bulk.Source{Name: name, Defaults: d, Claims: bulkClaims(c)}, meta(c))
 	var fe *bulk.FileError
 	if errors.As(err, &fe) {
 		return s.renderBulkForm(c, http.StatusUnprocessableEntity, v, fileProblem(fe))

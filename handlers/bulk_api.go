@@ -90,10 +90,10 @@ func (s *Server) apiBulkCreate(c echo.Context) error {
 		var rows []bulk.Row
 		rows, err = s.readBulkJSON(c.Request().Body, d)
 		if err == nil {
-			j, err = s.Bulk.PrepareRows(ctx, s.graphTokens(c), inv, rows, "json", bulk.Source{Name: "api", Defaults: d}, meta(c))
+			j, err = s.Bulk.PrepareRows(ctx, s.graphTokens(c), inv, rows, "json", bulk.Source{Name: "api", Defaults: d, Claims: bulkClaims(c)}, meta(c))
 		}
 	case strings.HasPrefix(ct, "text/csv"), strings.HasPrefix(ct, "text/plain"):
-		j, err = s.Bulk.Prepare(ctx, s.graphTokens(c), inv, c.Request().Body, bulk.Source{Name: "api", Defaults: d}, meta(c))
+		j, err = s.Bulk.Prepare(ctx, s.graphTokens(c), inv, c.Request().Body, bulk.Source{Name: "api", Defaults: d, Claims: bulkClaims(c)}, meta(c))
 	default:
 		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Send a CSV file (Content-Type: text/csv) or a JSON array of invitations (Content-Type: application/json).")
 	}

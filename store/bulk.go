@@ -44,7 +44,8 @@ type BulkJob struct {
 	OwnerOID    string
 	OwnerUPN    string
 	OwnerName   string
-	OwnerAdmin  bool // the owner was an administrator when they confirmed (Member rows need one)
+	OwnerAdmin  bool   // the owner was an administrator when they confirmed (Member rows need one)
+	OwnerClaims string // the owner's sign-in claims (JSON) when they prepared it, re-checked against the policy at each run
 	State       string
 	Source      string // the file's name, "pasted" or "api"
 	Format      string // bulk's format name
@@ -91,7 +92,7 @@ func BulkRowFinal(state string) bool {
 	return true
 }
 
-const bulkJobColumns = `id, tenant_id, owner_oid, owner_upn, owner_name, owner_admin, state, source, format, send_email, rows_total,
+const bulkJobColumns = `id, tenant_id, owner_oid, owner_upn, owner_name, owner_admin, owner_claims, state, source, format, send_email, rows_total,
 river_job_id, note, created_at, confirmed_at, started_at, finished_at`
 
 const bulkRowColumns = `job_id, n, line, email, display_name, message, cc_address, redirect_url, language, user_type,
@@ -99,7 +100,7 @@ send_email, verdict, state, reason, invitation_id, error_code, attempts, sending
 
 func scanBulkJob(s scanner) (*BulkJob, error) {
 	var j BulkJob
-	err := s.Scan(&j.ID, &j.TenantID, &j.OwnerOID, &j.OwnerUPN, &j.OwnerName, &j.OwnerAdmin, &j.State, &j.Source, &j.Format, &j.SendEmail,
+	err := s.Scan(&j.ID, &j.TenantID, &j.OwnerOID, &j.OwnerUPN, &j.OwnerName, &j.OwnerAdmin, &j.OwnerClaims, &j.State, &j.Source, &j.Format, &j.SendEmail,
 		&j.RowsTotal, &j.RiverJobID, &j.Note, timeCol{&j.CreatedAt}, nullTimeCol{&j.ConfirmedAt}, nullTimeCol{&j.StartedAt},
 		nullTimeCol{&j.FinishedAt})
 	if err != nil {
@@ -132,7 +133,7 @@ func (db *DB) CreateBulkJob(ctx context.Context, j *BulkJob, rows []BulkRow) err
 // CreateBulkJob writes a job and its rows; call it inside a transaction (DB.CreateBulkJob does).
 func (q *Queries) CreateBulkJob(ctx context.Context, j *BulkJob, rows []BulkRow) error {
 	if err := checkText([2]string{"id", j.ID}, [2]string{"tenant id", j.TenantID}, [2]string{"owner", j.OwnerOID},
-		[2]string{"owner UPN", j.OwnerUPN}, [2]string{"owner name", j.OwnerName}, [2]string{"state", j.State},
+		[2]string{"owner UPN", j.OwnerUPN}, [2]string{"owner name", j.OwnerName}, [2]string{"owner claims", j.OwnerClaims}, [2]string{"state", j.State},
 		[2]string{"source", j.Source}, [2]string{"format", j.Format}, [2]string{"note", j.Note}); err != nil {
 		return fmt.Errorf("store: create bulk job: %w", err)
 	}
@@ -144,8 +145,8 @@ func (q *Queries) CreateBulkJob(ctx context.Context, j *BulkJob, rows []BulkRow)
 	}
 	j.CreatedAt = utc(j.CreatedAt)
 	j.RowsTotal = len(rows)
-	if _, err := q.exec(ctx, `INSERT INTO bulk_jobs (`+bulkJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.ID, j.TenantID, j.OwnerOID, j.OwnerUPN, j.OwnerName, j.OwnerAdmin, j.State, j.Source, j.Format, j.SendEmail, j.RowsTotal,
+	if _, err := q.exec(ctx, `INSERT INTO bulk_jobs (`+bulkJobColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.ID, j.TenantID, j.OwnerOID, j.OwnerUPN, j.OwnerName, j.OwnerAdmin, j.OwnerClaims, j.State, j.Source, j.Format, j.SendEmail, j.RowsTotal,
 		j.RiverJobID, j.Note, q.ts(j.CreatedAt), q.nullTS(j.ConfirmedAt), q.nullTS(j.StartedAt), q.nullTS(j.FinishedAt)); err != nil {
 		return fmt.Errorf("store: create bulk job: %w", err)
 	}

@@ -22,7 +22,7 @@ func testBulkJobs(t *testing.T, db *DB) {
 	rows := bulkRows(250)
 	rows[3].Verdict, rows[3].State, rows[3].Reason = VerdictSkip, RowSkipped, "already a member"
 	rows[4].Verdict = VerdictResend
-	j := &BulkJob{TenantID: "t1", OwnerOID: "oid-1", OwnerUPN: "ann@contoso.example", OwnerName: "Ann", OwnerAdmin: true, State: BulkDraft,
+	j := &BulkJob{TenantID: "t1", OwnerOID: "oid-1", OwnerUPN: "ann@contoso.example", OwnerName: "Ann", OwnerAdmin: true, OwnerClaims: `{"Groups":["g1"]}`, State: BulkDraft,
 		Source: "partners.csv", Format: "entra", SendEmail: true, CreatedAt: at(0)}
 	if err := db.CreateBulkJob(ctx, j, rows); err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func testBulkJobs(t *testing.T, db *DB) {
 		t.Fatalf("job %+v", j)
 	}
 	got, err := db.GetBulkJob(ctx, j.ID)
-	if err != nil || got.OwnerUPN != "ann@contoso.example" || got.State != BulkDraft || !got.CreatedAt.Equal(utc(at(0))) || got.ConfirmedAt != nil || got.RowsTotal != 250 || !got.SendEmail || !got.OwnerAdmin {
+	if err != nil || got.OwnerUPN != "ann@contoso.example" || got.State != BulkDraft || !got.CreatedAt.Equal(utc(at(0))) || got.ConfirmedAt != nil || got.RowsTotal != 250 || !got.SendEmail || !got.OwnerAdmin || got.OwnerClaims != `{"Groups":["g1"]}` {
 		t.Fatalf("GetBulkJob: %+v, %v", got, err)
 	}
 	if _, err := db.GetBulkJob(ctx, "nope"); !errors.Is(err, ErrNotFound) {

@@ -8,6 +8,7 @@ CREATE TABLE bulk_jobs (
     owner_upn     TEXT NOT NULL DEFAULT '',
     owner_name    TEXT NOT NULL DEFAULT '',
     owner_admin   INTEGER NOT NULL DEFAULT 0,
+    owner_claims  TEXT NOT NULL DEFAULT '',
     state         TEXT NOT NULL,
     source        TEXT NOT NULL DEFAULT '',
     format        TEXT NOT NULL DEFAULT '',
