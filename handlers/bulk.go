@@ -270,6 +270,7 @@ func (s *Server) bulkShow(c echo.Context) error {
 	}
 	if after > 0 {
 		m.PrevURL = "/bulk/" + j.ID + "?after=" + strconv.Itoa(max(0, after-bulkPageRows))
+		m.PageQuery = "?after=" + strconv.Itoa(after)
 	}
 	var shown []string
 	for _, r := range rows {
