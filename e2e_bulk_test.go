@@ -446,3 +446,32 @@ func TestBulkCancelFromTheJobsPage(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	must(t, len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations")) == n, "nothing sent after cancelling")
 }
+
+// The review of a long file is paged; the choice made on a page applies to that page's rows.
+func TestBulkReviewPages(t *testing.T) {
+	tenant := newTenant(t)
+	h := startWithBackground(t, tenant, map[string]string{"PORTICO_DATABASE_URL": sqliteFile(t)}, bulkTokens(t, tenant))
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	admin.get("/bulk")
+	var file strings.Builder
+	file.WriteString("email\n")
+	for i := range 450 {
+		fmt.Fprintf(&file, "page%03d@fabrikam.example\n", i)
+	}
+	up := admin.upload(nil, "long.csv", []byte(file.String()))
+	jobPath := up.Header.Get("Location")
+	first := admin.get(jobPath)
+	must(t, first.Doc.Find(`[data-testid="bulk-row"]`).Length() == 200, "200 rows a page")
+	next, ok := first.Doc.Find(`a[rel="next"]`).Attr("href")
+	must(t, ok && strings.HasSuffix(next, "?after=200"), "next page link %q", next)
+	second := admin.get(next)
+	action, _ := second.Doc.Find(`[data-testid="bulk-review"]`).Attr("action")
+	rowsField, _ := second.Doc.Find(`input[name="rows"]`).Attr("value")
+	must(t, strings.HasPrefix(rowsField, "201,") && strings.HasSuffix(rowsField, ",400"), "the form names its page's rows: %q", rowsField[:min(len(rowsField), 20)])
+	saved := admin.post(action, url.Values{"rows": {rowsField}, "exclude": {"250"}, "action": {"save"}})
+	must(t, saved.Status == http.StatusSeeOther && strings.HasSuffix(saved.Header.Get("Location"), "?after=200"), "back to the same page: %q", saved.Header.Get("Location"))
+	again := admin.get(saved.Header.Get("Location"))
+	must(t, again.Doc.Find(`#ex-250:checked`).Length() == 1 && text(again, `[data-testid="count-excluded"]`) == "1", "row 250 left out")
+	must(t, len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations")) == 0, "nothing sent")
+}
