@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
 
 	"portico/invite"
 	"portico/views"
@@ -30,6 +31,7 @@ func (s *Server) listInvitations(c echo.Context) error {
 		return err
 	}
 	ts := s.graphTokens(c)
+	s.settleListed(c, ts, inv, lp.Invitations)
 	items := s.Invites.RefreshStates(ctx, ts, lp.Invitations, s.stateRefresh())
 
 	p := s.page(c, "My invitations")
@@ -82,4 +84,28 @@ func (s *Server) checkAddress(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return render(c, http.StatusOK, views.CheckFragment(views.Check{Kind: kind, Text: res.Message}))
+}
+
+// listSettleMax is how many of a page's "Sending…" records one render may settle by lookup.
+const listSettleMax = 5
+
+// settleListed settles the page's records still "Sending…" whose send was left open past its
+// lease (a restart without a background reconciler), at most listSettleMax per render, and puts
+// the settled records in their place.
+func (s *Server) settleListed(c echo.Context, ts oauth2.TokenSource, inv invite.Inviter, recs []invite.Invitation) {
+	ctx := c.Request().Context()
+	n := 0
+	for i := range recs {
+		if !recs[i].Sending() || n == listSettleMax {
+			continue
+		}
+		n++
+		settled, err := s.Invites.SettleSending(ctx, ts, inv, recs[i].ID)
+		if err != nil || !settled {
+			continue
+		}
+		if fresh, err := s.Invites.Get(ctx, inv, recs[i].ID); err == nil {
+			recs[i] = *fresh
+		}
+	}
 }

@@ -168,7 +168,8 @@ type invitationResponse struct {
 	SendInvitationMessage   bool   `json:"sendInvitationMessage"`
 	// InviteRedeemURL is Graph's redemption URL when Portico may hand it out (no email sent), else
 	// null. Redemption says why: "returned" (the URL is here), "emailed" (Graph emailed it; Portico
-	// holds it sealed behind the join link), "direct_link" (Graph's answer was lost and the
+	// holds it sealed behind the join link), "held" (no email; returned only to the request that
+	// sent it, revealed again on the record's page), "direct_link" (Graph's answer was lost and the
 	// invitation was confirmed by a directory lookup: no redemption URL is known; joinUrl leads to
 	// the tenant-specific sign-in, where the partner redeems just in time), "unknown" (the same
 	// without a join link), "sending" (no answer yet: 202).
@@ -201,8 +202,10 @@ func invitationJSON(res *invite.Result) invitationResponse {
 		out.Redemption = "direct_link"
 	case res.ConfirmedByLookup || !r.HasRedeemURL():
 		out.Redemption = "unknown"
-	default:
+	case r.SendEmail:
 		out.Redemption = "emailed"
+	default:
+		out.Redemption = "held"
 	}
 	return out
 }

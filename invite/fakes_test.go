@@ -809,3 +809,8 @@ func (m *memStore) intents() []store.SendIntent {
 func (m *memStore) OpenIntentOfInvitation(_ context.Context, id string) (*store.SendIntent, error) {
 	return m.findIntent(func(in store.SendIntent) bool { return in.InvitationID == id && in.State == store.IntentOpen })
 }
+
+func (m *memStore) HasDueIntents(_ context.Context, now time.Time) (bool, error) {
+	in, _ := m.findIntent(func(in store.SendIntent) bool { return in.State == store.IntentOpen && !in.LeaseUntil.After(now) })
+	return in != nil, nil
+}

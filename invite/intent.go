@@ -37,6 +37,9 @@ const (
 	// DefaultReconcilePatience is how long the reconciler keeps looking up an intent's guest
 	// (Graph's directory is eventually consistent) before it records the invitation as not sent.
 	DefaultReconcilePatience = 10 * time.Minute
+	// DefaultPreflightBudget bounds the checks before sending (the directory lookups): with
+	// SendWait it keeps a submit well inside the server's 60 s write timeout.
+	DefaultPreflightBudget = 20 * time.Second
 	// DefaultUncertainLookup bounds the lookup right after an uncertain answer.
 	DefaultUncertainLookup = 5 * time.Second
 )
@@ -233,6 +236,8 @@ type sendOutcome struct {
 // and waits at most s.sendWait for it: past that the caller gets the record as still sending (the
 // work goes on and settles it; if the process dies, the reconciler does).
 func (a *attempt) run(ctx context.Context, ts oauth2.TokenSource, gi *graph.Invitation) (*Result, error) {
+	// What the caller sees if Graph is slow, taken before the send goroutine may change a.rec.
+	pending := a.sendingResult()
 	done := make(chan sendOutcome, 1)
 	a.s.inflight.Add(1)
 	go func() {
@@ -250,8 +255,8 @@ func (a *attempt) run(ctx context.Context, ts oauth2.TokenSource, gi *graph.Invi
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	a.log.InfoContext(ctx, "invite: Graph is slow; answering with the invitation still sending", "invitation", a.rec.ID, "intent", a.intent.ID)
-	return a.sendingResult(), nil
+	a.log.InfoContext(ctx, "invite: Graph is slow; answering with the invitation still sending", "invitation", pending.Invitation.ID, "intent", pending.IntentID)
+	return pending, nil
 }
 
 // Drain waits, until ctx ends, for the sends still talking to Graph to settle their intents (a
@@ -361,6 +366,13 @@ func (s *Service) Reconcile(ctx context.Context, ts oauth2.TokenSource, limit in
 		}
 	}
 	return r, errors.Join(errs...)
+}
+
+// ReconcileDue reports whether Reconcile has work now: an open intent past its lease. An error
+// says "perhaps" (true).
+func (s *Service) ReconcileDue(ctx context.Context) bool {
+	due, err := s.store.HasDueIntents(ctx, s.now().UTC())
+	return due || err != nil
 }
 
 // reconcileOne settles one claimed intent, or leaves it open for a later lookup ("").

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"portico/graph"
 	"portico/keyring"
 	"portico/store"
@@ -320,5 +322,72 @@ func TestConfirmedWithoutDirectLink(t *testing.T) {
 	res, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
 	if err != nil || !res.ConfirmedByLookup || res.DirectLink || res.JoinURL != "" || len(h.store.links()) != 0 || res.Invitation.HasRedeemURL() {
 		t.Fatalf("res %+v, %v; want confirmed without a link", res, err)
+	}
+}
+
+// The caller and the reconciler never both settle one intent: when the reconciler confirmed it by
+// lookup first, the caller's late answer records nothing more (one audit event, one record).
+func TestCallerAndReconcilerSettleOnce(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, Policy{})
+	h.svc.sendWait = 20 * time.Millisecond
+	dir := newDirectory(0)
+	posted, release := make(chan struct{}), make(chan struct{})
+	h.graph.byAddr = dir.byAddr
+	h.graph.create = func(in *graph.Invitation) (*graph.Invitation, error) {
+		out, err := dir.create(in) // Graph acted...
+		close(posted)
+		<-release // ...and its answer is slow
+		return out, err
+	}
+	res, err := h.svc.Send(ctx, nil, employee, validReq(), meta)
+	if err != nil || !res.Sending {
+		t.Fatalf("Send = %+v, %v; want still sending", res, err)
+	}
+	<-posted
+	h.clock.Add(intentLease + time.Second)
+	if r, err := h.svc.Reconcile(ctx, nil, 10); err != nil || r.Confirmed != 1 {
+		t.Fatalf("Reconcile = %+v, %v", r, err)
+	}
+	close(release)
+	if err := h.svc.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	invs, evs, ins := h.store.invitations(), h.store.audits(), h.store.intents()
+	if len(invs) != 1 || !invs[0].Created() || len(evs) != 1 || len(ins) != 1 || ins[0].State != store.IntentDone || dir.posts() != 1 {
+		t.Fatalf("records %+v audit %+v intents %+v posts %d; want one of each", invs, evs, ins, dir.posts())
+	}
+	if !strings.Contains(evs[0].Detail, "reconciler") {
+		t.Fatalf("the reconciler's settlement should stand: %s", evs[0].Detail)
+	}
+}
+
+// hangingLookups is a Graph whose directory reads never answer before their context ends.
+type hangingLookups struct{ *fakeGraph }
+
+func (g hangingLookups) Lookup(ctx context.Context, _ oauth2.TokenSource, _ graph.Lookup) *graph.LookupResult {
+	<-ctx.Done()
+	return &graph.LookupResult{AddressErr: ctx.Err(), IdentityErr: ctx.Err(), OrganizationErr: ctx.Err()}
+}
+
+func (g hangingLookups) Organization(ctx context.Context, _ oauth2.TokenSource) (*graph.Organization, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// The checks before sending have their own budget: a directory that does not answer ends the
+// submit in time with "nothing was sent", and nothing is written but the audit event.
+func TestPreflightBudget(t *testing.T) {
+	h := newHarness(t, Policy{})
+	h.svc.graph = hangingLookups{h.graph}
+	h.svc.preflightBudget = 50 * time.Millisecond
+	began := time.Now()
+	_, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
+	var ge *GraphError
+	if !errors.As(err, &ge) || !strings.Contains(ge.Message, "sent nothing") || time.Since(began) > 2*time.Second {
+		t.Fatalf("Send = %v after %s; want a lookup failure within the budget", err, time.Since(began))
+	}
+	if h.graph.n("create") != 0 || len(h.store.invitations()) != 0 || len(h.store.intents()) != 0 {
+		t.Fatalf("something was sent or written: %v", h.graph.calls)
 	}
 }

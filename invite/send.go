@@ -125,7 +125,11 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		GraphIdentity: s.graphIdentity(a.meta),
 	}
 
-	pf, err := s.preflight(ctx, ts, a.owner, v.Email)
+	// The checks before sending have a budget of their own, so that with the bounded wait for the
+	// POST the submit answers well before the server's write timeout.
+	pctx, pcancel := context.WithTimeout(ctx, s.preflightBudget)
+	pf, err := s.preflight(pctx, ts, a.owner, v.Email)
+	pcancel()
 	if err != nil {
 		ge := describeGraphError(err, true)
 		d := a.base
@@ -481,13 +485,15 @@ func (a *attempt) recordFailure(ctx context.Context, cause error) error {
 	}
 	d := a.detail()
 	d.Status, d.ErrorCode = ge.Status, ge.Code
-	if err := a.record(ctx, nil, d); errors.Is(err, errSettled) {
+	err := a.record(ctx, nil, d)
+	switch {
+	case errors.Is(err, errSettled):
 		return err
-	} else if err != nil {
+	case err != nil:
 		a.log.ErrorContext(ctx, "invite: failed attempt not recorded", "invitation", rec.ID, "err", err)
-	} else if a.existing != nil {
+	case a.existing != nil:
 		ge.Invitation = a.existing // a failed resend leaves the record as it was
-	} else {
+	default:
 		ge.Invitation = rec
 	}
 	a.log.WarnContext(ctx, "invite: Graph refused the invitation", "invitation", rec.ID,

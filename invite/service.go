@@ -70,6 +70,7 @@ type Store interface {
 	SettleIntent(ctx context.Context, id, state, outcome, errText string, at time.Time) (bool, error)
 	ExtendIntent(ctx context.Context, id string, until time.Time) (bool, error)
 	ClaimIntents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error)
+	HasDueIntents(ctx context.Context, now time.Time) (bool, error)
 	// The quota: LockQuota serialises one inviter's reservations until the transaction ends;
 	// QuotaUse lists when their intents that count were opened, newest first.
 	LockQuota(ctx context.Context, tenantID, actorOID string, at time.Time) error
@@ -156,6 +157,7 @@ type Service struct {
 	sendBudget      time.Duration
 	patience        time.Duration
 	uncertainLookup time.Duration
+	preflightBudget time.Duration
 	directLink      string
 	inflight        sync.WaitGroup // detached sends not settled yet (Drain)
 	// kick asks for the reconciler to run soon for an intent (set by the job runner).
@@ -193,6 +195,7 @@ func NewService(cfg Config) *Service {
 		sendBudget:      orDuration(cfg.SendBudget, DefaultSendBudget),
 		patience:        orDuration(cfg.ReconcilePatience, DefaultReconcilePatience),
 		uncertainLookup: DefaultUncertainLookup,
+		preflightBudget: DefaultPreflightBudget,
 		directLink:      cfg.DirectLink,
 		orgs:            map[string]*orgEntry{},
 		initials:        map[string]string{},

@@ -286,3 +286,8 @@ func (a *StoreAdapter) QuotaUse(ctx context.Context, tenantID, actorOID string, 
 func (a *StoreAdapter) OpenIntentOfInvitation(ctx context.Context, invitationID string) (*store.SendIntent, error) {
 	return a.q.OpenIntentOfInvitation(ctx, invitationID)
 }
+
+// HasDueIntents reports whether the reconciler has work.
+func (a *StoreAdapter) HasDueIntents(ctx context.Context, now time.Time) (bool, error) {
+	return a.q.HasDueIntents(ctx, now)
+}

@@ -148,6 +148,13 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		if cfg.ReconcileInterval > 0 {
 			periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.ReconcileInterval),
 				func() (river.JobArgs, *river.InsertOpts) {
+					// A run only when there is work, so the job list is not filled with empty runs
+					// every 15 s (one indexed read, bounded: the constructor must not block).
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					defer cancel()
+					if !cfg.Invites.ReconcileDue(ctx) {
+						return nil, nil
+					}
 					return IntentReconcileArgs{Asker: Asker{Kind: AskerSchedule}}, nil
 				},
 				&river.PeriodicJobOpts{RunOnStart: true, ID: KindIntentReconcile}))

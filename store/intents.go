@@ -274,3 +274,16 @@ ORDER BY opened_at DESC`+q.page(limit, 0), tenantID, actorOID, q.ts(since))
 	}
 	return out, rows.Err()
 }
+
+// HasDueIntents reports whether any open intent's lease ended by now (the reconciler has work).
+func (q *Queries) HasDueIntents(ctx context.Context, now time.Time) (bool, error) {
+	var one int
+	err := q.queryRow(ctx, "SELECT 1 FROM send_intents WHERE state = 'open' AND lease_until <= ? LIMIT 1", q.ts(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: due intents: %w", err)
+	}
+	return true, nil
+}

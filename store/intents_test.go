@@ -125,6 +125,12 @@ func testIntentClaims(t *testing.T, db *DB) {
 		t.Fatal(err)
 	}
 	now := at(150 * time.Second) // i1 and i2 are past their lease; i0 is settled
+	if due, err := db.HasDueIntents(ctx, at(30*time.Second)); err != nil || due {
+		t.Fatalf("HasDueIntents before any lease ended = %v, %v", due, err)
+	}
+	if due, err := db.HasDueIntents(ctx, now); err != nil || !due {
+		t.Fatalf("HasDueIntents = %v, %v; want true", due, err)
+	}
 	got, err := db.ClaimIntents(ctx, now, time.Minute, 10)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("ClaimIntents = %+v, %v; want i1 and i2", got, err)
