@@ -29,7 +29,7 @@ const (
 	// whose attempt times out is never sent again: its outcome is unknown (ErrUncertain).
 	// ARCHITECTURE.md ("Time budgets") explains how these fit the submit's bounded wait.
 	defaultTimeout        = 30 * time.Second
-	defaultAttemptTimeout = 20 * time.Second
+	defaultAttemptTimeout = 25 * time.Second
 	defaultMaxBodyBytes   = 1 << 20
 	backoffBase           = 500 * time.Millisecond
 	backoffCap            = 8 * time.Second
@@ -95,7 +95,7 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithAttemptTimeout bounds each HTTP exchange of a call (default 20s; never more than the call's
+// WithAttemptTimeout bounds each HTTP exchange of a call (default 25s; never more than the call's
 // WithTimeout). A GET that times out is tried again within the call's budget; a POST is not.
 func WithAttemptTimeout(d time.Duration) Option {
 	return func(c *Client) {

@@ -38,8 +38,10 @@ const (
 	// (Graph's directory is eventually consistent) before it records the invitation as not sent.
 	DefaultReconcilePatience = 10 * time.Minute
 	// DefaultPreflightBudget bounds the checks before sending (the directory lookups): with
-	// SendWait it keeps a submit well inside the server's 60 s write timeout.
-	DefaultPreflightBudget = 20 * time.Second
+	// SendWait it keeps a submit well inside the server's 60 s write timeout (30 + 10 s). It
+	// exceeds the graph client's 25 s attempt timeout, so a lookup Graph answers slowly (22 s,
+	// as seen in production) still completes.
+	DefaultPreflightBudget = 30 * time.Second
 	// DefaultUncertainLookup bounds the lookup right after an uncertain answer.
 	DefaultUncertainLookup = 5 * time.Second
 )
