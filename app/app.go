@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"portico/bulk"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,7 @@ type App struct {
 	Jobs             *jobs.Runner // the durable job queue on the same database
 	// Approvals carries out approval requests (PORTICO_APPROVAL); nil when none are configured.
 	Approvals *invite.Approvals
+	Bulk      *bulk.Service
 	Handler   http.Handler
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
@@ -209,6 +211,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Access:        a.Invites,
 		DemoOutboxURL: a.demoOutboxURL(),
 		Approvals:     a.handlerApprovals(),
+		Bulk:          a.Bulk,
 	})
 	return nil
 }

@@ -147,6 +147,9 @@ func WithPriority(ctx context.Context, p string) context.Context {
 	return context.WithValue(ctx, priorityKey{}, p)
 }
 
+// PriorityOf is the x-ms-throttle-priority ctx asks for ("" when none).
+func PriorityOf(ctx context.Context) string { return priorityOf(ctx) }
+
 func priorityOf(ctx context.Context) string {
 	p, _ := ctx.Value(priorityKey{}).(string)
 	switch p = strings.ToLower(strings.TrimSpace(p)); p {

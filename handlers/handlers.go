@@ -48,6 +48,7 @@ type Deps struct {
 	// DemoOutboxURL is devtenant's outbox page in demo mode.
 	DemoOutboxURL string
 	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
+	Bulk          Bulk      // bulk invitations (/bulk, /api/bulk); nil: refused
 }
 
 // Server holds the handlers' dependencies.
@@ -120,7 +121,7 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 		p.CSRF = sess.Data.CSRF
 		if u := sess.User(); u != nil {
 			inv := s.inviterOf(u)
-			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: inv.SeesAll()}
+			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: inv.SeesAll(), Bulk: s.Bulk != nil && s.mayBulk(c)}
 			s.approverHeader(c, p.User, inv)
 		}
 	}

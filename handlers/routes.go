@@ -55,6 +55,21 @@ func (s *Server) routes(e *echo.Echo) {
 	req.POST("/approve", s.approveRequest)
 	req.POST("/deny", s.denyRequest)
 	req.POST("/cancel", s.cancelRequest)
+	// Bulk invitations: the upload takes a larger body, read before the CSRF check finds its token.
+	// (Route middleware, not a group: a group's middleware also runs for every unknown path.)
+	e.POST("/bulk", s.bulkUpload, s.bulkBodyLimit, s.withSession,
+		s.requireSignIn, s.checkOrigin, s.parseUpload, s.checkCSRF, s.requireBulk)
+	e.POST("/api/bulk", s.apiBulkCreate, s.bulkBodyLimit, s.withSession,
+		s.requireSignIn, s.checkOrigin, s.checkCSRF, s.requireBulk)
+	in.GET("/api/bulk/:id", s.apiBulkShow, s.requireBulk)
+	bulkIn := in.Group("/bulk", s.requireBulk)
+	bulkIn.GET("", s.bulkForm)
+	bulkIn.GET("/template.csv", s.bulkTemplate)
+	bulkIn.GET("/:id", s.bulkShow)
+	bulkIn.POST("/:id/confirm", s.bulkConfirm)
+	bulkIn.POST("/:id/cancel", s.bulkCancel)
+	bulkIn.GET("/:id/verdicts.csv", s.bulkCSV("verdicts"))
+	bulkIn.GET("/:id/results.csv", s.bulkCSV("results"))
 
 	admin := in.Group("/admin", s.requireAdmin)
 	admin.GET("/audit", s.auditPage)

@@ -132,7 +132,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		RedirectHost:  hostOf(v.RedirectURL),
 		DisplayName:   v.DisplayName,
 		ResendOf:      a.resendOf,
-		GraphIdentity: s.graphIdentity(),
+		GraphIdentity: s.graphIdentity(a.meta),
 	}
 	a.approval.annotate(&a.base, a.owner)
 
@@ -186,8 +186,8 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	// The employee who asked is the first sponsor in both modes (for an approved request the
 	// requester, then the sponsors they named, then the approver), then the sponsors they named.
 	// Delegated with nobody else named, Graph makes the inviter the sponsor on its own; as itself,
-	// Graph knows no inviter.
-	if s.appOnly || a.approval != nil || len(a.sponsors) > 1 {
+	// Graph knows no inviter (nor in a job, which the employee who asked for is the sponsor of).
+	if s.appOnly || a.meta.Via == ViaJob || a.approval != nil || len(a.sponsors) > 1 {
 		gi.InvitedUserSponsors = a.sponsorRefs()
 	}
 	return a.run(ctx, ts, gi)

@@ -26,6 +26,8 @@ type Graph interface {
 	Organization(ctx context.Context, ts oauth2.TokenSource) (*graph.Organization, error)
 	// Lookup sends the preflight's directory reads together (one JSON batch, one round trip).
 	Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.Lookup) *graph.LookupResult
+	// LookupMany sends many Lookups' reads in JSON batches sent together (bulk dry runs).
+	LookupMany(ctx context.Context, ts oauth2.TokenSource, ls []graph.Lookup) []*graph.LookupResult
 	// GetUsers reads many users by id in JSON batches sent at once (one round trip).
 	GetUsers(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*graph.User, error)
 }
@@ -243,8 +245,9 @@ func orDuration(d, def time.Duration) time.Duration {
 
 // graphIdentity is what the audit trail says about how Graph was called: "application" in
 // application mode, "" (the employee's own delegated token) otherwise.
-func (s *Service) graphIdentity() string {
-	if s.appOnly {
+func (s *Service) graphIdentity(meta Meta) string {
+	// Background jobs (bulk sending) always call Graph as Portico itself.
+	if s.appOnly || meta.Via == ViaJob {
 		return "application"
 	}
 	return ""

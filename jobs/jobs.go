@@ -9,6 +9,7 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,9 @@ type Config struct {
 	// NoticeRetry, when set, is the wait before a notice's next attempt (River's backoff otherwise).
 	NoticeRetry func(attempt int) time.Duration
 
+	// Bulk sends confirmed bulk invitations (bulk.Service); nil: bulk jobs wait for an instance
+	// that has it.
+	Bulk BulkSender
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
 	Register func(w *river.Workers)
@@ -190,6 +194,13 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	periodic = r.addApprovals(workers, periodic)
 	periodic = append(periodic, r.registerNotices(workers)...)
+	river.AddWorker(workers, &bulkSendWorker{r: r})
+	if cfg.Bulk != nil && cfg.Tokens != nil {
+		r.features = append(r.features, Feature{Name: "Bulk invitations sent in the background", On: true})
+	} else {
+		r.features = append(r.features, Feature{Name: "Bulk invitations sent in the background",
+			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); dry runs still work"})
+	}
 	if cfg.Register != nil {
 		cfg.Register(workers)
 	}
@@ -448,6 +459,7 @@ type Job struct {
 	FinishedAt  *time.Time
 	AttemptedBy []string // the instances (River client ids) that ran it
 	Cancellable bool     // not yet finished: Cancel still has something to stop
+	BulkJobID   string   // KindBulkSend: the bulk invitation it sends
 }
 
 // cancellable reports whether a job can still be cancelled: River's final states cannot.
@@ -465,6 +477,12 @@ func jobOf(row *rivertype.JobRow) Job {
 		AttemptedBy: row.AttemptedBy, Cancellable: cancellable(row)}
 	if n := len(row.Errors); n > 0 {
 		j.LastError = row.Errors[n-1].Error
+	}
+	if row.Kind == KindBulkSend {
+		var a BulkSendArgs
+		if json.Unmarshal(row.EncodedArgs, &a) == nil {
+			j.BulkJobID = a.BulkJobID
+		}
 	}
 	return j
 }

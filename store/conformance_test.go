@@ -55,6 +55,8 @@ func runConformance(t *testing.T, b backend) {
 		{"send intent claims", testIntentClaims},
 		{"sponsors and groups", testSponsorsAndGroups},
 		{"notices", testNotices},
+		{"bulk jobs and rows", testBulkJobs},
+		{"bulk row transitions under concurrency", testBulkRowRace},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
