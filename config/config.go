@@ -116,6 +116,16 @@ type Config struct {
 	// certificate made in memory and registered with devtenant; the default) or "secret".
 	DemoAppCredential string
 
+	// MetricsToken protects /metrics with a bearer token (PORTICO_METRICS_TOKEN); MetricsAddr
+	// serves it on a listener of its own instead of the main one (PORTICO_METRICS_ADDR). Neither
+	// set: no /metrics at all.
+	MetricsToken Secret
+	MetricsAddr  string
+	// Webhooks are the receivers of Portico's events (PORTICO_WEBHOOK_URL, PORTICO_WEBHOOK_SECRET);
+	// WebhookAttempts is how many times one delivery is tried (PORTICO_WEBHOOK_ATTEMPTS).
+	Webhooks        []WebhookEndpoint
+	WebhookAttempts int
+
 	graphModeFlag string
 }
 
@@ -201,6 +211,7 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadDomains,
 	loadApplication,
 	checkApplicationCredentials, // after the demo settings
+	loadOperators,
 }
 
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.

@@ -231,10 +231,11 @@ func (s *Service) RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs
 		for _, i := range byUser[id] {
 			r := &out[i]
 			checked := now
+			prev := r.ExternalUserState
 			r.ExternalUserState = u.ExternalUserState
 			r.ExternalUserStateChangedAt = u.ExternalUserStateChangeDateTime
 			r.StateCheckedAt = &checked
-			if err := s.store.UpdateInvitationState(ctx, r.ID, r.ExternalUserState, r.ExternalUserStateChangedAt, checked); err != nil {
+			if err := s.saveState(ctx, r, prev, r.ExternalUserState, r.ExternalUserStateChangedAt, checked); err != nil {
 				s.log.WarnContext(ctx, "invite: state not saved", "invitation", r.ID, "err", err)
 			}
 		}

@@ -291,3 +291,8 @@ func (a *StoreAdapter) OpenIntentOfInvitation(ctx context.Context, invitationID 
 func (a *StoreAdapter) HasDueIntents(ctx context.Context, now time.Time) (bool, error) {
 	return a.q.HasDueIntents(ctx, now)
 }
+
+// InsertWebhookEvent writes a webhook event to the outbox (see webhooks.Emit).
+func (a *StoreAdapter) InsertWebhookEvent(ctx context.Context, ev *store.WebhookEvent) (bool, error) {
+	return a.q.InsertWebhookEvent(ctx, ev)
+}

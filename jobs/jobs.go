@@ -24,6 +24,7 @@ import (
 
 	"portico/invite"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // Defaults applied by New when Config leaves them zero.
@@ -66,6 +67,17 @@ type Config struct {
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
 	Register func(w *river.Workers)
+
+	// Webhooks sends the outbox's events (nil: no endpoints; events are then marked dispatched
+	// without deliveries). WebhookAttempts (0: DefaultWebhookAttempts) bounds the tries of one
+	// delivery; WebhookInterval is how often the outbox is looked at (0: DefaultWebhookInterval;
+	// negative: never on its own); WebhookBackoff is the wait after a failed attempt (nil:
+	// webhooks.Backoff). OnWebhook hears each attempt's result (delivered, retry, failed).
+	Webhooks        *webhooks.Sender
+	WebhookAttempts int
+	WebhookInterval time.Duration
+	WebhookBackoff  func(attempt int) time.Duration
+	OnWebhook       func(eventType, result string)
 }
 
 // Feature is one background feature and whether it runs.
@@ -114,6 +126,11 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.SyncPause = cmpOr(cfg.SyncPause, DefaultSyncPause)
 	cfg.SyncMax = cmpOr(cfg.SyncMax, DefaultSyncMax)
 	cfg.ReconcileInterval = cmpOr(cfg.ReconcileInterval, DefaultReconcileInterval)
+	cfg.WebhookAttempts = cmpOr(cfg.WebhookAttempts, DefaultWebhookAttempts)
+	cfg.WebhookInterval = cmpOr(cfg.WebhookInterval, DefaultWebhookInterval)
+	if cfg.WebhookBackoff == nil {
+		cfg.WebhookBackoff = webhooks.Backoff
+	}
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "jobs")}
 
 	workers := river.NewWorkers()
@@ -160,6 +177,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	} else {
 		r.features = append(r.features, Feature{Name: "Invitations whose outcome was lost are settled by lookup",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); such invitations stay \"Sending…\" until their inviter opens them"})
+	}
+	if p := r.registerWebhooks(workers); p != nil {
+		periodic = append(periodic, p)
 	}
 	if cfg.Register != nil {
 		cfg.Register(workers)
