@@ -27,8 +27,10 @@ import (
 	"portico/invite"
 	"portico/jobs"
 	"portico/keyring"
+	"portico/metrics"
 	"portico/store"
 	"portico/views"
+	"portico/webhooks"
 )
 
 // Options are what the caller provides besides the configuration.
@@ -41,6 +43,12 @@ type Options struct {
 	// Background overrides Portico's own identity for background Graph calls (state sync); nil:
 	// App.AppTokens, Portico's application token when configured, else those features are off.
 	Background oauth2.TokenSource
+	// MetricsListener, when set with PORTICO_METRICS_ADDR, is where /metrics is served (tests).
+	MetricsListener net.Listener
+	// WebhookInterval and WebhookBackoff override how often the webhook outbox is read and the
+	// wait after a failed delivery (tests; zero/nil: the defaults).
+	WebhookInterval time.Duration
+	WebhookBackoff  func(attempt int) time.Duration
 }
 
 // App is one Portico instance, built once by New.
@@ -56,13 +64,23 @@ type App struct {
 	Invites  *invite.Service
 	Jobs     *jobs.Runner // the durable job queue on the same database
 	Handler  http.Handler
+	// Metrics is the Prometheus registry and its seams; MetricsHandler serves it (bearer-checked
+	// when PORTICO_METRICS_TOKEN is set); nil when /metrics is off.
+	Metrics        *metrics.Metrics
+	MetricsHandler http.Handler
+	// Webhooks sends webhook events to the configured receivers (nil: none configured).
+	Webhooks *webhooks.Sender
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
 	// Background jobs use it.
 	AppTokens oauth2.TokenSource
 
 	ln         net.Listener
+	metricsLn  net.Listener // PORTICO_METRICS_ADDR
 	background oauth2.TokenSource
+
+	webhookInterval time.Duration
+	webhookBackoff  func(attempt int) time.Duration
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -75,7 +93,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if logOut == nil {
 		logOut = io.Discard
 	}
-	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background}
+	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background,
+		metricsLn: opts.MetricsListener, webhookInterval: opts.WebhookInterval, webhookBackoff: opts.WebhookBackoff}
 	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -100,6 +119,9 @@ func (a *App) build(ctx context.Context) (err error) {
 		}
 	}
 	if a.Store, err = store.Open(ctx, cfg.DatabaseURL, a.Logger); err != nil {
+		return err
+	}
+	if err := a.buildOperators(); err != nil {
 		return err
 	}
 	if a.Keys, err = keyring.New(cfg.DataKeys...); err != nil {
@@ -142,7 +164,11 @@ func (a *App) build(ctx context.Context) (err error) {
 		HTTPClient:            outbound,
 		Logger:                a.Logger,
 	})
-	a.Graph = graph.NewClient(cfg.GraphURL, outbound, graph.WithLogger(a.Logger))
+	graphOpts := []graph.Option{graph.WithLogger(a.Logger)}
+	if a.Metrics != nil {
+		graphOpts = append(graphOpts, graph.WithObserver(a.Metrics))
+	}
+	a.Graph = graph.NewClient(cfg.GraphURL, outbound, graphOpts...)
 	a.Invites = invite.NewService(invite.Config{
 		Graph:     a.Graph,
 		Store:     invite.NewStoreAdapter(a.Store),
@@ -158,6 +184,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		DirectLink:        a.directLink(),
 		SendWait:          cfg.SendWait,
 		ReconcilePatience: cfg.ReconcilePatience,
+		Hooks:             a.inviteHooks(),
 	})
 	background := a.background
 	if background == nil {
@@ -179,6 +206,9 @@ func (a *App) build(ctx context.Context) (err error) {
 		DemoAccounts: a.demoAccounts(),
 		Jobs:         jobsAdmin,
 		Landings:     landings,
+		Observe:      a.observe(),
+		Metrics:      a.mainMetrics(),
+		Webhooks:     webhookLog{a},
 	})
 	return nil
 }
@@ -300,6 +330,8 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 
+	stopMetrics := a.serveMetrics()
+	defer stopMetrics()
 	a.Logger.Info("portico started", "url", a.PublicURL(), "listen", a.ln.Addr().String(), "demo", a.Config.Demo, "database", a.Store.Dialect())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(a.ln) }()
@@ -337,6 +369,11 @@ func (a *App) Close() error {
 		var errs []error
 		if a.ln != nil {
 			if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		if a.metricsLn != nil {
+			if err := a.metricsLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, err)
 			}
 		}

@@ -23,6 +23,12 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 		Logger:       a.Logger,
 		Tokens:       ts,
 		SyncInterval: a.Config.StateRefresh, // as old as a page would let a state get
+
+		Webhooks:        a.Webhooks,
+		WebhookAttempts: a.Config.WebhookAttempts,
+		WebhookInterval: a.webhookInterval,
+		WebhookBackoff:  a.webhookBackoff,
+		OnWebhook:       a.onWebhook(),
 	})
 	if err != nil {
 		return err

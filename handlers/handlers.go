@@ -44,6 +44,12 @@ type Deps struct {
 	Clock        func() time.Time
 	Jobs         Jobs     // the background job queue (/admin/jobs); nil: shown as not running
 	Landings     Landings // the welcome page's invitation reference; nil: ignored
+	// Observe wraps every request first (metrics by route template); nil: none.
+	Observe echo.MiddlewareFunc
+	// Metrics is served at /metrics (already protected by its own bearer check); nil: no route.
+	Metrics http.Handler
+	// Webhooks is the delivery log (/admin/webhooks); nil: shown as not configured.
+	Webhooks Webhooks
 }
 
 // Server holds the handlers' dependencies.
