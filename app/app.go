@@ -81,8 +81,8 @@ type App struct {
 
 	webhookInterval time.Duration
 	webhookBackoff  func(attempt int) time.Duration
-	closeOnce  sync.Once
-	closeErr   error
+	closeOnce       sync.Once
+	closeErr        error
 }
 
 // New builds every part of Portico from cfg. In demo mode it starts devtenant first and points the
