@@ -51,6 +51,7 @@ func runConformance(t *testing.T, b backend) {
 		{"tenant initial domain", testTenantInitialDomain},
 		{"send intents", testSendIntents},
 		{"send intent claims", testIntentClaims},
+		{"webhook outbox", testWebhookOutbox},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
