@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -139,7 +138,7 @@ func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		route := c.Path()
-		if route == "" || c.Response().Status == http.StatusNotFound && !strings.HasPrefix(route, "/") {
+		if route == "" || route == "/*" { // echo's not-found route: no route matched
 			route = "unmatched"
 		}
 		method := c.Request().Method
