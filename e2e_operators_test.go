@@ -412,3 +412,45 @@ func TestMetricsPlacement(t *testing.T) {
 
 	noMetrics(start(t, tenant, nil).URL)
 }
+
+// The delivery log in Chromium: axe-core finds no WCAG 2.1 AA violation in light and dark, and
+// the state filter works with JavaScript off.
+func TestBrowserWebhooksPage(t *testing.T) {
+	c := newChrome(t)
+	axeJS := axeSource(t)
+	tenant := newTenant(t)
+	good := newReceiver(t, 0)
+	dead := newReceiver(t, 1_000_000)
+	h, a := startOperators(t, tenant, map[string]string{
+		"PORTICO_WEBHOOK_URL":      good.srv.URL + "/hook " + dead.srv.URL + "/hook",
+		"PORTICO_WEBHOOK_SECRET":   testWebhookSecret,
+		"PORTICO_WEBHOOK_ATTEMPTS": "2",
+	}, nil)
+	emp := h.browser()
+	emp.signIn("employee@contoso.example")
+	inviteByLink(t, emp, "riley@fabrikam.example")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n, _ := a.Store.WebhookDeliveryCounts(context.Background())
+		if n[store.DeliveryDelivered] == 1 && n[store.DeliveryFailed] == 1 {
+			break
+		}
+		must(t, time.Now().Before(deadline), "deliveries did not end: %v", n)
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	admin := c.newTab(t, h.URL)
+	admin.signIn("admin@contoso.example")
+	must(t, admin.open("/admin/webhooks") == http.StatusOK, "webhooks page")
+	must(t, admin.count(`tr[data-testid="webhook-row"]`) == 2, "two rows")
+	checkPage(t, admin, "webhooks", axeJS)
+
+	noJS := c.newTab(t, h.URL)
+	noJS.scripts(false)
+	noJS.signIn("admin@contoso.example")
+	must(t, noJS.open("/admin/webhooks") == http.StatusOK, "webhooks page without JavaScript")
+	eval[bool](noJS, `(function(){document.querySelector("#f-state").value="failed";return true})()`)
+	must(t, noJS.click(`form.filters button[type="submit"]`) == http.StatusOK, "filter")
+	must(t, strings.Contains(noJS.location(), "state=failed"), "filtered by the form: %s", noJS.location())
+	must(t, noJS.count(`tr[data-testid="webhook-row"]`) == 1 && noJS.count(`tr[data-state="failed"]`) == 1, "only the failed delivery")
+}
