@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -453,4 +454,26 @@ func TestBrowserWebhooksPage(t *testing.T) {
 	must(t, noJS.click(`form.filters button[type="submit"]`) == http.StatusOK, "filter")
 	must(t, strings.Contains(noJS.location(), "state=failed"), "filtered by the form: %s", noJS.location())
 	must(t, noJS.count(`tr[data-testid="webhook-row"]`) == 1 && noJS.count(`tr[data-state="failed"]`) == 1, "only the failed delivery")
+}
+
+// `portico healthcheck` (the container's HEALTHCHECK): 0 while /healthz answers 200, an error
+// otherwise; `portico version` prints the stamped version.
+func TestHealthcheckCommand(t *testing.T) {
+	h := start(t, nil, nil)
+	var out, errOut strings.Builder
+	getenv := func(k string) string { return map[string]string{"PORTICO_HEALTHCHECK_URL": h.URL + "/healthz"}[k] }
+	must(t, run(context.Background(), []string{"healthcheck"}, getenv, &out, &errOut) == nil && strings.TrimSpace(out.String()) == "ok",
+		"healthcheck of a running Portico: %q %q", out.String(), errOut.String())
+	err := run(context.Background(), []string{"healthcheck", "-url", h.URL + "/readyz-nope", "-timeout", "2s"}, func(string) string { return "" }, &out, &errOut)
+	must(t, err != nil, "a non-200 answer fails the check")
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	must(t, run(context.Background(), []string{"healthcheck", "-url", "http://" + dead + "/healthz"}, func(string) string { return "" }, &out, &errOut) != nil,
+		"nothing listening fails the check")
+	must(t, errors.Is(run(context.Background(), []string{"healthcheck", "-url", "ftp://x/healthz"}, func(string) string { return "" }, &out, &errOut), errUsage),
+		"a bad URL is a usage error")
+	out.Reset()
+	must(t, run(context.Background(), []string{"version"}, func(string) string { return "" }, &out, &errOut) == nil &&
+		strings.HasPrefix(out.String(), "portico "), "version: %q", out.String())
 }
