@@ -641,3 +641,20 @@ func TestNewClientDefaults(t *testing.T) {
 		t.Errorf("client %+v", c)
 	}
 }
+
+func TestEndpointTemplate(t *testing.T) {
+	for in, want := range map[[2]string]string{
+		{"POST", "/invitations"}: "POST /invitations",
+		{"GET", "/users"}:        "GET /users",
+		{"GET", "/users/7f4c2d8e-1b3a-4c5d-9e6f-0a1b2c3d4e5f"}:          "GET /users/{id}",
+		{"GET", "/users/quinn%40fabrikam.example"}:                      "GET /users/{id}",
+		{"GET", "/users/7f4c2d8e-1b3a-4c5d-9e6f-0a1b2c3d4e5f/sponsors"}: "GET /users/{id}/sponsors",
+		{"POST", "/$batch"}:      "POST /$batch",
+		{"GET", "/organization"}: "GET /organization",
+		{"GET", "/groups/abc123/members/" + strings.Repeat("x", 50) + "/ref"}: "GET /groups/{id}/members/{id}/ref",
+	} {
+		if got := Endpoint(in[0], in[1]); got != want {
+			t.Errorf("Endpoint(%q, %q) = %q, want %q", in[0], in[1], got, want)
+		}
+	}
+}
