@@ -288,7 +288,7 @@ func TestOperatorsJourneyMetricsAndWebhooks(t *testing.T) {
 		{"portico_invitations_total", map[string]string{"action": "invitation.create", "outcome": "created"}, 1},
 		{"portico_join_link_opens_total", nil, 1},
 		{"portico_jobs", map[string]string{"kind": "state_refresh", "state": "completed"}, 1},
-		{"portico_jobs", map[string]string{"kind": "webhook_deliver", "state": "completed"}, 2},
+		{"portico_jobs", map[string]string{"kind": "webhook_deliver"}, 2},
 		{"portico_job_queue_depth", map[string]string{"kind": "state_refresh"}, 0},
 		{"portico_webhook_attempts_total", map[string]string{"type": "invitation.accepted", "result": "delivered"}, 1},
 		{"portico_webhook_deliveries", map[string]string{"state": "delivered"}, 2},
@@ -326,10 +326,18 @@ func TestOperatorsJourneyMetricsAndWebhooks(t *testing.T) {
 // backoff); one that never comes back ends "failed" after PORTICO_WEBHOOK_ATTEMPTS, and the log
 // says why. Nothing is lost, nothing is delivered twice.
 func TestWebhookReceiverDownIsRetried(t *testing.T) {
+	for name, dsn := range engines() {
+		t.Run(name, func(t *testing.T) { testWebhookReceiverDown(t, dsn(t)) })
+	}
+}
+
+func testWebhookReceiverDown(t *testing.T, dsn string) {
 	tenant := newTenant(t)
 	flaky := newReceiver(t, 3)
 	dead := newReceiver(t, 1_000_000)
 	h, a := startOperators(t, tenant, map[string]string{
+		"PORTICO_DATABASE_URL":     dsn,
+		"PORTICO_METRICS_TOKEN":    testMetricsToken,
 		"PORTICO_WEBHOOK_URL":      flaky.srv.URL + "/a, " + dead.srv.URL + "/b",
 		"PORTICO_WEBHOOK_SECRET":   testWebhookSecret,
 		"PORTICO_WEBHOOK_ATTEMPTS": "5",
@@ -380,6 +388,23 @@ func TestWebhookReceiverDownIsRetried(t *testing.T) {
 	must(t, admin.get("/admin/webhooks?state=bogus").Status == http.StatusBadRequest, "a bogus filter is a 400")
 	must(t, admin.get("/admin/webhooks?before=garbage").Status == http.StatusBadRequest, "a damaged cursor is a 400")
 	must(t, strings.Contains(h.Logs.String(), "webhook delivery failed for good"), "the failure is logged")
+
+	// The metrics read the outbox and River's table on this engine too.
+	fams, raw := scrape(t, h.URL+"/metrics", testMetricsToken)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"portico_webhook_deliveries", map[string]string{"state": "failed"}, 2},
+		{"portico_webhook_deliveries", map[string]string{"state": "delivered"}, 2},
+		{"portico_webhook_attempts_total", map[string]string{"type": "invitation.created", "result": "retry"}, 3 + 4*2},
+		{"portico_webhook_attempts_total", map[string]string{"type": "invitation.created", "result": "failed"}, 2},
+		{"portico_jobs", map[string]string{"kind": "webhook_deliver"}, 4}, // one job per delivery (River completes in batches: some may still be running)
+	} {
+		v, ok := sample(fams, c.name, c.labels)
+		must(t, ok && v == c.want, "%s%v = %v, want %v\n%s", c.name, c.labels, v, c.want, raw)
+	}
 }
 
 // With PORTICO_METRICS_ADDR, /metrics answers only there (and the main listener has no /metrics);
