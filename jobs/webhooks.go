@@ -24,6 +24,8 @@ const (
 	DefaultWebhookInterval = 2 * time.Second
 	DefaultWebhookAttempts = 15
 	dispatchBatch          = 100
+	// WebhookRetention is how long ended deliveries stay in the log (/admin/webhooks).
+	WebhookRetention = 30 * 24 * time.Hour
 )
 
 // WebhookDispatchArgs fans the outbox's new events out: one delivery row and one
@@ -63,8 +65,17 @@ type webhookDispatchWorker struct {
 }
 
 func (w *webhookDispatchWorker) Work(ctx context.Context, job *river.Job[WebhookDispatchArgs]) error {
-	_, err := w.r.DispatchWebhooks(ctx)
-	return err
+	if _, err := w.r.DispatchWebhooks(ctx); err != nil {
+		return err
+	}
+	// The outbox only grows when events come, so it is trimmed then: events whose deliveries all
+	// ended more than WebhookRetention ago go, with their deliveries.
+	if n, err := w.r.cfg.Store.PruneWebhookEvents(ctx, time.Now().Add(-WebhookRetention)); err != nil {
+		w.r.log.WarnContext(ctx, "webhook outbox not pruned", "err", err)
+	} else if n > 0 {
+		w.r.log.InfoContext(ctx, "webhook outbox pruned", "events", n)
+	}
+	return nil
 }
 
 // DispatchWebhooks fans out the events waiting in the outbox and returns how many deliveries it

@@ -234,6 +234,27 @@ WHERE `+where+` ORDER BY d.created_at DESC, d.id DESC LIMIT ?`, args...)
 	return out, nil
 }
 
+// PruneWebhookEvents deletes events dispatched before cutoff whose deliveries have all ended
+// (delivered or failed), with those deliveries; it returns how many events went.
+func (q *Queries) PruneWebhookEvents(ctx context.Context, cutoff time.Time) (int, error) {
+	// Deliveries first: SQLite enforces ON DELETE CASCADE only with foreign_keys on, which the
+	// store sets, but an explicit delete keeps both engines' behaviour obvious.
+	const old = `SELECT e.id FROM webhook_events e WHERE e.dispatched_at IS NOT NULL AND e.dispatched_at < ?
+AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.event_id = e.id AND p.state = 'pending')`
+	if _, err := q.exec(ctx, `DELETE FROM webhook_deliveries WHERE event_id IN (`+old+`)`, q.ts(cutoff)); err != nil {
+		return 0, fmt.Errorf("store: prune webhook deliveries: %w", err)
+	}
+	res, err := q.exec(ctx, `DELETE FROM webhook_events WHERE id IN (`+old+`)`, q.ts(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune webhook events: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune webhook events: %w", err)
+	}
+	return int(n), nil
+}
+
 // JobCount is how many of River's jobs of one kind are in one state.
 type JobCount struct {
 	Kind  string

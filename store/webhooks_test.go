@@ -129,4 +129,27 @@ func testWebhookOutbox(t *testing.T, db *DB) {
 	if err != nil || counts[DeliveryDelivered] != 1 || counts[DeliveryFailed] != 1 || counts[DeliveryPending] != 0 {
 		t.Fatalf("counts: %v %v", counts, err)
 	}
+
+	// Pruning: only dispatched events older than the cutoff whose deliveries all ended.
+	if _, err := db.CreateWebhookDelivery(ctx, "ev2", "https://a.example/hook", at(11*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkWebhookEventDispatched(ctx, "ev2", at(12*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PruneWebhookEvents(ctx, at(6*time.Second)); err != nil || n != 0 {
+		t.Fatalf("prune before the dispatch time: %d %v", n, err)
+	}
+	if n, err := db.PruneWebhookEvents(ctx, at(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("prune: %d %v (ev1 ended; ev2 still pending)", n, err)
+	}
+	if _, err := db.GetWebhookEvent(ctx, "ev1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ev1 kept: %v", err)
+	}
+	if _, err := db.GetWebhookDelivery(ctx, a1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ev1's delivery kept: %v", err)
+	}
+	if _, err := db.GetWebhookEvent(ctx, "ev2"); err != nil {
+		t.Fatalf("ev2 (pending delivery) pruned: %v", err)
+	}
 }
