@@ -109,6 +109,10 @@ func (a *App) serveMetrics() (stop func()) {
 		}
 	}()
 	a.Logger.Info("metrics served", "listen", a.metricsLn.Addr().String(), "token", a.Config.MetricsToken != "")
+	if host, _, _ := net.SplitHostPort(a.Config.MetricsAddr); a.Config.MetricsToken == "" && (host == "" || host == "0.0.0.0" || host == "::") {
+		a.Logger.Warn("metrics are served without a token on every interface: bind PORTICO_METRICS_ADDR to an internal address or set PORTICO_METRICS_TOKEN",
+			"listen", a.metricsLn.Addr().String())
+	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
