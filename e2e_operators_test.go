@@ -99,6 +99,14 @@ func (r *receiver) problems() []string {
 // identity, fast webhook dispatch and retries).
 func startOperators(t *testing.T, tenant *devtenant.Tenant, env map[string]string, ts oauth2.TokenSource) (*harness, *app.App) {
 	t.Helper()
+	h, a, _ := startOperatorsStoppable(t, tenant, env, ts)
+	return h, a
+}
+
+// startOperatorsStoppable is startOperators with a stop function (a graceful shutdown; later
+// calls and the test's end do nothing more).
+func startOperatorsStoppable(t *testing.T, tenant *devtenant.Tenant, env map[string]string, ts oauth2.TokenSource) (*harness, *app.App, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -123,20 +131,24 @@ func startOperators(t *testing.T, tenant *devtenant.Tenant, env map[string]strin
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("portico: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("portico: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("portico did not shut down")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("portico did not shut down")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	h := &harness{t: t, tenant: tenant, Logs: logs, env: e, URL: a.URL()}
 	h.waitReady()
-	return h, a
+	return h, a, stop
 }
 
 // scrape reads /metrics with the token and parses it with Prometheus' own text parser.
@@ -501,4 +513,46 @@ func TestHealthcheckCommand(t *testing.T) {
 	out.Reset()
 	must(t, run(context.Background(), []string{"version"}, func(string) string { return "" }, &out, &errOut) == nil &&
 		strings.HasPrefix(out.String(), "portico "), "version: %q", out.String())
+}
+
+// An event waiting for a receiver that is down survives a restart of Portico: the next instance
+// on the same database delivers it once the receiver is back, exactly once.
+func TestWebhookSurvivesRestart(t *testing.T) {
+	tenant := newTenant(t)
+	rcv := newReceiver(t, 1_000_000)
+	dsn := sqliteFile(t)
+	env := map[string]string{
+		"PORTICO_DATABASE_URL":   dsn,
+		"PORTICO_WEBHOOK_URL":    rcv.srv.URL + "/hook",
+		"PORTICO_WEBHOOK_SECRET": testWebhookSecret,
+	}
+	h, a, stop := startOperatorsStoppable(t, tenant, env, nil)
+	emp := h.browser()
+	emp.signIn("employee@contoso.example")
+	inviteByLink(t, emp, "tove@fabrikam.example")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, _ := a.Store.ListWebhookDeliveries(context.Background(), store.WebhookDeliveryFilter{})
+		if len(list) == 1 && list[0].Attempts >= 2 && list[0].State == store.DeliveryPending {
+			break
+		}
+		must(t, time.Now().Before(deadline), "no failed attempts before the restart: %+v", list)
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+
+	rcv.mu.Lock()
+	rcv.down = 0 // the receiver is back
+	rcv.mu.Unlock()
+	_, b, _ := startOperatorsStoppable(t, tenant, env, nil)
+	deadline = time.Now().Add(15 * time.Second)
+	for len(rcv.events(webhooks.InvitationCreated)) == 0 {
+		must(t, time.Now().Before(deadline), "not delivered after the restart")
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	must(t, len(rcv.events(webhooks.InvitationCreated)) == 1 && len(rcv.problems()) == 0, "delivered %d times (%v)",
+		len(rcv.events(webhooks.InvitationCreated)), rcv.problems())
+	list, _ := b.Store.ListWebhookDeliveries(context.Background(), store.WebhookDeliveryFilter{})
+	must(t, len(list) == 1 && list[0].State == store.DeliveryDelivered && list[0].Attempts >= 3, "after the restart: %+v", list)
 }
