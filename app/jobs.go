@@ -35,18 +35,23 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 		Logger:     a.Logger.With("component", "bulk"),
 	})
 	r, err := jobs.New(ctx, jobs.Config{
-		Store:         a.Store,
-		Invites:       a.Invites,
-		Logger:        a.Logger,
-		Tokens:        ts,
-		SyncInterval:  a.Config.StateRefresh, // as old as a page would let a state get
-		Notices:       a.notices,
-		NoticePoll:    a.noticePoll,
-		NoticeRetry:   a.noticeRetry,
-		Approvals:     a.approvalSweeper(),
-		ApprovalSweep: approvalSweep(a.Config.ApprovalTTL),
-		Bulk:          a.Bulk,
-		Recheck:       recheck,
+		Store:           a.Store,
+		Invites:         a.Invites,
+		Logger:          a.Logger,
+		Tokens:          ts,
+		SyncInterval:    a.Config.StateRefresh, // as old as a page would let a state get
+		Notices:         a.notices,
+		NoticePoll:      a.noticePoll,
+		NoticeRetry:     a.noticeRetry,
+		Approvals:       a.approvalSweeper(),
+		ApprovalSweep:   approvalSweep(a.Config.ApprovalTTL),
+		Bulk:            a.Bulk,
+		Recheck:         recheck,
+		Webhooks:        a.Webhooks,
+		WebhookAttempts: a.Config.WebhookAttempts,
+		WebhookInterval: a.webhookInterval,
+		WebhookBackoff:  a.webhookBackoff,
+		OnWebhook:       a.onWebhook(),
 	})
 	if err != nil {
 		return err

@@ -150,6 +150,15 @@ type Config struct {
 
 	// Notices is how email notices are sent (PORTICO_SMTP_URL or PORTICO_NOTICE_MAILBOX, PORTICO_NOTICES).
 	Notices Notices
+	// MetricsToken protects /metrics with a bearer token (PORTICO_METRICS_TOKEN); MetricsAddr
+	// serves it on a listener of its own instead of the main one (PORTICO_METRICS_ADDR). Neither
+	// set: no /metrics at all.
+	MetricsToken Secret
+	MetricsAddr  string
+	// Webhooks are the receivers of Portico's events (PORTICO_WEBHOOK_URL, PORTICO_WEBHOOK_SECRET);
+	// WebhookAttempts is how many times one delivery is tried (PORTICO_WEBHOOK_ATTEMPTS).
+	Webhooks        []WebhookEndpoint
+	WebhookAttempts int
 
 	graphModeFlag string
 }
@@ -239,6 +248,7 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadBulk,
 	checkApplicationCredentials, // after the demo settings
 	loadNotices,                 // after the application credentials and the demo settings
+	loadOperators,
 }
 
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.

@@ -49,6 +49,12 @@ type Deps struct {
 	DemoOutboxURL string
 	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
 	Bulk          Bulk      // bulk invitations (/bulk, /api/bulk); nil: refused
+	// Observe wraps every request first (metrics by route template); nil: none.
+	Observe echo.MiddlewareFunc
+	// Metrics is served at /metrics (already protected by its own bearer check); nil: no route.
+	Metrics http.Handler
+	// Webhooks is the delivery log (/admin/webhooks); nil: shown as not configured.
+	Webhooks Webhooks
 }
 
 // Server holds the handlers' dependencies.

@@ -14,6 +14,9 @@ import (
 
 // routes is Portico's one flat route table.
 func (s *Server) routes(e *echo.Echo) {
+	if s.Observe != nil {
+		e.Use(s.Observe)
+	}
 	e.Use(requestIDs, s.securityHeaders, s.logRequests, s.recoverPanics)
 
 	// Static assets: no session, no body, long-lived fingerprinted names.
@@ -21,6 +24,10 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, static.Path("favicon.svg")) })
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	if s.Metrics != nil {
+		// Bearer-protected (PORTICO_METRICS_TOKEN); no session, never cached.
+		e.GET("/metrics", echo.WrapHandler(s.Metrics), noStore, noIndex)
+	}
 
 	// Partner pages: no sign-in, no session, never cached or indexed, rate-limited per address.
 	partner := e.Group("", middleware.BodyLimit("4K"), noStore, noIndex, s.limitPerIP(1, 30))
@@ -77,6 +84,7 @@ func (s *Server) routes(e *echo.Echo) {
 	admin.GET("/audit.jsonl", s.auditJSONL)
 	admin.GET("/jobs", s.jobsPage)
 	admin.POST("/jobs/:id/cancel", s.cancelJob)
+	admin.GET("/webhooks", s.webhooksPage)
 }
 
 func noIndex(next echo.HandlerFunc) echo.HandlerFunc {

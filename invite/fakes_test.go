@@ -188,6 +188,7 @@ type memData struct {
 	audit    []store.AuditEvent
 	evs      []store.InvitationEvent
 	intents  map[string]store.SendIntent
+	webhooks []store.WebhookEvent
 }
 
 var _ Store = (*memStore)(nil)
@@ -198,7 +199,7 @@ func newMemStore() *memStore {
 
 func (d *memData) clone() *memData {
 	c := &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, audit: slices.Clone(d.audit), evs: slices.Clone(d.evs),
-		initials: maps.Clone(d.initials), intents: maps.Clone(d.intents)}
+		initials: maps.Clone(d.initials), intents: maps.Clone(d.intents), webhooks: slices.Clone(d.webhooks)}
 	for k, v := range d.invs {
 		c.invs[k] = v
 	}
@@ -519,6 +520,21 @@ func (m *memStore) InvitationEvents(_ context.Context, ids ...string) ([]store.I
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
+}
+
+func (m *memStore) InsertWebhookEvent(ctx context.Context, ev *store.WebhookEvent) (bool, error) {
+	if err := m.err("InsertWebhookEvent"); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.d.webhooks {
+		if e.ID == ev.ID {
+			return false, nil
+		}
+	}
+	m.d.webhooks = append(m.d.webhooks, *ev)
+	return true, nil
 }
 
 func (m *memStore) AppendAudit(ctx context.Context, e *store.AuditEvent) error {

@@ -124,11 +124,12 @@ func inviterAddress(rec *Invitation) string {
 }
 
 // saveState records a partner's state as read from Graph. When it is the first time the record
-// is seen Accepted, the "accepted" notice is written in the same transaction, so it exists
+// is seen Accepted, the invitation.accepted webhook event and the "accepted" notice are written in
+// the same transaction, so it exists
 // exactly when the state does (a crash between the two is impossible), and exactly once (the
 // notice's unique key absorbs two instances seeing the change together).
 func (s *Service) saveState(ctx context.Context, rec *Invitation, state string, changedAt *time.Time, checkedAt time.Time) error {
-	if !strings.EqualFold(state, stateAccepted) || rec.accepted() || !s.NoticeOn(notify.KindInvitationAccepted) {
+	if !strings.EqualFold(state, stateAccepted) || rec.accepted() {
 		return s.store.UpdateInvitationState(ctx, rec.ID, state, changedAt, checkedAt)
 	}
 	created := 0
@@ -141,6 +142,15 @@ func (s *Service) saveState(ctx context.Context, rec *Invitation, state string, 
 			return err
 		}
 		if cur.accepted() {
+			return nil
+		}
+		// Webhook receivers hear of it in the same transaction, once (the event id is the record's).
+		acc := *cur
+		acc.ExternalUserState, acc.ExternalUserStateChangedAt = stateAccepted, changedAt
+		if err := s.emitAccepted(ctx, tx, &acc, changedAt); err != nil {
+			return err
+		}
+		if !s.NoticeOn(notify.KindInvitationAccepted) {
 			return nil
 		}
 		sponsors, err := s.invitationSponsors(ctx, tx, cur.ID)

@@ -244,6 +244,7 @@ func (a *attempt) resentRecord() *Invitation {
 // refuse audits an attempt that stopped before anything was recorded.
 func (a *attempt) refuse(ctx context.Context, target string, outcome Outcome, graphRequestID string, d auditDetail) {
 	_ = a.s.audit(ctx, a.s.event(a.actor, a.meta, a.action, target, outcome, graphRequestID, d))
+	a.s.observeOutcome(a.action, outcome)
 }
 
 // detail is the attempt's audit detail for its record.
@@ -272,7 +273,7 @@ func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) err
 	if note == "" {
 		note = a.rec.ErrorMessage
 	}
-	return a.s.store.Tx(ctx, func(tx Store) error {
+	err := a.s.store.Tx(ctx, func(tx Store) error {
 		// The intent is settled first, a compare-and-set: whoever loses records nothing.
 		if err := a.settleIn(ctx, tx, state, string(a.rec.Outcome), note); err != nil {
 			return err
@@ -309,8 +310,18 @@ func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) err
 		if err := a.recordAccess(ctx, tx); err != nil {
 			return err
 		}
+		if a.rec.Created() {
+			// Webhook receivers hear of it exactly when it is recorded (same transaction).
+			if err := a.emitCreated(ctx, tx); err != nil {
+				return err
+			}
+		}
 		return tx.AppendAudit(ctx, ev)
 	})
+	if err == nil {
+		a.s.observeOutcome(a.action, a.rec.Outcome)
+	}
+	return err
 }
 
 // supersedeOlderLinks revokes, as superseded, every live join link to the partner: the record's own

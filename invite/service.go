@@ -77,6 +77,9 @@ type Store interface {
 	QuotaUse(ctx context.Context, tenantID, actorOID string, since time.Time, limit int) ([]time.Time, error)
 
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	// InsertWebhookEvent writes a webhook event to the outbox (webhooks.Emit), in the transaction
+	// of the change it reports; an id already there is not written again.
+	InsertWebhookEvent(ctx context.Context, ev *store.WebhookEvent) (bool, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
 
 	// The tenant's initial domain survives restarts (Entra never changes it), so the first
@@ -138,6 +141,9 @@ type Config struct {
 	// instead of a second invitation. "" : DefaultDirectLink; "off": no join link then.
 	DirectLink string
 
+	// Hooks observe outcomes and join-link visits (metrics); zero: none.
+	Hooks Hooks
+
 	OrgCacheTTL    time.Duration // how long the tenant's verified domains are cached
 	RecentWindow   time.Duration // how far back Portico's own records count in preflight
 	RefreshTimeout time.Duration // overall deadline of RefreshStates
@@ -155,6 +161,7 @@ type Service struct {
 	log       *slog.Logger
 	quota     QuotaLimits
 	appOnly   bool
+	hooks     Hooks
 
 	access           AccessGraph
 	guestGroups      []string
@@ -202,6 +209,7 @@ func NewService(cfg Config) *Service {
 		log:             cfg.Logger,
 		quota:           cfg.Quota,
 		appOnly:         cfg.AppOnly,
+		hooks:           cfg.Hooks,
 		orgTTL:          orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
 		recent:          orDuration(cfg.RecentWindow, DefaultRecentWindow),
 		refreshTimeout:  orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),

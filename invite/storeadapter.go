@@ -332,3 +332,8 @@ func (a *StoreAdapter) FinishGroupAssignment(ctx context.Context, g *store.Invit
 func (a *StoreAdapter) PendingGroupInvitations(ctx context.Context, now time.Time, limit int) ([]string, error) {
 	return a.q.PendingGroupInvitations(ctx, now, limit)
 }
+
+// InsertWebhookEvent writes a webhook event to the outbox (see webhooks.Emit).
+func (a *StoreAdapter) InsertWebhookEvent(ctx context.Context, ev *store.WebhookEvent) (bool, error) {
+	return a.q.InsertWebhookEvent(ctx, ev)
+}

@@ -26,6 +26,7 @@ import (
 	"portico/invite"
 	"portico/notify"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // Defaults applied by New when Config leaves them zero.
@@ -85,6 +86,17 @@ type Config struct {
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
 	Register func(w *river.Workers)
+
+	// Webhooks sends the outbox's events (nil: no endpoints; events are then marked dispatched
+	// without deliveries). WebhookAttempts (0: DefaultWebhookAttempts) bounds the tries of one
+	// delivery; WebhookInterval is how often the outbox is looked at (0: DefaultWebhookInterval;
+	// negative: never on its own); WebhookBackoff is the wait after a failed attempt (nil:
+	// webhooks.Backoff). OnWebhook hears each attempt's result (delivered, retry, failed).
+	Webhooks        *webhooks.Sender
+	WebhookAttempts int
+	WebhookInterval time.Duration
+	WebhookBackoff  func(attempt int) time.Duration
+	OnWebhook       func(eventType, result string)
 }
 
 // Feature is one background feature and whether it runs.
@@ -135,6 +147,11 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.ReconcileInterval = cmpOr(cfg.ReconcileInterval, DefaultReconcileInterval)
 	cfg.GroupSweep = cmpOr(cfg.GroupSweep, DefaultGroupSweep)
 	cfg.NoticePoll = cmpOr(cfg.NoticePoll, DefaultNoticePoll)
+	cfg.WebhookAttempts = cmpOr(cfg.WebhookAttempts, DefaultWebhookAttempts)
+	cfg.WebhookInterval = cmpOr(cfg.WebhookInterval, DefaultWebhookInterval)
+	if cfg.WebhookBackoff == nil {
+		cfg.WebhookBackoff = webhooks.Backoff
+	}
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "jobs")}
 
 	workers := river.NewWorkers()
@@ -200,6 +217,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	} else {
 		r.features = append(r.features, Feature{Name: "Bulk invitations sent in the background",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); dry runs still work"})
+	}
+	if p := r.registerWebhooks(workers); p != nil {
+		periodic = append(periodic, p)
 	}
 	if cfg.Register != nil {
 		cfg.Register(workers)

@@ -57,6 +57,7 @@ func runConformance(t *testing.T, b backend) {
 		{"notices", testNotices},
 		{"bulk jobs and rows", testBulkJobs},
 		{"bulk row transitions under concurrency", testBulkRowRace},
+		{"webhook outbox", testWebhookOutbox},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
