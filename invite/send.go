@@ -430,7 +430,9 @@ func (a *attempt) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, c
 		}
 		return res, err
 	}
-	// Hand the intent to the reconciler now (its lease ends at once) rather than after the lease.
+	// Hand the intent to the reconciler now (its lease ends at once, and the heartbeat renews it no
+	// more) rather than after the lease.
+	a.s.beat.untrack(a.intent.ID)
 	if _, err := a.s.store.ExtendIntent(ctx, a.intent.ID, a.s.now().UTC()); err != nil {
 		a.log.WarnContext(ctx, "invite: could not hand the open intent to the reconciler early", "err", err)
 	}
