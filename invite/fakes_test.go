@@ -161,6 +161,7 @@ func (f *fakeGraph) Organization(context.Context, oauth2.TokenSource) (*graph.Or
 
 // memStore is an in-memory Store; Tx works on a copy and commits it only when fn succeeds.
 type memStore struct {
+	txMu sync.Mutex
 	mu   sync.Mutex
 	d    *memData
 	fail map[string]error // method name → error to return
@@ -203,6 +204,10 @@ func (m *memStore) err(name string) error {
 }
 
 func (m *memStore) Tx(ctx context.Context, fn func(Store) error) error {
+	// One transaction at a time, as SQLite's BEGIN IMMEDIATE: a commit replaces the data with the
+	// transaction's copy, so two at once would lose one's writes.
+	m.txMu.Lock()
+	defer m.txMu.Unlock()
 	m.mu.Lock()
 	child := &memStore{d: m.d.clone(), fail: m.fail}
 	m.mu.Unlock()
