@@ -762,7 +762,13 @@ func TestDemoFaultFlags(t *testing.T) {
 	b.signIn("employee@contoso.example")
 	p := b.post("/invitations", inviteForm("blocked@fabrikam.example"))
 	t.Logf("the abuse block is shown as %d: %q", p.Status, text(p, `[data-testid="alert"]`))
-	must(t, p.Status >= 400 && p.Status < 500, "abuse-blocked invitation: %d", p.Status)
+	must(t, p.Status == http.StatusForbidden, "abuse-blocked invitation: %d", p.Status)
+	alert := text(p, `[data-testid="alert"]`)
+	must(t, strings.Contains(alert, "Invitations are blocked for your organization") && strings.Contains(alert, "Microsoft support") &&
+		!strings.Contains(alert, "isn't allowed to invite"), "the block is told as what it is: %q", alert)
+	evs := auditEvents(t, in.App.Store, store.AuditFilter{Target: "blocked@fabrikam.example"})
+	must(t, len(evs) == 1 && evs[0].Outcome == "failed" && strings.Contains(evs[0].Detail, "abuse protection"), "audit: %+v", evs)
+	must(t, strings.Contains(in.Logs.String(), "open a Microsoft support request"), "the operator's log says what to do")
 	must(t, countPosts(tenant, "/v1.0/invitations") == 1 && len(among(tenantInvitations(tenant), []string{"blocked@fabrikam.example"})) == 0,
 		"one refused POST, never retried, nothing created")
 	_, err = config.Load([]string{"-demo", "-demo-fault", "POST /invitations"}, func(string) string { return "" }, io.Discard)
