@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"portico/app"
 	"portico/config"
 	"portico/devtenant"
@@ -547,10 +549,18 @@ func startChild(t *testing.T, tenant *devtenant.Tenant, dsn string) (*exec.Cmd, 
 	}
 }
 
-// kill -9, and SIGTERM with Graph answering slowly, while 8 submits are in flight; then restart:
-// every invitation the tenant holds is in My invitations at once, and after the reconciler each
-// is recorded as created, none sent twice.
+// kill -9, and SIGTERM with Graph answering slowly, while 8 submits are in flight; then restart
+// (with a background identity, so the restarted Portico runs its own reconciler): in real time,
+// within 60 s of the restart every invitation the tenant holds is in My invitations, settled (not
+// "Sending…"), exactly once, with its audit event. The dead process's intents became claimable
+// when their 20 s leases lapsed (no heartbeat renews them any more); the reconciler, every 15 s,
+// settles them by lookup. An intent whose POST Graph never received stays "Sending…" in My
+// invitations while the reconciler keeps looking (the reconcile patience, 10 minutes); at the
+// end a reconciler with the clock past the patience shows it ends as not sent.
 func TestFaultsKilledDuringSubmits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("up to a minute and a half per case")
+	}
 	cases := []struct {
 		name   string
 		fault  string
@@ -559,81 +569,137 @@ func TestFaultsKilledDuringSubmits(t *testing.T) {
 		{"kill -9, Graph answering at once", "", os.Kill},
 		{"kill -9, Graph answering in 3 s", "POST /invitations hold=3s", os.Kill},
 		{"SIGTERM, Graph answering in 25 s", "POST /invitations hold=25s", syscall.SIGTERM},
+		// Four POSTs wait before Graph acts, and the process dies meanwhile: Graph never
+		// receives them, their intents stay open.
+		{"kill -9, half the POSTs not received", "POST /invitations delay=40s times=4", os.Kill},
 	}
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
 			for i, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					dsn := dsn(t)
-					tenant := newTenant(t)
-					cmd, h := startChild(t, tenant, dsn)
-					s, _ := newSubmitter(t, h, "employee@contoso.example")
-					if c.fault != "" {
-						injectSpecs(t, tenant, c.fault)
-					}
-					addrs := addresses(fmt.Sprintf("killed-%s-%d", name, i), 8)
-					done := make(chan map[string]submitResult, 1)
-					go func() { done <- s.submitAll(addrs, 8) }()
-					// Stop the process once Graph acted on at least half of them (at once: some may
-					// have been recorded already, which is fine).
-					deadline := time.Now().Add(30 * time.Second)
-					for len(among(tenantInvitations(tenant), addrs)) < 4 {
-						must(t, time.Now().Before(deadline), "Graph never received the submits\n%s", h.Logs)
-						time.Sleep(time.Millisecond)
-					}
-					must(t, cmd.Process.Signal(c.signal) == nil, "signal")
-					waited := make(chan error, 1)
-					go func() { waited <- cmd.Wait() }()
-					select {
-					case <-waited:
-					case <-time.After(40 * time.Second):
-						t.Fatalf("the child did not exit after %v\n%s", c.signal, h.Logs)
-					}
-					<-done
-					tenant.ClearFaults()
-					created := among(tenantInvitations(tenant), addrs)
-					t.Logf("the tenant holds %d invitations when the process is gone", len(created))
-
-					restarted := time.Now()
-					in := faultInstance(t, tenant, dsn, nil)
-					_, b := newSubmitter(t, in.harness, "employee@contoso.example")
-					list := b.get("/invitations")
-					for a := range created {
-						must(t, strings.Contains(list.Body, a), "%s: created in the tenant, missing from My invitations after restart", a)
-					}
-					var sent []string
-					for a := range created {
-						sent = append(sent, a)
-					}
-					settleAll(t, in.App.Store, reconciler(t, in.App, tenant, 3*time.Minute), sent, tenant.TenantID(), 60*time.Second)
-					must(t, time.Since(restarted) < 60*time.Second, "settled %v after restart", time.Since(restarted))
-					// An intent whose process died before Graph received it is looked up for the
-					// reconcile patience (Graph's directory is eventually consistent), then recorded
-					// as not sent: the clock moves past the patience.
-					settleAll(t, in.App.Store, reconciler(t, in.App, tenant, 15*time.Minute), addrs, tenant.TenantID(), 60*time.Second)
-					recs := recordsByAddress(t, in.App.Store)
-					for _, a := range addrs {
-						n := created[a]
-						must(t, n <= 1, "%s: %d invitations in the tenant", a, n)
-						if len(recs[a]) == 0 {
-							// The process died before the intent was committed: nothing was sent either.
-							must(t, n == 0, "%s: in the tenant, unknown to Portico (lost)", a)
-							continue
-						}
-						must(t, len(recs[a]) == 1, "%s: %d records", a, len(recs[a]))
-						r := recs[a][0]
-						must(t, r.Outcome != "sending" && (n == 1) == (r.Outcome == "created"), "%s: record %q, %d in the tenant", a, r.Outcome, n)
-						must(t, len(auditEvents(t, in.App.Store, store.AuditFilter{Target: a})) > 0, "%s: no audit event", a)
-					}
-					list = b.get("/invitations")
-					for a := range created {
-						must(t, strings.Contains(list.Body, a), "%s: not in My invitations after settling", a)
-					}
-					must(t, len(among(tenantInvitations(tenant), addrs)) == len(created), "the reconciler must not send: %d → %d", len(created), len(among(tenantInvitations(tenant), addrs)))
+					t.Parallel() // each case has its own tenant and database; most of it is waiting
+					killedDuringSubmits(t, dsn(t), fmt.Sprintf("killed-%s-%d", name, i), c.fault, c.signal)
 				})
 			}
 		})
 	}
+}
+
+func killedDuringSubmits(t *testing.T, dsn, prefix, fault string, sig os.Signal) {
+	tenant := newTenant(t)
+	cmd, h := startChild(t, tenant, dsn)
+	s, _ := newSubmitter(t, h, "employee@contoso.example")
+	if fault != "" {
+		injectSpecs(t, tenant, fault)
+	}
+	addrs := addresses(prefix, 8)
+	done := make(chan map[string]submitResult, 1)
+	go func() { done <- s.submitAll(addrs, 8) }()
+	// Stop the process once Graph acted on at least half of them (at once: some may have been
+	// recorded already, which is fine).
+	deadline := time.Now().Add(30 * time.Second)
+	for len(among(tenantInvitations(tenant), addrs)) < 4 {
+		must(t, time.Now().Before(deadline), "Graph never received the submits\n%s", h.Logs)
+		time.Sleep(time.Millisecond)
+	}
+	must(t, cmd.Process.Signal(sig) == nil, "signal")
+	stopped := time.Now()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case <-waited:
+	case <-time.After(40 * time.Second):
+		t.Fatalf("the child did not exit after %v\n%s", sig, h.Logs)
+	}
+	<-done
+	tenant.ClearFaults()
+	created := among(tenantInvitations(tenant), addrs)
+	t.Logf("%v: the process exited after %v; the tenant holds %d of the 8 invitations", sig, time.Since(stopped).Round(time.Millisecond), len(created))
+
+	restarted := time.Now()
+	in := faultInstance(t, tenant, dsn, map[string]string{"PORTICO_BACKGROUND": "on"})
+	_, b := newSubmitter(t, in.harness, "employee@contoso.example")
+	db := in.App.Store
+	states := myInvitations(t, b)
+	for a := range created {
+		_, listed := states[a]
+		must(t, listed, "%s: created in the tenant, missing from My invitations after restart: %v", a, states)
+	}
+
+	// In real time: Portico's own reconciler settles every invitation Graph created.
+	var recs map[string][]store.Invitation
+	for {
+		states, recs = myInvitations(t, b), recordsByAddress(t, db)
+		settled := 0
+		for a := range created {
+			if st := states[a]; st != "" && st != "Sending…" && len(recs[a]) == 1 && recs[a][0].Outcome == "created" {
+				settled++
+			}
+		}
+		if settled == len(created) {
+			break
+		}
+		must(t, time.Since(restarted) < 60*time.Second, "%d of %d invitations Graph created settled 60 s after the restart; My invitations: %v",
+			settled, len(created), states)
+		time.Sleep(500 * time.Millisecond)
+	}
+	took := time.Since(restarted)
+	t.Logf("every invitation Graph created (%d) is settled in My invitations %v after the restart", len(created), took.Round(time.Millisecond))
+	sending := 0
+	for _, a := range addrs {
+		n := created[a]
+		must(t, n <= 1, "%s: %d invitations in the tenant (sent twice)", a, n)
+		switch {
+		case len(recs[a]) == 0:
+			// The process died before the intent was committed: nothing was sent either.
+			must(t, n == 0, "%s: in the tenant, unknown to Portico (lost)", a)
+		case n == 1:
+			must(t, len(recs[a]) == 1 && recs[a][0].Outcome == "created", "%s: records %+v", a, recs[a])
+			evs := auditEvents(t, db, store.AuditFilter{Target: a})
+			must(t, len(evs) == 1 && evs[0].Outcome == "created", "%s: audit events %+v; want one, created", a, evs)
+		default:
+			// Graph never received it: the intent stays open, and the partner is listed as being
+			// sent, while the reconciler keeps looking for the reconcile patience.
+			must(t, len(recs[a]) == 1 && recs[a][0].Outcome == "sending" && states[a] == "Sending…",
+				"%s: not in the tenant; record %+v, listed as %q; want \"Sending…\"", a, recs[a], states[a])
+			sending++
+		}
+	}
+	must(t, len(among(tenantInvitations(tenant), addrs)) == len(created), "the reconciler must not send: %d → %d",
+		len(created), len(among(tenantInvitations(tenant), addrs)))
+	if sending == 0 {
+		return
+	}
+	// The patience passes (the clock of a second reconciler on the same database moves past it):
+	// the rest end as not sent, with their audit events, and still nothing is sent.
+	t.Logf("%d intents Graph never received are listed as \"Sending…\"", sending)
+	settleAll(t, db, reconciler(t, in.App, tenant, invite.DefaultReconcilePatience+5*time.Minute), addrs, tenant.TenantID(), 60*time.Second)
+	recs, states = recordsByAddress(t, db), myInvitations(t, b)
+	for _, a := range addrs {
+		if len(recs[a]) == 1 && created[a] == 0 {
+			must(t, recs[a][0].Outcome == "failed" && recs[a][0].ErrorCode == "NotSent" && states[a] != "Sending…" && states[a] != "",
+				"%s: record %+v listed as %q; want not sent", a, recs[a][0], states[a])
+			must(t, len(auditEvents(t, db, store.AuditFilter{Target: a})) == 1, "%s: no audit event", a)
+		}
+	}
+	must(t, len(among(tenantInvitations(tenant), addrs)) == len(created), "the reconciler must not send")
+}
+
+// myInvitations is the signed-in employee's list, My invitations: each partner's address and the
+// state it shows ("Sending…", "Pending", …).
+func myInvitations(t *testing.T, b *browser) map[string]string {
+	t.Helper()
+	p := b.get("/invitations")
+	must(t, p.Status == http.StatusOK && p.Doc != nil, "My invitations: %d", p.Status)
+	out := map[string]string{}
+	p.Doc.Find(`tr[data-testid="invitation-row"]`).Each(func(_ int, row *goquery.Selection) {
+		cell := row.Find(`td[data-label="Partner"]`).Clone()
+		cell.Find("small").Remove()
+		state := row.Find(`td[data-label="State"]`).Clone()
+		state.Find("small").Remove()
+		out[strings.ToLower(strings.TrimSpace(cell.Text()))] = strings.TrimSpace(state.Text())
+	})
+	return out
 }
 
 // among keeps the addresses of addrs.
