@@ -352,8 +352,8 @@ func TestFaultsUncertainAnswersShown(t *testing.T) {
 	}
 }
 
-// The same new address submitted at once (double clicks, and on two instances over PostgreSQL)
-// makes one invitation; the second caller is shown the first one's.
+// The same new address submitted at once (double clicks, on two instances sharing the database,
+// PostgreSQL or an SQLite file) makes one invitation; the second caller is shown the first one's.
 func TestFaultsConcurrentSubmitsOneAddress(t *testing.T) {
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
@@ -362,11 +362,9 @@ func TestFaultsConcurrentSubmitsOneAddress(t *testing.T) {
 			injectSpecs(t, tenant, "POST /invitations delay=300ms")
 			a := faultInstance(t, tenant, dsn, nil)
 			s, b := newSubmitter(t, a.harness, "employee@contoso.example")
-			subs := []*submitter{s, s}
-			if name == "postgres" {
-				other := faultInstance(t, tenant, dsn, nil)
-				subs[1] = s.on(t, b, other.harness)
-			}
+			// Two instances on one database (on SQLite, sharing the file).
+			other := faultInstance(t, tenant, dsn, nil)
+			subs := []*submitter{s, s.on(t, b, other.harness)}
 			for round := range 5 {
 				addr := fmt.Sprintf("twice-%d@fabrikam.example", round)
 				var wg sync.WaitGroup
@@ -378,6 +376,9 @@ func TestFaultsConcurrentSubmitsOneAddress(t *testing.T) {
 				wg.Wait()
 				for i, r := range res {
 					must(t, r.err == nil && r.status < 500, "round %d submit %d: %d %v %s", round, i, r.status, r.err, r.body)
+					// Every caller is shown the one invitation.
+					must(t, r.status == http.StatusSeeOther && r.location == res[0].location && strings.HasPrefix(r.location, "/invitations/"),
+						"round %d submit %d: %d %q, the first went to %q", round, i, r.status, r.location, res[0].location)
 				}
 				must(t, tenantInvitations(tenant)[addr] <= 1, "round %d: %d invitations", round, tenantInvitations(tenant)[addr])
 			}
@@ -392,8 +393,8 @@ func TestFaultsConcurrentSubmitsOneAddress(t *testing.T) {
 	}
 }
 
-// "Send again" of one pending invitation, at once from two instances (one on SQLite), makes one
-// new invitation.
+// "Send again" of one pending invitation, at once from two instances (sharing the database,
+// PostgreSQL or an SQLite file), makes one new invitation.
 func TestFaultsConcurrentResends(t *testing.T) {
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
@@ -401,11 +402,9 @@ func TestFaultsConcurrentResends(t *testing.T) {
 			tenant := newTenant(t)
 			a := faultInstance(t, tenant, dsn, nil)
 			s, b := newSubmitter(t, a.harness, "employee@contoso.example")
-			subs := []*submitter{s, s}
-			if name == "postgres" {
-				other := faultInstance(t, tenant, dsn, nil)
-				subs[1] = s.on(t, b, other.harness)
-			}
+			// Two instances on one database (on SQLite, sharing the file).
+			other := faultInstance(t, tenant, dsn, nil)
+			subs := []*submitter{s, s.on(t, b, other.harness)}
 			for round := range 3 {
 				addr := fmt.Sprintf("resend-%d@fabrikam.example", round)
 				r := s.submit(addr)
@@ -432,29 +431,44 @@ func TestFaultsConcurrentResends(t *testing.T) {
 }
 
 // The quota is reserved with the intent: 16 concurrent submits across two instances against 5/h
-// create exactly 5 (PostgreSQL: two instances need a shared database).
+// create exactly 5, on PostgreSQL and on SQLite (two instances sharing the database file).
 func TestFaultsQuotaAcrossInstances(t *testing.T) {
-	dsn := freshPostgres(t)
-	tenant := newTenant(t)
-	injectSpecs(t, tenant, "POST /invitations delay=200ms")
-	env := map[string]string{"PORTICO_INVITE_QUOTA": "5/h"}
-	a := faultInstance(t, tenant, dsn, env)
-	b2 := faultInstance(t, tenant, dsn, env)
-	s, b := newSubmitter(t, a.harness, "employee@contoso.example")
-	subs := []*submitter{s, s.on(t, b, b2.harness)}
-	addrs := addresses("quota", 16)
-	var wg sync.WaitGroup
-	for i, addr := range addrs {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = subs[i%2].submit(addr) }()
+	for name, dsn := range engines() {
+		t.Run(name, func(t *testing.T) {
+			dsn := dsn(t)
+			tenant := newTenant(t)
+			injectSpecs(t, tenant, "POST /invitations delay=200ms")
+			env := map[string]string{"PORTICO_INVITE_QUOTA": "5/h"}
+			a := faultInstance(t, tenant, dsn, env)
+			b2 := faultInstance(t, tenant, dsn, env)
+			s, b := newSubmitter(t, a.harness, "employee@contoso.example")
+			subs := []*submitter{s, s.on(t, b, b2.harness)}
+			addrs := addresses("quota-"+name, 16)
+			res := make([]submitResult, len(addrs))
+			var wg sync.WaitGroup
+			for i, addr := range addrs {
+				wg.Add(1)
+				go func() { defer wg.Done(); res[i] = subs[i%2].submit(addr) }()
+			}
+			wg.Wait()
+			tenant.ClearFaults()
+			n, sent, refused := 0, 0, 0
+			for i, addr := range addrs {
+				n += tenantInvitations(tenant)[addr]
+				r := res[i]
+				switch {
+				case r.err != nil || r.status >= 500:
+					t.Errorf("%s: %d %v %s", addr, r.status, r.err, snippet(r))
+				case r.status == http.StatusSeeOther:
+					sent++
+				case r.status == http.StatusTooManyRequests:
+					refused++
+				}
+			}
+			t.Logf("%d sent, %d refused by the quota, %d invitations in the tenant", sent, refused, n)
+			must(t, n == 5 && sent == 5 && refused == 11, "16 concurrent submits against 5/h: %d invitations, %d sent, %d refused", n, sent, refused)
+		})
 	}
-	wg.Wait()
-	tenant.ClearFaults()
-	n := 0
-	for _, addr := range addrs {
-		n += tenantInvitations(tenant)[addr]
-	}
-	must(t, n == 5, "16 concurrent submits against 5/h created %d invitations", n)
 }
 
 // Graph answering in 22 s per call (three calls: 66 s: the preflight's lookups, the invitation,
