@@ -64,8 +64,8 @@ type GraphError struct {
 	// Blocked: Microsoft's abuse protection blocks every invitation from the tenant ("Invitations
 	// are blocked for this directory due to suspicious activity", 403). No invitation will go
 	// through until Microsoft support lifts it: retrying does not help, and bulk work stops.
-	Blocked bool
-	Message string // for the inviter
+	Blocked    bool
+	Message    string // for the inviter
 	Invitation *Invitation
 	Err        error
 }

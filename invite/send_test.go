@@ -294,7 +294,9 @@ func TestSendInvitationsBlocked(t *testing.T) {
 			h := newHarness(t, Policy{})
 			blocked := &graph.Error{Status: 403, Code: code, RequestID: "r-abuse",
 				Message: "Invitations are blocked for this directory due to suspicious activity. Please contact Microsoft support for help."}
-			h.graph.create = func(*graph.Invitation) (*graph.Invitation, error) { return nil, fmt.Errorf("graph: create invitation: %w", blocked) }
+			h.graph.create = func(*graph.Invitation) (*graph.Invitation, error) {
+				return nil, fmt.Errorf("graph: create invitation: %w", blocked)
+			}
 			_, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
 			var ge *GraphError
 			if !errors.As(err, &ge) || !ge.Blocked || ge.Message != InvitationsBlockedMessage || ge.Status != 403 || ge.RequestID != "r-abuse" {
