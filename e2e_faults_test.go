@@ -2,9 +2,11 @@ package main
 
 // End-to-end tests of issue 16 ("no invitation lost, none sent twice"): Portico against devtenant
 // with Graph faults injected from outside (the fault spec syntax of `portico devtenant -fault`),
-// on SQLite and PostgreSQL. The open intents a crash or an unknown answer leaves behind are
-// settled by a reconciler run as Portico's jobs run it (invite.Service.Reconcile with Portico's
-// own read-only identity), with the clock moved past the intents' lease instead of waiting for it.
+// on SQLite and PostgreSQL. After kill -9 and SIGTERM, and with a 66 s Graph, the restarted (or
+// running) Portico settles open intents with its own reconciler, in real time. Elsewhere the open
+// intents an unknown answer leaves behind are settled by a reconciler run as Portico's jobs run it
+// (invite.Service.Reconcile with Portico's own read-only identity), with the clock moved past the
+// intents' lease instead of waiting for it.
 
 import (
 	"context"
