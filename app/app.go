@@ -402,12 +402,14 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	a.Logger.Info("shutting down")
 	err := srv.Shutdown(sctx)
-	// Sends still waiting for Graph settle their intents if they can within the deadline; the
-	// rest stay open for the reconciler after the restart (nothing is lost either way).
+	// Jobs stop first (an approval being sent may start a send), then the sends still waiting for
+	// Graph settle their intents if they can within the deadline, their leases renewed meanwhile;
+	// Drain then stops the renewals, so the rest lapse and the reconciler settles them (another
+	// instance's, or this one's after the restart): nothing is lost either way.
+	a.stopJobs(sctx)
 	if derr := a.Invites.Drain(sctx); derr != nil {
 		a.Logger.Warn("shutdown: invitations still sending are left to the reconciler", "err", derr)
 	}
-	a.stopJobs(sctx)
 	if err != nil {
 		return fmt.Errorf("portico: shutdown: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -363,10 +362,9 @@ func (r *run) graphFailure(done *store.BulkRow, row store.BulkRow, ge *invite.Gr
 	if ge.Invitation != nil {
 		done.InvitationID = ge.Invitation.ID
 	}
-	var gerr *graph.Error
-	if errors.As(ge, &gerr) && gerr.Status == 403 && isAbuseBlock(gerr.Message) {
+	if invite.IsInvitationsBlocked(ge) {
 		done.State, done.Reason = store.RowNotSent, ReasonBlocked
-		r.blockID = gerr.RequestID
+		r.blockID = ge.RequestID
 		r.halt(stopBlocked)
 		return
 	}
@@ -393,13 +391,6 @@ func (r *run) graphFailure(done *store.BulkRow, row store.BulkRow, ge *invite.Gr
 		msg += " (Graph request id " + ge.RequestID + ")"
 	}
 	done.State, done.Reason = store.RowFailed, "failed: "+msg
-}
-
-// isAbuseBlock recognises the refusal of Entra's abuse protection ("Invitations are blocked for
-// this directory due to suspicious activity").
-func isAbuseBlock(msg string) bool {
-	m := strings.ToLower(msg)
-	return strings.Contains(m, "invitations are blocked") || strings.Contains(m, "suspicious activity")
 }
 
 // record writes a row's final state; it must not be lost to the run's own ending.

@@ -109,6 +109,9 @@ func problemOf(err error) problem {
 		if ge.Throttled() {
 			p.RetryAfter = ge.RetryAfter
 		}
+		if ge.Blocked {
+			p.Title, p.Code = "Invitations are blocked for your organization", "InvitationsBlocked"
+		}
 	case errors.Is(err, invite.ErrBusy):
 		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Already being sent",
 			Text: "An invitation to this partner is being sent right now. Look at My invitations in a minute.", Form: true}

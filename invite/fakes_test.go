@@ -176,9 +176,12 @@ func (f *fakeGraph) Organization(context.Context, oauth2.TokenSource) (*graph.Or
 
 // memStore is an in-memory Store; Tx works on a copy and commits it only when fn succeeds.
 type memStore struct {
+	txMu sync.Mutex
 	mu   sync.Mutex
 	d    *memData
 	fail map[string]error // method name → error to return
+	// renewals counts RenewIntents calls (the send heartbeat's beats).
+	renewals, renewedMax int
 }
 
 type memData struct {
@@ -217,6 +220,10 @@ func (m *memStore) err(name string) error {
 }
 
 func (m *memStore) Tx(ctx context.Context, fn func(Store) error) error {
+	// One transaction at a time, as SQLite's BEGIN IMMEDIATE: a commit replaces the data with the
+	// transaction's copy, so two at once would lose one's writes.
+	m.txMu.Lock()
+	defer m.txMu.Unlock()
 	m.mu.Lock()
 	child := &memStore{d: m.d.clone(), fail: m.fail}
 	m.mu.Unlock()
@@ -775,6 +782,34 @@ func (m *memStore) ExtendIntent(_ context.Context, id string, until time.Time) (
 	in.LeaseUntil = until
 	m.d.intents[id] = in
 	return true, nil
+}
+
+func (m *memStore) RenewIntents(_ context.Context, ids []string, until time.Time) (int, error) {
+	if err := m.err("RenewIntents"); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		in, ok := m.d.intents[id]
+		if !ok || in.State != store.IntentOpen || !in.LeaseUntil.Before(until) {
+			continue
+		}
+		in.LeaseUntil = until
+		m.d.intents[id] = in
+		n++
+	}
+	m.renewals++
+	m.renewedMax = max(m.renewedMax, len(ids))
+	return n, nil
+}
+
+// beats is how many RenewIntents calls there were, and the most ids one of them carried.
+func (m *memStore) beats() (calls, most int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.renewals, m.renewedMax
 }
 
 func (m *memStore) ClaimIntents(_ context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error) {

@@ -3,6 +3,8 @@ package invite
 import (
 	"context"
 	"errors"
+	"net/http"
+	"strings"
 
 	"portico/graph"
 )
@@ -25,4 +27,16 @@ func graphErrorOf(err error) *graph.Error {
 		return ge
 	}
 	return nil
+}
+
+// invitationsBlocked recognises Graph's abuse-protection answer to an invitation: 403 with
+// "Invitations are blocked for this directory due to suspicious activity. Please contact Microsoft
+// support for help." Its error code varies (Authorization_RequestDenied, Forbidden), so the
+// message is what tells it apart from an inviter who may not invite.
+func invitationsBlocked(api *graph.Error) bool {
+	if api == nil || api.Status != http.StatusForbidden {
+		return false
+	}
+	m := strings.ToLower(api.Message)
+	return strings.Contains(m, "invitations are blocked") || strings.Contains(m, "blocked") && strings.Contains(m, "suspicious activity")
 }

@@ -441,7 +441,9 @@ func (a *attempt) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, c
 		}
 		return res, err
 	}
-	// Hand the intent to the reconciler now (its lease ends at once) rather than after the lease.
+	// Hand the intent to the reconciler now (its lease ends at once, and the heartbeat renews it no
+	// more) rather than after the lease.
+	a.s.beat.untrack(a.intent.ID)
 	if _, err := a.s.store.ExtendIntent(ctx, a.intent.ID, a.s.now().UTC()); err != nil {
 		a.log.WarnContext(ctx, "invite: could not hand the open intent to the reconciler early", "err", err)
 	}
@@ -516,6 +518,13 @@ func (a *attempt) recordFailure(ctx context.Context, cause error) error {
 	}
 	d := a.detail()
 	d.Status, d.ErrorCode = ge.Status, ge.Code
+	if ge.Blocked {
+		rec.ErrorCode = "InvitationsBlocked"
+		rec.ErrorMessage = clip("Invitations are blocked for this directory by Microsoft's abuse protection; only Microsoft support can lift it. Graph: "+rec.ErrorMessage, 500)
+		d.Note = "invitations blocked for the directory by Microsoft's abuse protection: not sent, not retried; an administrator must ask Microsoft support to lift the block"
+		a.log.ErrorContext(ctx, "invite: Microsoft's abuse protection blocks every invitation of this tenant; an administrator must open a Microsoft support request to lift it",
+			"invitation", rec.ID, "graph_request_id", ge.RequestID, "code", ge.Code)
+	}
 	err := a.record(ctx, nil, d)
 	switch {
 	case errors.Is(err, errSettled):
@@ -531,6 +540,13 @@ func (a *attempt) recordFailure(ctx context.Context, cause error) error {
 		"outcome", rec.Outcome, "status", ge.Status, "code", ge.Code, "graph_request_id", ge.RequestID)
 	return ge
 }
+
+// InvitationsBlockedMessage is what the inviter is told when Microsoft's abuse protection blocks
+// the tenant's invitations (GraphError.Blocked).
+const InvitationsBlockedMessage = "Microsoft has blocked all invitations from your organization's directory " +
+	"(its abuse protection saw suspicious activity), so nothing was sent. Trying again will not help until the block is lifted: " +
+	"tell your IT administrators. Only Microsoft support can lift it: an administrator opens a support request " +
+	"(Microsoft Entra ID, External Identities / B2B collaboration) and gives them the request id."
 
 // describeGraphError turns an error from Graph into a GraphError with an explanation for the
 // inviter. lookup is true for the checks before sending, false for the invitation itself.
@@ -554,6 +570,9 @@ func describeGraphError(err error, lookup bool) *GraphError {
 		ge.Message = "Your account may not read the directory, so Portico cannot check the address and sent nothing. Ask an administrator for help."
 	case lookup:
 		ge.Message = "Portico could not check the address in your directory, so it sent nothing. Try again in a minute."
+	case invitationsBlocked(api):
+		ge.Blocked = true
+		ge.Message = InvitationsBlockedMessage
 	case api != nil && api.Status == 403:
 		ge.Message = "Your account isn't allowed to invite guests, or the tenant's collaboration settings block this domain."
 	case api != nil && api.Status == 400:

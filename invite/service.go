@@ -69,6 +69,9 @@ type Store interface {
 	OpenIntentOfInvitation(ctx context.Context, invitationID string) (*store.SendIntent, error)
 	SettleIntent(ctx context.Context, id, state, outcome, errText string, at time.Time) (bool, error)
 	ExtendIntent(ctx context.Context, id string, until time.Time) (bool, error)
+	// RenewIntents moves the leases of the open intents among ids (at most
+	// store.MaxRenewIntents) forward to until in one statement, never backwards.
+	RenewIntents(ctx context.Context, ids []string, until time.Time) (int, error)
 	ClaimIntents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error)
 	HasDueIntents(ctx context.Context, now time.Time) (bool, error)
 	// The quota: LockQuota serialises one inviter's reservations until the transaction ends;
@@ -180,6 +183,9 @@ type Service struct {
 	preflightBudget time.Duration
 	directLink      string
 	inflight        sync.WaitGroup // detached sends not settled yet (Drain)
+	intentLease     time.Duration  // how long an intent belongs to its send without a heartbeat
+	intentBeat      time.Duration  // how often the heartbeat renews the leases of sends in flight
+	beat            heartbeat
 	// kick asks for the reconciler to run soon for an intent (set by the job runner).
 	kick func(ctx context.Context, intentID string)
 
@@ -218,6 +224,8 @@ func NewService(cfg Config) *Service {
 		patience:        orDuration(cfg.ReconcilePatience, DefaultReconcilePatience),
 		uncertainLookup: DefaultUncertainLookup,
 		preflightBudget: DefaultPreflightBudget,
+		intentLease:     DefaultIntentLease,
+		intentBeat:      DefaultIntentBeat,
 		directLink:      cfg.DirectLink,
 		orgs:            map[string]*orgEntry{},
 		initials:        map[string]string{},

@@ -253,6 +253,11 @@ func (a *StoreAdapter) SettleIntent(ctx context.Context, id, state, outcome, err
 	return a.q.SettleIntent(ctx, id, state, outcome, errText, at)
 }
 
+// RenewIntents moves the leases of open intents forward in one statement (the send heartbeat).
+func (a *StoreAdapter) RenewIntents(ctx context.Context, ids []string, until time.Time) (int, error) {
+	return a.q.RenewIntents(ctx, ids, until)
+}
+
 // ExtendIntent moves an open intent's lease.
 func (a *StoreAdapter) ExtendIntent(ctx context.Context, id string, until time.Time) (bool, error) {
 	return a.q.ExtendIntent(ctx, id, until)

@@ -392,6 +392,9 @@ func (r *Runner) Start(ctx context.Context) error {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
 	r.started = true
+	if r.cfg.Tokens != nil {
+		go r.reconcileAfterStart(ctx)
+	}
 	return nil
 }
 
