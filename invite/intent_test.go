@@ -159,7 +159,10 @@ func TestConcurrentSendsOnePost(t *testing.T) {
 func TestConcurrentResendsOnePost(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		dir := newDirectory(100 * time.Millisecond)
+		// Graph takes a second to answer, so that every resend reads the record while the first
+		// resend is in flight even on a loaded machine: a resend started after it ended would be
+		// a new "Send again", rightly sent.
+		dir := newDirectory(time.Second)
 		svcs := []*Service{engineService(t, db, dir, QuotaLimits{}), engineService(t, db, dir, QuotaLimits{})}
 		first, err := svcs[0].Send(ctx, nil, employee, validReq(), meta)
 		if err != nil {
