@@ -216,7 +216,8 @@ func (s *Server) createInvitation(c echo.Context) error {
 // decides, and a button that asks for it; nothing is recorded or sent yet.
 func (s *Server) offerApproval(c echo.Context, req invite.Request, need invite.ApprovalNeed) error {
 	m := s.inviteForm(c, views.InviteValues{DisplayName: req.DisplayName, Email: req.Email, Message: req.Message, CC: req.CC,
-		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail})
+		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail,
+		Sponsors: req.Sponsors, Groups: req.Groups})
 	m.ApprovalOffer = &views.ApprovalOffer{Approvers: need.Approvers}
 	for _, r := range need.Reasons {
 		m.ApprovalOffer.Reasons = append(m.ApprovalOffer.Reasons, r.Text)

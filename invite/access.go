@@ -267,6 +267,18 @@ func (s *Service) resolveSponsors(ctx context.Context, ts oauth2.TokenSource, a 
 	return nil
 }
 
+// sponsorAddresses are the extra sponsors found by resolveSponsors (the inviter left out), by
+// the address typed, in order: what an approval request keeps.
+func (a *attempt) sponsorAddresses() []string {
+	var out []string
+	for _, sp := range a.sponsors {
+		if sp.ObjectID != a.owner.ObjectID && sp.ObjectID != a.actor.ObjectID {
+			out = append(out, sp.Address)
+		}
+	}
+	return out
+}
+
 // sponsorRefs is Graph's invitedUserSponsors: the inviter first, then the extra sponsors.
 func (a *attempt) sponsorRefs() []graph.DirectoryObject {
 	if len(a.sponsors) == 0 {
