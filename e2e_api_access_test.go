@@ -47,7 +47,7 @@ func TestAPISponsorsAndGroups(t *testing.T) {
 	}
 	for name, tc := range map[string]struct {
 		extra, field, says string
-		status            int
+		status             int
 	}{
 		"unknown id":     {`,"invitedUserSponsors":[{"id":"00000000-0000-0000-0000-0000000000ff"}]`, "invitedUserSponsors[0]", "not in your organization", 400},
 		"guest":          {`,"invitedUserSponsors":[{"id":"` + megan + `"},{"id":"pending.guest@fabrikam.example"}]`, "invitedUserSponsors[1]", "is a guest", 400},

@@ -80,12 +80,12 @@ type graphInvitationBody struct {
 	InvitedUserSponsors []struct {
 		ID string `json:"id"`
 	} `json:"invitedUserSponsors"`
-	PorticoGroups []string `json:"porticoGroups"`
-	InvitedUserDisplayName  string `json:"invitedUserDisplayName"`
-	InvitedUserEmailAddress string `json:"invitedUserEmailAddress"`
-	InviteRedirectURL       string `json:"inviteRedirectUrl"`
-	InvitedUserType         string `json:"invitedUserType"`
-	SendInvitationMessage   *bool  `json:"sendInvitationMessage"`
+	PorticoGroups           []string `json:"porticoGroups"`
+	InvitedUserDisplayName  string   `json:"invitedUserDisplayName"`
+	InvitedUserEmailAddress string   `json:"invitedUserEmailAddress"`
+	InviteRedirectURL       string   `json:"inviteRedirectUrl"`
+	InvitedUserType         string   `json:"invitedUserType"`
+	SendInvitationMessage   *bool    `json:"sendInvitationMessage"`
 	InvitedUserMessageInfo  *struct {
 		CustomizedMessageBody string `json:"customizedMessageBody"`
 		MessageLanguage       string `json:"messageLanguage"`
