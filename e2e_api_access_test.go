@@ -96,3 +96,50 @@ func TestAPISponsorsAndGroups(t *testing.T) {
 	must(t, err == nil && len(sps) == 3 && sps[1].Address == "megan@contoso.example" && sps[2].Address == "admin@contoso.example",
 		"sponsors recorded with their addresses: %+v %v", sps, err)
 }
+
+// TestAPIApprovalKeepsSponsorsAndGroups: a JSON request that needs approval is checked like any
+// other (a guest sponsor is refused, nothing recorded) and, accepted (202), keeps its sponsors and
+// groups until an approver sends them.
+func TestAPIApprovalKeepsSponsorsAndGroups(t *testing.T) {
+	h := startApprovals(t, map[string]string{"PORTICO_GUEST_GROUPS": devtenant.GroupProjectFalcon})
+	emp := h.browser()
+	emp.signIn("employee@contoso.example")
+	megan := oidOf(t, h.tenant, "megan@contoso.example")
+	const partner = "api.pat@northwind.example"
+	body := func(sponsor string) string {
+		return `{"invitedUserEmailAddress":"` + partner + `","inviteRedirectUrl":"","sendInvitationMessage":true,` +
+			`"invitedUserSponsors":[{"id":"` + sponsor + `"}],"porticoGroups":["` + devtenant.GroupProjectFalcon + `"]}`
+	}
+	bad := emp.postJSON("/invitations", body("pending.guest@fabrikam.example"))
+	e := decodeAPIError(t, bad)
+	must(t, bad.Status == http.StatusBadRequest && strings.Contains(e.Error.Details["invitedUserSponsors[0]"], "is a guest"), "guest sponsor: %d %v", bad.Status, e.Error.Details)
+	n, err := h.App.Store.CountApprovalRequests(t.Context(), store.ApprovalFilter{TenantID: h.tenant.TenantID()})
+	must(t, err == nil && n == 0, "nothing recorded for a refused request: %d %v", n, err)
+
+	ok := emp.postJSON("/invitations", body(megan))
+	must(t, ok.Status == http.StatusAccepted && strings.Contains(ok.Body, `"state":"pending"`), "asked: %d %s", ok.Status, ok.Body)
+	var got struct {
+		ApprovalRequest struct {
+			ID string `json:"id"`
+		} `json:"approvalRequest"`
+	}
+	must(t, json.Unmarshal([]byte(ok.Body), &got) == nil && got.ApprovalRequest.ID != "", "the request's id: %s", ok.Body)
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	req := "/approvals/" + got.ApprovalRequest.ID
+	page := admin.get(req)
+	must(t, strings.Contains(text(page, `[data-testid="approval-sponsors"]`), "megan@contoso.example"), "sponsor by address on the page: %q", text(page, `[data-testid="approval-sponsors"]`))
+	must(t, admin.post(req+"/approve", nil).Status == http.StatusSeeOther, "approved")
+	guest, found := h.tenant.UserByMail(partner)
+	must(t, found && slices.Equal(guest.Sponsors, []string{oidOf(t, h.tenant, "employee@contoso.example"), megan, oidOf(t, h.tenant, "admin@contoso.example")}),
+		"sponsors: %+v", guest.Sponsors)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g, _ := h.tenant.GroupByID(devtenant.GroupProjectFalcon)
+		if slices.Contains(g.Members, guest.ID) {
+			break
+		}
+		must(t, time.Now().Before(deadline), "the guest was not added to the group")
+		time.Sleep(100 * time.Millisecond)
+	}
+}
