@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"portico/devtenant"
 )
 
 // axeBoth checks the tab's page with axe in the light and the dark colour scheme. axe runs as a
@@ -26,11 +28,14 @@ func axeBoth(t *testing.T, b *tab, src, what string) {
 func TestBrowserApprovals(t *testing.T) {
 	c := newChrome(t)
 	axe := axeSource(t)
-	h := startApprovals(t, nil)
+	h := startApprovals(t, map[string]string{"PORTICO_GUEST_GROUPS": devtenant.GroupProjectFalcon})
 
 	emp := c.newTab(t, h.URL)
 	emp.scripts(false)
 	emp.signIn("employee@contoso.example")
+	// With a second sponsor and a group: plain fields and a checkbox, no script.
+	emp.fill("#sponsor-0", "megan@contoso.example")
+	emp.setChecked("#group-0", true)
 	status := emp.invite("partner@northwind.example", "Pat Partner", true, false)
 	must(t, status == http.StatusOK && emp.count(`[data-testid="approval-offer"]`) == 1, "the form offers approval: %d", status)
 	must(t, strings.Contains(emp.text(`[data-testid="approval-offer"]`), "not on your organization's list of allowed domains"), "says why: %q", emp.text(`[data-testid="approval-offer"]`))
@@ -38,6 +43,9 @@ func TestBrowserApprovals(t *testing.T) {
 	must(t, emp.click(`[data-testid="ask-approval"]`) == http.StatusOK && strings.HasPrefix(emp.path(), "/approvals/"), "asked: at %s", emp.path())
 	req := emp.path()
 	must(t, emp.text(`[data-testid="approval-state"]`) == "Waiting for approval", "state: %q", emp.text(`[data-testid="approval-state"]`))
+	must(t, strings.Contains(emp.text(`[data-testid="approval-sponsors"]`), "megan@contoso.example") &&
+		strings.Contains(emp.text(`[data-testid="approval-groups"]`), "Project Falcon partners"),
+		"the request keeps the sponsor and the group: %q %q", emp.text(`[data-testid="approval-sponsors"]`), emp.text(`[data-testid="approval-groups"]`))
 	axeBoth(t, emp, axe, "request page, requester")
 	emp.open("/invitations")
 	must(t, emp.count(`[data-testid="my-approvals"] [data-testid="approval-row"]`) == 1, "My invitations lists the request")
@@ -71,6 +79,11 @@ func TestBrowserApprovals(t *testing.T) {
 	adm.open("/approvals?state=decided")
 	must(t, adm.count(`[data-testid="approval-row"]`) == 2, "decided tab")
 	axeBoth(t, adm, axe, "decided requests")
-	_, ok := h.tenant.UserByMail("partner@northwind.example")
-	must(t, ok, "devtenant has the guest")
+	guest, ok := h.tenant.UserByMail("partner@northwind.example")
+	must(t, ok && len(guest.Sponsors) == 3, "devtenant has the guest with three sponsors: %+v", guest.Sponsors)
+	adm.open(req)
+	adm.click(`[data-testid="invitation-link"]`)
+	must(t, strings.HasPrefix(adm.path(), "/invitations/") && strings.Contains(adm.text(`[data-testid="sponsors"]`), "Megan Bowen"),
+		"the invitation page lists the sponsors: %q", adm.text("main"))
+	axeBoth(t, adm, axe, "approved invitation with sponsors and a group")
 }

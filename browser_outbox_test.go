@@ -30,9 +30,12 @@ func TestBrowserDemoOutbox(t *testing.T) {
 	must(t, href == in.App.Tenant.URL()+"/outbox", "the demo home page links to the outbox: %q", href)
 
 	box := c.newTab(t, in.App.Tenant.URL())
+	box.scripts(false) // the page works without JavaScript (it has none)
 	must(t, box.open("/outbox") == http.StatusOK, "outbox page")
 	must(t, box.count(`[data-testid="outbox-item"]`) >= 1, "the notice is listed")
 	must(t, strings.Contains(box.text("main"), "accepted the invitation"), "the notice's subject shows: %q", box.text("main"))
+	must(t, box.count("script") == 0, "the outbox page has no script")
+	box.scripts(true) // for axe
 	for _, dark := range []bool{false, true} {
 		box.desktop(dark)
 		axeClean(t, box, axe, map[bool]string{false: "outbox, light", true: "outbox, dark"}[dark])

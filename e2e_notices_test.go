@@ -12,11 +12,11 @@ import (
 	"portico/store"
 )
 
-// acceptByLink invites addr by join link as emp, and the partner accepts through devtenant's
+// acceptByLink invites addr by join link as emp (the form changed by mods), and the partner accepts through devtenant's
 // redemption and lands on Portico's welcome page.
-func acceptByLink(t *testing.T, in *instance, emp *browser, addr string) {
+func acceptByLink(t *testing.T, in *instance, emp *browser, addr string, mods ...func(url.Values)) {
 	t.Helper()
-	_, join := inviteByLink(t, emp, addr)
+	_, join := inviteByLink(t, emp, addr, mods...)
 	partner := in.browser()
 	acc := partner.post(strings.TrimPrefix(join, in.URL)+"/accept", url.Values{"_csrf": {""}})
 	redeemed := partner.post(acc.Header.Get("Location"), url.Values{"_csrf": {""}})

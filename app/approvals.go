@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"portico/config"
 	"portico/graph"
 	"portico/handlers"
 	"portico/invite"
@@ -18,7 +19,11 @@ func (a *App) buildApprovals() *invite.Approvals {
 	if len(cfg.Approval) == 0 {
 		return nil
 	}
-	pol := invite.ApprovalPolicy{Manager: cfg.ApproverManager, TTL: cfg.ApprovalTTL, Notify: cfg.ApprovalNotify}
+	pol := invite.ApprovalPolicy{Manager: cfg.ApproverManager, TTL: cfg.ApprovalTTL, Notify: approvalNotify(cfg)}
+	if len(pol.Notify) == 0 && !pol.Manager {
+		a.Logger.Warn("approvals: nobody is emailed when a request waits; set PORTICO_APPROVAL_NOTIFY to the approvers' mailbox or list " +
+			"(the header's Approvals count still shows waiting requests to approvers who sign in)")
+	}
 	for _, k := range cfg.Approval {
 		pol.For = append(pol.For, invite.ApprovalKind(k))
 	}
@@ -36,6 +41,21 @@ func (a *App) buildApprovals() *invite.Approvals {
 		Policy:   pol,
 		Managers: managers,
 	})
+}
+
+// DemoApprovalNotify is who is told of waiting requests in demo mode when PORTICO_APPROVAL_NOTIFY
+// is not set: devtenant's administrator (Avery Admin), the demo's approver.
+const DemoApprovalNotify = "admin@contoso.example"
+
+// approvalNotify are the addresses told when a request waits: PORTICO_APPROVAL_NOTIFY, or in demo
+// mode the demo administrator. Portico does not guess the approvers in a real tenant: the holders
+// of a role or group are not in any token it sees, and listing them would need more Graph
+// permissions (README, Approvals).
+func approvalNotify(cfg *config.Config) []string {
+	if len(cfg.ApprovalNotify) > 0 || !cfg.Demo {
+		return cfg.ApprovalNotify
+	}
+	return []string{DemoApprovalNotify}
 }
 
 // managerGraph is Graph's GET /users/{id}/manager (nil when the user has none).

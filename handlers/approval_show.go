@@ -38,6 +38,21 @@ func (s *Server) approvalDetail(c echo.Context, recheck bool) (*views.ApprovalDe
 	m := &views.ApprovalDetail{Page: p, Row: s.approvalRow(inv, r), Message: r.Request.Message, CC: r.Request.CC,
 		RedirectURL: r.Request.RedirectURL, Language: r.Request.Language, SendEmail: r.Request.SendEmail, LastError: r.LastError,
 		CanApprove: acts.Approve.Allowed, CanDeny: acts.Deny.Allowed, MemberNote: r.Request.UserType == invite.UserTypeMember}
+	m.Sponsors = append([]string{personName(r.Requester)}, r.Request.Sponsors...)
+	if len(r.Request.Groups) > 0 {
+		names := map[string]string{}
+		if s.Access != nil {
+			for _, g := range s.Access.GuestGroups(ctx, s.graphTokens(c)) {
+				names[g.ID] = g.Name
+			}
+		}
+		for _, id := range r.Request.Groups {
+			if names[id] == "" {
+				names[id] = "Group " + id
+			}
+			m.Groups = append(m.Groups, names[id])
+		}
+	}
 	if !acts.Approve.Allowed && inv.ObjectID != r.Requester.ObjectID && r.State == invite.ApprovalPending {
 		m.Refusal = acts.Approve.Reason
 	}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"portico/bulk"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"portico/auth"
+	"portico/bulk"
 	"portico/invite"
 	"portico/views"
 )
@@ -264,7 +265,7 @@ func setRetryAfter(c echo.Context, d time.Duration) {
 
 // jsonProblem answers in Graph's error envelope.
 func (s *Server) jsonProblem(c echo.Context, p problem) {
-	body := apiErrorBody{Code: p.Code, Message: p.Title, Details: p.Fields, InnerError: map[string]string{"request-id": requestID(c)}}
+	body := apiErrorBody{Code: p.Code, Message: p.Title, Details: jsonFields(p.Fields), InnerError: map[string]string{"request-id": requestID(c)}}
 	if p.Text != "" && p.Text != p.Title {
 		body.Message = p.Title + ": " + p.Text
 	}
@@ -379,4 +380,25 @@ func graphStatus(ge *invite.GraphError) int {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusBadGateway
+}
+
+// jsonFields names the form's sponsors and groups fields as the JSON API's body does:
+// "sponsors.N" → "invitedUserSponsors[N]", "sponsors" → "invitedUserSponsors", "groups" → "porticoGroups".
+func jsonFields(fe invite.FieldErrors) map[string]string {
+	if fe == nil {
+		return nil
+	}
+	out := make(map[string]string, len(fe))
+	for k, v := range fe {
+		switch {
+		case k == invite.FieldSponsors:
+			k = "invitedUserSponsors"
+		case strings.HasPrefix(k, invite.FieldSponsors+"."):
+			k = "invitedUserSponsors[" + strings.TrimPrefix(k, invite.FieldSponsors+".") + "]"
+		case k == invite.FieldGroups:
+			k = "porticoGroups"
+		}
+		out[k] = v
+	}
+	return out
 }

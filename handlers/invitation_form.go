@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -71,13 +72,20 @@ func (s *Server) inviteForm(c echo.Context, v views.InviteValues) views.InviteFo
 	return m
 }
 
-// graphInvitationBody is the JSON API's request: Graph's own invitation shape, nothing more.
+// graphInvitationBody is the JSON API's request: Graph's own invitation shape, plus one Portico
+// extension, porticoGroups (the ids of PORTICO_GUEST_GROUPS groups to add the guest to).
+// invitedUserSponsors is Graph's: [{"id": "<user object id>"}] (Portico also takes an address as
+// the id); the caller is the first sponsor anyway.
 type graphInvitationBody struct {
-	InvitedUserDisplayName  string `json:"invitedUserDisplayName"`
-	InvitedUserEmailAddress string `json:"invitedUserEmailAddress"`
-	InviteRedirectURL       string `json:"inviteRedirectUrl"`
-	InvitedUserType         string `json:"invitedUserType"`
-	SendInvitationMessage   *bool  `json:"sendInvitationMessage"`
+	InvitedUserSponsors []struct {
+		ID string `json:"id"`
+	} `json:"invitedUserSponsors"`
+	PorticoGroups           []string `json:"porticoGroups"`
+	InvitedUserDisplayName  string   `json:"invitedUserDisplayName"`
+	InvitedUserEmailAddress string   `json:"invitedUserEmailAddress"`
+	InviteRedirectURL       string   `json:"inviteRedirectUrl"`
+	InvitedUserType         string   `json:"invitedUserType"`
+	SendInvitationMessage   *bool    `json:"sendInvitationMessage"`
 	InvitedUserMessageInfo  *struct {
 		CustomizedMessageBody string `json:"customizedMessageBody"`
 		MessageLanguage       string `json:"messageLanguage"`
@@ -149,6 +157,13 @@ func bindInvitationJSON(r io.Reader) (invite.Request, error) {
 		RedirectURL: b.InviteRedirectURL,
 		UserType:    b.InvitedUserType,
 		Resend:      b.Resend,
+		Groups:      b.PorticoGroups,
+	}
+	for i, sp := range b.InvitedUserSponsors {
+		if strings.TrimSpace(sp.ID) == "" {
+			return req, &invite.ValidationError{Fields: invite.FieldErrors{fmt.Sprintf("%s.%d", invite.FieldSponsors, i): "Give each sponsor's id."}}
+		}
+		req.Sponsors = append(req.Sponsors, sp.ID)
 	}
 	if b.SendInvitationMessage != nil {
 		req.SendEmail = *b.SendInvitationMessage
@@ -216,7 +231,8 @@ func (s *Server) createInvitation(c echo.Context) error {
 // decides, and a button that asks for it; nothing is recorded or sent yet.
 func (s *Server) offerApproval(c echo.Context, req invite.Request, need invite.ApprovalNeed) error {
 	m := s.inviteForm(c, views.InviteValues{DisplayName: req.DisplayName, Email: req.Email, Message: req.Message, CC: req.CC,
-		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail})
+		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail,
+		Sponsors: req.Sponsors, Groups: req.Groups})
 	m.ApprovalOffer = &views.ApprovalOffer{Approvers: need.Approvers}
 	for _, r := range need.Reasons {
 		m.ApprovalOffer.Reasons = append(m.ApprovalOffer.Reasons, r.Text)

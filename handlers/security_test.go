@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,11 +67,14 @@ func FuzzBindInvitationJSON(f *testing.F) {
 		`{"invitedUserEmailAddress":"a@b.example","invitedUserMessageInfo":{"ccRecipients":[{"emailAddress":{"address":"c@d.example"}},{"emailAddress":{"address":"e@f.example"}}]}}`,
 		`{"INVITEDUSERTYPE":"Member","invitedusertype":"Guest"}`,
 		`{"invitedUser":{"id":"x"}}`, `{"invitedUserMessageInfo":{"ccRecipients":[{"emailAddress":{"address":"a","extra":1}}]}}`,
+		`{"invitedUserEmailAddress":"a@b.example","invitedUserSponsors":[{"id":"0f1c2d3e-0000-4000-8000-000000000001"},{"id":"m@c.example"}],"porticoGroups":["g1"]}`,
+		`{"invitedUserSponsors":[{"id":"x","extra":1}]}`, `{"invitedUserSponsors":[{"id":""}]}`, `{"porticoGroups":"g1"}`,
 		`{"resend":true} {}`, `[]`, `null`, `{"invitedUserMessageInfo":null}`, "\xff", `{"a":` + strings.Repeat("[", 100),
 	} {
 		f.Add(s)
 	}
-	top := []string{"invitedUserDisplayName", "invitedUserEmailAddress", "inviteRedirectUrl", "invitedUserType", "sendInvitationMessage", "invitedUserMessageInfo", "resend"}
+	top := []string{"invitedUserDisplayName", "invitedUserEmailAddress", "inviteRedirectUrl", "invitedUserType", "sendInvitationMessage", "invitedUserMessageInfo", "resend",
+		"invitedUserSponsors", "porticoGroups"}
 	info := []string{"customizedMessageBody", "messageLanguage", "ccRecipients"}
 	f.Fuzz(func(t *testing.T, body string) {
 		req, err := bindInvitationJSON(strings.NewReader(body))
@@ -114,6 +118,20 @@ func FuzzBindInvitationJSON(f *testing.F) {
 			}
 		} else if req.CC != "" {
 			t.Fatalf("a cc appeared from nowhere: %q", req.CC)
+		}
+		// Sponsors: each entry's id, none empty; nothing else is read from an entry.
+		for _, sps := range variants(raw, "invitedUserSponsors") {
+			var entries []map[string]json.RawMessage
+			_ = json.Unmarshal(sps, &entries)
+			for _, e := range entries {
+				allowedKeys(t, body, e, []string{"id"})
+			}
+		}
+		if len(req.Sponsors) != len(b.InvitedUserSponsors) || slices.Contains(req.Sponsors, "") {
+			t.Fatalf("sponsors %q bound from %q", req.Sponsors, body)
+		}
+		if !slices.Equal(req.Groups, b.PorticoGroups) {
+			t.Fatalf("groups %q bound from %q", req.Groups, body)
 		}
 	})
 }

@@ -36,8 +36,12 @@ const (
 	FieldGroups   = "groups"
 )
 
-// sponsorAddr is an extra sponsor's address as typed and the field it came from.
-type sponsorAddr struct{ addr, field string }
+// sponsorAddr is an extra sponsor as given and the field it came from: an address, or (id set,
+// the JSON API's invitedUserSponsors) a directory object id.
+type sponsorAddr struct {
+	addr, field string
+	id          bool
+}
 
 // MaxExtraSponsors is how many sponsors may be named besides the inviter (Graph allows 5 in all).
 const MaxExtraSponsors = 4
@@ -171,6 +175,15 @@ func (s *Service) checkAccessFields(req Request, a *attempt, fe FieldErrors) Fie
 			if ad == "" {
 				continue
 			}
+			if isObjectID(ad) {
+				k := strings.ToLower(ad)
+				if seen[k] || k == strings.ToLower(a.actor.ObjectID) {
+					continue
+				}
+				seen[k] = true
+				a.sponsorAddrs = append(a.sponsorAddrs, sponsorAddr{addr: k, field: key, id: true})
+				continue
+			}
 			e, err := ValidateEmail(ad)
 			if err != nil {
 				bad = append(bad, ad)
@@ -227,7 +240,16 @@ func (s *Service) resolveSponsors(ctx context.Context, ts oauth2.TokenSource, a 
 	var wg sync.WaitGroup
 	for i, sa := range a.sponsorAddrs {
 		wg.Go(func() {
-			answers[i].users, answers[i].err = s.graph.FindUsersByAddress(ctx, ts, sa.addr)
+			if !sa.id {
+				answers[i].users, answers[i].err = s.graph.FindUsersByAddress(ctx, ts, sa.addr)
+				return
+			}
+			got, err := s.graph.GetUsers(ctx, ts, []string{sa.addr})
+			if u := got[sa.addr]; u != nil {
+				answers[i].users = []graph.User{*u}
+			} else if api := graphErrorOf(err); api == nil || api.Status != 404 {
+				answers[i].err = err // a 404 is "not in your organization", anything else a failed lookup
+			}
 		})
 	}
 	wg.Wait()
@@ -254,7 +276,13 @@ func (s *Service) resolveSponsors(ctx context.Context, ts oauth2.TokenSource, a 
 			if member.ID == first.ObjectID || slices.ContainsFunc(a.sponsors, func(sp Sponsor) bool { return sp.ObjectID == member.ID }) {
 				continue
 			}
-			a.sponsors = append(a.sponsors, Sponsor{ObjectID: member.ID, DisplayName: member.DisplayName, Address: sa.addr})
+			addr := sa.addr
+			if sa.id {
+				if addr = member.Mail; addr == "" {
+					addr = member.UserPrincipalName
+				}
+			}
+			a.sponsors = append(a.sponsors, Sponsor{ObjectID: member.ID, DisplayName: member.DisplayName, Address: addr})
 		case isGuest:
 			fe[sa.field] = strings.TrimSpace(fe[sa.field] + " " + sa.addr + " is a guest; guests cannot be sponsors.")
 		default:
@@ -265,6 +293,36 @@ func (s *Service) resolveSponsors(ctx context.Context, ts oauth2.TokenSource, a 
 		return &ValidationError{Fields: fe}
 	}
 	return nil
+}
+
+// isObjectID reports whether s is a directory object id (a GUID), as Graph's invitedUserSponsors names sponsors.
+func isObjectID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdefABCDEF", r):
+			return false
+		}
+	}
+	return true
+}
+
+// sponsorAddresses are the extra sponsors found by resolveSponsors (the inviter left out), by
+// the address typed, in order: what an approval request keeps.
+func (a *attempt) sponsorAddresses() []string {
+	var out []string
+	for _, sp := range a.sponsors {
+		if sp.ObjectID != a.owner.ObjectID && sp.ObjectID != a.actor.ObjectID {
+			out = append(out, sp.Address)
+		}
+	}
+	return out
 }
 
 // sponsorRefs is Graph's invitedUserSponsors: the inviter first, then the extra sponsors.

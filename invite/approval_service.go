@@ -128,6 +128,7 @@ func (a *Approvals) Need(ctx context.Context, inv Inviter, req Request) (Approva
 	n.Needed = len(n.Reasons) > 0
 	if n.Needed {
 		_, n.Fields = a.s.policy.Validate(req, inv)
+		n.Fields = a.s.checkAccessFields(req, &attempt{s: a.s, actor: inv, owner: inv}, n.Fields)
 		r := ApprovalRequest{Request: Request{UserType: req.UserType}}
 		if t, _ := parseUserType(req.UserType); t == UserTypeMember {
 			r.Request.UserType = UserTypeMember
@@ -172,8 +173,15 @@ func (a *Approvals) Submit(ctx context.Context, ts oauth2.TokenSource, inv Invit
 		return nil, ErrApprovalNotNeeded
 	}
 	v, fe := a.s.policy.Validate(req, inv)
+	// The sponsors and groups are checked now too (the sponsors looked up in the directory with
+	// the requester's token), so what the approver approves can be sent as asked.
+	acc := &attempt{s: a.s, actor: inv, owner: inv, meta: meta}
+	fe = a.s.checkAccessFields(req, acc, fe)
 	if fe != nil {
 		return nil, &ValidationError{Fields: fe}
+	}
+	if err := a.s.resolveSponsors(ctx, ts, acc); err != nil {
+		return nil, err
 	}
 	waive := slicesHasKind(need.Reasons, ApprovalForDomain)
 	pf, err := a.s.preflightWith(ctx, ts, inv, v.Email, waive)
@@ -193,7 +201,8 @@ func (a *Approvals) Submit(ctx context.Context, ts oauth2.TokenSource, inv Invit
 		ID: store.NewID(), TenantID: inv.TenantID, Email: v.Key, Reasons: need.Reasons, State: ApprovalPending,
 		Requester: Person{ObjectID: inv.ObjectID, UPN: inv.UPN, Name: inv.Name, Email: inv.Email},
 		Request: Request{DisplayName: v.DisplayName, Email: v.Email, Message: v.Message, CC: v.CC, RedirectURL: v.RedirectURL,
-			Language: v.Language, UserType: v.UserType, SendEmail: v.SendEmail, Resend: v.Resend},
+			Language: v.Language, UserType: v.UserType, SendEmail: v.SendEmail, Resend: v.Resend,
+			Sponsors: acc.sponsorAddresses(), Groups: acc.groups},
 		CreatedAt: now, ExpiresAt: now.Add(a.policy.TTL),
 	}
 	if a.policy.Manager && a.managers != nil && v.UserType != UserTypeMember {

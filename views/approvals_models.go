@@ -40,13 +40,17 @@ type ApprovalInbox struct {
 // the viewer may take.
 type ApprovalDetail struct {
 	Page
-	Row           ApprovalRow
-	Message       string
-	CC            string
-	RedirectURL   string
-	Language      string
-	SendEmail     bool
-	LastError     string
+	Row         ApprovalRow
+	Message     string
+	CC          string
+	RedirectURL string
+	Language    string
+	SendEmail   bool
+	LastError   string
+	// Sponsors are the guest's sponsors as requested: the requester, then those they named (the
+	// approver is added last when Graph's limit of 5 leaves room). Groups are the groups asked for.
+	Sponsors      []string
+	Groups        []string
 	InvitationURL string // approved, and the viewer may open the invitation
 	// Verdict is the preflight run now (not at submission), for those who may decide.
 	Verdict     *Check
