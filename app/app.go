@@ -206,9 +206,12 @@ func (a *App) startDemoTenant() error {
 		RedirectURIs:           []string{cfg.RedirectURL()},
 		PostLogoutRedirectURIs: []string{cfg.PublicPath("/signed-out")},
 		AppRoles:               cfg.DemoAppPermissions,
-		ClientCertificates:     certs,
-		Logger:                 a.Logger.With("component", "devtenant"),
-		Latency:                cfg.DemoLatency,
+		// The demo's app registration grants its API's app role to itself, so scripts can try
+		// the API with client credentials (PORTICO_CLIENT_ID/SECRET) as a daemon would.
+		GrantAPIAppRole:    true,
+		ClientCertificates: certs,
+		Logger:             a.Logger.With("component", "devtenant"),
+		Latency:            cfg.DemoLatency,
 	})
 	if err != nil {
 		return err

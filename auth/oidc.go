@@ -62,11 +62,15 @@ var (
 type RelyingParty struct {
 	cfg RPConfig
 
-	mu         sync.Mutex
-	provider   *oidc.Provider
-	verifier   *oidc.IDTokenVerifier
-	oauth      *oauth2.Config
-	endSession string
+	mu       sync.Mutex
+	provider *oidc.Provider
+	verifier *oidc.IDTokenVerifier
+	// apiVerifier checks access tokens sent to Portico's API: issuer and signature here,
+	// audience, expiry (with skew) and the rest in VerifyAccessToken.
+	apiVerifier *oidc.IDTokenVerifier
+	oauth       *oauth2.Config
+	obo         *oboCache
+	endSession  string
 }
 
 // NewRelyingParty returns a relying party; call Discover before use (Ready reports success).
@@ -124,6 +128,7 @@ func (rp *RelyingParty) Discover(ctx context.Context) error {
 	rp.endSession = meta.EndSession
 	// RS256 only (go-oidc's default allow-list); issuer, audience and expiry always checked.
 	rp.verifier = p.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, SupportedSigningAlgs: []string{oidc.RS256}, Now: rp.cfg.Clock})
+	rp.apiVerifier = p.Verifier(&oidc.Config{SkipClientIDCheck: true, SkipExpiryCheck: true, SupportedSigningAlgs: []string{oidc.RS256}, Now: rp.cfg.Clock})
 	rp.oauth = &oauth2.Config{
 		ClientID:     rp.cfg.ClientID,
 		ClientSecret: rp.cfg.ClientSecret,
