@@ -92,7 +92,7 @@ type Tenant struct {
 	quota          quota
 	blocked        []string
 	certs          []*x509.Certificate // registered application certificates
-	apiRoleGranted bool                   // Invitations.ReadWrite.All granted to the client
+	apiRoleGranted bool                // Invitations.ReadWrite.All granted to the client
 	devices        map[string]*deviceGrant
 	deviceInterval time.Duration
 }
