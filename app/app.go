@@ -179,6 +179,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		DemoAccounts: a.demoAccounts(),
 		Jobs:         jobsAdmin,
 		Landings:     landings,
+		API:          auth.API{RP: a.RP, AppTokens: a.AppTokens, Application: cfg.Application()},
 	})
 	return nil
 }

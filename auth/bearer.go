@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 )
 
 // The permissions Portico's own app registration exposes for its API.
@@ -174,4 +175,34 @@ func (rp *RelyingParty) apiAudience(aud string) bool {
 // offline_access for a refresh token.
 func APIScopes(clientID string) []string {
 	return []string{"api://" + clientID + "/" + APIScope, oidc.ScopeOfflineAccess}
+}
+
+// API authenticates calls to Portico's API and supplies their Graph tokens.
+type API struct {
+	RP *RelyingParty
+	// AppTokens is Portico's own application token (nil when no application credentials are
+	// configured for it); Application says whether Graph calls use it for everyone.
+	AppTokens   oauth2.TokenSource
+	Application bool
+}
+
+// Verify checks the caller's access token (VerifyAccessToken).
+func (a API) Verify(ctx context.Context, raw string) (*Caller, error) {
+	return a.RP.VerifyAccessToken(ctx, raw)
+}
+
+// GraphTokens is the Graph token source for an API caller: Portico's own token in application
+// mode (its policy is the gate); in delegated mode the user's own Graph token by On-Behalf-Of, and
+// for an application caller Portico's application token when one is configured
+// (PORTICO_BACKGROUND=on), else a refusal.
+func (a API) GraphTokens(ctx context.Context, c *Caller) (oauth2.TokenSource, error) {
+	switch {
+	case a.Application && a.AppTokens != nil:
+		return a.AppTokens, nil
+	case c.App && a.AppTokens != nil:
+		return a.AppTokens, nil
+	case c.App:
+		return nil, &BearerError{Forbidden: true, Reason: "application callers need Portico's own application credentials (PORTICO_BACKGROUND=on or PORTICO_GRAPH_MODE=application)"}
+	}
+	return a.RP.OnBehalfOf(ctx, c), nil
 }

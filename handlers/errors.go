@@ -128,6 +128,10 @@ func problemOf(err error) problem {
 	case errors.Is(err, auth.ErrTokenInvalid):
 		p = problem{Status: http.StatusForbidden, Title: "Sign-in refused",
 			Text: "Portico could not verify the sign-in. Start again from the sign-in button."}
+	case errors.Is(err, auth.ErrBearerInvalid):
+		p = problem{Status: http.StatusUnauthorized, Title: "Access token refused", Text: bearerReason(err)}
+	case errors.Is(err, auth.ErrBearerForbidden):
+		p = problem{Status: http.StatusForbidden, Title: "Not allowed", Text: bearerReason(err)}
 	case errors.Is(err, auth.ErrNotReady):
 		p = problem{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
 			Text: "Sign-in is unavailable: Portico cannot reach the identity provider. Try again in a minute."}
@@ -359,4 +363,13 @@ func graphStatus(ge *invite.GraphError) int {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusBadGateway
+}
+
+// bearerReason is the caller-safe reason of a refused access token.
+func bearerReason(err error) string {
+	var be *auth.BearerError
+	if errors.As(err, &be) {
+		return be.Reason
+	}
+	return ""
 }

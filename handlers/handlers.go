@@ -44,6 +44,7 @@ type Deps struct {
 	Clock        func() time.Time
 	Jobs         Jobs     // the background job queue (/admin/jobs); nil: shown as not running
 	Landings     Landings // the welcome page's invitation reference; nil: ignored
+	API          APIAuth  // bearer tokens for /api/; nil: the API answers 503
 }
 
 // Server holds the handlers' dependencies.

@@ -48,6 +48,18 @@ func (s *Server) routes(e *echo.Echo) {
 	one.POST("/link", s.newJoinLink)
 	one.POST("/link/revoke", s.revokeJoinLink)
 
+	// The API for scripts: bearer tokens only (no session, no cookie, no CSRF), JSON in Graph's shapes.
+	e.GET("/api/openapi.json", s.openAPI)
+	api := e.Group("/api", middleware.BodyLimit("64K"), s.requireBearer)
+	api.POST("/invitations", s.apiCreateInvitation)
+	api.GET("/invitations", s.apiListInvitations)
+	api.GET("/invitations/check", s.apiCheckAddress, s.limitPerUser(2, 20))
+	apiOne := api.Group("/invitations/:id", s.guardInvitation())
+	apiOne.GET("", s.apiGetInvitation)
+	apiOne.POST("/resend", s.apiResendInvitation)
+	apiOne.POST("/link", s.apiNewJoinLink)
+	apiOne.DELETE("/link", s.apiRevokeJoinLink)
+
 	admin := in.Group("/admin", s.requireAdmin)
 	admin.GET("/audit", s.auditPage)
 	admin.GET("/audit.csv", s.auditCSV)
@@ -72,10 +84,7 @@ func (s *Server) limitPerIP(perSecond float64, burst int) echo.MiddlewareFunc {
 // limitPerUser is a token bucket per signed-in user (tenant + object id).
 func (s *Server) limitPerUser(perSecond float64, burst int) echo.MiddlewareFunc {
 	return s.limiter(perSecond, burst, func(c echo.Context) (string, error) {
-		if u := currentUser(c); u != nil {
-			return "user:" + u.TenantID + "/" + u.ObjectID, nil
-		}
-		return "ip:" + c.RealIP(), nil
+		return actorKey(c), nil
 	})
 }
 
@@ -96,4 +105,15 @@ func (s *Server) limiter(perSecond float64, burst int, id middleware.Extractor) 
 			return echo.NewHTTPError(http.StatusTooManyRequests, "Too many requests from your address. Wait a moment and try again.")
 		},
 	})
+}
+
+// actorKey names who is acting for rate limits: the signed-in user, the API caller, else the address.
+func actorKey(c echo.Context) string {
+	if u := currentUser(c); u != nil {
+		return "user:" + u.TenantID + "/" + u.ObjectID
+	}
+	if cl := apiCaller(c); cl != nil {
+		return "user:" + cl.TenantID + "/" + cl.ObjectID
+	}
+	return "ip:" + c.RealIP()
 }

@@ -168,9 +168,9 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		return res, err
 	}
 	gi := s.landThroughPortico(graphInvitation(v), a.rec)
-	if s.appOnly {
+	if s.appOnly && !a.actor.Application {
 		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
-		// guest's sponsor.
+		// guest's sponsor. (An application calling Portico's API has no person to name.)
 		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.actor.ObjectID}}
 	}
 	return a.run(ctx, ts, gi)
