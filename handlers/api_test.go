@@ -89,7 +89,9 @@ type fakeAPI struct {
 	VerifyFn func(ctx context.Context, raw string) (*auth.Caller, error)
 }
 
-func (f *fakeAPI) Verify(ctx context.Context, raw string) (*auth.Caller, error) { return f.VerifyFn(ctx, raw) }
+func (f *fakeAPI) Verify(ctx context.Context, raw string) (*auth.Caller, error) {
+	return f.VerifyFn(ctx, raw)
+}
 func (f *fakeAPI) GraphTokens(context.Context, *auth.Caller) (oauth2.TokenSource, error) {
 	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "graph", Expiry: time.Now().Add(time.Hour)}), nil
 }
