@@ -50,6 +50,7 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// The API for scripts: bearer tokens only (no session, no cookie, no CSRF), JSON in Graph's shapes.
 	e.GET("/api/openapi.json", s.openAPI)
+	e.GET("/api/signin", s.apiSignIn)
 	api := e.Group("/api", middleware.BodyLimit("64K"), s.requireBearer)
 	api.POST("/invitations", s.apiCreateInvitation)
 	api.GET("/invitations", s.apiListInvitations)
