@@ -22,8 +22,7 @@ const (
 	APIAppRole = "Invitations.ReadWrite.All"
 )
 
-// bearerSkew is how far the API tolerates the caller's issuer clock being ahead or behind on
-// exp (go-oidc allows a minute on nbf and iat itself).
+// bearerSkew is how far the API tolerates the issuer's clock being ahead or behind on exp and nbf.
 const bearerSkew = time.Minute
 
 // Errors of a bearer token; handlers answer ErrBearerInvalid with 401 and ErrBearerForbidden with 403.
@@ -87,6 +86,7 @@ type accessClaims struct {
 	IDType            string   `json:"idtyp"`
 	Nonce             string   `json:"nonce"`
 	Expiry            int64    `json:"exp"`
+	NotBefore         int64    `json:"nbf"`
 }
 
 // VerifyAccessToken checks an access token sent to Portico's API the way Entra's are checked:
@@ -124,8 +124,12 @@ func (rp *RelyingParty) VerifyAccessToken(ctx context.Context, raw string) (*Cal
 		return nil, invalid("the access token's claims cannot be read")
 	}
 	now := rp.cfg.Clock()
+	// go-oidc checks neither exp nor nbf when told to skip expiry: both are checked here.
 	if c.Expiry == 0 || now.After(time.Unix(c.Expiry, 0).Add(bearerSkew)) {
 		return nil, invalid("the access token expired")
+	}
+	if c.NotBefore != 0 && now.Add(bearerSkew).Before(time.Unix(c.NotBefore, 0)) {
+		return nil, invalid("the access token is not valid yet")
 	}
 	if !strings.EqualFold(c.TenantID, rp.cfg.TenantID) {
 		return nil, invalid("the access token is from another tenant")

@@ -238,3 +238,13 @@ func (t *Tenant) SignAccessToken(claims map[string]any) (string, error) {
 	t.mu.Unlock()
 	return signJWT(key, claims)
 }
+
+// SetAccountEnabled enables or disables a directory user (accountEnabled), as an admin would:
+// disabled users get no new tokens (refresh, device code, on-behalf-of).
+func (t *Tenant) SetAccountEnabled(upn string, enabled bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if u := t.findByUPNLocked(upn); u != nil {
+		u.AccountEnabled = enabled
+	}
+}
