@@ -210,10 +210,10 @@ func (c *client) saveCache(ct *cachedToken) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	if err := os.Chmod(filepath.Dir(p), 0o700); err != nil {
+	if err := os.Chmod(filepath.Dir(p), 0o700); err != nil { //nolint:gosec // a directory: 0700 is owner-only
 		return err
 	}
-	b, err := json.Marshal(ct)
+	b, err := json.Marshal(ct) //nolint:gosec // the token cache itself, written 0600 below
 	if err != nil {
 		return err
 	}

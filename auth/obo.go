@@ -16,7 +16,7 @@ import (
 )
 
 // grantJWTBearer is the on-behalf-of grant type (Entra's OAuth 2.0 On-Behalf-Of flow).
-const grantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+const grantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // a grant type name, not a credential
 
 // oboCache keeps the Graph tokens obtained on behalf of API callers, keyed by a hash of the
 // caller's token, until shortly before they expire. Memory only.

@@ -20,7 +20,7 @@ const (
 
 const (
 	grantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
-	grantJWTBearer  = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	grantJWTBearer  = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // a grant type name, not a credential
 )
 
 // SetAPIAppRole grants (or withdraws) the app role Invitations.ReadWrite.All to the registered

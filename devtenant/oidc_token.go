@@ -72,17 +72,18 @@ func (t *Tenant) handleToken(w http.ResponseWriter, r *http.Request) {
 	gt := p.Get("grant_type")
 	public := secret == "" && p.Get("client_assertion") == "" &&
 		(gt == grantDeviceCode || gt == "refresh_token" && t.publicRefresh(p.Get("refresh_token")))
-	if public {
-		// no client authentication
-	} else if assertion := p.Get("client_assertion"); assertion != "" && secret == "" {
+	assertion := p.Get("client_assertion")
+	switch {
+	case public: // no client authentication
+	case assertion != "" && secret == "":
 		if bad := t.verifyClientAssertion(r, clientID, p.Get("client_assertion_type"), assertion); bad != nil {
 			t.oauthError(w, r, http.StatusUnauthorized, "invalid_client", bad.code, bad.msg)
 			return
 		}
-	} else if secret == "" {
+	case secret == "":
 		t.oauthError(w, r, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return
-	} else if subtle.ConstantTimeCompare([]byte(secret), []byte(t.opts.ClientSecret)) != 1 {
+	case subtle.ConstantTimeCompare([]byte(secret), []byte(t.opts.ClientSecret)) != 1:
 		t.oauthError(w, r, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+clientID+"'.")
 		return
 	}
