@@ -24,9 +24,21 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	addr := fs.String("addr", "127.0.0.1:9999", "listen address host:port (loopback)")
 	secret := fs.String("client-secret", "", "client secret to accept (default: random, printed)")
 	latency := fs.Duration("latency", 0, "delay every Graph answer by this long, e.g. 150ms (a Graph far away)")
-	perms := fs.String("app-permissions", "", "application permissions granted to Portico's client-credentials tokens, e.g. User.Invite.All,User.Read.All,Organization.Read.All (default: those three)")
+	perms := fs.String("app-permissions", "", "application permissions granted to Portico's client-credentials tokens, e.g. User.Invite.All,User.Read.All,Organization.Read.All (default: those three and GroupMember.ReadWrite.All)")
 	apiRole := fs.Bool("grant-api-role", false, "grant the app role "+devtenant.APIAppRole+" of Portico's API to the client (app-only tokens for api://<client-id>/.default carry it)")
 	certFile := fs.String("client-certificate", "", "PEM file whose certificate is registered on the application (client assertions signed with its key are accepted); the key in it is not read")
+	var faults []devtenant.Fault
+	fs.Func("fault", "inject a Graph fault (repeatable), e.g. 'POST /invitations status=503 after rate=0.3'; see README (Fault injection)", func(v string) error {
+		f, err := devtenant.ParseFault(v)
+		if err != nil {
+			return err
+		}
+		faults = append(faults, f)
+		return nil
+	})
+	writeQuota := fs.String("write-quota", "", "Graph write quota per application, writes/duration, e.g. 20/1s (default Graph's 3000/150s), or off")
+	seed := fs.Uint64("fault-seed", 1, "seed deciding which requests a fault with rate= meets (same seed, same order of requests: same faults)")
+	control := fs.String("control-token", "", "bearer token of the operator's control endpoint /_devtenant/ (default: random, printed; loopback callers only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,7 +51,22 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	if *secret == "" {
 		*secret = randomSecret()
 	}
-	opts := devtenant.Options{ClientSecret: *secret, Latency: *latency, Logger: app.NewLogger("info", nil, stderr), GrantAPIAppRole: *apiRole}
+	quotaN, quotaPer := 0, time.Duration(0)
+	if *writeQuota != "" {
+		n, per, err := devtenant.ParseWriteQuota(*writeQuota)
+		if err != nil {
+			return fmt.Errorf("%w devtenant: -write-quota: %w", errUsage, err)
+		}
+		quotaN, quotaPer = max(n, -1), per
+		if n == 0 {
+			quotaN = -1 // off
+		}
+	}
+	if *control == "" {
+		*control = randomSecret()
+	}
+	opts := devtenant.Options{ClientSecret: *secret, Latency: *latency, Logger: app.NewLogger("info", nil, stderr),
+		FaultSeed: *seed, ControlToken: *control, GrantAPIAppRole: *apiRole}
 	for _, p := range strings.Split(*perms, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			opts.AppRoles = append(opts.AppRoles, p)
@@ -56,6 +83,12 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	if err != nil {
 		return err
 	}
+	for _, f := range faults {
+		t.InjectFault(f)
+	}
+	if quotaN != 0 {
+		t.SetWriteQuota(quotaN, quotaPer)
+	}
 	if err := t.Start(*addr); err != nil {
 		return err
 	}
@@ -63,6 +96,17 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	if *latency > 0 {
 		fmt.Fprintf(stdout, "Every Graph answer is delayed by %s.\n", *latency)
 	}
+	for _, f := range faults {
+		fmt.Fprintf(stdout, "Fault injected: %s\n", f)
+	}
+	if n, per := t.WriteQuota(); *writeQuota != "" {
+		if n > 0 {
+			fmt.Fprintf(stdout, "Graph write quota: %d per %s.\n", n, per)
+		} else {
+			fmt.Fprintln(stdout, "Graph write quota: off.")
+		}
+	}
+	fmt.Fprintf(stdout, "Control endpoint (loopback only): %s/_devtenant/faults and /_devtenant/write-quota with Authorization: Bearer %s\n", t.URL(), *control)
 	fmt.Fprintln(stdout, "Point Portico instances at it with these settings (plus PORTICO_PUBLIC_URL, PORTICO_SESSION_KEYS, PORTICO_DATA_KEY):")
 	t.WriteSettings(stdout)
 	fmt.Fprintln(stdout, "Accounts:")

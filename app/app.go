@@ -5,13 +5,17 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"portico/bulk"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +31,7 @@ import (
 	"portico/invite"
 	"portico/jobs"
 	"portico/keyring"
+	"portico/notify"
 	"portico/store"
 	"portico/views"
 )
@@ -41,21 +46,33 @@ type Options struct {
 	// Background overrides Portico's own identity for background Graph calls (state sync); nil:
 	// App.AppTokens, Portico's application token when configured, else those features are off.
 	Background oauth2.TokenSource
+	// SMTPTLS replaces the TLS settings of the SMTP notices (tests trust their own CA); nil: the
+	// system's roots.
+	SMTPTLS *tls.Config
+	// NoticePoll and NoticeRetry are test hooks: how often queued notices are dispatched (0:
+	// jobs.DefaultNoticePoll) and the wait before a notice's next attempt (nil: River's backoff).
+	NoticePoll  time.Duration
+	NoticeRetry func(attempt int) time.Duration
 }
 
 // App is one Portico instance, built once by New.
 type App struct {
-	Config   *config.Config
-	Logger   *slog.Logger
-	Store    *store.DB
-	Keys     *keyring.Ring
-	Tenant   *devtenant.Tenant // demo mode only
-	Sessions *auth.Store
-	RP       *auth.RelyingParty
-	Graph    *graph.Client
-	Invites  *invite.Service
-	Jobs     *jobs.Runner // the durable job queue on the same database
-	Handler  http.Handler
+	Config *config.Config
+	Logger *slog.Logger
+	Store  *store.DB
+	Keys   *keyring.Ring
+	Tenant *devtenant.Tenant // demo mode only
+	// DemoControlToken is the bearer token of the demo devtenant's control endpoint (demo mode only).
+	DemoControlToken string
+	Sessions         *auth.Store
+	RP               *auth.RelyingParty
+	Graph            *graph.Client
+	Invites          *invite.Service
+	Jobs             *jobs.Runner // the durable job queue on the same database
+	// Approvals carries out approval requests (PORTICO_APPROVAL); nil when none are configured.
+	Approvals *invite.Approvals
+	Bulk      *bulk.Service
+	Handler   http.Handler
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
 	// Background jobs use it.
@@ -63,8 +80,13 @@ type App struct {
 
 	ln         net.Listener
 	background oauth2.TokenSource
-	closeOnce  sync.Once
-	closeErr   error
+
+	notices     *notify.Deliverer // nil: notices off
+	smtpTLS     *tls.Config
+	noticePoll  time.Duration
+	noticeRetry func(attempt int) time.Duration
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // New builds every part of Portico from cfg. In demo mode it starts devtenant first and points the
@@ -75,7 +97,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if logOut == nil {
 		logOut = io.Discard
 	}
-	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background}
+	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background,
+		smtpTLS: opts.SMTPTLS, noticePoll: opts.NoticePoll, noticeRetry: opts.NoticeRetry}
 	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -138,6 +161,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		PostLogoutRedirectURL: cfg.PublicPath("/signed-out"),
 		GraphResource:         graphResource(cfg.GraphURL),
 		SignInOnly:            cfg.Application(),
+		GraphScopes:           delegatedGroupScopes(cfg),
 		ClientAssertion:       assertion,
 		HTTPClient:            outbound,
 		Logger:                a.Logger,
@@ -158,7 +182,12 @@ func (a *App) build(ctx context.Context) (err error) {
 		DirectLink:        a.directLink(),
 		SendWait:          cfg.SendWait,
 		ReconcilePatience: cfg.ReconcilePatience,
+		// Sponsors picker, sponsors and groups (access.go in invite).
+		Access:      a.Graph,
+		GuestGroups: guestGroups(cfg),
 	})
+	a.buildNotices(appID)
+	a.Approvals = a.buildApprovals()
 	background := a.background
 	if background == nil {
 		background = a.AppTokens // application mode, or PORTICO_BACKGROUND=on with application credentials
@@ -168,18 +197,22 @@ func (a *App) build(ctx context.Context) (err error) {
 	}
 	jobsAdmin, landings := a.jobsDeps()
 	a.Handler = handlers.New(handlers.Deps{
-		Config:       cfg,
-		Logger:       a.Logger,
-		Sessions:     a.Sessions,
-		RP:           a.RP,
-		Tokens:       a.handlerTokens(),
-		Invites:      a.Invites,
-		Audit:        a.Store,
-		DB:           a.Store,
-		DemoAccounts: a.demoAccounts(),
-		Jobs:         jobsAdmin,
-		Landings:     landings,
-		API:          auth.API{RP: a.RP, AppTokens: a.AppTokens, Application: cfg.Application()},
+		Config:        cfg,
+		Logger:        a.Logger,
+		Sessions:      a.Sessions,
+		RP:            a.RP,
+		Tokens:        a.handlerTokens(),
+		Invites:       a.Invites,
+		Audit:         a.Store,
+		DB:            a.Store,
+		DemoAccounts:  a.demoAccounts(),
+		Jobs:          jobsAdmin,
+		Landings:      landings,
+		Access:        a.Invites,
+		DemoOutboxURL: a.demoOutboxURL(),
+		Approvals:     a.handlerApprovals(),
+		Bulk:          a.Bulk,
+		API:           auth.API{RP: a.RP, AppTokens: a.AppTokens, Application: cfg.Application()},
 	})
 	return nil
 }
@@ -196,6 +229,7 @@ func (a *App) directLink() string {
 
 func (a *App) startDemoTenant() error {
 	cfg := a.Config
+	a.DemoControlToken = newControlToken()
 	certs, err := a.demoCertificates()
 	if err != nil {
 		return err
@@ -206,16 +240,23 @@ func (a *App) startDemoTenant() error {
 		ClientSecret:           string(cfg.ClientSecret),
 		RedirectURIs:           []string{cfg.RedirectURL()},
 		PostLogoutRedirectURIs: []string{cfg.PublicPath("/signed-out")},
-		AppRoles:               cfg.DemoAppPermissions,
+		AppRoles:               demoAppRoles(cfg),
 		// The demo's app registration grants its API's app role to itself, so scripts can try
 		// the API with client credentials (PORTICO_CLIENT_ID/SECRET) as a daemon would.
 		GrantAPIAppRole:    true,
 		ClientCertificates: certs,
 		Logger:             a.Logger.With("component", "devtenant"),
 		Latency:            cfg.DemoLatency,
+		ControlToken:       a.DemoControlToken,
 	})
 	if err != nil {
 		return err
+	}
+	for _, f := range cfg.DemoFaults {
+		t.InjectFault(f)
+	}
+	if cfg.DemoWriteQuotaSet {
+		t.SetWriteQuota(cfg.DemoWriteQuota, cfg.DemoWriteQuotaPer)
 	}
 	if err := t.Start("127.0.0.1:0"); err != nil {
 		return err
@@ -276,6 +317,18 @@ func (a *App) WriteBanner(w io.Writer) {
 	if a.Config.DemoLatency > 0 {
 		fmt.Fprintf(w, "devtenant delays every Graph answer by %s.\n", a.Config.DemoLatency)
 	}
+	for _, f := range a.Tenant.Faults() {
+		fmt.Fprintf(w, "devtenant fault: %s\n", f.Spec)
+	}
+	if n, per := a.Tenant.WriteQuota(); a.Config.DemoWriteQuotaSet {
+		if n > 0 {
+			fmt.Fprintf(w, "devtenant Graph write quota: %d per %s.\n", n, per)
+		} else {
+			fmt.Fprintln(w, "devtenant Graph write quota: off.")
+		}
+	}
+	fmt.Fprintf(w, "devtenant control endpoint (loopback only): %s/_devtenant/faults, /_devtenant/write-quota with Authorization: Bearer %s\n",
+		a.Tenant.URL(), a.DemoControlToken)
 	fmt.Fprintln(w, "Demo accounts (no password; pick one on the home page):")
 	for _, acc := range a.Tenant.Accounts() {
 		fmt.Fprintf(w, "  %-28s %s\n", acc.UPN, acc.Description)
@@ -416,4 +469,11 @@ func sweepSessions(ctx context.Context, db *store.DB, logger *slog.Logger) {
 			}
 		}
 	}
+}
+
+// newControlToken is a random bearer token for the demo devtenant's control endpoint.
+func newControlToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -26,6 +26,8 @@ var (
 	permInvite       = []string{"User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"}
 	permReadUsers    = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
 	permOrganization = []string{"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	// permGroupMembers adds guests to PORTICO_GUEST_GROUPS (group-post-members).
+	permGroupMembers = []string{"GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}
 	// broaderThanNeeded are grants Portico never needs for what it does today; they are logged.
 	broaderThanNeeded = []string{"Directory.ReadWrite.All", "Directory.Read.All", "User.ReadWrite.All", "Organization.ReadWrite.All", "Directory.AccessAsUser.All"}
 )
@@ -140,6 +142,15 @@ func (a *App) reportPermissions(at *auth.AppTokens, roles []string) error {
 		}
 	} else if !has(permReadUsers) {
 		a.Logger.Warn("background work is off: it needs the Microsoft Graph application permission User.Read.All", "granted", granted)
+	}
+	if len(guestGroups(cfg)) > 0 && !has(permGroupMembers) {
+		// Not fatal: invitations work; each group assignment fails with Graph's 403 and says so.
+		a.Logger.Warn("guests cannot be added to PORTICO_GUEST_GROUPS by Portico's application identity: it needs the Microsoft Graph application permission GroupMember.ReadWrite.All",
+			"granted", granted, "graph_mode", cfg.GraphMode)
+	}
+	if cfg.Notices.Transport() == "graph" && !has([]string{"Mail.Send"}) {
+		a.Logger.Warn("notices sent with Graph sendMail will fail: they need the Microsoft Graph application permission Mail.Send (limit it to the mailbox with an application access policy)",
+			"mailbox", cfg.Notices.Mailbox, "granted", granted)
 	}
 	for _, r := range roles {
 		if slices.ContainsFunc(broaderThanNeeded, func(b string) bool { return strings.EqualFold(b, r) }) {

@@ -41,6 +41,9 @@ type RPConfig struct {
 	// SignInOnly asks only for openid profile email offline_access (application mode: Graph calls
 	// use Portico's own token, so the employee's token needs no Graph permission).
 	SignInOnly bool
+	// GraphScopes are further delegated Graph permissions to ask for (short names, e.g.
+	// GroupMember.ReadWrite.All when guests are added to groups with the inviter's token).
+	GraphScopes []string
 	// ClientAssertion signs a client assertion for the code exchange and refreshes when there is
 	// no ClientSecret (a certificate-only app registration).
 	ClientAssertion func() (string, error)
@@ -98,8 +101,12 @@ func (rp *RelyingParty) Scopes() []string {
 		return []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess}
 	}
 	g := strings.TrimRight(rp.cfg.GraphResource, "/")
-	return []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess,
+	out := []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess,
 		g + "/User.Read", g + "/User.Invite.All", g + "/User.Read.All"}
+	for _, s := range rp.cfg.GraphScopes {
+		out = append(out, g+"/"+s)
+	}
+	return out
 }
 
 func (rp *RelyingParty) ctx(ctx context.Context) context.Context {

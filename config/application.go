@@ -22,6 +22,9 @@ const (
 	GraphModeApplication = "application"
 )
 
+// MaxGuestGroups bounds PORTICO_GUEST_GROUPS: the form lists them all as checkboxes.
+const MaxGuestGroups = 20
+
 // InvitersAll is the PORTICO_INVITERS value that lets every member of the tenant invite.
 const InvitersAll = "all"
 
@@ -102,6 +105,18 @@ func loadApplication(c *Config, e source, p *Problems) {
 				continue
 			}
 			c.Inviters = append(c.Inviters, s)
+		}
+	}
+
+	for _, g := range list(e.get("PORTICO_GUEST_GROUPS")) {
+		switch g = strings.ToLower(g); {
+		case !isGUID(g):
+			p.addf("PORTICO_GUEST_GROUPS: %q is not a group object id (a GUID)", g)
+		case slices.Contains(c.GuestGroups, g):
+		case len(c.GuestGroups) == MaxGuestGroups:
+			p.addf("PORTICO_GUEST_GROUPS: at most %d groups", MaxGuestGroups)
+		default:
+			c.GuestGroups = append(c.GuestGroups, g)
 		}
 	}
 

@@ -176,3 +176,21 @@ func TestDemoApplicationSettings(t *testing.T) {
 		t.Errorf("bad -demo-app-credential: %v", err)
 	}
 }
+
+func TestGuestGroups(t *testing.T) {
+	g1, g2 := "0b6b8a52-3c1e-4a57-9d6e-2f1a0c9b7e11", "5D2C1B0A-9E8F-4D7C-8B6A-5F4E3D2C1B0A"
+	e := validEnv()
+	e["PORTICO_GUEST_GROUPS"] = g1 + ", " + g2 + "," + g1
+	c, err := Load(nil, env(e), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.GuestGroups) != 2 || c.GuestGroups[0] != g1 || c.GuestGroups[1] != strings.ToLower(g2) {
+		t.Errorf("GuestGroups = %v", c.GuestGroups)
+	}
+	e["PORTICO_GUEST_GROUPS"] = g1 + ",Marketing"
+	_, err = Load(nil, env(e), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `PORTICO_GUEST_GROUPS: "marketing" is not a group object id`) {
+		t.Errorf("a name accepted: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"portico/internal/faultspec"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,13 @@ type Config struct {
 
 	// DemoLatency delays every Graph answer of the demo devtenant (-demo-latency, PORTICO_DEMO_LATENCY).
 	DemoLatency time.Duration
+	// DemoFaults are Graph faults the demo devtenant injects from the start (-demo-fault, repeatable).
+	DemoFaults []faultspec.Fault
+	// DemoWriteQuota is the demo devtenant's Graph write quota per application (-demo-write-quota
+	// N/DURATION); DemoWriteQuotaSet says whether it was given (DemoWriteQuota 0 means off).
+	DemoWriteQuota    int
+	DemoWriteQuotaPer time.Duration
+	DemoWriteQuotaSet bool
 
 	// GraphMode is GraphModeDelegated (default) or GraphModeApplication (PORTICO_GRAPH_MODE, -graph-mode).
 	GraphMode string
@@ -107,14 +115,41 @@ type Config struct {
 	// Inviters are the app roles, directory role template ids and group ids whose holders may
 	// invite (PORTICO_INVITERS); nil: every member of the tenant.
 	Inviters []string
+	// GuestGroups are the ids of the groups and teams guests may be added to when invited
+	// (PORTICO_GUEST_GROUPS); in demo mode, devtenant's demo groups when unset.
+	GuestGroups []string
+	// BulkInviters are the app roles, directory role template ids and group ids whose holders
+	// may use bulk invitations besides administrators (PORTICO_BULK_INVITERS); nil: administrators only.
+	BulkInviters []string
+	// BulkMaxRows, BulkMaxBytes bound one bulk file (PORTICO_BULK_MAX_ROWS, PORTICO_BULK_MAX_BYTES).
+	BulkMaxRows  int
+	BulkMaxBytes int64
+	// BulkRate is the pace of bulk sending in invitations per second (PORTICO_BULK_RATE).
+	BulkRate float64
 	// Background lets background work use the application token in delegated mode (PORTICO_BACKGROUND=on).
 	Background bool
 	// DemoAppPermissions are the application permissions the demo devtenant grants
 	// (-demo-app-permissions, PORTICO_DEMO_APP_PERMISSIONS); nil: devtenant's default.
 	DemoAppPermissions []string
+	// Approval lists which requests go to an approver instead of being refused (PORTICO_APPROVAL:
+	// domain, member, quota, all); empty: none, requests outside policy are refused.
+	Approval []string
+	// Approvers are the app roles, directory role template ids and group ids whose holders approve
+	// requests (PORTICO_APPROVERS); administrators always may.
+	Approvers []string
+	// ApproverManager: the requester's manager approves their requests (PORTICO_APPROVERS=manager),
+	// falling back to Approvers when Graph knows no manager.
+	ApproverManager bool
+	// ApprovalTTL is how long an approval request waits for a decision (PORTICO_APPROVAL_TTL).
+	ApprovalTTL time.Duration
+	// ApprovalNotify are addresses told when a request waits for approval (PORTICO_APPROVAL_NOTIFY).
+	ApprovalNotify []string
 	// DemoAppCredential is how the demo gets its application token: "certificate" (a throwaway
 	// certificate made in memory and registered with devtenant; the default) or "secret".
 	DemoAppCredential string
+
+	// Notices is how email notices are sent (PORTICO_SMTP_URL or PORTICO_NOTICE_MAILBOX, PORTICO_NOTICES).
+	Notices Notices
 
 	graphModeFlag string
 }
@@ -138,9 +173,9 @@ func (c *Config) SecureCookies() bool { return c.PublicURL != nil && c.PublicURL
 // String prints the configuration with secrets redacted (a value receiver, so a Config printed by
 // value with %v or %+v is redacted too).
 func (c Config) String() string {
-	return fmt.Sprintf("addr=%s demo=%t tenant=%s client=%s secret=%s certificates=%d graph_mode=%s public=%s authority=%s graph=%s database=%s session_keys=%d data_keys=%d",
+	return fmt.Sprintf("addr=%s demo=%t tenant=%s client=%s secret=%s certificates=%d graph_mode=%s public=%s authority=%s graph=%s database=%s session_keys=%d data_keys=%d notices=%s",
 		c.Addr, c.Demo, c.TenantID, c.ClientID, c.ClientSecret, len(c.ClientCertificates), c.GraphMode, c.PublicURL, c.Authority, c.GraphURL,
-		RedactDSN(c.DatabaseURL), len(c.SessionKeys), len(c.DataKeys))
+		RedactDSN(c.DatabaseURL), len(c.SessionKeys), len(c.DataKeys), c.Notices.Transport())
 }
 
 // GoString redacts for %#v as well, which would otherwise print the keys' bytes.
@@ -200,7 +235,10 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadRedirects,
 	loadDomains,
 	loadApplication,
+	loadApprovals,
+	loadBulk,
 	checkApplicationCredentials, // after the demo settings
+	loadNotices,                 // after the application credentials and the demo settings
 }
 
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.
@@ -230,6 +268,12 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 	graphMode := fs.String("graph-mode", "", "delegated (the employee's token) or application (Portico's own token); default PORTICO_GRAPH_MODE, else delegated")
 	appPerms := fs.String("demo-app-permissions", "", "in demo mode, the application permissions devtenant grants, e.g. User.Invite.All,User.Read.All (default: PORTICO_DEMO_APP_PERMISSIONS, else devtenant's)")
 	appCred := fs.String("demo-app-credential", "certificate", "in demo mode, how Portico gets its application token: certificate (a throwaway one) or secret")
+	var faultSpecs []string
+	fs.Func("demo-fault", "in demo mode, a Graph fault devtenant injects (repeatable), e.g. 'POST /invitations status=503 after rate=0.3'; see README (Fault injection)", func(v string) error {
+		faultSpecs = append(faultSpecs, v)
+		return nil
+	})
+	writeQuota := fs.String("demo-write-quota", "", "in demo mode, devtenant's Graph write quota per application, writes/duration (e.g. 20/1s) or off")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -251,6 +295,28 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		p.addf("-addr %q is not host:port", c.Addr)
+	}
+	for _, spec := range faultSpecs {
+		f, err := faultspec.Parse(spec)
+		switch {
+		case err != nil:
+			p.addf("-demo-fault %q: %v", spec, err)
+		case !c.Demo:
+			p.addf("-demo-fault only applies in demo mode (-demo)")
+		default:
+			c.DemoFaults = append(c.DemoFaults, f)
+		}
+	}
+	if v := strings.TrimSpace(*writeQuota); v != "" {
+		n, per, err := faultspec.ParseWriteQuota(v)
+		switch {
+		case err != nil:
+			p.addf("-demo-write-quota: %v", err)
+		case !c.Demo:
+			p.addf("-demo-write-quota only applies in demo mode (-demo)")
+		default:
+			c.DemoWriteQuota, c.DemoWriteQuotaPer, c.DemoWriteQuotaSet = n, per, true
+		}
 	}
 	name, v := "-demo-latency", strings.TrimSpace(*latency)
 	if v == "" {

@@ -75,7 +75,7 @@ func TestClientAssertions(t *testing.T) {
 		t.Fatalf("a good assertion: %d %v", status, body)
 	}
 	claims, err := verifyJWT(tn.keys, body["access_token"].(string))
-	if err != nil || strings.Join(claimStrings(claims, "roles"), ",") != "User.Invite.All,User.Read.All,Organization.Read.All" || claims["scp"] != nil {
+	if err != nil || strings.Join(claimStrings(claims, "roles"), ",") != "User.Invite.All,User.Read.All,Organization.Read.All,GroupMember.ReadWrite.All" || claims["scp"] != nil {
 		t.Errorf("app token claims: %v %v", claims, err)
 	}
 

@@ -36,6 +36,7 @@ type User struct {
 	AccountEnabled                  bool
 	CreatedDateTime                 time.Time
 	Sponsors                        []string // object ids
+	Manager                         string   // the manager's object id, or ""
 	Wids                            []string // directory role template ids (the wids claim)
 	AppRoles                        []string // app role values (the roles claim)
 
@@ -169,6 +170,7 @@ func (t *Tenant) seed() {
 		member("admin@contoso.example", "Avery Admin", "Avery", "Admin", "IT Administrator", []string{RoleUserAdministrator}),
 		member("inviter@contoso.example", "Ines Inviter", "Ines", "Inviter", "Partner Manager", []string{RoleGuestInviter}),
 		member("megan@contoso.example", "Megan Bowen", "Megan", "Bowen", "Marketing Manager", nil, "meganb@contoso.example"),
+		member(DemoMailbox, "Portico Notices", "", "", "Shared mailbox of Portico's notices", nil),
 		guest("pending.guest@fabrikam.example", "Pat Pending (Fabrikam)", "PendingAcceptance", now.AddDate(0, 0, -2)),
 		guest("accepted.guest@fabrikam.example", "Alex Accepted (Fabrikam)", "Accepted", now.AddDate(0, 0, -3)),
 	}
@@ -188,9 +190,11 @@ func (t *Tenant) seed() {
 			{SignInType: "userPrincipalName", Issuer: initialDomain, IssuerAssignedID: "cpim_" + strings.ReplaceAll(localID, "-", "") + "@" + initialDomain},
 		},
 	})
+	users[0].Manager = StableID("megan@contoso.example") // Erin's manager (approvals may ask for it)
 	for _, u := range users {
 		t.putLocked(u)
 	}
+	t.seedGroups(created)
 }
 
 // putLocked stores u (callers hold t.mu, or own t exclusively).

@@ -57,9 +57,25 @@
 //     requests, so a batch counts once. Faults reach the $batch itself only with PathPrefix "/$batch".
 //   - The outbox follows invitedUserMessageInfo: messageLanguage is ignored whenever
 //     customizedMessageBody is set (Message.Language is then empty).
+//   - POST /me/sendMail and /users/{id | userPrincipalName}/sendMail (JSON form only) follow
+//     Microsoft's user-sendmail page: delegated Mail.Send for the signed-in user's own mailbox
+//     (another user's: Mail.Send.Shared), application Mail.Send for any mailbox; 202 Accepted with
+//     an empty body, the message recorded in Notices and shown with the invitation emails on the
+//     /outbox page. Refusals use Exchange's codes: 403 ErrorAccessDenied, 404 ErrorInvalidUser
+//     (no such user) or MailboxNotEnabledForRESTAPI (no mailbox: guests), 400
+//     ErrorInvalidRecipients, ErrorInvalidRequest (no message, unreadable JSON), and a MIME body
+//     answers ErrorMimeContentInvalidBase64String (devtenant does not read MIME).
 //   - Graph applies no clock skew to token lifetimes, so tests with a fake Clock observe expiry.
 //   - Access tokens are ordinary RS256 JWTs (Entra's Graph tokens carry a header nonce that makes
 //     them unverifiable outside Graph); Portico must treat them as opaque either way.
+//
+// Faults (Fault, in the spec syntax of internal/faultspec: `POST /invitations status=503 after
+// rate=0.3`) answer Graph's exact error envelope with request-id, client-request-id and
+// Retry-After; "after", "hold" and "drop=after" let Graph do the work first, so clients meet
+// outcomes they cannot know. Rates draw from a generator seeded by Options.FaultSeed. With
+// Options.ControlToken set, loopback callers presenting it as a bearer token manage faults and
+// the write quota over HTTP (/_devtenant/faults, /_devtenant/write-quota; control.go); this
+// endpoint is the operator's, not part of Entra or Graph.
 //
 // Test hooks (InjectFault, TamperNextIDToken, RotateSigningKey, SetWriteQuota, Requests, Outbox,
 // AccessTokenFor, ...) act on the running tenant; all state is in memory behind one mutex.

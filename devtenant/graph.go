@@ -34,73 +34,6 @@ type RecordedRequest struct {
 	BatchID   string // the request id of the $batch that carried this request, or ""
 }
 
-// Fault changes how Graph answers matching requests (method and path prefix; empty matches all).
-// The requests inside a JSON batch meet faults one by one; the $batch itself meets only faults
-// whose PathPrefix is "/$batch".
-// Times is how many matching requests it affects; 0 means every one until ClearFaults.
-// Delay is applied first; then Status (with Code, Message and RetryAfter) answers instead of
-// Graph, or DropConnection does the work and closes the connection without an answer.
-type Fault struct {
-	Method         string
-	PathPrefix     string // e.g. "/v1.0/invitations" (the /v1.0 may be left out)
-	Status         int
-	Code           string
-	Message        string
-	RetryAfter     string
-	Delay          time.Duration
-	DropConnection bool
-	Times          int
-}
-
-type activeFault struct {
-	Fault
-	left int // < 0: unlimited
-}
-
-// InjectFault adds a fault; faults are matched in the order they were injected.
-func (t *Tenant) InjectFault(f Fault) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	left := f.Times
-	if left <= 0 {
-		left = -1
-	}
-	t.faults = append(t.faults, &activeFault{Fault: f, left: left})
-}
-
-// ClearFaults removes every injected fault.
-func (t *Tenant) ClearFaults() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.faults = nil
-}
-
-func (t *Tenant) takeFault(r *http.Request) *Fault {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for i, f := range t.faults {
-		if f.Method != "" && !strings.EqualFold(f.Method, r.Method) {
-			continue
-		}
-		// The $batch itself meets only faults aimed at it; the others meet the requests inside.
-		if isBatchPath(r.URL.Path) && !isBatchPath(f.PathPrefix) {
-			continue
-		}
-		if p := f.PathPrefix; p != "" && !strings.HasPrefix(r.URL.Path, p) && !strings.HasPrefix(r.URL.Path, "/v1.0"+p) {
-			continue
-		}
-		out := f.Fault
-		if f.left > 0 {
-			f.left--
-			if f.left == 0 {
-				t.faults = slices.Delete(t.faults, i, i+1)
-			}
-		}
-		return &out
-	}
-	return nil
-}
-
 // Requests lists the Graph requests received so far (the newest 10,000), oldest first.
 func (t *Tenant) Requests() []RecordedRequest {
 	t.mu.Lock()
@@ -309,9 +242,9 @@ func (g *graphCall) unauthorized(msg string) {
 	g.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 }
 
-// errorAnswer is the Graph error a fault with a Status answers: its code and message (those Graph
-// gives for the status unless the fault names its own), with its Retry-After set on h.
-func (f *Fault) errorAnswer(h http.Header) (code, msg string) {
+// faultErrorAnswer is the Graph error a fault with a Status answers: its code and message (those
+// Graph gives for the status unless the fault names its own), with its Retry-After set on h.
+func faultErrorAnswer(f *Fault, h http.Header) (code, msg string) {
 	code, msg = defaultFaultCode(f.Status)
 	if f.Code != "" {
 		code = f.Code
@@ -431,43 +364,11 @@ func (t *Tenant) handleGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	g.body = body
 
-	f := t.takeFault(r)
-	if f != nil {
-		if !t.sleep(r.Context(), f.Delay) {
-			return
-		}
-		if f.DropConnection {
-			t.dropAfterWork(g, w, finish)
-			return
-		}
-		if f.Status != 0 {
-			code, msg := f.errorAnswer(h)
-			if f.Status == http.StatusTooManyRequests {
-				h.Set("x-ms-throttle-scope", "Tenant_Application/ReadWrite/"+t.opts.ClientID+"/"+t.opts.TenantID)
-				h.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
-			}
-			g.fail(f.Status, code, msg)
-			return
-		}
+	if f := t.takeFault(r); f != nil {
+		t.serveFaulted(f, g, w, finish, t.serveGraph)
+		return
 	}
 	t.serveGraph(g)
-}
-
-// dropAfterWork lets Graph do the work, then closes the connection without answering: the
-// client cannot know whether its request took effect.
-func (t *Tenant) dropAfterWork(g *graphCall, w http.ResponseWriter, record func()) {
-	sink := &discardWriter{header: http.Header{}}
-	orig := g.w
-	g.w = sink
-	t.serveGraph(g)
-	g.w = orig
-	record() // before the client can observe the dropped connection
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		// Not hijackable (e.g. HTTP/2): abort the response instead, which also yields no answer.
-		panic(http.ErrAbortHandler)
-	}
-	_ = conn.Close()
 }
 
 func (t *Tenant) record(rec RecordedRequest) {
@@ -498,8 +399,16 @@ func (t *Tenant) serveGraph(g *graphCall) {
 		method, handle = http.MethodGet, t.graphGetUser
 	case strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/sponsors") && strings.Count(path, "/") == 3:
 		method, handle = http.MethodGet, t.graphUserSponsors
+	case strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/manager") && strings.Count(path, "/") == 3:
+		method, handle = http.MethodGet, t.graphGetManager
+	case strings.HasPrefix(path, "/groups/") && strings.Count(path, "/") == 2 && len(path) > len("/groups/"):
+		method, handle = http.MethodGet, t.graphGetGroup
+	case strings.HasPrefix(path, "/groups/") && strings.HasSuffix(path, "/members/$ref") && strings.Count(path, "/") == 4:
+		method, handle = http.MethodPost, t.graphAddGroupMember
 	case path == "/me":
 		method, handle = http.MethodGet, t.graphMe
+	case path == "/me/sendMail" || strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/sendMail") && strings.Count(path, "/") == 3:
+		method, handle = http.MethodPost, t.graphSendMail
 	case path == "/organization":
 		method, handle = http.MethodGet, t.graphOrganization
 	default:

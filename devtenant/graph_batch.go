@@ -45,29 +45,21 @@ type batchAnswer struct {
 // HTTP round trip: Options.Latency was paid once for it.
 func (t *Tenant) handleBatch(w http.ResponseWriter, r *http.Request) {
 	reqID, crid := answerIDs(w, r)
-	h := w.Header()
 	g := &graphCall{t: t, w: w, r: r, reqID: reqID, clientID: crid, base: t.baseOf(r)}
 	if r.Method != http.MethodPost {
 		g.fail(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
 		return
 	}
 	if f := t.takeFault(r); f != nil {
-		if !t.sleep(r.Context(), f.Delay) {
-			return
-		}
-		if f.DropConnection {
-			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-			panic(http.ErrAbortHandler)
-		}
-		if f.Status != 0 {
-			code, msg := f.errorAnswer(h)
-			g.fail(f.Status, code, msg)
-			return
-		}
+		t.serveFaulted(f, g, w, func() {}, t.serveBatch)
+		return
 	}
+	t.serveBatch(g)
+}
+
+// serveBatch runs the requests of a $batch and answers them.
+func (t *Tenant) serveBatch(g *graphCall) {
+	r, reqID := g.r, g.reqID
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxGraphBody+1))
 	if err != nil || len(body) > maxGraphBody {
 		g.fail(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is larger than 4 MB.")
@@ -106,7 +98,7 @@ func (t *Tenant) handleBatch(w http.ResponseWriter, r *http.Request) {
 	for i, j := 0, len(answers)-1; i < j; i, j = i+1, j-1 {
 		answers[i], answers[j] = answers[j], answers[i]
 	}
-	writeJSON(w, http.StatusOK, "application/json", map[string]any{"responses": answers})
+	writeJSON(g.w, http.StatusOK, "application/json", map[string]any{"responses": answers})
 }
 
 func allDone(done map[string]bool, deps []string) bool {

@@ -226,7 +226,8 @@ func (t *Tenant) inviteLocked(g *graphCall, addr, domain, userType string, reset
 	}
 	var sponsors []string
 	for _, s := range in.InvitedUserSponsors {
-		if t.users[s.ID] == nil {
+		// Sponsors are users or groups (the invitation resource's invitedUserSponsors).
+		if t.users[s.ID] == nil && t.groups[s.ID] == nil {
 			return nil, http.StatusBadRequest, "The sponsor '" + s.ID + "' does not exist in the directory."
 		}
 		sponsors = append(sponsors, s.ID)

@@ -165,12 +165,28 @@ func (t *Tenant) graphListUsers(g *graphCall) {
 		g.fail(http.StatusBadRequest, ferr.code, ferr.msg)
 		return
 	}
-	if g.queryValue(q, "search") != "" || g.queryValue(q, "orderby") != "" || g.queryValue(q, "expand") != "" {
+	if g.queryValue(q, "orderby") != "" || g.queryValue(q, "expand") != "" {
 		g.fail(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported Query.")
 		return
 	}
 	count := strings.EqualFold(g.queryValue(q, "count"), "true")
 	eventual := strings.EqualFold(g.r.Header.Get("ConsistencyLevel"), "eventual")
+	var (
+		search    []searchClause
+		searchAnd bool
+	)
+	if raw := g.queryValue(q, "search"); raw != "" {
+		// $search on directory objects is an advanced query: Graph refuses it without the header.
+		if !eventual {
+			g.fail(http.StatusBadRequest, "Request_UnsupportedQuery", "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'")
+			return
+		}
+		var msg string
+		if search, searchAnd, msg = parseSearch(raw); msg != "" {
+			g.fail(http.StatusBadRequest, "Request_UnsupportedQuery", msg)
+			return
+		}
+	}
 	top := 100
 	if v := g.queryValue(q, "top"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -220,6 +236,9 @@ func (t *Tenant) graphListUsers(g *graphCall) {
 			continue
 		}
 		if uq != nil && !uq.matches(u) {
+			continue
+		}
+		if search != nil && !searchMatches(search, searchAnd, u) {
 			continue
 		}
 		matched = append(matched, userJSON(u, sel, !full))
@@ -341,11 +360,19 @@ func (t *Tenant) graphUserSponsors(g *graphCall) {
 	if u == nil {
 		u = t.findByUPNLocked(key)
 	}
-	var sponsors []*User
+	value := []map[string]any{}
 	if u != nil {
 		for _, id := range u.Sponsors {
 			if s := t.users[id]; s != nil {
-				sponsors = append(sponsors, cloneUser(s))
+				m := userJSON(s, nil, false)
+				m["@odata.type"] = "#microsoft.graph.user"
+				value = append(value, m)
+			} else if gr := t.groups[id]; gr != nil {
+				m := map[string]any{"@odata.type": "#microsoft.graph.group"}
+				for _, p := range groupProperties {
+					m[p] = groupProperty(gr, p)
+				}
+				value = append(value, m)
 			}
 		}
 	}
@@ -353,12 +380,6 @@ func (t *Tenant) graphUserSponsors(g *graphCall) {
 	if u == nil {
 		g.fail(http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+key+"' does not exist or one of its queried reference-property objects are not present.")
 		return
-	}
-	value := []map[string]any{}
-	for _, s := range sponsors {
-		m := userJSON(s, nil, false)
-		m["@odata.type"] = "#microsoft.graph.user"
-		value = append(value, m)
 	}
 	g.ok(http.StatusOK, map[string]any{"@odata.context": g.base + "/v1.0/$metadata#directoryObjects", "value": value})
 }

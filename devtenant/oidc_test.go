@@ -175,7 +175,7 @@ func TestAuthorizeRefusals(t *testing.T) {
 		{"challenge without method", func(v url.Values) { v.Del("code_challenge_method") }, "invalid_request", 0},
 		{"short challenge", func(v url.Values) { v.Set("code_challenge", "abc") }, "invalid_request", 0},
 		{"no openid", func(v url.Values) { v.Set("scope", "profile") }, "invalid_scope", 0},
-		{"unknown scope", func(v url.Values) { v.Set("scope", "openid https://graph.microsoft.com/Mail.Send") }, "invalid_scope", 0},
+		{"unknown scope", func(v url.Values) { v.Set("scope", "openid https://graph.microsoft.com/Calendars.ReadWrite") }, "invalid_scope", 0},
 		{"implicit flow", func(v url.Values) { v.Set("response_type", "id_token") }, "unsupported_response_type", 0},
 		{"fragment mode", func(v url.Values) { v.Set("response_mode", "fragment") }, "invalid_request", 0},
 		{"silent without session", func(v url.Values) { v.Del("login_hint"); v.Set("prompt", "none") }, "login_required", 0},

@@ -128,6 +128,22 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{color:v
 </dl>
 <h2>Demo accounts</h2>
 <ul>{{range .Accounts}}<li><strong>{{.UPN}}</strong> <span class="muted">{{.DisplayName}}, {{.Description}}</span></li>{{end}}</ul>
+<h2>Groups and teams</h2>
+<ul data-testid="groups">{{range .Groups}}<li><strong>{{.Name}}</strong> <code>{{.ID}}</code> <span class="muted">owners: {{.Owners}}; members: {{.Members}}</span></li>{{end}}</ul>
+<p><a href="outbox">Outbox</a>: the invitation emails and notices sent so far.</p>
+{{template "foot" .}}{{end}}
+
+{{define "outbox"}}{{template "head" .}}
+<h1>Outbox</h1>
+<p>What people would have received: invitation emails from Microsoft and Portico's notices (sent with Graph <code>sendMail</code>), newest first.</p>
+{{if .Items}}<ul>{{range .Items}}<li data-testid="outbox-item">
+<article aria-label="{{.Subject}}">
+<h2 style="font-size:1.1rem;margin:1rem 0 .25rem">{{.Subject}}</h2>
+<dl><dt>Kind</dt><dd>{{.Kind}}</dd><dt>From</dt><dd>{{.From}}</dd><dt>To</dt><dd>{{.To}}</dd><dt>Sent</dt><dd>{{.SentAt}}</dd></dl>
+<pre>{{.Body}}</pre>
+</article></li>
+{{end}}</ul>{{else}}<p data-testid="outbox-empty">Nothing sent yet.</p>{{end}}
+<p><a href="./">devtenant</a></p>
 {{template "foot" .}}{{end}}
 `
 

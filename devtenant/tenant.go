@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -44,7 +45,7 @@ type Options struct {
 	// registered, /signed-out or / are accepted on any port.
 	PostLogoutRedirectURIs []string
 	// AppRoles are the application permissions granted to the client for client_credentials tokens;
-	// default User.Invite.All, User.Read.All and Organization.Read.All.
+	// default User.Invite.All, User.Read.All, Organization.Read.All and GroupMember.ReadWrite.All.
 	AppRoles []string
 	// ClientCertificates are registered on the application: client assertions signed with their
 	// keys authenticate the client (RegisterCertificate adds more).
@@ -57,6 +58,11 @@ type Options struct {
 	// registered client, so its client-credentials tokens for api://<client-id>/.default carry it
 	// (SetAPIAppRole changes it later).
 	GrantAPIAppRole bool
+	// FaultSeed seeds the generator that decides which requests a fault with a Rate meets (default 1).
+	FaultSeed uint64
+	// ControlToken enables the operator's control endpoint (/_devtenant/faults,
+	// /_devtenant/write-quota) for loopback callers presenting it as a bearer token; empty disables it.
+	ControlToken string
 }
 
 // Tenant is one in-memory Entra tenant with its OIDC issuer and the Graph endpoints Portico uses.
@@ -81,20 +87,29 @@ type Tenant struct {
 	searchLag      time.Duration
 	users          map[string]*User // by object id
 	userOrder      []string
+	groups         map[string]*Group // by object id
+	groupOrder     []string
 	invitations    []*Invitation
 	tickets        map[string]*ticket
 	codes          map[string]*authCode
 	refresh        map[string]*refreshGrant
 	outbox         []Message
+	notices        []Notice // sent with sendMail
 	requests       []RecordedRequest
 	roundTrips     []RoundTrip
 	faults         []*activeFault
+	faultRand      *rand.Rand
 	quota          quota
 	blocked        []string
 	certs          []*x509.Certificate // registered application certificates
 	apiRoleGranted bool                // Invitations.ReadWrite.All granted to the client
 	devices        map[string]*deviceGrant
 	deviceInterval time.Duration
+}
+
+// DefaultAppRoles are the application permissions granted when Options.AppRoles is empty.
+func DefaultAppRoles() []string {
+	return []string{"User.Invite.All", "User.Read.All", "Organization.Read.All", "GroupMember.ReadWrite.All"}
 }
 
 // New builds a tenant with the demo directory; it does not listen until Start.
@@ -109,7 +124,7 @@ func New(opts Options) (*Tenant, error) {
 		opts.ClientID = DefaultClientID
 	}
 	if len(opts.AppRoles) == 0 {
-		opts.AppRoles = []string{"User.Invite.All", "User.Read.All", "Organization.Read.All"}
+		opts.AppRoles = DefaultAppRoles()
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -124,6 +139,7 @@ func New(opts Options) (*Tenant, error) {
 		closing:        make(chan struct{}),
 		accessLifetime: time.Hour,
 		users:          map[string]*User{},
+		groups:         map[string]*Group{},
 		tickets:        map[string]*ticket{},
 		codes:          map[string]*authCode{},
 		refresh:        map[string]*refreshGrant{},
@@ -133,6 +149,10 @@ func New(opts Options) (*Tenant, error) {
 		deviceInterval: 5 * time.Second,
 	}
 	t.quota.reset(3000, 150*time.Second)
+	if opts.FaultSeed == 0 {
+		opts.FaultSeed = 1
+	}
+	t.faultRand = rand.New(rand.NewPCG(opts.FaultSeed, opts.FaultSeed^0x9e3779b97f4a7c15)) //nolint:gosec // G404: a seeded, repeatable choice of faulted requests, not a secret
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -159,6 +179,9 @@ func (t *Tenant) routes() http.Handler {
 	mux.HandleFunc("/devicelogin", t.handleDeviceLogin)
 	mux.HandleFunc("/redeem", t.handleRedeem)
 	mux.HandleFunc("GET /{$}", t.handleIndex)
+	mux.HandleFunc("GET /outbox", t.handleOutbox)
+	mux.HandleFunc("/_devtenant/faults", t.handleControlFaults)
+	mux.HandleFunc("/_devtenant/write-quota", t.handleControlQuota)
 	// Graph shares the listener; its prefix is routed first because a "/{tenant}/..." pattern
 	// would otherwise overlap it.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -355,7 +378,37 @@ func (t *Tenant) handleIndex(w http.ResponseWriter, r *http.Request) {
 		"Discovery": t.issuerFor(base) + "/.well-known/openid-configuration",
 		"Graph":     base + "/v1.0",
 		"Accounts":  t.Accounts(),
+		"Groups":    t.groupSummaries(),
 	})
+}
+
+// groupSummary is a group as the index page lists it: who owns it and who is in it, by name.
+type groupSummary struct{ Name, ID, Owners, Members string }
+
+func (t *Tenant) groupSummaries() []groupSummary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	names := func(ids []string) string {
+		var out []string
+		for _, id := range ids {
+			switch {
+			case t.users[id] != nil:
+				out = append(out, t.users[id].DisplayName)
+			case t.groups[id] != nil:
+				out = append(out, t.groups[id].DisplayName)
+			}
+		}
+		if len(out) == 0 {
+			return "none"
+		}
+		return strings.Join(out, ", ")
+	}
+	var out []groupSummary
+	for _, id := range t.groupOrder {
+		g := t.groups[id]
+		out = append(out, groupSummary{Name: g.DisplayName, ID: g.ID, Owners: names(g.Owners), Members: names(g.Members)})
+	}
+	return out
 }
 
 // delay waits Options.Latency, or less if the request ends first.

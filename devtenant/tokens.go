@@ -16,6 +16,8 @@ const graphAppID = "00000003-0000-0000-c000-000000000000"
 var graphDelegated = []string{
 	"User.Read", "User.ReadBasic.All", "User.Read.All", "User.Invite.All", "User.ReadWrite.All",
 	"Directory.Read.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All", "Organization.Read.All",
+	"GroupMember.Read.All", "GroupMember.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All",
+	"Mail.Send", "Mail.Send.Shared",
 }
 
 // registeredDelegated are the permissions configured on the app registration: what .default grants.

@@ -179,8 +179,8 @@ func (c *Client) batchOnce(ctx context.Context, ts oauth2.TokenSource, items []*
 			}
 			it.requestID, it.err = ge.RequestID, ge
 			switch {
-			case it.req.method != http.MethodGet && resp.Status == http.StatusGatewayTimeout:
-				// As for a single call: a gateway timeout leaves a write's outcome unknown.
+			case it.req.method != http.MethodGet && uncertainStatus(resp.Status):
+				// As for a single call: a 500-class answer leaves a write's outcome unknown.
 				it.err = fmt.Errorf("%w: %w", ErrUncertain, ge)
 			case retryableStatus(resp.Status):
 				retry = append(retry, it)

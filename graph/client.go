@@ -22,12 +22,17 @@ import (
 )
 
 const (
-	defaultMaxRetries   = 4
-	defaultMaxWait      = 30 * time.Second
-	defaultTimeout      = 30 * time.Second
-	defaultMaxBodyBytes = 1 << 20
-	backoffBase         = 500 * time.Millisecond
-	backoffCap          = 8 * time.Second
+	defaultMaxRetries = 4
+	defaultMaxWait    = 30 * time.Second
+	// defaultTimeout bounds one call, retries and waits included; defaultAttemptTimeout bounds one
+	// HTTP exchange within it, so a hung answer to a GET leaves time for a second try. A POST
+	// whose attempt times out is never sent again: its outcome is unknown (ErrUncertain).
+	// ARCHITECTURE.md ("Time budgets") explains how these fit the submit's bounded wait.
+	defaultTimeout        = 30 * time.Second
+	defaultAttemptTimeout = 25 * time.Second
+	defaultMaxBodyBytes   = 1 << 20
+	backoffBase           = 500 * time.Millisecond
+	backoffCap            = 8 * time.Second
 )
 
 // Client is Portico's typed client for the Microsoft Graph v1.0 calls it makes.
@@ -37,6 +42,7 @@ type Client struct {
 	maxRetries int
 	maxWait    time.Duration
 	timeout    time.Duration
+	attemptTO  time.Duration
 	maxBody    int64
 	sleep      func(ctx context.Context, d time.Duration) error
 	log        *slog.Logger
@@ -46,7 +52,8 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithMaxRetries sets how many times a 429, 503 or 504 answer is retried (default 4; negative means 0).
+// WithMaxRetries sets how many times a 429, 503 or 504 answer is retried (default 4; negative
+// means 0). A write (POST) is retried only after a 429: Graph did not act on it.
 func WithMaxRetries(n int) Option { return func(c *Client) { c.maxRetries = max(n, 0) } }
 
 // WithMaxWait bounds the total time one call spends waiting between retries (default 30s).
@@ -88,6 +95,16 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithAttemptTimeout bounds each HTTP exchange of a call (default 25s; never more than the call's
+// WithTimeout). A GET that times out is tried again within the call's budget; a POST is not.
+func WithAttemptTimeout(d time.Duration) Option {
+	return func(c *Client) {
+		if d > 0 {
+			c.attemptTO = d
+		}
+	}
+}
+
 // NewClient returns a client for baseURL without /v1.0 (e.g. https://graph.microsoft.com); a nil hc
 // gets an http.Client with a 30-second timeout.
 func NewClient(baseURL string, hc *http.Client, opts ...Option) *Client {
@@ -100,6 +117,7 @@ func NewClient(baseURL string, hc *http.Client, opts ...Option) *Client {
 		maxRetries: defaultMaxRetries,
 		maxWait:    defaultMaxWait,
 		timeout:    defaultTimeout,
+		attemptTO:  defaultAttemptTimeout,
 		maxBody:    defaultMaxBodyBytes,
 		sleep:      sleepContext,
 		log:        slog.New(slog.DiscardHandler),
@@ -128,6 +146,9 @@ type priorityKey struct{}
 func WithPriority(ctx context.Context, p string) context.Context {
 	return context.WithValue(ctx, priorityKey{}, p)
 }
+
+// PriorityOf is the x-ms-throttle-priority ctx asks for ("" when none).
+func PriorityOf(ctx context.Context) string { return priorityOf(ctx) }
 
 func priorityOf(ctx context.Context) string {
 	p, _ := ctx.Value(priorityKey{}).(string)
@@ -204,6 +225,9 @@ func backoff(attempt int) time.Duration {
 
 func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, req request, out any, attempt int) result {
 	path := "/v1.0" + req.path
+	// The call's ctx stays the reference for "may we try again"; the exchange has its own deadline.
+	actx, cancel := context.WithTimeout(ctx, c.attemptTO)
+	defer cancel()
 	tok, err := ts.Token()
 	if err != nil {
 		return result{err: fmt.Errorf("graph: access token: %w", err)}
@@ -215,7 +239,7 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, req request
 	// connected becomes true once a connection is in hand: from then on the request may have been
 	// written, so a failure of a non-idempotent request leaves its outcome unknown.
 	var connected atomic.Bool
-	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+	tctx := httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
 		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
 	})
 	u := c.base + req.path
@@ -278,8 +302,10 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, req request
 		}
 		wait, hasWait := parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 		ge := decodeError(resp.StatusCode, resp.Header, data, crid, wait)
-		if !idempotent && resp.StatusCode == http.StatusGatewayTimeout {
-			// A gateway timeout says nothing about whether Graph acted on the request behind it.
+		if !idempotent && uncertainStatus(resp.StatusCode) {
+			// A 500-class answer to a write says nothing about whether Graph acted on it (a 503 can
+			// come after the invitation was created): never send it again; the caller confirms by
+			// lookup. Only a 429 means Graph did not act, so only a 429 is retried for a write.
 			return result{requestID: rid, err: fmt.Errorf("%w: %w", ErrUncertain, ge)}
 		}
 		return result{requestID: rid, err: ge, retry: retryableStatus(resp.StatusCode), retryAfter: wait, hasWait: hasWait}

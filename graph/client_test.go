@@ -178,14 +178,14 @@ func TestRetries(t *testing.T) {
 			wantCalls: 2, wantWaits: []time.Duration{0},
 		},
 		{
-			name: "503 with Retry-After then 201", post: true,
+			name: "503 with Retry-After on GET then 200 is retried",
 			answer: func(n int, w http.ResponseWriter) {
 				if n == 1 {
 					w.Header().Set("Retry-After", "1")
 					writeEnvelope(w, http.StatusServiceUnavailable, "ServiceUnavailable", "busy")
 					return
 				}
-				created(w)
+				writeJSON(w, http.StatusOK, `{"id":"u"}`)
 			},
 			wantCalls: 2, wantWaits: []time.Duration{time.Second},
 		},
@@ -242,6 +242,64 @@ func TestRetries(t *testing.T) {
 					t.Errorf("waits %v", waits)
 				}
 			},
+		},
+		// A write answered 500-class may have been carried out: never sent again, whatever Retry-After says.
+		{
+			name: "503 with Retry-After on POST is uncertain and not re-sent", post: true,
+			answer: func(n int, w http.ResponseWriter) {
+				if n == 1 {
+					w.Header().Set("Retry-After", "1")
+					writeEnvelope(w, http.StatusServiceUnavailable, "ServiceUnavailable", "busy")
+					return
+				}
+				created(w)
+			},
+			wantCalls: 1, wantWaits: []time.Duration{},
+			wantErr: func(err error) bool { return errors.Is(err, ErrUncertain) && statusOf(err) == 503 && isTransient(err) },
+		},
+		{
+			name: "500 on POST is uncertain and not re-sent", post: true,
+			answer: func(_ int, w http.ResponseWriter) {
+				writeEnvelope(w, http.StatusInternalServerError, "InternalServerError", "oops")
+			},
+			wantCalls: 1, wantWaits: []time.Duration{},
+			wantErr: func(err error) bool { return errors.Is(err, ErrUncertain) && statusOf(err) == 500 },
+		},
+		{
+			name: "502 on POST is uncertain and not re-sent", post: true,
+			answer: func(_ int, w http.ResponseWriter) {
+				writeEnvelope(w, http.StatusBadGateway, "BadGateway", "upstream")
+			},
+			wantCalls: 1, wantWaits: []time.Duration{},
+			wantErr: func(err error) bool { return errors.Is(err, ErrUncertain) && statusOf(err) == 502 },
+		},
+		{
+			name: "501 on POST refuses the request itself: certain", post: true,
+			answer: func(_ int, w http.ResponseWriter) {
+				writeEnvelope(w, http.StatusNotImplemented, "NotImplemented", "no")
+			},
+			wantCalls: 1, wantWaits: []time.Duration{},
+			wantErr: func(err error) bool { return !errors.Is(err, ErrUncertain) && statusOf(err) == 501 },
+		},
+		{
+			name: "429 on POST then 503: sent twice, then uncertain", post: true,
+			answer: func(n int, w http.ResponseWriter) {
+				if n == 1 {
+					throttle(w, "1")
+					return
+				}
+				writeEnvelope(w, http.StatusServiceUnavailable, "ServiceUnavailable", "busy")
+			},
+			wantCalls: 2, wantWaits: []time.Duration{time.Second},
+			wantErr: func(err error) bool { return errors.Is(err, ErrUncertain) && statusOf(err) == 503 },
+		},
+		{
+			name: "400 on POST is certain and not re-sent", post: true,
+			answer: func(_ int, w http.ResponseWriter) {
+				writeEnvelope(w, http.StatusBadRequest, "BadRequest", "bad")
+			},
+			wantCalls: 1, wantWaits: []time.Duration{},
+			wantErr: func(err error) bool { return !errors.Is(err, ErrUncertain) && statusOf(err) == 400 },
 		},
 		{
 			name: "504 on POST is uncertain and not re-sent", post: true,
@@ -424,6 +482,26 @@ func TestTransportFailures(t *testing.T) {
 					writeJSON(w, http.StatusOK, `{"id":"u"}`)
 				}
 			},
+			wantCalls: 2, wantOK: true,
+		},
+		{
+			name: "POST held past the attempt timeout is uncertain, sent once", post: true,
+			answer:    func(*testing.T) func(int, http.ResponseWriter, *http.Request) { return slow },
+			opts:      []Option{WithAttemptTimeout(100 * time.Millisecond), WithTimeout(2 * time.Second)},
+			wantCalls: 1, wantUncertain: true, wantIs: context.DeadlineExceeded,
+		},
+		{
+			name: "GET held past the attempt timeout is tried again within the call's budget",
+			answer: func(*testing.T) func(int, http.ResponseWriter, *http.Request) {
+				return func(n int, w http.ResponseWriter, r *http.Request) {
+					if n == 1 {
+						slow(n, w, r)
+						return
+					}
+					writeJSON(w, http.StatusOK, `{"id":"u"}`)
+				}
+			},
+			opts:      []Option{WithAttemptTimeout(100 * time.Millisecond), WithTimeout(2 * time.Second)},
 			wantCalls: 2, wantOK: true,
 		},
 		{

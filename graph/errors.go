@@ -55,6 +55,12 @@ func statusOf(err error) int {
 	return 0
 }
 
+// uncertainStatus reports an answer to a write after which Graph may have acted: every 500-class
+// status but 501 Not Implemented and 505 HTTP Version Not Supported, which refuse the request itself.
+func uncertainStatus(s int) bool {
+	return s >= 500 && s <= 599 && s != http.StatusNotImplemented && s != http.StatusHTTPVersionNotSupported
+}
+
 func retryableStatus(s int) bool {
 	return s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout
 }

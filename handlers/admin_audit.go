@@ -29,6 +29,13 @@ var auditActions = []views.Option{
 	{Value: invite.ActionJoinLinkCreate, Label: "Join link created"},
 	{Value: invite.ActionJoinLinkRevoke, Label: "Join link revoked"},
 	{Value: invite.ActionJoinLinkAccept, Label: "Join link accepted"},
+	{Value: invite.ActionGroupAdd, Label: "Guest added to a group"},
+	{Value: invite.ActionApprovalRequest, Label: "Approval requested"},
+	{Value: invite.ActionApprovalApprove, Label: "Request approved"},
+	{Value: invite.ActionApprovalDeny, Label: "Request denied"},
+	{Value: invite.ActionApprovalCancel, Label: "Request cancelled"},
+	{Value: invite.ActionApprovalExpire, Label: "Request expired"},
+	{Value: invite.ActionApprovalRelease, Label: "Interrupted approval given back"},
 	{Value: "signin", Label: "Signed in"},
 	{Value: "signout", Label: "Signed out"},
 	{Value: "job.cancel", Label: "Background job cancelled"}, // app.ActionJobCancel
@@ -42,6 +49,8 @@ var auditOutcomes = []views.Option{
 	{Value: string(invite.OutcomeRejected), Label: "Rejected by Microsoft"},
 	{Value: string(invite.OutcomeThrottled), Label: "Limit reached"},
 	{Value: string(invite.OutcomeFailed), Label: "Failed"},
+	{Value: string(invite.OutcomePending), Label: "Waiting for approval"},
+	{Value: string(invite.OutcomeExpired), Label: "Expired"},
 }
 
 // optionLabel is the label of value among opts, or value itself for one Portico does not know

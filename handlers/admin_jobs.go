@@ -53,6 +53,7 @@ const jobsPageSize = 50
 var jobKinds = map[string]string{
 	"state_sync":    "Partner state sync",
 	"state_refresh": "Partner state refresh (landing)",
+	"bulk_send":     "Bulk invitation sending",
 }
 
 // jobsPage lists the background jobs, newest first, a keyset page at a time.

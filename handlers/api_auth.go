@@ -29,9 +29,6 @@ const (
 	ctxCallerGraph = "portico.api_graph"
 )
 
-// isAPI reports whether the request is for Portico's token-protected API.
-func isAPI(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/api/") }
-
 // requireBearer admits API calls with a valid access token for Portico (Authorization: Bearer),
 // and nothing else: no session is read or created and a cookie counts for nothing, so CSRF does
 // not apply. Missing or invalid tokens get 401 with WWW-Authenticate: Bearer; a valid token
@@ -70,6 +67,25 @@ func (s *Server) requireBearer(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(ctxCaller, caller)
 		c.Set(ctxCallerGraph, ts)
 		return next(c)
+	}
+}
+
+// sessionOrBearer routes a request that carries Authorization: Bearer through requireBearer
+// (no session, no cookie, no CSRF) and any other through the session chain; a request carrying
+// both is judged by the bearer token alone.
+func (s *Server) sessionOrBearer(session ...echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		viaSession := next
+		for i := len(session) - 1; i >= 0; i-- {
+			viaSession = session[i](viaSession)
+		}
+		viaBearer := s.requireBearer(next)
+		return func(c echo.Context) error {
+			if _, ok := bearerToken(c.Request().Header.Get(echo.HeaderAuthorization)); ok {
+				return viaBearer(c)
+			}
+			return viaSession(c)
+		}
 	}
 }
 

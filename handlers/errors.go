@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"portico/bulk"
 	"strconv"
 	"time"
 
@@ -70,6 +71,7 @@ func problemOf(err error) problem {
 		sp  *signInProviderError
 		qe  *invite.QuotaError
 		ni  *invite.NotInviterError
+		fe  *bulk.FileError
 	)
 	p := problem{Status: http.StatusInternalServerError, Kind: "error"}
 	switch {
@@ -79,6 +81,14 @@ func problemOf(err error) problem {
 		p = problem{Status: http.StatusBadRequest, Kind: "error", Title: "The request could not be read", Text: bad.msg, Form: true}
 	case errors.As(err, &ni):
 		p = problem{Status: http.StatusForbidden, Kind: "error", Title: "You can't invite partners here", Text: ni.Reason}
+	case errors.Is(err, invite.ErrSelfApproval):
+		p = problem{Status: http.StatusForbidden, Title: "You can't decide your own request",
+			Text: "You asked for this invitation, so someone else must approve or deny it."}
+	case errors.Is(err, invite.ErrNotApprover):
+		p = problem{Status: http.StatusForbidden, Title: "Not allowed", Text: "You are not among those who can decide this request."}
+	case errors.Is(err, invite.ErrApprovalClosed):
+		p = problem{Status: http.StatusConflict, Title: "Already decided",
+			Text: "This request is no longer waiting: it was decided, cancelled or expired, or another approver is sending it right now."}
 	case errors.Is(err, invite.ErrMemberNotAllowed):
 		p = problem{Status: http.StatusForbidden, Kind: "error", Title: "Only admins can invite members",
 			Text: "Invite this partner as a guest, or ask an admin to invite them as a member.", Form: true}
@@ -102,8 +112,15 @@ func problemOf(err error) problem {
 	case errors.Is(err, invite.ErrBusy):
 		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Already being sent",
 			Text: "An invitation to this partner is being sent right now. Look at My invitations in a minute.", Form: true}
-	case errors.Is(err, invite.ErrNotFound):
+	case errors.Is(err, invite.ErrNotFound), errors.Is(err, bulk.ErrNotFound):
 		p.Status = http.StatusNotFound
+	case errors.As(err, &fe):
+		p = problem{Status: http.StatusUnprocessableEntity, Kind: "error", Title: "This file cannot be used", Text: fileProblem(fe)}
+	case errors.Is(err, bulk.ErrState):
+		p = problem{Status: http.StatusConflict, Title: "Already done", Text: "This bulk invitation was already confirmed, cancelled or finished. Reload the page to see where it is."}
+	case errors.Is(err, bulk.ErrSendingOff):
+		p = problem{Status: http.StatusServiceUnavailable, Title: "Sending is off",
+			Text: "Portico has no background identity, so it cannot send bulk invitations. An administrator turns it on with application credentials and PORTICO_BACKGROUND=on."}
 	case errors.Is(err, invite.ErrBadCursor):
 		p = problem{Status: http.StatusBadRequest, Text: "This page link is damaged: go back to the newest invitations."}
 	case errors.Is(err, invite.ErrForbidden):

@@ -44,7 +44,12 @@ type Deps struct {
 	Clock        func() time.Time
 	Jobs         Jobs     // the background job queue (/admin/jobs); nil: shown as not running
 	Landings     Landings // the welcome page's invitation reference; nil: ignored
-	API          APIAuth  // bearer tokens for /api/; nil: the API answers 503
+	Access       Access   // sponsors and groups at invite time; nil: not offered
+	// DemoOutboxURL is devtenant's outbox page in demo mode.
+	DemoOutboxURL string
+	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
+	Bulk          Bulk      // bulk invitations (/bulk, /api/bulk); nil: refused
+	API           APIAuth   // bearer tokens for /api/; nil: the API answers 503
 }
 
 // Server holds the handlers' dependencies.
@@ -116,7 +121,9 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 	if sess := sessionOf(c); sess != nil {
 		p.CSRF = sess.Data.CSRF
 		if u := sess.User(); u != nil {
-			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: s.inviterOf(u).SeesAll()}
+			inv := s.inviterOf(u)
+			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: inv.SeesAll(), Bulk: s.Bulk != nil && s.mayBulk(c)}
+			s.approverHeader(c, p.User, inv)
 		}
 	}
 	return p

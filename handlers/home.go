@@ -20,6 +20,7 @@ func (s *Server) home(c echo.Context) error {
 	m := views.Landing{Page: p}
 	if s.Config.Demo {
 		m.DemoAccounts = s.DemoAccounts
+		m.DemoOutboxURL = s.DemoOutboxURL
 	}
 	return render(c, http.StatusOK, views.LandingPage(m))
 }

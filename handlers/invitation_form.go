@@ -22,9 +22,15 @@ func (s *Server) inviterOf(u *auth.Identity) invite.Inviter {
 	if u == nil {
 		return invite.Inviter{}
 	}
-	pol := invite.InviterPolicy{AdminRoles: s.Config.AdminRoles, Inviters: s.Config.Inviters, RefuseGuests: s.Config.Application()}
-	return pol.Inviter(invite.Claims{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Name: u.Name,
-		Email: u.Email, Wids: u.Wids, AppRoles: u.Roles, Groups: u.Groups, Acct: u.Acct, IDP: u.IDP})
+	pol := invite.InviterPolicy{AdminRoles: s.Config.AdminRoles, Inviters: s.Config.Inviters, RefuseGuests: s.Config.Application(),
+		Approvers: s.Config.Approvers}
+	return pol.Inviter(claimsOf(u))
+}
+
+// claimsOf is the verified sign-in identity as the policy reads it.
+func claimsOf(u *auth.Identity) invite.Claims {
+	return invite.Claims{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Name: u.Name,
+		Email: u.Email, Wids: u.Wids, AppRoles: u.Roles, Groups: u.Groups, Acct: u.Acct, IDP: u.IDP}
 }
 
 func meta(c echo.Context) invite.Meta {
@@ -50,6 +56,12 @@ func (s *Server) inviteForm(c echo.Context, v views.InviteValues) views.InviteFo
 	inv := s.inviter(c)
 	m := views.InviteForm{Page: p, Values: v, ShowUserType: inv.CanInviteMember(),
 		MaxMessage: s.Invites.Policy().MaxMessageRunes, Languages: s.languages}
+	s.accessForm(c, &m)
+	if !m.ShowUserType && inv.MayInvite().Allowed && s.approvalsOn() {
+		// A Member invitation by an employee goes to an approver: offer the choice, say so.
+		m.ShowUserType = s.Approvals.Policy().Covers(invite.ApprovalForMember)
+		m.MemberNeedsApproval = m.ShowUserType
+	}
 	// "N of M left this hour": a failed count must not cost the inviter the form; sending counts again.
 	if d, err := s.Invites.Quota(c.Request().Context(), inv); err != nil {
 		s.Logger.Warn("quota not shown", "request_id", requestID(c), "err", err)
@@ -103,7 +115,14 @@ func bindInvitation(c echo.Context) (invite.Request, error) {
 		UserType:    f.Get(invite.FieldUserType),
 		SendEmail:   checkbox(f.Get(invite.FieldSendEmail)),
 		Resend:      f.Get("resend") == "1",
+		Sponsors:    f[invite.FieldSponsors],
+		Groups:      f[invite.FieldGroups],
 	}, nil
+}
+
+// askApproval reports whether the form confirms that a request needing approval is to be sent for it.
+func askApproval(c echo.Context) bool {
+	return !wantsJSONBody(c) && c.FormValue("ask_approval") == "1"
 }
 
 // bindInvitationJSON reads Graph's invitation shape, refusing unknown fields and trailing data.
@@ -163,6 +182,25 @@ func wantsJSONBody(c echo.Context) bool {
 // createInvitation validates, checks and sends one invitation (form or JSON API).
 func (s *Server) createInvitation(c echo.Context) error {
 	req, err := bindInvitation(c)
+	if err == nil && s.approvalsOn() {
+		// Policy may send this request to an approver instead of refusing it: the form says so
+		// and asks; JSON clients get the request at once (202).
+		need, nerr := s.Approvals.Need(c.Request().Context(), s.inviter(c), req)
+		switch {
+		case nerr != nil:
+			return nerr
+		case need.Needed && len(need.Fields) > 0:
+			return s.invitationFailed(c, req, &invite.ValidationError{Fields: need.Fields})
+		case need.Needed && (askApproval(c) || wantsJSONBody(c)):
+			r, serr := s.Approvals.Submit(c.Request().Context(), s.graphTokens(c), s.inviter(c), req, meta(c))
+			if serr == nil {
+				return s.approvalSubmitted(c, r)
+			}
+			return s.invitationFailed(c, req, serr)
+		case need.Needed:
+			return s.offerApproval(c, req, need)
+		}
+	}
 	if err == nil {
 		var res *invite.Result
 		ts := s.graphTokens(c)
@@ -172,6 +210,18 @@ func (s *Server) createInvitation(c echo.Context) error {
 		}
 	}
 	return s.invitationFailed(c, req, err)
+}
+
+// offerApproval re-shows the form with what was entered, why this request needs approval and who
+// decides, and a button that asks for it; nothing is recorded or sent yet.
+func (s *Server) offerApproval(c echo.Context, req invite.Request, need invite.ApprovalNeed) error {
+	m := s.inviteForm(c, views.InviteValues{DisplayName: req.DisplayName, Email: req.Email, Message: req.Message, CC: req.CC,
+		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail})
+	m.ApprovalOffer = &views.ApprovalOffer{Approvers: need.Approvers}
+	for _, r := range need.Reasons {
+		m.ApprovalOffer.Reasons = append(m.ApprovalOffer.Reasons, r.Text)
+	}
+	return render(c, http.StatusOK, views.InviteFormPage(m))
 }
 
 // invitationCreated answers a sent (or re-sent) invitation: JSON clients get the record, browsers
@@ -227,7 +277,8 @@ func (s *Server) invitationFailed(c echo.Context, req invite.Request, err error)
 		}
 	}
 	m := s.inviteForm(c, views.InviteValues{DisplayName: req.DisplayName, Email: req.Email, Message: req.Message, CC: req.CC,
-		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail})
+		RedirectURL: req.RedirectURL, Language: req.Language, UserType: req.UserType, SendEmail: req.SendEmail,
+		Sponsors: req.Sponsors, Groups: req.Groups})
 	m.Errors, m.Alert, m.ResendOffer = p.Fields, alert, resend
 	var qe *invite.QuotaError
 	if errors.As(err, &qe) {

@@ -54,6 +54,9 @@ func (s *Server) showInvitation(c echo.Context) error {
 	for _, h := range history {
 		vm.History = append(vm.History, historyItem(h))
 	}
+	if err := s.accessVM(c, rec, &vm); err != nil {
+		return err
+	}
 
 	// One-time details (a new invitation's, or a reveal's) are shown once, then forgotten.
 	sess := sessionOf(c)

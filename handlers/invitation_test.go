@@ -482,3 +482,32 @@ func TestCreateInvitationStillSending(t *testing.T) {
 		t.Fatal("a settled record's page still reloads")
 	}
 }
+
+// My invitations settles "Sending…" rows whose send was left open (a restart without a background
+// reconciler) and shows what became of them; rows still in flight stay "Sending…".
+func TestListSettlesSendingRows(t *testing.T) {
+	en := newEnv(t)
+	b := en.signIn(ann)
+	left, inFlight := created(newID()), created(newID())
+	left.Email, inFlight.Email = "left@fabrikam.example", "flight@fabrikam.example"
+	left.Outcome, inFlight.Outcome = invite.OutcomeSending, invite.OutcomeSending
+	en.inv.ListFn = func(context.Context, invite.Inviter, invite.ListFilter) (*invite.ListPage, error) {
+		return &invite.ListPage{Invitations: []invitation{*left, *inFlight}, Total: 2}, nil
+	}
+	var asked []string
+	en.inv.SettleSendingFn = func(_ context.Context, _ oauth2.TokenSource, _ invite.Inviter, id string) (bool, error) {
+		asked = append(asked, id)
+		return id == left.ID, nil
+	}
+	en.inv.GetFn = func(_ context.Context, _ invite.Inviter, id string) (*invitation, error) {
+		r := created(id)
+		r.Email = "left@fabrikam.example"
+		return r, nil
+	}
+	page := b.get("/invitations")
+	want(t, page, http.StatusOK, "left@fabrikam.example", "flight@fabrikam.example")
+	body := page.Body.String()
+	if len(asked) != 2 || strings.Count(body, "Sending…") != 1 || !strings.Contains(body, "Pending acceptance") {
+		t.Fatalf("asked %v; want the settled row shown as pending and the other still sending:\n%s", asked, body)
+	}
+}

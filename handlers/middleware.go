@@ -157,8 +157,15 @@ func sessionOf(c echo.Context) *auth.Session {
 	return s
 }
 
-// currentUser is the signed-in identity, or nil.
+// currentUser is the signed-in identity, or nil. On an API call it is the user the access token
+// names (never an application acting as itself: that caller has no user).
 func currentUser(c echo.Context) *auth.Identity {
+	if cl := apiCaller(c); cl != nil {
+		if cl.App {
+			return nil
+		}
+		return &cl.Identity
+	}
 	if s := sessionOf(c); s != nil {
 		return s.User()
 	}
@@ -255,7 +262,10 @@ func safeMethod(m string) bool {
 
 func wantsJSON(c echo.Context) bool {
 	r := c.Request()
-	return isAPI(c) || strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) ||
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		return true // the API answers in JSON whatever the body's type (a CSV upload)
+	}
+	return strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) ||
 		(strings.Contains(r.Header.Get(echo.HeaderAccept), echo.MIMEApplicationJSON) && !strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html"))
 }
 

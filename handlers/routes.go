@@ -41,12 +41,37 @@ func (s *Server) routes(e *echo.Echo) {
 	in.POST("/invitations", s.createInvitation)
 	in.GET("/invitations", s.listInvitations)
 	in.GET("/invitations/check", s.checkAddress, s.limitPerUser(2, 20))
+	in.GET("/people", s.people, s.limitPerUser(2, 20))
 	one := in.Group("/invitations/:id", s.guardInvitation())
 	one.GET("", s.showInvitation)
 	one.POST("/resend", s.resendInvitation)
 	one.POST("/reveal", s.revealRedeemURL, noStore)
 	one.POST("/link", s.newJoinLink)
 	one.POST("/link/revoke", s.revokeJoinLink)
+
+	in.GET("/approvals", s.listApprovals)
+	req := in.Group("/approvals/:id", s.guardInvitation())
+	req.GET("", s.showApproval)
+	req.POST("/approve", s.approveRequest)
+	req.POST("/deny", s.denyRequest)
+	req.POST("/cancel", s.cancelRequest)
+	// Bulk invitations: the upload takes a larger body, read before the CSRF check finds its token.
+	// (Route middleware, not a group: a group's middleware also runs for every unknown path.)
+	e.POST("/bulk", s.bulkUpload, s.bulkBodyLimit, s.withSession,
+		s.requireSignIn, s.checkOrigin, s.parseUpload, s.checkCSRF, s.requireBulk)
+	// The bulk API takes a session (with CSRF) or a bearer token (without), like the rest of /api/.
+	e.POST("/api/bulk", s.apiBulkCreate, s.bulkBodyLimit,
+		s.sessionOrBearer(s.withSession, s.requireSignIn, s.checkOrigin, s.checkCSRF), s.requireBulk)
+	e.GET("/api/bulk/:id", s.apiBulkShow, middleware.BodyLimit("64K"),
+		s.sessionOrBearer(s.withSession, s.requireSignIn), s.requireBulk)
+	bulkIn := in.Group("/bulk", s.requireBulk)
+	bulkIn.GET("", s.bulkForm)
+	bulkIn.GET("/template.csv", s.bulkTemplate)
+	bulkIn.GET("/:id", s.bulkShow)
+	bulkIn.POST("/:id/confirm", s.bulkConfirm)
+	bulkIn.POST("/:id/cancel", s.bulkCancel)
+	bulkIn.GET("/:id/verdicts.csv", s.bulkCSV("verdicts"))
+	bulkIn.GET("/:id/results.csv", s.bulkCSV("results"))
 
 	// The API for scripts: bearer tokens only (no session, no cookie, no CSRF), JSON in Graph's shapes.
 	e.GET("/api/openapi.json", s.openAPI)

@@ -69,6 +69,10 @@ type auditDetail struct {
 	TokenFingerprint string `json:"tokenFingerprint,omitempty"`
 	Via              Via    `json:"via,omitempty"`   // only when not ViaHTTP
 	JobID            string `json:"jobId,omitempty"` // ViaJob
+	// ApprovalID is the approval request an approver approved this invitation through;
+	// OnBehalfOf is then the requester (the record's owner), the actor being the approver.
+	ApprovalID string `json:"approvalId,omitempty"`
+	OnBehalfOf string `json:"onBehalfOf,omitempty"`
 	// GraphIdentity is "application" when Portico called Graph as itself on the employee's behalf.
 	GraphIdentity string `json:"graphIdentity,omitempty"`
 }

@@ -120,6 +120,21 @@ func (f *fakeGraph) Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.L
 	return res
 }
 
+// LookupMany answers each Lookup as Lookup does, counting one round trip for the lot.
+func (f *fakeGraph) LookupMany(ctx context.Context, ts oauth2.TokenSource, ls []graph.Lookup) []*graph.LookupResult {
+	f.count("lookupMany")
+	out := make([]*graph.LookupResult, len(ls))
+	for i, l := range ls {
+		res := &graph.LookupResult{}
+		res.ByAddress, res.AddressErr = f.FindUsersByAddress(ctx, ts, l.Email)
+		if l.IdentityIssuer != "" {
+			res.ByIdentity, res.IdentityErr = f.findByIdentity(ctx, ts, l.Email, l.IdentityIssuer)
+		}
+		out[i] = res
+	}
+	return out
+}
+
 // GetUsers counts one round trip and reads every id through getUser concurrently, as Graph
 // serves a batch.
 func (f *fakeGraph) GetUsers(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*graph.User, error) {

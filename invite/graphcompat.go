@@ -7,8 +7,14 @@ import (
 	"portico/graph"
 )
 
-// highPriority marks the Graph calls of a user waiting for the answer.
-func highPriority(ctx context.Context) context.Context { return graph.WithPriority(ctx, "high") }
+// highPriority marks a user's own request as high priority, unless the caller chose a priority
+// already (bulk sending runs at low priority).
+func highPriority(ctx context.Context) context.Context {
+	if graph.PriorityOf(ctx) != "" {
+		return ctx
+	}
+	return graph.WithPriority(ctx, "high")
+}
 
 // isUncertain reports a POST that may or may not have reached Graph.
 func isUncertain(err error) bool { return errors.Is(err, graph.ErrUncertain) }

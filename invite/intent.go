@@ -38,8 +38,10 @@ const (
 	// (Graph's directory is eventually consistent) before it records the invitation as not sent.
 	DefaultReconcilePatience = 10 * time.Minute
 	// DefaultPreflightBudget bounds the checks before sending (the directory lookups): with
-	// SendWait it keeps a submit well inside the server's 60 s write timeout.
-	DefaultPreflightBudget = 20 * time.Second
+	// SendWait it keeps a submit well inside the server's 60 s write timeout (30 + 10 s). It
+	// exceeds the graph client's 25 s attempt timeout, so a lookup Graph answers slowly (22 s,
+	// as seen in production) still completes.
+	DefaultPreflightBudget = 30 * time.Second
 	// DefaultUncertainLookup bounds the lookup right after an uncertain answer.
 	DefaultUncertainLookup = 5 * time.Second
 )
@@ -72,6 +74,10 @@ type intentPayload struct {
 	Meta     Meta        `json:"meta"`
 	Valid    Valid       `json:"valid"`
 	Base     auditDetail `json:"base"`
+	// Access at invite time: the sponsors as found and the chosen groups, so that the reconciler
+	// records them too.
+	Sponsors []Sponsor `json:"sponsors,omitempty"`
+	Groups   []string  `json:"groups,omitempty"`
 }
 
 // intentKind is the store's kind for an attempt.
@@ -91,7 +97,7 @@ func (a *attempt) openIntent(ctx context.Context) (*Result, error) {
 	s := a.s
 	now := s.now().UTC()
 	payload, err := json.Marshal(intentPayload{Action: a.action, ResendOf: a.resendOf, Actor: a.actor, Owner: a.owner,
-		Meta: a.meta, Valid: a.v, Base: a.base})
+		Meta: a.meta, Valid: a.v, Base: a.base, Sponsors: a.sponsors, Groups: a.groups})
 	if err != nil {
 		return nil, fmt.Errorf("invite: intent: %w", err)
 	}
@@ -101,7 +107,8 @@ func (a *attempt) openIntent(ctx context.Context) (*Result, error) {
 	var changed *Invitation
 	var quota *QuotaError
 	err = s.store.Tx(ctx, func(tx Store) error {
-		if s.quota.PerHour > 0 || s.quota.PerDay > 0 {
+		// An approved request was the approver's decision, not a use of a quota.
+		if a.approval == nil && (s.quota.PerHour > 0 || s.quota.PerDay > 0) {
 			if err := tx.LockQuota(ctx, a.actor.TenantID, a.actor.ObjectID, now); err != nil {
 				return err
 			}
@@ -297,8 +304,14 @@ func (a *attempt) post(ctx context.Context, ts oauth2.TokenSource, gi *graph.Inv
 	switch {
 	case err == nil:
 		res, err = a.recordCreated(wctx, created)
+		if err == nil {
+			a.startGroups(wctx, ts, res)
+		}
 	case isUncertain(err):
 		res, err = a.confirmUncertain(wctx, ts, err)
+		if err == nil && res != nil && !res.Sending {
+			a.startGroups(wctx, ts, res)
+		}
 	default:
 		err = a.recordFailure(wctx, err)
 	}
@@ -386,7 +399,7 @@ func (s *Service) reconcileOne(ctx context.Context, ts oauth2.TokenSource, in *s
 		return "", fmt.Errorf("invite: intent %s: reading its record: %w", in.ID, err)
 	}
 	a := &attempt{s: s, actor: p.Actor, owner: p.Owner, meta: Meta{Via: ViaJob, RequestID: p.Meta.RequestID}, action: p.Action,
-		resendOf: p.ResendOf, v: p.Valid, base: p.Base, intent: in}
+		resendOf: p.ResendOf, v: p.Valid, base: p.Base, intent: in, sponsors: p.Sponsors, groups: p.Groups}
 	a.log = s.log.With("intent", in.ID, "invitation", in.InvitationID, "action", a.action)
 	if in.Kind == store.IntentResend {
 		a.existing = rec
@@ -405,6 +418,13 @@ func (s *Service) reconcileOne(ctx context.Context, ts oauth2.TokenSource, in *s
 		}
 		if err != nil {
 			return "", err
+		}
+		// The chosen groups were recorded pending with the invitation: the group job (or its
+		// periodic sweep) adds the guest with Portico's own identity.
+		if len(a.groups) > 0 && s.groupQueue != nil {
+			if qerr := s.groupQueue(ctx, in.InvitationID); qerr != nil {
+				a.log.WarnContext(ctx, "invite: queueing the group assignments failed; the sweep retries", "err", qerr)
+			}
 		}
 		return store.IntentDone, nil
 	}

@@ -14,6 +14,9 @@ const (
 	// Administrators may invite members, see and act on every invitation of their tenant and read
 	// the audit trail.
 	RoleAdministrator Role = "administrator"
+	// RoleApprover: a configured approver (PORTICO_APPROVERS: app role, directory role or group).
+	// Approvers decide on requests that policy sends for approval; administrators always may.
+	RoleApprover Role = "approver"
 )
 
 // Inviter is the employee (or, later, the job or command acting for them) on whose behalf Portico
@@ -81,6 +84,13 @@ func (i Inviter) CanInviteMember() bool { return i.Barred == "" && i.Has(RoleAdm
 // only their own.
 func (i Inviter) SeesAll() bool { return i.Has(RoleAdministrator) }
 
+// CanApprove reports whether the inviter may decide on approval requests in general (the
+// administrators and PORTICO_APPROVERS); a request assigned to a manager also lets that manager
+// decide it (see Approvals.MayDecide). Guests never approve.
+func (i Inviter) CanApprove() bool {
+	return i.Barred != BarGuest && (i.Has(RoleAdministrator) || i.Has(RoleApprover))
+}
+
 // CanReadAudit reports whether the inviter may read the audit trail.
 func (i Inviter) CanReadAudit() bool { return i.Has(RoleAdministrator) }
 
@@ -126,22 +136,34 @@ type InviterPolicy struct {
 	// RefuseGuests bars guest accounts from inviting (application mode, where Graph no longer
 	// checks who asks).
 	RefuseGuests bool
+	// Approvers are app role names, directory role template ids and group ids whose holders
+	// approve requests (PORTICO_APPROVERS); administrators always may.
+	Approvers []string
 }
 
 // Inviter maps a signed-in employee to an Inviter with their roles and, when they may not
 // invite, why. Decide it per request, against the current configuration.
 func (p InviterPolicy) Inviter(c Claims) Inviter {
 	inv := NewInviter(c, p.AdminRoles)
+	if !c.Guest() && holdsAny(c, p.Approvers) {
+		inv.Roles = append(inv.Roles, RoleApprover)
+	}
 	switch {
 	case p.RefuseGuests && c.Guest():
 		inv.Barred = BarGuest
 	case p.Inviters == nil || inv.Has(RoleAdministrator):
-	case !slices.ContainsFunc(p.Inviters, func(r string) bool {
-		return r != "" && (slices.Contains(c.AppRoles, r) || slices.Contains(c.Wids, r) || slices.Contains(c.Groups, r))
-	}):
+	case !holdsAny(c, p.Inviters):
 		inv.Barred = BarNotInviter
 	}
 	return inv
+}
+
+// holdsAny reports whether the token holds one of the app roles, directory role template ids or
+// group ids in list.
+func holdsAny(c Claims, list []string) bool {
+	return slices.ContainsFunc(list, func(r string) bool {
+		return r != "" && (slices.Contains(c.AppRoles, r) || slices.Contains(c.Wids, r) || slices.Contains(c.Groups, r))
+	})
 }
 
 // NewInviter maps a signed-in employee to an Inviter: they are an administrator when wids holds one

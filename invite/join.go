@@ -101,7 +101,7 @@ func (s *Service) OpenJoin(ctx context.Context, token string, meta Meta) (*JoinV
 	}
 	v := s.joinView(l, rec)
 	if v.State == JoinPending {
-		if err := s.store.RecordJoinOpen(ctx, l.ID, s.now().UTC()); err != nil {
+		if err := s.recordOpen(ctx, l, rec); err != nil {
 			s.log.WarnContext(ctx, "invite: join open not counted", "token_fp", TokenFingerprint(token), "err", err)
 		}
 	}

@@ -19,8 +19,11 @@ func (p Policy) domainRule(domain string) string {
 			return ""
 		}
 	}
-	return "not in PORTICO_ALLOWED_DOMAINS"
+	return ruleNotAllowed
 }
+
+// ruleNotAllowed is domainRule's answer for a domain outside a non-empty PORTICO_ALLOWED_DOMAINS.
+const ruleNotAllowed = "not in PORTICO_ALLOWED_DOMAINS"
 
 // domainMatches reports whether domain matches rule: an exact domain, or "*.suffix", which matches
 // every subdomain of suffix but not suffix itself.

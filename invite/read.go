@@ -83,11 +83,13 @@ var ErrBadCursor = errors.New("invite: damaged page position")
 // ListFilter selects a page of invitations. Pages are keyset positions (Before, After: the
 // cursors of a ListPage), which stay as fast deep in a long list as on its first page.
 type ListFilter struct {
-	Everyone bool   // everyone's invitations in the tenant; administrators only
-	State    State  // StateAll, StatePending or StateAccepted ("" = all)
-	Before   string // the page of invitations older than this cursor (ListPage.OlderCursor)
-	After    string // the page of invitations newer than this cursor (ListPage.NewerCursor)
-	PageSize int
+	Everyone bool // everyone's invitations in the tenant; administrators only
+	// Sponsored: the invitations that name the inviter as a sponsor (invitation_sponsors).
+	Sponsored bool
+	State     State  // StateAll, StatePending or StateAccepted ("" = all)
+	Before    string // the page of invitations older than this cursor (ListPage.OlderCursor)
+	After     string // the page of invitations newer than this cursor (ListPage.NewerCursor)
+	PageSize  int
 }
 
 // ListPage is one page of invitations, newest first.
@@ -110,7 +112,10 @@ func (s *Service) List(ctx context.Context, inv Inviter, f ListFilter) (*ListPag
 	}
 	// One line per partner: records of earlier builds that a resend replaced are left out.
 	sf := store.InvitationFilter{TenantID: inv.TenantID, Current: true}
-	if !f.Everyone {
+	switch {
+	case f.Sponsored:
+		sf.SponsorOID = inv.ObjectID
+	case !f.Everyone:
 		sf.InviterOID = inv.ObjectID
 	}
 	switch State(strings.ToLower(string(f.State))) {
@@ -230,11 +235,12 @@ func (s *Service) RefreshStates(ctx context.Context, ts oauth2.TokenSource, invs
 		}
 		for _, i := range byUser[id] {
 			r := &out[i]
+			was := *r
 			checked := now
 			r.ExternalUserState = u.ExternalUserState
 			r.ExternalUserStateChangedAt = u.ExternalUserStateChangeDateTime
 			r.StateCheckedAt = &checked
-			if err := s.store.UpdateInvitationState(ctx, r.ID, r.ExternalUserState, r.ExternalUserStateChangedAt, checked); err != nil {
+			if err := s.saveState(ctx, &was, r.ExternalUserState, r.ExternalUserStateChangedAt, checked); err != nil {
 				s.log.WarnContext(ctx, "invite: state not saved", "invitation", r.ID, "err", err)
 			}
 		}

@@ -65,11 +65,18 @@ type attempt struct {
 	existing *Invitation // the owner's record of the partner that a resend updates; nil: a new record
 	idemKey  string      // Request.IdempotencyKey
 	intent   *store.SendIntent
+	// approval is set when an approver approved this send for its owner (Approvals.Approve).
+	approval *approvalGrant
 
 	v    Valid
 	base auditDetail // what every audit event of the attempt says
 	rec  *Invitation // nil until the address passed every check
 	log  *slog.Logger
+
+	// Access at invite time (access.go): extra sponsors as typed, then as found; chosen groups.
+	sponsorAddrs []sponsorAddr
+	sponsors     []Sponsor
+	groups       []string
 }
 
 // send runs the invitation pipeline for a.
@@ -100,8 +107,10 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		a.log.WarnContext(ctx, "invite: not an inviter", "actor_oid", a.actor.ObjectID, "bar", string(a.actor.Barred))
 		return nil, may.Err()
 	}
-	if err := s.enforceQuota(ctx, a.actor, a.meta, a.action, target); err != nil {
-		return nil, err
+	if a.approval == nil { // an approved request was the approver's decision, not a use of a quota
+		if err := s.enforceQuota(ctx, a.actor, a.meta, a.action, target); err != nil {
+			return nil, err
+		}
 	}
 	if t, ok := parseUserType(req.UserType); ok && t == UserTypeMember && !a.actor.CanInviteMember() {
 		a.refuse(ctx, target, OutcomeDenied, "", auditDetail{RequestedType: UserTypeMember, ResendOf: a.resendOf, Note: "only administrators may invite members"})
@@ -110,6 +119,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	}
 
 	v, fe := s.policy.Validate(req, a.actor)
+	fe = s.checkAccessFields(req, a, fe)
 	if fe != nil {
 		return nil, &ValidationError{Fields: fe}
 	}
@@ -122,13 +132,18 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		RedirectHost:  hostOf(v.RedirectURL),
 		DisplayName:   v.DisplayName,
 		ResendOf:      a.resendOf,
-		GraphIdentity: s.graphIdentity(),
+		GraphIdentity: s.graphIdentity(a.meta),
 	}
+	a.approval.annotate(&a.base, a.owner)
 
 	// The checks before sending have a budget of their own, so that with the bounded wait for the
 	// POST the submit answers well before the server's write timeout.
 	pctx, pcancel := context.WithTimeout(ctx, s.preflightBudget)
-	pf, err := s.preflight(pctx, ts, a.owner, v.Email)
+	defer pcancel()
+	if err := s.resolveSponsors(pctx, ts, a); err != nil {
+		return nil, err
+	}
+	pf, err := s.preflightWith(pctx, ts, a.owner, v.Email, a.approval.waivesAllowList())
 	pcancel()
 	if err != nil {
 		ge := describeGraphError(err, true)
@@ -168,10 +183,13 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		return res, err
 	}
 	gi := s.landThroughPortico(graphInvitation(v), a.rec)
-	if s.appOnly && !a.actor.Application {
-		// Graph knows no inviter when Portico calls it as itself: the employee who asked is the
-		// guest's sponsor. (An application calling Portico's API has no person to name.)
-		gi.InvitedUserSponsors = []graph.DirectoryObject{{ID: a.actor.ObjectID}}
+	// The employee who asked is the first sponsor in both modes (for an approved request the
+	// requester, then the sponsors they named, then the approver), then the sponsors they named.
+	// Delegated with nobody else named, Graph makes the inviter the sponsor on its own; as itself,
+	// Graph knows no inviter (nor in a job, which the employee who asked for is the sponsor of).
+	// An application calling Portico's API as itself is no person: it is never a sponsor.
+	if !a.actor.Application && (s.appOnly || a.meta.Via == ViaJob || a.approval != nil || len(a.sponsors) > 1) {
+		gi.InvitedUserSponsors = a.sponsorRefs()
 	}
 	return a.run(ctx, ts, gi)
 }
@@ -287,6 +305,9 @@ func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) err
 			}
 		}
 		if err := tx.AppendInvitationEvent(ctx, hist); err != nil {
+			return err
+		}
+		if err := a.recordAccess(ctx, tx); err != nil {
 			return err
 		}
 		return tx.AppendAudit(ctx, ev)

@@ -26,6 +26,8 @@ type Graph interface {
 	Organization(ctx context.Context, ts oauth2.TokenSource) (*graph.Organization, error)
 	// Lookup sends the preflight's directory reads together (one JSON batch, one round trip).
 	Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.Lookup) *graph.LookupResult
+	// LookupMany sends many Lookups' reads in JSON batches sent together (bulk dry runs).
+	LookupMany(ctx context.Context, ts oauth2.TokenSource, ls []graph.Lookup) []*graph.LookupResult
 	// GetUsers reads many users by id in JSON batches sent at once (one round trip).
 	GetUsers(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*graph.User, error)
 }
@@ -114,6 +116,13 @@ type Config struct {
 	// AppOnly: Graph calls use Portico's application token (PORTICO_GRAPH_MODE=application), so
 	// every invitation names the employee who asked as its sponsor and the audit trail says so.
 	AppOnly bool
+	// Access reads groups, adds guests to them, searches people and reads sponsors; nil: the
+	// sponsors picker and the groups are off.
+	Access AccessGraph
+	// GuestGroups are the ids of the groups guests may be added to (PORTICO_GUEST_GROUPS).
+	GuestGroups []string
+	// GroupQueue queues the group assignments of an invitation as a job (application mode).
+	GroupQueue func(ctx context.Context, invitationID string) error
 
 	// Time budgets of a send (zero: the defaults in intent.go). SendWait is how long Send waits for
 	// Graph before answering with the record still sending; SendBudget bounds the detached Graph
@@ -147,6 +156,12 @@ type Service struct {
 	quota     QuotaLimits
 	appOnly   bool
 
+	access           AccessGraph
+	guestGroups      []string
+	groupQueue       func(ctx context.Context, invitationID string) error
+	groupNames       groupCache
+	backgroundGroups atomic.Bool
+
 	orgTTL         time.Duration
 	recent         time.Duration
 	refreshTimeout time.Duration
@@ -162,6 +177,7 @@ type Service struct {
 	kick func(ctx context.Context, intentID string)
 
 	backgroundSync atomic.Bool // states kept current by a background job: pages make no Graph call
+	notices        atomic.Pointer[noticeSettings]
 
 	orgMu sync.Mutex
 	orgs  map[string]*orgEntry
@@ -197,6 +213,9 @@ func NewService(cfg Config) *Service {
 		directLink:      cfg.DirectLink,
 		orgs:            map[string]*orgEntry{},
 		initials:        map[string]string{},
+		access:          cfg.Access,
+		guestGroups:     cfg.GuestGroups,
+		groupQueue:      cfg.GroupQueue,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -226,8 +245,9 @@ func orDuration(d, def time.Duration) time.Duration {
 
 // graphIdentity is what the audit trail says about how Graph was called: "application" in
 // application mode, "" (the employee's own delegated token) otherwise.
-func (s *Service) graphIdentity() string {
-	if s.appOnly {
+func (s *Service) graphIdentity(meta Meta) string {
+	// Background jobs (bulk sending) always call Graph as Portico itself.
+	if s.appOnly || meta.Via == ViaJob {
 		return "application"
 	}
 	return ""

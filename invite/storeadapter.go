@@ -2,6 +2,7 @@ package invite
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"portico/store"
@@ -290,4 +291,44 @@ func (a *StoreAdapter) OpenIntentOfInvitation(ctx context.Context, invitationID 
 // HasDueIntents reports whether the reconciler has work.
 func (a *StoreAdapter) HasDueIntents(ctx context.Context, now time.Time) (bool, error) {
 	return a.q.HasDueIntents(ctx, now)
+}
+
+var _ AccessStore = (*StoreAdapter)(nil)
+
+// SetInvitationSponsors replaces the sponsors recorded for an invitation.
+func (a *StoreAdapter) SetInvitationSponsors(ctx context.Context, invitationID string, sponsors []store.InvitationSponsor) error {
+	return a.q.SetInvitationSponsors(ctx, invitationID, sponsors)
+}
+
+// InvitationSponsors returns the sponsors of the invitations.
+func (a *StoreAdapter) InvitationSponsors(ctx context.Context, invitationIDs ...string) ([]store.InvitationSponsor, error) {
+	return a.q.InvitationSponsors(ctx, invitationIDs...)
+}
+
+// AddInvitationGroups records pending group assignments.
+func (a *StoreAdapter) AddInvitationGroups(ctx context.Context, invitationID string, groups []store.InvitationGroup, at time.Time) error {
+	return a.q.AddInvitationGroups(ctx, invitationID, groups, at)
+}
+
+// InvitationGroups returns the group assignments of the invitations.
+func (a *StoreAdapter) InvitationGroups(ctx context.Context, invitationIDs ...string) ([]store.InvitationGroup, error) {
+	return a.q.InvitationGroups(ctx, invitationIDs...)
+}
+
+// ClaimGroupAssignments takes due pending assignments under a lease (its own transaction).
+func (a *StoreAdapter) ClaimGroupAssignments(ctx context.Context, invitationID string, now time.Time, lease time.Duration, limit int) ([]store.InvitationGroup, error) {
+	if a.db == nil {
+		return nil, errors.New("invite: group assignments are claimed outside a transaction")
+	}
+	return a.db.ClaimGroupAssignments(ctx, invitationID, now, lease, limit)
+}
+
+// FinishGroupAssignment records the outcome of an attempt.
+func (a *StoreAdapter) FinishGroupAssignment(ctx context.Context, g *store.InvitationGroup, retryAt, now time.Time) (bool, error) {
+	return a.q.FinishGroupAssignment(ctx, g, retryAt, now)
+}
+
+// PendingGroupInvitations lists invitations with due group assignments.
+func (a *StoreAdapter) PendingGroupInvitations(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return a.q.PendingGroupInvitations(ctx, now, limit)
 }

@@ -221,7 +221,7 @@ func (s *Service) readStates(ctx context.Context, ts oauth2.TokenSource, recs []
 			missing = append(missing, r.ID)
 			continue
 		}
-		if serr := s.store.UpdateInvitationState(ctx, r.ID, u.ExternalUserState, u.ExternalUserStateChangeDateTime, now); serr != nil {
+		if serr := s.saveState(ctx, &r, u.ExternalUserState, u.ExternalUserStateChangeDateTime, now); serr != nil {
 			if errors.Is(serr, store.ErrNotFound) {
 				continue
 			}

@@ -62,6 +62,8 @@ type Request struct {
 	// (waiting briefly while it is still in flight). Bulk rows and API clients set it; the form
 	// leaves it empty.
 	IdempotencyKey string
+	Sponsors       []string // addresses of sponsors besides the inviter (invitedUserSponsors)
+	Groups         []string // ids of groups (of Config.GuestGroups) to add the guest to
 }
 
 // Valid is a request that passed validation: every field is normalised and safe to send to Graph.

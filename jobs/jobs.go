@@ -9,6 +9,7 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"portico/invite"
+	"portico/notify"
 	"portico/store"
 )
 
@@ -55,6 +57,7 @@ type Config struct {
 	SyncInterval time.Duration // how often the state sync runs; negative: never on its own (SyncNow only)
 	SyncPause    time.Duration // wait between two $batch requests of the state sync
 	SyncMax      int           // invitations one state sync reads at most
+	GroupSweep   time.Duration // how often due group assignments are swept; negative: never on its own
 	PollInterval time.Duration // how often an instance looks for new jobs besides notifications (0: River's 1s)
 	// ReconcileInterval is how often the send-intent reconciler runs (0: DefaultReconcileInterval;
 	// negative: never on its own).
@@ -63,6 +66,22 @@ type Config struct {
 	// Recheck re-checks, before each run, the policy for the employee who asked for a job
 	// (security checklist item 40); jobs an employee asked for do not run without it.
 	Recheck Recheck
+	// Approvals, when set, is swept every ApprovalSweep (default 5 minutes): expired requests end,
+	// interrupted approvals are settled.
+	Approvals     ApprovalSweeper
+	ApprovalSweep time.Duration
+	// Notices delivers email notices (nil: notices are off on this instance, and their jobs wait
+	// for an instance that has a transport).
+	Notices *notify.Deliverer
+	// NoticePoll is how often queued notices without a job are dispatched (0: DefaultNoticePoll;
+	// negative: only by DispatchNotices).
+	NoticePoll time.Duration
+	// NoticeRetry, when set, is the wait before a notice's next attempt (River's backoff otherwise).
+	NoticeRetry func(attempt int) time.Duration
+
+	// Bulk sends confirmed bulk invitations (bulk.Service); nil: bulk jobs wait for an instance
+	// that has it.
+	Bulk BulkSender
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
 	Register func(w *river.Workers)
@@ -114,10 +133,22 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.SyncPause = cmpOr(cfg.SyncPause, DefaultSyncPause)
 	cfg.SyncMax = cmpOr(cfg.SyncMax, DefaultSyncMax)
 	cfg.ReconcileInterval = cmpOr(cfg.ReconcileInterval, DefaultReconcileInterval)
+	cfg.GroupSweep = cmpOr(cfg.GroupSweep, DefaultGroupSweep)
+	cfg.NoticePoll = cmpOr(cfg.NoticePoll, DefaultNoticePoll)
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "jobs")}
 
 	workers := river.NewWorkers()
 	var periodic []*river.PeriodicJob
+	river.AddWorker(workers, &groupAssignWorker{r: r})
+	river.AddWorker(workers, &groupSweepWorker{r: r})
+	// The sweep runs where guests are added to groups (PORTICO_GUEST_GROUPS), with the identity.
+	if cfg.Tokens != nil && cfg.GroupSweep > 0 && len(cfg.Invites.GuestGroupIDs()) > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.GroupSweep),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return GroupSweepArgs{Asker: Asker{Kind: AskerSchedule}}, nil
+			},
+			&river.PeriodicJobOpts{RunOnStart: true, ID: KindGroupSweep}))
+	}
 	if cfg.Tokens != nil {
 		river.AddWorker(workers, &stateSyncWorker{r: r})
 		river.AddWorker(workers, &stateRefreshWorker{r: r})
@@ -160,6 +191,15 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	} else {
 		r.features = append(r.features, Feature{Name: "Invitations whose outcome was lost are settled by lookup",
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); such invitations stay \"Sending…\" until their inviter opens them"})
+	}
+	periodic = r.addApprovals(workers, periodic)
+	periodic = append(periodic, r.registerNotices(workers)...)
+	river.AddWorker(workers, &bulkSendWorker{r: r})
+	if cfg.Bulk != nil && cfg.Tokens != nil {
+		r.features = append(r.features, Feature{Name: "Bulk invitations sent in the background", On: true})
+	} else {
+		r.features = append(r.features, Feature{Name: "Bulk invitations sent in the background",
+			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); dry runs still work"})
 	}
 	if cfg.Register != nil {
 		cfg.Register(workers)
@@ -376,10 +416,11 @@ func (r *Runner) Close() {
 
 // Cancel cancels a job: one not yet running never runs, a running one has its context cancelled.
 func (r *Runner) Cancel(ctx context.Context, id int64) error {
-	if _, err := r.client.JobCancel(ctx, id); err != nil {
+	row, err := r.client.JobCancel(ctx, id)
+	if err != nil {
 		return fmt.Errorf("jobs: cancel %d: %w", id, err)
 	}
-	return nil
+	return r.noticeJobCancelled(ctx, row)
 }
 
 // Insert queues a job of a kind given to Config.Register (or a built-in one).
@@ -418,6 +459,7 @@ type Job struct {
 	FinishedAt  *time.Time
 	AttemptedBy []string // the instances (River client ids) that ran it
 	Cancellable bool     // not yet finished: Cancel still has something to stop
+	BulkJobID   string   // KindBulkSend: the bulk invitation it sends
 }
 
 // cancellable reports whether a job can still be cancelled: River's final states cannot.
@@ -435,6 +477,12 @@ func jobOf(row *rivertype.JobRow) Job {
 		AttemptedBy: row.AttemptedBy, Cancellable: cancellable(row)}
 	if n := len(row.Errors); n > 0 {
 		j.LastError = row.Errors[n-1].Error
+	}
+	if row.Kind == KindBulkSend {
+		var a BulkSendArgs
+		if json.Unmarshal(row.EncodedArgs, &a) == nil {
+			j.BulkJobID = a.BulkJobID
+		}
 	}
 	return j
 }

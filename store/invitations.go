@@ -95,6 +95,12 @@ func invitationWhere(f InvitationFilter) (*where, error) {
 	if f.Current {
 		w.add("replaced_by = ''")
 	}
+	if !validText(f.SponsorOID) {
+		return nil, &InputError{Field: "sponsor"}
+	}
+	if f.SponsorOID != "" {
+		w.add("id IN (SELECT invitation_id FROM invitation_sponsors WHERE sponsor_oid = ?)", f.SponsorOID)
+	}
 	return w, nil
 }
 

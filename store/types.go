@@ -88,6 +88,7 @@ const (
 type InvitationFilter struct {
 	TenantID   string
 	InviterOID string
+	SponsorOID string // only invitations that name this sponsor (invitation_sponsors)
 	State      string
 	Email      string
 	Outcome    string

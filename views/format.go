@@ -56,7 +56,8 @@ func invalid(field string, errs map[string]string) string {
 // errorFields lists the fields with errors in form order, for the error summary.
 func errorFields(errs map[string]string) []string {
 	var out []string
-	for _, f := range []string{"invitedUserEmailAddress", "invitedUserDisplayName", "customizedMessageBody", "ccRecipient", "inviteRedirectUrl", "messageLanguage", "invitedUserType", "sendInvitationMessage"} {
+	for _, f := range []string{"invitedUserEmailAddress", "invitedUserDisplayName", "customizedMessageBody", "ccRecipient", "inviteRedirectUrl", "messageLanguage", "invitedUserType", "sendInvitationMessage",
+		"sponsors", "sponsors.0", "sponsors.1", "sponsors.2", "sponsors.3", "groups"} {
 		if _, ok := errs[f]; ok {
 			out = append(out, f)
 		}
@@ -68,6 +69,8 @@ var fieldLabels = map[string]string{
 	"invitedUserEmailAddress": "Email address", "invitedUserDisplayName": "Name", "customizedMessageBody": "Personal message",
 	"ccRecipient": "Copy to", "inviteRedirectUrl": "Landing page", "messageLanguage": "Email language",
 	"invitedUserType": "Account type", "sendInvitationMessage": "Send the email",
+	"sponsors": "Sponsors", "sponsors.0": "Sponsor 2", "sponsors.1": "Sponsor 3", "sponsors.2": "Sponsor 4", "sponsors.3": "Sponsor 5",
+	"groups": "Groups and teams",
 }
 
 func viewBox(q QR) string { return "0 0 " + itoa(q.Size) + " " + itoa(q.Size) }
@@ -98,6 +101,14 @@ func listLink(state string, everyone bool) string {
 		q += "&scope=everyone"
 	}
 	return "/invitations" + q
+}
+
+// tabLink is a state tab of the list, keeping its scope (mine, everyone's, sponsored by me).
+func tabLink(state string, m InvitationList) string {
+	if m.Sponsored {
+		return "/invitations?state=" + state + "&scope=sponsored"
+	}
+	return listLink(state, m.Everyone)
 }
 
 // countText is "1 invitation", "25 invitations" or "more than 1,000 invitations".
@@ -184,6 +195,15 @@ func summaryTitle(a *Alert) string {
 // errorAnchor is the element the error summary links to for a field: its input, or for the
 // user type the first radio (or, when the radios are not shown, the message itself).
 func errorAnchor(field string, showUserType bool) string {
+	switch field {
+	case "sponsors":
+		return "sponsor-0"
+	case "groups":
+		return "group-0"
+	}
+	if n, ok := strings.CutPrefix(field, "sponsors."); ok {
+		return "sponsor-" + n
+	}
 	if field != "invitedUserType" {
 		return field
 	}
@@ -191,4 +211,18 @@ func errorAnchor(field string, showUserType bool) string {
 		return "invitedUserType-guest"
 	}
 	return "invitedUserType-error"
+}
+
+// approvalsLink is /approvals with its filters.
+func approvalsLink(decided, mine bool) string {
+	u := "/approvals"
+	switch {
+	case decided && mine:
+		u += "?state=decided&mine=1"
+	case decided:
+		u += "?state=decided"
+	case mine:
+		u += "?mine=1"
+	}
+	return u
 }

@@ -31,6 +31,10 @@ type Assets struct{ CSS, JS string }
 type User struct {
 	Name, UPN string
 	Admin     bool
+	// Approver: the header links to /approvals, with PendingApprovals waiting.
+	Approver         bool
+	PendingApprovals int
+	Bulk             bool // may use bulk invitations (administrators and PORTICO_BULK_INVITERS)
 }
 
 // DemoAccount is one sign-in button on the demo landing page.
@@ -40,6 +44,8 @@ type DemoAccount struct{ Label, UPN, Description string }
 type Landing struct {
 	Page
 	DemoAccounts []DemoAccount
+	// DemoOutboxURL is the demo tenant's outbox page (the notices and invitation emails sent), "" outside the demo.
+	DemoOutboxURL string
 }
 
 // Option is one choice of a select.
@@ -57,7 +63,32 @@ type InviteForm struct {
 	Check        *Check // the address check of the last submit, shown where the live check goes
 	ResendOffer  *ResendOffer
 	Quota        *Quota // nil: no quota is configured
+	// SponsorsEnabled shows the sponsors fields (Values.Sponsors, one per extra sponsor); Groups
+	// are the groups and teams guests may be added to.
+	SponsorsEnabled bool
+	Groups          []GroupOption
+	// ApprovalOffer: this request needs approval; the form says why and offers to ask for it.
+	ApprovalOffer *ApprovalOffer
+	// MemberNeedsApproval: the Member choice is shown to a non-administrator because a Member
+	// invitation goes to an approver (PORTICO_APPROVAL=member).
+	MemberNeedsApproval bool
 }
+
+// GroupOption is a group or team offered on the form.
+type GroupOption struct {
+	ID, Name      string
+	Team, Checked bool
+}
+
+// GroupStatus is one group assignment of an invitation.
+type GroupStatus struct {
+	Name, Status, Error, Code, RequestID string // Status: pending | added | failed
+	Attempts                             int
+	Updated                              time.Time
+}
+
+// Person is a sponsor as shown.
+type Person struct{ Name, Address string }
 
 // Quota is the inviter's tightest invitation quota window: "N of M left this hour", or, when none
 // is left, the limit and when the next invitation is possible.
@@ -71,6 +102,8 @@ type Quota struct {
 type InviteValues struct {
 	DisplayName, Email, Message, CC, RedirectURL, Language, UserType string
 	SendEmail                                                        bool
+	Sponsors                                                         []string // extra sponsors' addresses, one per field
+	Groups                                                           []string // ids of the groups ticked
 }
 
 // Alert is a message box at the top of a page.
@@ -113,6 +146,13 @@ type Invitation struct {
 	RevealReason                        string // why Microsoft's link cannot be revealed, when it cannot
 	Revealed                            bool   // RedeemURL was just revealed (shown once, audited)
 	History                             []HistoryItem
+
+	// Access at invite time: the guest's sponsors (as Graph has them) and group assignments.
+	AccessShown  bool
+	Sponsors     []Person
+	SponsorsNote string
+	Groups       []GroupStatus
+	NoLink       bool // listed to a sponsor, who cannot open the invitation's page
 }
 
 // QR is a QR code as SVG path data for its dark modules, in a Size×Size view box.
@@ -147,10 +187,13 @@ type InvitationList struct {
 	Items                    []Invitation
 	State                    string
 	Everyone, CanSeeEveryone bool
+	Sponsored                bool // "Sponsored by me": invitations naming the viewer as a sponsor
 	Total                    int  // invitations matching the filter, counted up to a cap
 	TotalMore                bool // more than Total match
 	// Paging links, "" when there is no such page: the newest invitations, newer ones, older ones.
 	NewestURL, NewerURL, OlderURL string
+	// Approvals are the employee's own requests waiting for (or recently past) an approver.
+	Approvals []ApprovalRow
 }
 
 // Join is the partner's landing page behind a join link, in one of its states.

@@ -101,6 +101,36 @@
     });
   }
 
+  // Sponsors picker: each sponsor field stays a plain address field; while typing, members of the
+  // organization whose name or address starts with the text are offered in the shared datalist
+  // (GET /people?q=…, answered by Portico from Microsoft Graph).
+  var people = $$("input[data-people]"), list = $("#people-list");
+  if (people.length && list && window.fetch) {
+    people.forEach(function (input) {
+      var ptimer, plast = "";
+      input.addEventListener("input", function () {
+        clearTimeout(ptimer);
+        ptimer = setTimeout(function () {
+          var v = input.value.trim();
+          if (v === plast || v.length < 2 || v.indexOf("@") > 0 && v.indexOf(".", v.indexOf("@")) > 0) return;
+          plast = v;
+          fetch(input.getAttribute("data-people") + "?q=" + encodeURIComponent(v), { credentials: "same-origin", headers: { Accept: "application/json" } })
+            .then(function (r) { return r.ok ? r.json() : []; })
+            .then(function (found) {
+              if (v !== input.value.trim()) return;
+              list.replaceChildren.apply(list, found.map(function (p) {
+                var o = document.createElement("option");
+                o.value = p.address;
+                o.textContent = p.name ? p.name + " (" + p.address + ")" : p.address;
+                return o;
+              }));
+            })
+            .catch(function () {});
+        }, 300);
+      });
+    });
+  }
+
   // Guard forms against double submission; a page restored by the Back button is usable again.
   var forms = $$("form[data-once]");
   forms.forEach(function (f) {

@@ -1,0 +1,155 @@
+package devtenant
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The control endpoint lets the operator of a running devtenant inject Graph faults and set the
+// write quota from outside Go (scripts, the demo). It is not part of Entra or Graph: it answers
+// only when Options.ControlToken is set, only to loopback callers, and only with
+// "Authorization: Bearer <ControlToken>".
+//
+//	GET    /_devtenant/faults       list the active faults (JSON)
+//	POST   /_devtenant/faults       add faults: text/plain body, one ParseFault spec per line
+//	                                (blank lines and lines starting with # are skipped); all or none
+//	DELETE /_devtenant/faults       remove every fault
+//	GET    /_devtenant/write-quota  the write quota (JSON)
+//	PUT    /_devtenant/write-quota  set it: body N/DURATION (e.g. 20/1s) or off
+
+const maxControlBody = 64 << 10
+
+type controlFault struct {
+	Spec string `json:"spec"`
+	Left int    `json:"left"` // -1: unlimited
+	Hits int    `json:"hits"`
+}
+
+type controlQuota struct {
+	Writes int    `json:"writes"` // 0: no limit
+	Per    string `json:"per"`
+}
+
+// controlAllowed checks the caller; on refusal it has answered.
+func (t *Tenant) controlAllowed(w http.ResponseWriter, r *http.Request) bool {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if t.opts.ControlToken == "" {
+		controlError(w, http.StatusNotFound, "the control endpoint is off (devtenant was started without a control token)")
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		controlError(w, http.StatusForbidden, "the control endpoint answers loopback callers only")
+		return false
+	}
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") ||
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(t.opts.ControlToken)) != 1 {
+		h.Set("WWW-Authenticate", `Bearer realm="devtenant-control"`)
+		controlError(w, http.StatusUnauthorized, "send the control token devtenant printed at start as Authorization: Bearer <token>")
+		return false
+	}
+	return true
+}
+
+func controlError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, "application/json", map[string]any{"error": map[string]string{"message": msg}})
+}
+
+func readControlBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxControlBody+1))
+	if err != nil || len(b) > maxControlBody {
+		controlError(w, http.StatusRequestEntityTooLarge, "the body could not be read or is larger than 64 KiB")
+		return "", false
+	}
+	return string(b), true
+}
+
+func (t *Tenant) handleControlFaults(w http.ResponseWriter, r *http.Request) {
+	if !t.controlAllowed(w, r) {
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		body, ok := readControlBody(w, r)
+		if !ok {
+			return
+		}
+		var add []Fault
+		for i, line := range strings.Split(body, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			f, err := ParseFault(line)
+			if err != nil {
+				controlError(w, http.StatusBadRequest, fmt.Sprintf("line %d: %v; no fault was added", i+1, err))
+				return
+			}
+			add = append(add, f)
+		}
+		if len(add) == 0 {
+			controlError(w, http.StatusBadRequest, "the body holds no fault: send one spec per line, e.g. POST /invitations status=503 after rate=0.3")
+			return
+		}
+		for _, f := range add {
+			t.InjectFault(f)
+			t.log.Info("devtenant: fault injected", "fault", f.String())
+		}
+	case http.MethodDelete:
+		t.ClearFaults()
+		t.log.Info("devtenant: faults cleared")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		controlError(w, http.StatusMethodNotAllowed, "use GET, POST or DELETE")
+		return
+	}
+	list := []controlFault{}
+	for _, f := range t.Faults() {
+		list = append(list, controlFault{Spec: f.Spec, Left: f.Left, Hits: f.Hits})
+	}
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, "application/json", map[string]any{"faults": list})
+}
+
+func (t *Tenant) handleControlQuota(w http.ResponseWriter, r *http.Request) {
+	if !t.controlAllowed(w, r) {
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPut, http.MethodPost:
+		body, ok := readControlBody(w, r)
+		if !ok {
+			return
+		}
+		n, per, err := ParseWriteQuota(body)
+		if err != nil {
+			controlError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		t.SetWriteQuota(n, per)
+		t.log.Info("devtenant: write quota set", "writes", n, "per", per)
+	default:
+		w.Header().Set("Allow", "GET, PUT")
+		controlError(w, http.StatusMethodNotAllowed, "use GET or PUT")
+		return
+	}
+	n, per := t.WriteQuota()
+	if n <= 0 {
+		n, per = 0, time.Duration(0)
+	}
+	writeJSON(w, http.StatusOK, "application/json", controlQuota{Writes: max(n, 0), Per: per.String()})
+}
