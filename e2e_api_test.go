@@ -249,6 +249,22 @@ func TestAPIScriptWithDevtenantTokens(t *testing.T) {
 	} else {
 		r.Body.Close()
 	}
+	// Bulk by bearer: an administrator's dry run; an employee outside PORTICO_BULK_INVITERS is refused.
+	adminTok := userAPIToken(t, tenant, "admin@contoso.example", nil)
+	rows := []map[string]any{{"invitedUserEmailAddress": "bulk.one@fabrikam.example"}, {"invitedUserEmailAddress": "bulk.two@fabrikam.example"}}
+	bj := apiCall(t, h.URL, "POST", "/api/bulk?dryRun=true", adminTok, rows, nil)
+	noCookie(bj, "bulk")
+	if bj.Status != http.StatusAccepted || bj.json(t)["total"] != float64(2) {
+		t.Errorf("bulk dry run by bearer: %d %s", bj.Status, bj.Body)
+	} else if a := apiCall(t, h.URL, "GET", "/api/bulk/"+bj.json(t)["id"].(string), adminTok, nil, nil); a.Status != http.StatusOK {
+		t.Errorf("bulk job by bearer: %d %s", a.Status, a.Body)
+	}
+	if a := apiCall(t, h.URL, "POST", "/api/bulk?dryRun=true", ann, rows, nil); a.Status != http.StatusForbidden || envelopeCode(a) != "Authorization_RequestDenied" {
+		t.Errorf("bulk by an employee: %d %s", a.Status, a.Body)
+	}
+	if n := posts(); n != 2 {
+		t.Errorf("Graph POSTs after the dry runs: %d, want 2", n)
+	}
 	check := apiCall(t, h.URL, "GET", "/api/invitations/check?email="+url.QueryEscape("someone@contoso.example"), ann, nil, nil)
 	if check.Status != http.StatusOK || check.json(t)["ok"] != false {
 		t.Errorf("check of an own-domain address: %d %s", check.Status, check.Body)
