@@ -368,3 +368,21 @@ func TestCLIInviteWithDeviceCodeAgainstDemo(t *testing.T) {
 		t.Errorf("a plain-http remote URL: exit %d, want %d", s, exitUsage)
 	}
 }
+
+// TestAPIRequestNeedingApprovalIsSubmittedNotSent: the API applies the approval policy exactly as
+// the form does: a partner outside the allowed domains becomes an approval request (202), with
+// no invitation sent to Graph (checklist 39 through the API).
+func TestAPIRequestNeedingApprovalIsSubmittedNotSent(t *testing.T) {
+	in := startApprovals(t, nil)
+	tok := userAPIToken(t, in.tenant, "employee@contoso.example", nil)
+	a := apiCall(t, in.URL, "POST", "/api/invitations", tok, map[string]any{"invitedUserEmailAddress": "kim@northwind.example"}, nil)
+	if a.Status != http.StatusAccepted || !strings.Contains(string(a.Body), "kim@northwind.example") {
+		t.Fatalf("API request needing approval: %d %s", a.Status, a.Body)
+	}
+	if n := len(graphRequests(in.tenant, http.MethodPost, "/v1.0/invitations")); n != 0 {
+		t.Errorf("an invitation needing approval reached Graph: %d POSTs", n)
+	}
+	if len(a.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("a bearer call got a cookie")
+	}
+}

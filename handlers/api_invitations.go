@@ -64,6 +64,23 @@ func (s *Server) apiCreateInvitation(c echo.Context) error {
 	if req.IdempotencyKey, err = apiIdempotencyKey(c); err != nil {
 		return err
 	}
+	if s.approvalsOn() {
+		// As for the form's JSON: a request the policy sends to an approver is submitted for
+		// approval (202 with the request), never sent directly.
+		need, err := s.Approvals.Need(c.Request().Context(), s.apiInviter(c), req)
+		switch {
+		case err != nil:
+			return err
+		case need.Needed && len(need.Fields) > 0:
+			return &invite.ValidationError{Fields: need.Fields}
+		case need.Needed:
+			r, err := s.Approvals.Submit(c.Request().Context(), apiGraph(c), s.apiInviter(c), req, meta(c))
+			if err != nil {
+				return err
+			}
+			return s.approvalSubmitted(c, r)
+		}
+	}
 	res, err := s.Invites.Send(c.Request().Context(), apiGraph(c), s.apiInviter(c), req, meta(c))
 	if err != nil {
 		return err
