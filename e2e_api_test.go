@@ -338,9 +338,25 @@ func TestCLIInviteWithDeviceCodeAgainstDemo(t *testing.T) {
 	if !strings.Contains(stdout.String(), "cli.partner@fabrikam.example") || strings.Contains(stderr2.String(), "enter the code") {
 		t.Errorf("invitations: %s / %s", stdout.String(), stderr2.String())
 	}
+	// An access token about to expire is renewed with the cached refresh token, without a new code.
+	var ct map[string]any
+	raw, _ := os.ReadFile(files[0])
+	_ = json.Unmarshal(raw, &ct)
+	oldAccess := ct["access_token"]
+	ct["expiry"] = time.Now().Add(time.Minute).Format(time.RFC3339)
+	raw, _ = json.Marshal(ct)
+	if err := os.WriteFile(files[0], raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	stdout.Reset()
 	if err := run(ctx, []string{"resend", created["id"].(string)}, getenv, &stdout, stderr2); err != nil || !strings.Contains(stdout.String(), "again") {
 		t.Errorf("portico resend: %v %s", err, stdout.String())
+	}
+
+	raw, _ = os.ReadFile(files[0])
+	_ = json.Unmarshal(raw, &ct)
+	if ct["access_token"] == oldAccess || strings.Contains(stderr2.String(), "enter the code") {
+		t.Errorf("the token was not refreshed silently: %s", stderr2.String())
 	}
 
 	// Exit statuses: refused by policy (already invited), bad input, bad command line.
