@@ -25,6 +25,7 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	secret := fs.String("client-secret", "", "client secret to accept (default: random, printed)")
 	latency := fs.Duration("latency", 0, "delay every Graph answer by this long, e.g. 150ms (a Graph far away)")
 	perms := fs.String("app-permissions", "", "application permissions granted to Portico's client-credentials tokens, e.g. User.Invite.All,User.Read.All,Organization.Read.All (default: those three and GroupMember.ReadWrite.All)")
+	apiRole := fs.Bool("grant-api-role", false, "grant the app role "+devtenant.APIAppRole+" of Portico's API to the client (app-only tokens for api://<client-id>/.default carry it)")
 	certFile := fs.String("client-certificate", "", "PEM file whose certificate is registered on the application (client assertions signed with its key are accepted); the key in it is not read")
 	var faults []devtenant.Fault
 	fs.Func("fault", "inject a Graph fault (repeatable), e.g. 'POST /invitations status=503 after rate=0.3'; see README (Fault injection)", func(v string) error {
@@ -65,7 +66,7 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 		*control = randomSecret()
 	}
 	opts := devtenant.Options{ClientSecret: *secret, Latency: *latency, Logger: app.NewLogger("info", nil, stderr),
-		FaultSeed: *seed, ControlToken: *control}
+		FaultSeed: *seed, ControlToken: *control, GrantAPIAppRole: *apiRole}
 	for _, p := range strings.Split(*perms, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			opts.AppRoles = append(opts.AppRoles, p)

@@ -24,7 +24,11 @@ func exitCode(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
+	var ee *exitError
 	switch {
+	case errors.As(err, &ee):
+		fmt.Fprintln(os.Stderr, ee)
+		return ee.code
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
@@ -42,12 +46,15 @@ type command struct {
 	run           func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
 }
 
-// commands lists the subcommands; the first is the default. `portico invite` comes later.
+// commands lists the subcommands; the first is the default.
 var commands = []command{
 	{"serve", "serve the portal (the default; flags -addr, -demo, -demo-latency)", runServe},
 	{"devtenant", "run the local Entra stand-in on its own (flags -addr, -client-secret, -latency)", runDevtenant},
 	{"migrate", "apply pending database migrations to PORTICO_DATABASE_URL and exit", runMigrate},
 	{"healthcheck", "GET /healthz once and exit 0 when it answers 200 (a container's HEALTHCHECK; flag -url)", runHealthcheck},
+	{"invite", "invite a partner through a running Portico (--url, --email, --name, --message, --cc, --redirect, --member, --link, --json)", runInvite},
+	{"invitations", "list your invitations (--url, --state pending|accepted|all, --everyone, --json)", runInvitations},
+	{"resend", "send invitation ID again (--url, --json)", runResend},
 }
 
 // errUsage marks a command line portico does not understand.
@@ -81,6 +88,15 @@ func writeUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: portico [command] [flags]   (portico <command> -h lists a command's flags)")
 	fmt.Fprintln(w, "commands (also: version, help):")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintln(w, `
+invite, invitations and resend talk to a running Portico's API (--url or PORTICO_URL; https, or
+http on loopback). They sign in with the device code flow (open the printed address, enter the
+code; the token is cached in your config directory, mode 0600), or use application credentials
+from the environment (PORTICO_CLIENT_ID with PORTICO_CLIENT_SECRET[_FILE] or
+PORTICO_CLIENT_CERTIFICATE_FILE). Text by default, --json for scripts.
+exit status: 0 done, 1 failed (network, unexpected), 2 bad command line, 3 bad input,
+4 refused by Portico's policy (not allowed, already invited, quota), 5 failed at Microsoft Graph,
+6 not signed in (sign-in failed or the token was refused)`)
 }

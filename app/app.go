@@ -241,6 +241,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Observe:       a.observe(),
 		Metrics:       a.mainMetrics(),
 		Webhooks:      webhookLog{a},
+		API:           auth.API{RP: a.RP, AppTokens: a.AppTokens, Application: cfg.Application()},
 	})
 	return nil
 }
@@ -269,10 +270,13 @@ func (a *App) startDemoTenant() error {
 		RedirectURIs:           []string{cfg.RedirectURL()},
 		PostLogoutRedirectURIs: []string{cfg.PublicPath("/signed-out")},
 		AppRoles:               demoAppRoles(cfg),
-		ClientCertificates:     certs,
-		Logger:                 a.Logger.With("component", "devtenant"),
-		Latency:                cfg.DemoLatency,
-		ControlToken:           a.DemoControlToken,
+		// The demo's app registration grants its API's app role to itself, so scripts can try
+		// the API with client credentials (PORTICO_CLIENT_ID/SECRET) as a daemon would.
+		GrantAPIAppRole:    true,
+		ClientCertificates: certs,
+		Logger:             a.Logger.With("component", "devtenant"),
+		Latency:            cfg.DemoLatency,
+		ControlToken:       a.DemoControlToken,
 	})
 	if err != nil {
 		return err

@@ -65,11 +65,15 @@ var (
 type RelyingParty struct {
 	cfg RPConfig
 
-	mu         sync.Mutex
-	provider   *oidc.Provider
-	verifier   *oidc.IDTokenVerifier
-	oauth      *oauth2.Config
-	endSession string
+	mu       sync.Mutex
+	provider *oidc.Provider
+	verifier *oidc.IDTokenVerifier
+	// apiVerifiers check access tokens sent to Portico's API (issuer, signature, audience,
+	// lifetime); VerifyAccessToken checks the rest.
+	apiVerifiers []*oidc.IDTokenVerifier
+	oauth        *oauth2.Config
+	obo          *oboCache
+	endSession   string
 }
 
 // NewRelyingParty returns a relying party; call Discover before use (Ready reports success).
@@ -131,6 +135,14 @@ func (rp *RelyingParty) Discover(ctx context.Context) error {
 	rp.endSession = meta.EndSession
 	// RS256 only (go-oidc's default allow-list); issuer, audience and expiry always checked.
 	rp.verifier = p.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, SupportedSigningAlgs: []string{oidc.RS256}, Now: rp.cfg.Clock})
+	// Access tokens for Portico's API: audience the client id (v2.0 tokens) or api://<client-id>,
+	// exp and nbf checked by go-oidc on a clock set back by bearerSkew: together with go-oidc's
+	// own minute of leeway on nbf, the issuer's clock may be bearerSkew off either way.
+	skewed := func() time.Time { return rp.cfg.Clock().Add(-bearerSkew) }
+	rp.apiVerifiers = []*oidc.IDTokenVerifier{
+		p.Verifier(&oidc.Config{ClientID: rp.cfg.ClientID, SupportedSigningAlgs: []string{oidc.RS256}, Now: skewed}),
+		p.Verifier(&oidc.Config{ClientID: "api://" + rp.cfg.ClientID, SupportedSigningAlgs: []string{oidc.RS256}, Now: skewed}),
+	}
 	rp.oauth = &oauth2.Config{
 		ClientID:     rp.cfg.ClientID,
 		ClientSecret: rp.cfg.ClientSecret,

@@ -67,19 +67,31 @@ func (t *Tenant) handleToken(w http.ResponseWriter, r *http.Request) {
 		t.oauthError(w, r, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+clientID+"' was not found in the directory '"+orgDisplayName+"'.")
 		return
 	}
-	if assertion := p.Get("client_assertion"); assertion != "" && secret == "" {
+	// Public client flows (allowed on the registration): the device code grant, and refreshing
+	// what it issued, need no client secret or assertion.
+	gt := p.Get("grant_type")
+	public := secret == "" && p.Get("client_assertion") == "" &&
+		(gt == grantDeviceCode || gt == "refresh_token" && t.publicRefresh(p.Get("refresh_token")))
+	assertion := p.Get("client_assertion")
+	switch {
+	case public: // no client authentication
+	case assertion != "" && secret == "":
 		if bad := t.verifyClientAssertion(r, clientID, p.Get("client_assertion_type"), assertion); bad != nil {
 			t.oauthError(w, r, http.StatusUnauthorized, "invalid_client", bad.code, bad.msg)
 			return
 		}
-	} else if secret == "" {
+	case secret == "":
 		t.oauthError(w, r, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return
-	} else if subtle.ConstantTimeCompare([]byte(secret), []byte(t.opts.ClientSecret)) != 1 {
+	case subtle.ConstantTimeCompare([]byte(secret), []byte(t.opts.ClientSecret)) != 1:
 		t.oauthError(w, r, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+clientID+"'.")
 		return
 	}
-	switch gt := p.Get("grant_type"); gt {
+	switch gt {
+	case grantDeviceCode:
+		t.grantDeviceCode(w, r, p)
+	case grantJWTBearer:
+		t.grantOnBehalfOf(w, r, p)
 	case "authorization_code":
 		t.grantCode(w, r, p)
 	case "refresh_token":
@@ -142,7 +154,7 @@ func (t *Tenant) grantCode(w http.ResponseWriter, r *http.Request, p url.Values)
 		t.oauthError(w, r, status, "invalid_grant", errNo, msg)
 		return
 	}
-	resp, err := t.userTokens(t.baseOf(r), user, c.scopes, c.nonce, true)
+	resp, err := t.userTokens(t.baseOf(r), user, c.scopes, c.nonce, true, false)
 	if err != nil {
 		t.oauthError(w, r, http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.")
 		return
@@ -220,7 +232,7 @@ func (t *Tenant) grantRefresh(w http.ResponseWriter, r *http.Request, p url.Valu
 		t.oauthError(w, r, http.StatusBadRequest, errCode, errNo, msg)
 		return
 	}
-	resp, err := t.userTokens(t.baseOf(r), user, scopes, "", false)
+	resp, err := t.userTokens(t.baseOf(r), user, scopes, "", false, g.public)
 	if err != nil {
 		t.oauthError(w, r, http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.")
 		return
@@ -233,6 +245,10 @@ func (t *Tenant) grantClientCredentials(w http.ResponseWriter, r *http.Request, 
 	scope := strings.TrimSpace(p.Get("scope"))
 	if scope == "" {
 		t.oauthError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.")
+		return
+	}
+	if res, ok := strings.CutSuffix(scope, "/.default"); ok && strings.HasPrefix(strings.ToLower(res), "api://") || ok && res == t.opts.ClientID {
+		t.grantAPIAppToken(w, r, res)
 		return
 	}
 	if !strings.EqualFold(scope, GraphAudience+"/.default") && !strings.EqualFold(scope, graphAppID+"/.default") {

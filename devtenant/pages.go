@@ -100,6 +100,24 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{color:v
 <p>Ask the person who invited you to send a new invitation.</p>
 {{template "foot" .}}{{end}}
 
+{{define "devicelogin"}}{{template "head" .}}
+{{if .Done}}{{if .Declined}}<h1 data-testid="device-declined">You declined the request</h1>
+<p>The application on your device was not signed in. You can close this window.</p>
+{{else}}<h1 data-testid="device-done">You're signed in</h1>
+<p>You have signed in to the application on your device. You can close this window.</p>
+{{end}}{{else}}<h1 id="title">Enter code</h1>
+<p>Enter the code displayed on your device, pick who signs in, and allow or decline.</p>
+{{if .Error}}<p role="alert" data-testid="device-error">{{.Error}}</p>
+{{end}}<form method="post" action="/devicelogin" aria-labelledby="title">
+<p><label for="otc">Code</label><br><input id="otc" name="otc" value="{{.Code}}" autocomplete="off" autocapitalize="characters" required></p>
+<fieldset><legend>Account</legend><ul>
+{{range $i, $a := .Accounts}}<li><input type="radio" name="account" id="acct{{$i}}" value="{{$a.UPN}}"{{if eq $i 0}} checked{{end}}> <label for="acct{{$i}}">{{$a.DisplayName}} <span class="muted">{{$a.UPN}}</span></label></li>
+{{end}}</ul></fieldset>
+<p><button class="primary" type="submit" name="action" value="allow" data-testid="device-allow">Allow</button>
+<button type="submit" name="action" value="decline" data-testid="device-decline">Decline</button></p>
+</form>
+{{end}}{{template "foot" .}}{{end}}
+
 {{define "index"}}{{template "head" .}}
 <h1>devtenant</h1>
 <p>A local stand-in for one Microsoft Entra tenant and the Microsoft Graph endpoints Portico uses.</p>

@@ -54,6 +54,10 @@ type Options struct {
 	Logger             *slog.Logger     // default discards
 	// Latency is added before every Graph answer, to stand in for a Graph that is far away.
 	Latency time.Duration
+	// GrantAPIAppRole grants the app role Invitations.ReadWrite.All of Portico's own API to the
+	// registered client, so its client-credentials tokens for api://<client-id>/.default carry it
+	// (SetAPIAppRole changes it later).
+	GrantAPIAppRole bool
 	// FaultSeed seeds the generator that decides which requests a fault with a Rate meets (default 1).
 	FaultSeed uint64
 	// ControlToken enables the operator's control endpoint (/_devtenant/faults,
@@ -98,6 +102,9 @@ type Tenant struct {
 	quota          quota
 	blocked        []string
 	certs          []*x509.Certificate // registered application certificates
+	apiRoleGranted bool                // Invitations.ReadWrite.All granted to the client
+	devices        map[string]*deviceGrant
+	deviceInterval time.Duration
 }
 
 // DefaultAppRoles are the application permissions granted when Options.AppRoles is empty.
@@ -137,6 +144,9 @@ func New(opts Options) (*Tenant, error) {
 		codes:          map[string]*authCode{},
 		refresh:        map[string]*refreshGrant{},
 		certs:          slices.Clone(opts.ClientCertificates),
+		apiRoleGranted: opts.GrantAPIAppRole,
+		devices:        map[string]*deviceGrant{},
+		deviceInterval: 5 * time.Second,
 	}
 	t.quota.reset(3000, 150*time.Second)
 	if opts.FaultSeed == 0 {
@@ -165,6 +175,8 @@ func (t *Tenant) routes() http.Handler {
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/authorize", t.handleAuthorize)
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/token", t.handleToken)
 	mux.HandleFunc("/{tenant}/oauth2/v2.0/logout", t.handleLogout)
+	mux.HandleFunc("/{tenant}/oauth2/v2.0/devicecode", t.handleDeviceCode)
+	mux.HandleFunc("/devicelogin", t.handleDeviceLogin)
 	mux.HandleFunc("/redeem", t.handleRedeem)
 	mux.HandleFunc("GET /{$}", t.handleIndex)
 	mux.HandleFunc("GET /outbox", t.handleOutbox)

@@ -29,6 +29,7 @@ var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
 type scopeSet struct {
 	oidc  []string
 	graph []string
+	api   []string // scopes of an application's own API, in full: api://<client-id>/Invitations.ReadWrite
 }
 
 func (s scopeSet) has(name string) bool {
@@ -46,6 +47,19 @@ func parseScopes(raw string) (scopeSet, string) {
 	for _, sc := range strings.Fields(raw) {
 		if i := slices.IndexFunc(oidcScopes, func(o string) bool { return strings.EqualFold(o, sc) }); i >= 0 {
 			add(&s.oidc, oidcScopes[i])
+			continue
+		}
+		if strings.HasPrefix(strings.ToLower(sc), "api://") {
+			i := strings.LastIndex(sc, "/")
+			name := sc[i+1:]
+			switch {
+			case i <= len("api://") || !(name == APIScope || name == ".default"):
+				return s, sc
+			case name == ".default":
+				add(&s.api, sc[:i+1]+APIScope)
+			default:
+				add(&s.api, sc)
+			}
 			continue
 		}
 		short := sc
@@ -82,13 +96,21 @@ func (s scopeSet) granted() string {
 	for _, g := range s.graph {
 		graph = append(graph, GraphAudience+"/"+g)
 	}
+	graph = append(graph, s.api...)
 	slices.Sort(graph)
 	return strings.Join(append(out, graph...), " ")
 }
 
-// scp is the access token's scp claim: short names, space separated.
+// scp is the access token's scp claim: short names, space separated. A token for an
+// application's API carries only that API's scopes.
 func (s scopeSet) scp() string {
 	var out []string
+	if len(s.api) > 0 {
+		for _, a := range s.api {
+			out = append(out, a[strings.LastIndex(a, "/")+1:])
+		}
+		return strings.Join(out, " ")
+	}
 	for _, o := range s.oidc {
 		if o != "offline_access" {
 			out = append(out, o)
@@ -107,6 +129,11 @@ func (s scopeSet) subsetOf(o scopeSet) bool {
 	}
 	for _, v := range s.graph {
 		if !slices.Contains(o.graph, v) {
+			return false
+		}
+	}
+	for _, v := range s.api {
+		if !slices.Contains(o.api, v) {
 			return false
 		}
 	}
@@ -143,6 +170,7 @@ type refreshGrant struct {
 	issued   time.Time
 	gen      int
 	used     bool
+	public   bool // issued to a public client (the device code flow): redeemed without a secret
 }
 
 // refreshInactivity is how long an unused refresh token stays valid, as Entra's default.
@@ -153,7 +181,7 @@ const codeLifetime = 5 * time.Minute
 
 // userTokens mints the token response for a user; signIn marks the code redemption, the ID token
 // that TamperNextIDToken and SignNextIDTokenWithUnknownKey act on.
-func (t *Tenant) userTokens(base string, u *User, scopes scopeSet, nonce string, signIn bool) (map[string]any, error) {
+func (t *Tenant) userTokens(base string, u *User, scopes scopeSet, nonce string, signIn, public bool) (map[string]any, error) {
 	now := t.now()
 	t.mu.Lock()
 	lifetime := t.accessLifetime
@@ -177,11 +205,15 @@ func (t *Tenant) userTokens(base string, u *User, scopes scopeSet, nonce string,
 		if cur := t.users[u.ID]; cur != nil {
 			gen = cur.tokenGen
 		}
-		t.refresh[rt] = &refreshGrant{userID: u.ID, clientID: t.opts.ClientID, scopes: scopes, issued: now, gen: gen}
+		t.refresh[rt] = &refreshGrant{userID: u.ID, clientID: t.opts.ClientID, scopes: scopes, issued: now, gen: gen, public: public}
 	}
 	t.mu.Unlock()
 
-	access, err := signJWT(key, t.accessClaims(u, scopes, now, lifetime))
+	claims := t.accessClaims(u, scopes, now, lifetime)
+	if len(scopes.api) > 0 {
+		claims = t.apiUserClaims(base, u, scopes, now, lifetime, public)
+	}
+	access, err := signJWT(key, claims)
 	if err != nil {
 		return nil, err
 	}

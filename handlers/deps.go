@@ -49,5 +49,8 @@ func delegatedTokens(sessions Sessions, rp RelyingParty) Tokens {
 
 // graphTokens is the signed-in employee's Graph token source for this request.
 func (s *Server) graphTokens(c echo.Context) oauth2.TokenSource {
+	if ts := apiGraph(c); ts != nil {
+		return ts // an API call: the caller's Graph tokens (requireBearer)
+	}
 	return s.Tokens.ForSession(c.Request().Context(), sessionOf(c))
 }

@@ -149,6 +149,10 @@ func problemOf(err error) problem {
 	case errors.Is(err, auth.ErrTokenInvalid):
 		p = problem{Status: http.StatusForbidden, Title: "Sign-in refused",
 			Text: "Portico could not verify the sign-in. Start again from the sign-in button."}
+	case errors.Is(err, auth.ErrBearerInvalid):
+		p = problem{Status: http.StatusUnauthorized, Title: "Access token refused", Text: bearerReason(err)}
+	case errors.Is(err, auth.ErrBearerForbidden):
+		p = problem{Status: http.StatusForbidden, Title: "Not allowed", Text: bearerReason(err)}
 	case errors.Is(err, auth.ErrNotReady):
 		p = problem{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
 			Text: "Sign-in is unavailable: Portico cannot reach the identity provider. Try again in a minute."}
@@ -401,4 +405,13 @@ func jsonFields(fe invite.FieldErrors) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// bearerReason is the caller-safe reason of a refused access token.
+func bearerReason(err error) string {
+	var be *auth.BearerError
+	if errors.As(err, &be) {
+		return be.Reason
+	}
+	return ""
 }

@@ -55,6 +55,7 @@ type Deps struct {
 	Metrics http.Handler
 	// Webhooks is the delivery log (/admin/webhooks); nil: shown as not configured.
 	Webhooks Webhooks
+	API      APIAuth // bearer tokens for /api/; nil: the API answers 503
 }
 
 // Server holds the handlers' dependencies.

@@ -43,11 +43,7 @@ func (s *Server) guardInvitation() echo.MiddlewareFunc {
 	lim := newRefusalLimiter(refusalEvery, refusalBurst)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			u := currentUser(c)
-			key := "ip:" + c.RealIP()
-			if u != nil {
-				key = "user:" + u.TenantID + "/" + u.ObjectID
-			}
+			key := actorKey(c)
 			now := s.Clock()
 			if wait, ok := lim.allowed(key, now); !ok {
 				setRetryAfter(c, max(wait, time.Second))

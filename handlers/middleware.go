@@ -157,8 +157,15 @@ func sessionOf(c echo.Context) *auth.Session {
 	return s
 }
 
-// currentUser is the signed-in identity, or nil.
+// currentUser is the signed-in identity, or nil. On an API call it is the user the access token
+// names (never an application acting as itself: that caller has no user).
 func currentUser(c echo.Context) *auth.Identity {
+	if cl := apiCaller(c); cl != nil {
+		if cl.App {
+			return nil
+		}
+		return &cl.Identity
+	}
 	if s := sessionOf(c); s != nil {
 		return s.User()
 	}

@@ -66,9 +66,11 @@ func (s *Server) routes(e *echo.Echo) {
 	// (Route middleware, not a group: a group's middleware also runs for every unknown path.)
 	e.POST("/bulk", s.bulkUpload, s.bulkBodyLimit, s.withSession,
 		s.requireSignIn, s.checkOrigin, s.parseUpload, s.checkCSRF, s.requireBulk)
-	e.POST("/api/bulk", s.apiBulkCreate, s.bulkBodyLimit, s.withSession,
-		s.requireSignIn, s.checkOrigin, s.checkCSRF, s.requireBulk)
-	in.GET("/api/bulk/:id", s.apiBulkShow, s.requireBulk)
+	// The bulk API takes a session (with CSRF) or a bearer token (without), like the rest of /api/.
+	e.POST("/api/bulk", s.apiBulkCreate, s.bulkBodyLimit,
+		s.sessionOrBearer(s.withSession, s.requireSignIn, s.checkOrigin, s.checkCSRF), s.requireBulk)
+	e.GET("/api/bulk/:id", s.apiBulkShow, middleware.BodyLimit("64K"),
+		s.sessionOrBearer(s.withSession, s.requireSignIn), s.requireBulk)
 	bulkIn := in.Group("/bulk", s.requireBulk)
 	bulkIn.GET("", s.bulkForm)
 	bulkIn.GET("/template.csv", s.bulkTemplate)
@@ -77,6 +79,19 @@ func (s *Server) routes(e *echo.Echo) {
 	bulkIn.POST("/:id/cancel", s.bulkCancel)
 	bulkIn.GET("/:id/verdicts.csv", s.bulkCSV("verdicts"))
 	bulkIn.GET("/:id/results.csv", s.bulkCSV("results"))
+
+	// The API for scripts: bearer tokens only (no session, no cookie, no CSRF), JSON in Graph's shapes.
+	e.GET("/api/openapi.json", s.openAPI)
+	e.GET("/api/signin", s.apiSignIn)
+	api := e.Group("/api", middleware.BodyLimit("64K"), s.requireBearer)
+	api.POST("/invitations", s.apiCreateInvitation)
+	api.GET("/invitations", s.apiListInvitations)
+	api.GET("/invitations/check", s.apiCheckAddress, s.limitPerUser(2, 20))
+	apiOne := api.Group("/invitations/:id", s.guardInvitation())
+	apiOne.GET("", s.apiGetInvitation)
+	apiOne.POST("/resend", s.apiResendInvitation)
+	apiOne.POST("/link", s.apiNewJoinLink)
+	apiOne.DELETE("/link", s.apiRevokeJoinLink)
 
 	admin := in.Group("/admin", s.requireAdmin)
 	admin.GET("/audit", s.auditPage)
@@ -103,10 +118,7 @@ func (s *Server) limitPerIP(perSecond float64, burst int) echo.MiddlewareFunc {
 // limitPerUser is a token bucket per signed-in user (tenant + object id).
 func (s *Server) limitPerUser(perSecond float64, burst int) echo.MiddlewareFunc {
 	return s.limiter(perSecond, burst, func(c echo.Context) (string, error) {
-		if u := currentUser(c); u != nil {
-			return "user:" + u.TenantID + "/" + u.ObjectID, nil
-		}
-		return "ip:" + c.RealIP(), nil
+		return actorKey(c), nil
 	})
 }
 
@@ -127,4 +139,15 @@ func (s *Server) limiter(perSecond float64, burst int, id middleware.Extractor) 
 			return echo.NewHTTPError(http.StatusTooManyRequests, "Too many requests from your address. Wait a moment and try again.")
 		},
 	})
+}
+
+// actorKey names who is acting for rate limits: the signed-in user, the API caller, else the address.
+func actorKey(c echo.Context) string {
+	if u := currentUser(c); u != nil {
+		return "user:" + u.TenantID + "/" + u.ObjectID
+	}
+	if cl := apiCaller(c); cl != nil {
+		return "user:" + cl.TenantID + "/" + cl.ObjectID
+	}
+	return "ip:" + c.RealIP()
 }

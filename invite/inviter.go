@@ -31,6 +31,10 @@ type Inviter struct {
 	// Barred says why Portico's policy refuses to let this employee invite ("" = they may).
 	// InviterPolicy sets it; it is decided per request from the verified token.
 	Barred Bar
+	// Application: an application acting as itself through Portico's API (an app-only token
+	// with the Invitations.ReadWrite.All app role), not a person; ObjectID is its service
+	// principal. It is never named as a sponsor.
+	Application bool
 }
 
 // Bar is why an employee may not invite through Portico.

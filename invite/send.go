@@ -187,7 +187,8 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	// requester, then the sponsors they named, then the approver), then the sponsors they named.
 	// Delegated with nobody else named, Graph makes the inviter the sponsor on its own; as itself,
 	// Graph knows no inviter (nor in a job, which the employee who asked for is the sponsor of).
-	if s.appOnly || a.meta.Via == ViaJob || a.approval != nil || len(a.sponsors) > 1 {
+	// An application calling Portico's API as itself is no person: it is never a sponsor.
+	if !a.actor.Application && (s.appOnly || a.meta.Via == ViaJob || a.approval != nil || len(a.sponsors) > 1) {
 		gi.InvitedUserSponsors = a.sponsorRefs()
 	}
 	return a.run(ctx, ts, gi)
