@@ -147,9 +147,10 @@ func TestUnknownAndTraversal404(t *testing.T) {
 
 // TestBudgets keeps the assets small. app.js grew past its first 5 KB with issue 14's inviter
 // journeys (button text that follows the email choice, the language note, the over-limit counter,
-// local times); it is about 2.5 KB compressed, well inside the 30 KB page budget.
+// local times); then with the "Still sending…" page's reload and the sponsors' people picker
+// (issues 16 and 18) to 8.3 KB, about 3 KB compressed, well inside the 30 KB page budget.
 func TestBudgets(t *testing.T) {
-	for name, limit := range map[string]int{"app.css": 12 << 10, "app.js": 8 << 10} {
+	for name, limit := range map[string]int{"app.css": 12 << 10, "app.js": 10 << 10} {
 		b, err := fs.ReadFile(files, "assets/"+name)
 		if err != nil {
 			t.Fatal(err)
