@@ -625,7 +625,9 @@ func (l *Lifecycle) auditAction(ctx context.Context, actor Inviter, meta Meta, a
 }
 
 // RemindKey is the idempotency key of reminder n of an invitation: a reminder is one send, ever.
-func RemindKey(invitationID string, n int) string { return fmt.Sprintf("remind:%s:%d", invitationID, n) }
+func RemindKey(invitationID string, n int) string {
+	return fmt.Sprintf("remind:%s:%d", invitationID, n)
+}
 
 // remind resends the invitation through the send pipeline (same message, options and record; a
 // new join link when Graph returns a redemption URL) and tells the inviter.
