@@ -70,6 +70,8 @@ type App struct {
 	Jobs             *jobs.Runner // the durable job queue on the same database
 	// Approvals carries out approval requests (PORTICO_APPROVAL); nil when none are configured.
 	Approvals *invite.Approvals
+	// Lifecycle runs reminders and the expiry of never-accepted guests; nil when no policy is set.
+	Lifecycle *invite.Lifecycle
 	Handler   http.Handler
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
@@ -78,6 +80,7 @@ type App struct {
 
 	ln         net.Listener
 	background oauth2.TokenSource
+	appRoles   []string // the application permissions read at start (reporting and the lifecycle's plan); nil: unknown
 
 	notices     *notify.Deliverer // nil: notices off
 	smtpTLS     *tls.Config
@@ -175,6 +178,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
 		AppOnly:   cfg.Application(),
 		Logger:    a.Logger,
+		Clock:     a.clock(),
 		// A submit answers within SendWait ("Still sending…" past it), well before the server's
 		// 60 s write timeout; the Graph call itself has its own budget, detached from the request.
 		DirectLink:        a.directLink(),
@@ -189,6 +193,9 @@ func (a *App) build(ctx context.Context) (err error) {
 	background := a.background
 	if background == nil {
 		background = a.AppTokens // application mode, or PORTICO_BACKGROUND=on with application credentials
+	}
+	if err := a.buildLifecycle(background); err != nil {
+		return err
 	}
 	if err := a.buildJobs(ctx, background); err != nil {
 		return err
@@ -209,6 +216,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Access:        a.Invites,
 		DemoOutboxURL: a.demoOutboxURL(),
 		Approvals:     a.handlerApprovals(),
+		Lifecycle:     a.handlerLifecycle(),
 	})
 	return nil
 }
@@ -241,6 +249,7 @@ func (a *App) startDemoTenant() error {
 		Logger:                 a.Logger.With("component", "devtenant"),
 		Latency:                cfg.DemoLatency,
 		ControlToken:           a.DemoControlToken,
+		ClockOffset:            cfg.Lifecycle.DemoClockOffset,
 	})
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 		NoticeRetry:   a.noticeRetry,
 		Approvals:     a.approvalSweeper(),
 		ApprovalSweep: approvalSweep(a.Config.ApprovalTTL),
+		Lifecycle:     a.lifecycleRunner(),
 	})
 	if err != nil {
 		return err

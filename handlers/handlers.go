@@ -48,6 +48,8 @@ type Deps struct {
 	// DemoOutboxURL is devtenant's outbox page in demo mode.
 	DemoOutboxURL string
 	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
+	// Lifecycle is the guest lifecycle (/admin/guests); nil: no lifecycle policy is configured.
+	Lifecycle GuestLifecycle
 }
 
 // Server holds the handlers' dependencies.

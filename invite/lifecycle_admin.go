@@ -22,6 +22,24 @@ func (e *LifecycleError) Error() string { return "invite: lifecycle: " + e.Reaso
 // Is makes errors.Is(err, ErrLifecycleNotPossible) true.
 func (e *LifecycleError) Is(target error) bool { return target == ErrLifecycleNotPossible }
 
+// graphProblem turns Graph's refusal into a LifecycleError an admin can read (with its request id).
+func graphProblem(what string, err error) error {
+	var ge *graph.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, graph.ErrUncertain):
+		return &LifecycleError{Reason: what + ": Microsoft Graph's answer was lost; it is not sent again. Check the guest in a minute."}
+	case errors.As(err, &ge):
+		r := what + ": Microsoft Graph answered " + ge.Code + ": " + ge.Message
+		if ge.RequestID != "" {
+			r += " (request-id " + ge.RequestID + ")"
+		}
+		return &LifecycleError{Reason: r}
+	}
+	return err
+}
+
 func (l *Lifecycle) adminOnly(admin Inviter) error {
 	if !admin.Has(RoleAdministrator) || admin.TenantID != l.tenant {
 		return ErrNotFound
@@ -98,7 +116,7 @@ func (l *Lifecycle) ActNow(ctx context.Context, admin Inviter, meta Meta, invita
 		case len(gone) == 1:
 			return "", &LifecycleError{Reason: "the guest is no longer in the directory"}
 		case err != nil:
-			return "", err
+			return "", graphProblem("Nothing changed", err)
 		case st[rec.GraphUserID] != nil && (st[rec.GraphUserID].UserType != "Guest" || st[rec.GraphUserID].CreationType != "Invitation"):
 			return "", &LifecycleError{Reason: "the account is not an invited guest; Portico never changes members"}
 		}
@@ -154,7 +172,7 @@ func (l *Lifecycle) Restore(ctx context.Context, admin Inviter, meta Meta, invit
 	}
 	if err != nil {
 		l.auditAction(ctx, admin, meta, ActionLifecycleRestore, p, OutcomeFailed, rid, "not restored: "+err.Error())
-		return err
+		return graphProblem("Not restored", err)
 	}
 	now := l.s.now()
 	if err := l.st.SetGuestAccountState(ctx, l.tenant, rec.GraphUserID, rec.ID, store.GuestEnabled, nil, now); err != nil {
@@ -203,7 +221,7 @@ func (l *Lifecycle) ResetRedemption(ctx context.Context, admin Inviter, meta Met
 			note = "outcome unknown, not sent again: " + err.Error()
 		}
 		l.auditAction(ctx, admin, meta, ActionLifecycleReset, p, OutcomeFailed, "", note)
-		return nil, err
+		return nil, graphProblem("Redemption not reset", err)
 	}
 	l.auditAction(ctx, admin, meta, ActionLifecycleReset, p, OutcomeSuccess, out.RequestID,
 		fmt.Sprintf("redemption reset; the guest redeems again at %s", email))
