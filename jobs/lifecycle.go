@@ -78,7 +78,9 @@ func (r *Runner) addLifecycle(workers *river.Workers, periodic []*river.Periodic
 		return periodic
 	}
 	return append(periodic, river.NewPeriodicJob(river.PeriodicInterval(every),
-		func() (river.JobArgs, *river.InsertOpts) { return LifecycleArgs{Asker: Asker{Kind: AskerSchedule}}, nil },
+		func() (river.JobArgs, *river.InsertOpts) {
+			return LifecycleArgs{Asker: Asker{Kind: AskerSchedule}}, nil
+		},
 		&river.PeriodicJobOpts{RunOnStart: true, ID: KindLifecycle}))
 }
 
