@@ -193,8 +193,8 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); such invitations stay \"Sending…\" until their inviter opens them"})
 	}
 	periodic = r.addApprovals(workers, periodic)
-	periodic = r.addLifecycle(workers, periodic)
 	periodic = append(periodic, r.registerNotices(workers)...)
+	periodic = r.addLifecycle(workers, periodic)
 	if cfg.Register != nil {
 		cfg.Register(workers)
 	}

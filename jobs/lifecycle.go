@@ -31,14 +31,18 @@ type LifecycleArgs struct {
 	// RequestedBy is the admin who asked for this run from /admin/guests ("" : the daily schedule);
 	// their click is in the audit trail, and the run applies the configured policy only.
 	RequestedBy string `json:"requested_by,omitempty"`
+	// RequestedAt makes each admin's request its own job: a run asked for while another is still
+	// running is queued, not dropped as a duplicate (two runs act once anyway).
+	RequestedAt *time.Time `json:"requested_at,omitempty"`
 }
 
 // Kind implements river.JobArgs.
 func (LifecycleArgs) Kind() string { return KindLifecycle }
 
-// InsertOpts keeps at most one run queued or running at a time.
+// InsertOpts keeps at most one scheduled run queued or running at a time (unique by arguments:
+// an admin's request carries its time, so it is never dropped).
 func (LifecycleArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
 		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 	}}}
@@ -86,5 +90,6 @@ func (r *Runner) addLifecycle(workers *river.Workers, periodic []*river.Periodic
 
 // RunLifecycleNow queues a lifecycle run at once for the admin by (it also runs daily).
 func (r *Runner) RunLifecycleNow(ctx context.Context, by string) (int64, error) {
-	return r.Insert(ctx, LifecycleArgs{Asker: Asker{Kind: AskerSchedule}, RequestedBy: by}, nil)
+	now := time.Now().UTC()
+	return r.Insert(ctx, LifecycleArgs{Asker: Asker{Kind: AskerSchedule}, RequestedBy: by, RequestedAt: &now}, nil)
 }
