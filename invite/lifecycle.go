@@ -504,7 +504,19 @@ func (l *Lifecycle) Run(ctx context.Context, meta Meta, dryRun bool) (*RunResult
 	if len(due) == 0 {
 		return res, nil
 	}
-	// Graph's view of the guests with something due, MaxBatchRequests per $batch, all at once.
+	// Chunks of l.page guests: Graph's view of each chunk in $batch requests sent together, then
+	// the chunk's actions (writes in $batch too), so a large run is paced chunk by chunk.
+	for start := 0; start < len(due); start += l.page {
+		l.runChunk(ctx, meta, dryRun, due[start:min(start+l.page, len(due))], res)
+	}
+	if !dryRun {
+		l.s.NoticesQueued(ctx)
+	}
+	return res, nil
+}
+
+// runChunk acts on one chunk of due actions.
+func (l *Lifecycle) runChunk(ctx context.Context, meta Meta, dryRun bool, due []Planned, res *RunResult) {
 	ids := make([]string, 0, len(due))
 	for _, p := range due {
 		ids = append(ids, p.GuestID)
@@ -576,9 +588,7 @@ func (l *Lifecycle) Run(ctx context.Context, meta Meta, dryRun bool) (*RunResult
 		ok, failed = l.write(ctx, meta, toDelete, EffectDelete)
 		res.Deleted += ok
 		res.Failed += failed
-		l.s.NoticesQueued(ctx)
 	}
-	return res, nil
 }
 
 func (l *Lifecycle) statuses(ctx context.Context, ids []string) (map[string]*graph.GuestStatus, []string, error) {
