@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +110,24 @@ func TestLifecycleDemoMovedClock(t *testing.T) {
 	waitAudit(t, db, invite.ActionLifecycleRestore, 1)
 	g := admin.get("/admin/guests/" + rec.ID)
 	must(t, strings.Contains(text(g, `[data-testid="guest-state"]`), "Exempt"), "state after restore: %s", text(g, "main"))
+}
+
+// The guests export neutralises spreadsheet formulas in every cell, and without a write permission
+// the page says the expiry only reports, and why.
+func TestLifecycleCSVFormulaSafeAndReportOnly(t *testing.T) {
+	h := start(t, nil, map[string]string{"PORTICO_GRAPH_MODE": "application", "PORTICO_LOG_LEVEL": "warn",
+		"PORTICO_PENDING_EXPIRY": "30d", "PORTICO_PENDING_EXPIRY_ACTION": "delete"})
+	emp := h.browser()
+	emp.signIn("employee@contoso.example")
+	p := emp.post("/invitations", inviteForm("formula@fabrikam.example", func(v url.Values) { v.Set("invitedUserDisplayName", "=HYPERLINK(\"http://x\")") }))
+	must(t, p.Status == http.StatusSeeOther, "invite: %d %s", p.Status, p.Body)
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	page := admin.get("/admin/guests")
+	must(t, page.Status == http.StatusOK && strings.Contains(text(page, `[data-testid="degraded"]`), "User.ReadWrite.All"),
+		"report-only reason: %s", text(page, "main"))
+	csv := admin.get("/admin/guests.csv")
+	must(t, csv.Status == http.StatusOK && strings.Contains(string(csv.Body), `'=HYPERLINK`) && !strings.Contains(string(csv.Body), `,=HYPERLINK`),
+		"csv: %s", csv.Body)
+	must(t, admin.get("/admin/guests?state=nonsense").Status == http.StatusBadRequest, "unknown state filter accepted")
 }
