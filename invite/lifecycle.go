@@ -676,11 +676,21 @@ func (l *Lifecycle) remind(ctx context.Context, meta Meta, p Planned) bool {
 	n := notify.Notice{Kind: notify.KindInvitationReminded, EventKey: notify.EventKey(notify.KindInvitationReminded, fmt.Sprintf("%s:%d", orig.ID, p.Step)),
 		To: []notify.Recipient{{Address: inviterAddress(&orig), Name: orig.InviterName}}, Link: l.s.invitationLink(orig.ID),
 		Data: map[string]string{notify.DataPartner: partner, notify.DataPartnerEmail: orig.Email,
-			notify.DataReason: fmt.Sprintf("Reminder %d of %d.", p.Step, len(l.policy.RemindAfter))}}
+			notify.DataReason: remindReason(orig.SendEmail, p.Step, len(l.policy.RemindAfter))}}
 	if _, err := l.s.Notify(ctx, l.s.store, n); err != nil {
 		l.log.WarnContext(ctx, "lifecycle: reminder notice not written", "invitation", orig.ID, "err", err)
 	}
 	return true
+}
+
+// remindReason is the notice's line about the reminder. Without Microsoft's email the partner
+// gets nothing by themselves: the inviter shares the new join link (from the invitation's page; a
+// notice never carries a join link or redemption URL).
+func remindReason(emailed bool, n, of int) string {
+	if emailed {
+		return fmt.Sprintf("Reminder %d of %d.", n, of)
+	}
+	return fmt.Sprintf("Reminder %d of %d: the invitation was renewed with a new join link; open the invitation in Portico and share the new link with them (the old one no longer works).", n, of)
 }
 
 // warn tells the inviter that the guest will be disabled or deleted.
