@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"portico/devtenant"
 	"portico/invite"
 	"portico/store"
 )
@@ -130,4 +132,55 @@ func TestLifecycleCSVFormulaSafeAndReportOnly(t *testing.T) {
 	must(t, csv.Status == http.StatusOK && strings.Contains(string(csv.Body), `'=HYPERLINK`) && !strings.Contains(string(csv.Body), `,=HYPERLINK`),
 		"csv: %s", csv.Body)
 	must(t, admin.get("/admin/guests?state=nonsense").Status == http.StatusBadRequest, "unknown state filter accepted")
+}
+
+// Two Portico instances on one PostgreSQL database, running the lifecycle at the same moment,
+// disable each expired guest once (devtenant sees one PATCH per guest) and audit it once.
+func TestLifecycleTwoInstancesPostgres(t *testing.T) {
+	dsn := freshPostgres(t)
+	tenant := tenantWith(t, func(o *devtenant.Options) {
+		o.AppRoles = append(devtenant.DefaultAppRoles(), "User.ReadWrite.All")
+	})
+	env := map[string]string{"PORTICO_DATABASE_URL": dsn, "PORTICO_GRAPH_MODE": "application", "PORTICO_LOG_LEVEL": "warn",
+		"PORTICO_PENDING_EXPIRY": "30d", "PORTICO_PENDING_EXPIRY_ACTION": "disable"}
+	a := launch(t, tenant, env)
+	a.await(t)
+	b := launch(t, tenant, env)
+	b.await(t)
+	emp := a.browser()
+	emp.signIn("employee@contoso.example")
+	addrs := []string{"one@fabrikam.example", "two@fabrikam.example", "three@fabrikam.example"}
+	for _, addr := range addrs {
+		p := emp.post("/invitations", inviteForm(addr))
+		must(t, p.Status == http.StatusSeeOther, "invite %s: %d", addr, p.Status)
+	}
+	// The invitations were sent 31 days ago, as far as Portico's records go.
+	if _, err := a.App.Store.SQL().Exec(`UPDATE invitations SET created_at = created_at - interval '31 days'`); err != nil {
+		t.Fatal(err)
+	}
+	tenant.ResetRequests()
+	var wg sync.WaitGroup
+	for _, in := range []*instance{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := in.App.Lifecycle.Run(context.Background(), invite.JobMeta("t"), false); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	patches := 0
+	for _, r := range tenant.Requests() {
+		if r.Method == http.MethodPatch {
+			patches++
+		}
+	}
+	must(t, patches == len(addrs), "%d PATCH requests for %d guests across two instances, want one each", patches, len(addrs))
+	evs := waitAudit(t, a.App.Store, invite.ActionLifecycleDisable, len(addrs))
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		must(t, !seen[ev.Target], "%s disabled twice in the audit trail", ev.Target)
+		seen[ev.Target] = true
+	}
 }
