@@ -19,6 +19,14 @@ type fakeLifecycle struct {
 }
 
 func (f *fakeLifecycle) Guests(context.Context) ([]invite.GuestLife, error) { return f.guests, nil }
+func (f *fakeLifecycle) Guest(_ context.Context, id string) (*invite.GuestLife, error) {
+	for i := range f.guests {
+		if f.guests[i].Invitation.ID == id {
+			return &f.guests[i], nil
+		}
+	}
+	return nil, invite.ErrNotFound
+}
 func (f *fakeLifecycle) Activities(context.Context, []invite.GuestLife) map[string]invite.Activity {
 	return map[string]invite.Activity{}
 }
@@ -102,4 +110,5 @@ func TestGuestsAdminOnly(t *testing.T) {
 		}
 	}
 	want(t, adm.get("/admin/guests/nope"), http.StatusNotFound)
+	want(t, adm.get("/admin/guests/r1"), http.StatusOK, "Reset redemption", "pat@fabrikam.example")
 }

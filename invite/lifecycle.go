@@ -310,6 +310,7 @@ const (
 	GuestDisabled = "disabled"
 	GuestDeleted  = "deleted"
 	GuestExempt   = "exempt"
+	GuestAccepted = "accepted" // only on a guest's own page (the lifecycle's pending rules no longer apply)
 )
 
 // GuestLife is one guest as the lifecycle sees it.

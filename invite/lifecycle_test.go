@@ -446,6 +446,18 @@ func TestLifecycleAdminActions(t *testing.T) {
 		if evs := f.audits(t, ActionLifecycleReset); len(evs) != 1 || evs[0].GraphRequestID != "rid-reset" {
 			t.Errorf("reset audit %+v", evs)
 		}
+		// An accepted guest has a page too (reset redemption), without the pending rules.
+		c := f.invite(t, "c@fabrikam.example")
+		now := f.clock.Now()
+		if err := NewStoreAdapter(db).UpdateInvitationState(ctx, c.ID, stateAccepted, &now, now); err != nil {
+			t.Fatal(err)
+		}
+		if g, err := f.life.Guest(ctx, c.ID); err != nil || g.State != GuestAccepted || g.Next != nil {
+			t.Fatalf("accepted guest %+v %v", g, err)
+		}
+		if _, err := f.life.Guest(ctx, "nope"); err != ErrNotFound {
+			t.Errorf("unknown guest: %v", err)
+		}
 		f.life.SetGranted([]string{"User.Invite.All"})
 		if _, err := f.life.ResetRedemption(ctx, lifeAdmin, Meta{}, a.ID, ""); !errors.Is(err, ErrLifecycleNotPossible) {
 			t.Errorf("reset without User.ReadWrite.All: %v", err)
