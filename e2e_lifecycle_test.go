@@ -104,6 +104,8 @@ func TestLifecycleDemoMovedClock(t *testing.T) {
 	must(t, csv.Status == http.StatusOK && strings.Contains(string(csv.Body), "taylor@fabrikam.example,") && strings.Contains(string(csv.Body), ",disabled,2,"),
 		"csv: %s", csv.Body)
 
+	inv := admin.get("/invitations/" + rec.ID)
+	must(t, inv.Doc.Find(`[data-testid="guest-lifecycle-link"]`).Length() == 1, "the invitation page links admins to the guest's lifecycle page")
 	admin.get("/admin/guests/" + rec.ID)
 	p = admin.post("/admin/guests/"+rec.ID+"/restore", nil)
 	must(t, p.Status == http.StatusSeeOther, "restore: %d %s", p.Status, p.Body)
