@@ -243,7 +243,7 @@ func (l *Lifecycle) ExpiryEffect() (effect, why string) {
 		return EffectReport, ""
 	}
 	if l.ts == nil {
-		return EffectReport, "Portico has no application credentials, so it cannot " + want + " guests: expired guests are reported only."
+		return EffectReport, "Portico has no background identity (application credentials, with PORTICO_BACKGROUND=on in delegated mode), so it cannot " + want + " guests: expired guests are reported only."
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -533,6 +533,14 @@ func (l *Lifecycle) runChunk(ctx context.Context, meta Meta, dryRun bool, due []
 				l.skipGone(ctx, meta, p, now)
 			}
 			res.Skipped++
+			continue
+		case st == nil && l.ts == nil && p.Effect == EffectReport:
+			// Without a background identity Graph cannot be read: a report changes nothing in the
+			// directory, so it is recorded from Portico's own records alone.
+			res.Planned = append(res.Planned, p)
+			if !dryRun && l.report(ctx, meta, p) {
+				res.Reported++
+			}
 			continue
 		case st == nil:
 			if gerr != nil {

@@ -166,7 +166,7 @@ func (l *Lifecycle) Restore(ctx context.Context, admin Inviter, meta Meta, invit
 		return err
 	}
 	if l.ts == nil {
-		return &LifecycleError{Reason: "Portico has no application credentials"}
+		return &LifecycleError{Reason: "Portico has no background identity (application credentials, with PORTICO_BACKGROUND=on in delegated mode)"}
 	}
 	g, err := l.st.LifecycleGuest(ctx, l.tenant, rec.GraphUserID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && g.AccountState != store.GuestDisabled && g.AccountState != store.GuestDeleted {

@@ -464,3 +464,24 @@ func TestLifecycleAdminActions(t *testing.T) {
 		}
 	})
 }
+
+// Without a background identity the expiry is reported from Portico's records alone (no Graph
+// call), and the reason names what is missing.
+func TestLifecycleWithoutIdentityReports(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db *store.DB) {
+		f := newLifeFixture(t, db, LifecyclePolicy{PendingExpiry: 30 * day, ExpiryAction: EffectDisable}, nil)
+		l, err := f.svc.NewLifecycle(LifecycleConfig{Policy: f.life.policy, Graph: f.lg, TenantID: "t1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.invite(t, "pat@fabrikam.example")
+		if effect, why := l.ExpiryEffect(); effect != EffectReport || !strings.Contains(why, "PORTICO_BACKGROUND") {
+			t.Fatalf("%q %q", effect, why)
+		}
+		f.clock.Add(31 * day)
+		r, err := l.Run(context.Background(), Meta{}, false)
+		if err != nil || r.Reported != 1 || f.lg.reads != 0 || f.lg.batches != 0 {
+			t.Fatalf("run %+v %v; %d reads, %d writes", r, err, f.lg.reads, f.lg.batches)
+		}
+	})
+}
