@@ -79,6 +79,8 @@ type App struct {
 	Jobs             *jobs.Runner // the durable job queue on the same database
 	// Approvals carries out approval requests (PORTICO_APPROVAL); nil when none are configured.
 	Approvals *invite.Approvals
+	// Lifecycle runs reminders and the expiry of never-accepted guests; nil when no policy is set.
+	Lifecycle *invite.Lifecycle
 	Bulk      *bulk.Service
 	Handler   http.Handler
 	// Metrics is the Prometheus registry and its seams; MetricsHandler serves it (bearer-checked
@@ -95,6 +97,7 @@ type App struct {
 	ln         net.Listener
 	metricsLn  net.Listener // PORTICO_METRICS_ADDR
 	background oauth2.TokenSource
+	appRoles   []string // the application permissions read at start (reporting and the lifecycle's plan); nil: unknown
 
 	notices         *notify.Deliverer // nil: notices off
 	smtpTLS         *tls.Config
@@ -202,6 +205,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
 		AppOnly:   cfg.Application(),
 		Logger:    a.Logger,
+		Clock:     a.clock(),
 		// A submit answers within SendWait ("Still sending…" past it), well before the server's
 		// 60 s write timeout; the Graph call itself has its own budget, detached from the request.
 		DirectLink:        a.directLink(),
@@ -217,6 +221,9 @@ func (a *App) build(ctx context.Context) (err error) {
 	background := a.background
 	if background == nil {
 		background = a.AppTokens // application mode, or PORTICO_BACKGROUND=on with application credentials
+	}
+	if err := a.buildLifecycle(background); err != nil {
+		return err
 	}
 	if err := a.buildJobs(ctx, background); err != nil {
 		return err
@@ -237,6 +244,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Access:        a.Invites,
 		DemoOutboxURL: a.demoOutboxURL(),
 		Approvals:     a.handlerApprovals(),
+		Lifecycle:     a.handlerLifecycle(),
 		Bulk:          a.Bulk,
 		Observe:       a.observe(),
 		Metrics:       a.mainMetrics(),
@@ -277,6 +285,7 @@ func (a *App) startDemoTenant() error {
 		Logger:             a.Logger.With("component", "devtenant"),
 		Latency:            cfg.DemoLatency,
 		ControlToken:       a.DemoControlToken,
+		ClockOffset:        cfg.Lifecycle.DemoClockOffset,
 	})
 	if err != nil {
 		return err
@@ -349,6 +358,12 @@ func (a *App) WriteBanner(w io.Writer) {
 	for _, f := range a.Tenant.Faults() {
 		fmt.Fprintf(w, "devtenant fault: %s\n", f.Spec)
 	}
+	if off := a.Tenant.ClockOffset(); off > 0 {
+		fmt.Fprintf(w, "The demo's clocks (Portico's and devtenant's) run %s ahead: it is %s for them.\n", off, a.clock()().UTC().Format(time.RFC3339))
+	}
+	if a.Lifecycle != nil {
+		fmt.Fprintln(w, "Guest lifecycle: move the demo's clocks with PUT /_devtenant/clock (e.g. body +8d) and press Run now on /admin/guests.")
+	}
 	if n, per := a.Tenant.WriteQuota(); a.Config.DemoWriteQuotaSet {
 		if n > 0 {
 			fmt.Fprintf(w, "devtenant Graph write quota: %d per %s.\n", n, per)
@@ -356,7 +371,7 @@ func (a *App) WriteBanner(w io.Writer) {
 			fmt.Fprintln(w, "devtenant Graph write quota: off.")
 		}
 	}
-	fmt.Fprintf(w, "devtenant control endpoint (loopback only): %s/_devtenant/faults, /_devtenant/write-quota with Authorization: Bearer %s\n",
+	fmt.Fprintf(w, "devtenant control endpoint (loopback only): %s/_devtenant/faults, /_devtenant/write-quota, /_devtenant/clock with Authorization: Bearer %s\n",
 		a.Tenant.URL(), a.DemoControlToken)
 	fmt.Fprintln(w, "Demo accounts (no password; pick one on the home page):")
 	for _, acc := range a.Tenant.Accounts() {

@@ -106,6 +106,10 @@ func (a *App) checkAppIdentity(ctx context.Context, at *auth.AppTokens) error {
 		a.Logger.Error("application token not available yet; Graph calls that need it will fail until it is", "credential", at.Credential(), "err", res.err)
 		return nil
 	}
+	a.appRoles = res.roles
+	if a.appRoles == nil {
+		a.appRoles = []string{}
+	}
 	return a.reportPermissions(at, res.roles)
 }
 

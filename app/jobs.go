@@ -52,6 +52,7 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 		WebhookInterval: a.webhookInterval,
 		WebhookBackoff:  a.webhookBackoff,
 		OnWebhook:       a.onWebhook(),
+		Lifecycle:       a.lifecycleRunner(),
 	})
 	if err != nil {
 		return err

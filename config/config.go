@@ -150,6 +150,8 @@ type Config struct {
 
 	// Notices is how email notices are sent (PORTICO_SMTP_URL or PORTICO_NOTICE_MAILBOX, PORTICO_NOTICES).
 	Notices Notices
+	// Lifecycle is what happens after the invitation: reminders, expiry, warnings (PORTICO_REMIND_AFTER, …).
+	Lifecycle Lifecycle
 	// MetricsToken protects /metrics with a bearer token (PORTICO_METRICS_TOKEN); MetricsAddr
 	// serves it on a listener of its own instead of the main one (PORTICO_METRICS_ADDR). Neither
 	// set: no /metrics at all.
@@ -248,6 +250,7 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadBulk,
 	checkApplicationCredentials, // after the demo settings
 	loadNotices,                 // after the application credentials and the demo settings
+	loadLifecycle,               // after the application credentials
 	loadOperators,
 }
 
@@ -283,6 +286,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 		faultSpecs = append(faultSpecs, v)
 		return nil
 	})
+	clockOffset := fs.String("demo-clock-offset", "", "in demo mode, run Portico's and devtenant's clocks this far ahead, e.g. 720h or 30d (the lifecycle's 30 days pass at once)")
 	writeQuota := fs.String("demo-write-quota", "", "in demo mode, devtenant's Graph write quota per application, writes/duration (e.g. 20/1s) or off")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
@@ -326,6 +330,17 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 			p.addf("-demo-write-quota only applies in demo mode (-demo)")
 		default:
 			c.DemoWriteQuota, c.DemoWriteQuotaPer, c.DemoWriteQuotaSet = n, per, true
+		}
+	}
+	if v := strings.TrimSpace(*clockOffset); v != "" {
+		d, err := parseDuration(v)
+		switch {
+		case err != nil || d < 0:
+			p.addf("-demo-clock-offset %q must be a duration like 720h or 30d", v)
+		case !c.Demo:
+			p.addf("-demo-clock-offset only applies in demo mode (-demo)")
+		default:
+			c.Lifecycle.DemoClockOffset = d
 		}
 	}
 	name, v := "-demo-latency", strings.TrimSpace(*latency)

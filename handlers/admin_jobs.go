@@ -56,6 +56,7 @@ var jobKinds = map[string]string{
 	"bulk_send":        "Bulk invitation sending",
 	"webhook_dispatch": "Webhook events fanned out",
 	"webhook_deliver":  "Webhook delivery",
+	"guest_lifecycle":  "Guest lifecycle (reminders, expiry)",
 }
 
 // jobsPage lists the background jobs, newest first, a keyset page at a time.

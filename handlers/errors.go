@@ -72,6 +72,7 @@ func problemOf(err error) problem {
 		sp  *signInProviderError
 		qe  *invite.QuotaError
 		ni  *invite.NotInviterError
+		le  *invite.LifecycleError
 		fe  *bulk.FileError
 	)
 	p := problem{Status: http.StatusInternalServerError, Kind: "error"}
@@ -113,6 +114,8 @@ func problemOf(err error) problem {
 		if ge.Blocked {
 			p.Title, p.Code = "Invitations are blocked for your organization", "InvitationsBlocked"
 		}
+	case errors.As(err, &le):
+		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Not done", Text: le.Reason}
 	case errors.Is(err, invite.ErrBusy):
 		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Already being sent",
 			Text: "An invitation to this partner is being sent right now. Look at My invitations in a minute.", Form: true}

@@ -48,7 +48,9 @@ type Deps struct {
 	// DemoOutboxURL is devtenant's outbox page in demo mode.
 	DemoOutboxURL string
 	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
-	Bulk          Bulk      // bulk invitations (/bulk, /api/bulk); nil: refused
+	// Lifecycle is the guest lifecycle (/admin/guests); nil: no lifecycle policy is configured.
+	Lifecycle GuestLifecycle
+	Bulk      Bulk // bulk invitations (/bulk, /api/bulk); nil: refused
 	// Observe wraps every request first (metrics by route template); nil: none.
 	Observe echo.MiddlewareFunc
 	// Metrics is served at /metrics (already protected by its own bearer check); nil: no route.

@@ -79,6 +79,10 @@ type Config struct {
 	NoticePoll time.Duration
 	// NoticeRetry, when set, is the wait before a notice's next attempt (River's backoff otherwise).
 	NoticeRetry func(attempt int) time.Duration
+	// Lifecycle, when set, runs every LifecycleEvery (0: DefaultLifecycleEvery; negative: only by
+	// RunLifecycleNow): reminders and expiry of guests who never accepted.
+	Lifecycle      LifecycleRunner
+	LifecycleEvery time.Duration
 
 	// Bulk sends confirmed bulk invitations (bulk.Service); nil: bulk jobs wait for an instance
 	// that has it.
@@ -221,6 +225,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if p := r.registerWebhooks(workers); p != nil {
 		periodic = append(periodic, p)
 	}
+	periodic = r.addLifecycle(workers, periodic)
 	if cfg.Register != nil {
 		cfg.Register(workers)
 	}

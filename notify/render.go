@@ -50,6 +50,10 @@ var languages = map[string]language{
 				Lines: []string{"{{.Partner}} accepted the guest invitation and can now use what was shared with them."}},
 			KindJoinLinkOpened: {Subject: "{{.Partner}} opened the invitation link",
 				Lines: []string{"{{.Partner}} opened the invitation's join link for the first time."}},
+			KindInvitationReminded: {Subject: "Reminder sent to {{.Partner}}",
+				Lines: []string{"{{.Partner}} has not accepted your guest invitation yet, so Portico sent it again with your original message.", "{{if .Reason}}{{.Reason}}{{end}}"}},
+			KindGuestExpiring: {Subject: "{{.Partner}} never accepted: the guest account will be removed",
+				Lines: []string{"{{.Partner}} never accepted your guest invitation.", "{{if .Reason}}{{.Reason}}{{end}}", "Ask an administrator to exempt the guest if they still need access."}},
 		},
 	},
 	"fr": {
@@ -67,6 +71,10 @@ var languages = map[string]language{
 				Lines: []string{"{{.Partner}} a accepté l'invitation d'invité et peut maintenant utiliser ce qui a été partagé."}},
 			KindJoinLinkOpened: {Subject: "{{.Partner}} a ouvert le lien d'invitation",
 				Lines: []string{"{{.Partner}} a ouvert le lien d'invitation pour la première fois."}},
+			KindInvitationReminded: {Subject: "Rappel envoyé à {{.Partner}}",
+				Lines: []string{"{{.Partner}} n'a pas encore accepté votre invitation ; Portico l'a renvoyée avec votre message d'origine.", "{{if .Reason}}{{.Reason}}{{end}}"}},
+			KindGuestExpiring: {Subject: "{{.Partner}} n'a jamais accepté : le compte invité sera retiré",
+				Lines: []string{"{{.Partner}} n'a jamais accepté votre invitation.", "{{if .Reason}}{{.Reason}}{{end}}", "Demandez à un administrateur d'exempter l'invité s'il a encore besoin d'accès."}},
 		},
 	},
 	"de": {
@@ -84,6 +92,10 @@ var languages = map[string]language{
 				Lines: []string{"{{.Partner}} hat die Gasteinladung angenommen und kann nun nutzen, was geteilt wurde."}},
 			KindJoinLinkOpened: {Subject: "{{.Partner}} hat den Einladungslink geöffnet",
 				Lines: []string{"{{.Partner}} hat den Beitrittslink der Einladung zum ersten Mal geöffnet."}},
+			KindInvitationReminded: {Subject: "Erinnerung an {{.Partner}} gesendet",
+				Lines: []string{"{{.Partner}} hat Ihre Gasteinladung noch nicht angenommen; Portico hat sie mit Ihrer ursprünglichen Nachricht erneut gesendet.", "{{if .Reason}}{{.Reason}}{{end}}"}},
+			KindGuestExpiring: {Subject: "{{.Partner}} hat nie angenommen: das Gastkonto wird entfernt",
+				Lines: []string{"{{.Partner}} hat Ihre Gasteinladung nie angenommen.", "{{if .Reason}}{{.Reason}}{{end}}", "Bitten Sie eine Administratorin oder einen Administrator, den Gast auszunehmen, falls noch Zugriff nötig ist."}},
 		},
 	},
 }

@@ -55,6 +55,7 @@ func runConformance(t *testing.T, b backend) {
 		{"send intent claims", testIntentClaims},
 		{"sponsors and groups", testSponsorsAndGroups},
 		{"notices", testNotices},
+		{"lifecycle", testLifecycle},
 		{"bulk jobs and rows", testBulkJobs},
 		{"bulk row transitions under concurrency", testBulkRowRace},
 		{"webhook outbox", testWebhookOutbox},
