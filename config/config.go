@@ -136,6 +136,14 @@ type Config struct {
 	ApprovalTTL time.Duration
 	// ApprovalNotify are addresses told when a request waits for approval (PORTICO_APPROVAL_NOTIFY).
 	ApprovalNotify []string
+	// ReviewEvery is how often sponsors confirm each guest Portico invited (PORTICO_REVIEW_EVERY; 0: no reviews).
+	ReviewEvery time.Duration
+	// ReviewGrace is how long a due review waits for an answer (PORTICO_REVIEW_GRACE).
+	ReviewGrace time.Duration
+	// ReviewAction is what a "remove" or an unanswered review does: report, disable or delete (PORTICO_REVIEW_ACTION).
+	ReviewAction string
+	// WarnBefore is how long before an action the reviewers are told (PORTICO_WARN_BEFORE).
+	WarnBefore time.Duration
 	// DemoAppCredential is how the demo gets its application token: "certificate" (a throwaway
 	// certificate made in memory and registered with devtenant; the default) or "secret".
 	DemoAppCredential string
@@ -228,6 +236,7 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadDomains,
 	loadApplication,
 	loadApprovals,
+	loadReviews,
 	checkApplicationCredentials, // after the demo settings
 	loadNotices,                 // after the application credentials and the demo settings
 }
