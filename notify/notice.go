@@ -26,13 +26,17 @@ const (
 	KindApprovalDenied     Kind = "approval.denied"     // to the requester: denied, with the reason
 	KindInvitationAccepted Kind = "invitation.accepted" // to the inviter and sponsors: the partner accepted
 	KindJoinLinkOpened     Kind = "joinlink.opened"     // to the inviter: the partner opened the join link the first time
+	KindReviewDue          Kind = "review.due"          // to the inviter and sponsors: a guest is due for review
+	KindGuestActionSoon    Kind = "guest.action_soon"   // to the reviewers: without an answer the guest is disabled or deleted soon
 )
 
 // AllKinds lists every kind, in the order the documentation gives them.
-var AllKinds = []Kind{KindApprovalWaiting, KindApprovalApproved, KindApprovalDenied, KindInvitationAccepted, KindJoinLinkOpened}
+var AllKinds = []Kind{KindApprovalWaiting, KindApprovalApproved, KindApprovalDenied, KindInvitationAccepted, KindJoinLinkOpened,
+	KindReviewDue, KindGuestActionSoon}
 
 // DefaultKinds are the kinds on when PORTICO_NOTICES is not set: all but the first opens.
-var DefaultKinds = Kinds{KindApprovalWaiting: true, KindApprovalApproved: true, KindApprovalDenied: true, KindInvitationAccepted: true}
+var DefaultKinds = Kinds{KindApprovalWaiting: true, KindApprovalApproved: true, KindApprovalDenied: true, KindInvitationAccepted: true,
+	KindReviewDue: true, KindGuestActionSoon: true}
 
 // Kinds is the set of kinds that are on.
 type Kinds map[Kind]bool
@@ -115,6 +119,8 @@ const (
 	DataApprover     = "approver"      // who decided (approvals)
 	DataReason       = "reason"        // why approval is needed, or why it was denied
 	DataOrg          = "org"           // the organisation's name, when known
+	DataDate         = "date"          // reviews: the day the answer is due (YYYY-MM-DD)
+	DataAction       = "action"        // reviews: what happens without an answer (report, disable, delete)
 )
 
 // EventKey builds an event key from its parts, e.g. EventKey(KindInvitationAccepted, recordID).
