@@ -48,6 +48,7 @@ type Deps struct {
 	// DemoOutboxURL is devtenant's outbox page in demo mode.
 	DemoOutboxURL string
 	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
+	Reviews       Reviews   // sponsor reviews (PORTICO_REVIEW_EVERY); nil: off
 }
 
 // Server holds the handlers' dependencies.

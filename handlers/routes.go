@@ -56,6 +56,10 @@ func (s *Server) routes(e *echo.Echo) {
 	req.POST("/deny", s.denyRequest)
 	req.POST("/cancel", s.cancelRequest)
 
+	in.GET("/reviews", s.listReviews)
+	in.POST("/reviews/:id/keep", s.keepGuest)
+	in.POST("/reviews/:id/remove", s.removeGuest)
+
 	admin := in.Group("/admin", s.requireAdmin)
 	admin.GET("/audit", s.auditPage)
 	admin.GET("/audit.csv", s.auditCSV)

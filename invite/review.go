@@ -576,3 +576,9 @@ func (r *Reviews) notice(ctx context.Context, tx ReviewStore, rv *store.GuestRev
 	}
 	return nil
 }
+
+// SweepReviews is Sweep for the job queue: how many things it did.
+func (r *Reviews) SweepReviews(ctx context.Context) (int, error) {
+	res, err := r.Sweep(ctx)
+	return res.Scheduled + res.Opened + res.Warned + res.NoAnswer + res.Acted, err
+}

@@ -1,0 +1,113 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"portico/invite"
+	"portico/store"
+	"portico/views"
+)
+
+// Reviews is what the handlers need of sponsor reviews (invite.Reviews satisfies it).
+type Reviews interface {
+	Policy() invite.ReviewPolicy
+	Inbox(ctx context.Context, reviewerOID string) ([]invite.ReviewItem, error)
+	Decide(ctx context.Context, by invite.Person, id string, keep bool, reason string) (*store.GuestReview, error)
+}
+
+var _ Reviews = (*invite.Reviews)(nil)
+
+func (s *Server) reviewsOn() bool { return s.Reviews != nil && s.Reviews.Policy().Enabled() }
+
+// listReviews is /reviews: the viewer's guests due for review.
+func (s *Server) listReviews(c echo.Context) error {
+	return s.renderReviews(c, http.StatusOK, "", "", "")
+}
+
+func (s *Server) renderReviews(c echo.Context, status int, failedID, fieldErr, typed string) error {
+	if !s.reviewsOn() {
+		return errNotFound
+	}
+	inv := s.inviter(c)
+	items, err := s.Reviews.Inbox(c.Request().Context(), inv.ObjectID)
+	if err != nil {
+		return err
+	}
+	p, err := s.flashPage(c, "Guest reviews")
+	if err != nil {
+		return err
+	}
+	p.Nav = "reviews"
+	pol := s.Reviews.Policy()
+	m := views.ReviewInbox{Page: p, Every: daysText(pol.Every)}
+	switch pol.Action {
+	case invite.ReviewActionDisable:
+		m.Consequence = "disabled (it can be enabled again by an administrator)"
+	case invite.ReviewActionDelete:
+		m.Consequence = "deleted (an administrator can restore it within 30 days)"
+	default:
+		m.Consequence = "reported to the administrators; nothing is changed automatically"
+	}
+	if pol.Degraded != "" {
+		m.Degraded = "The policy says " + pol.Configured + ", but " + pol.Degraded + "; guests are reported instead."
+	}
+	for _, it := range items {
+		row := views.ReviewRow{ID: it.ID, Partner: it.Partner, Email: it.Email, Inviter: it.Inviter, Reviewers: strings.Join(it.Reviewers, ", "),
+			Round: it.Round, Due: it.DueAt, AnswerBy: it.GraceUntil, Invited: it.InvitedAt, Accepted: it.AcceptedAt,
+			LastJoinOpen: it.LastJoinOpen, LastSignIn: it.LastSignIn, SignInKnown: it.SignInKnown}
+		if it.ID == failedID {
+			row.Error, row.Reason = fieldErr, typed
+		}
+		m.Rows = append(m.Rows, row)
+	}
+	return render(c, status, views.ReviewsPage(m))
+}
+
+// keepGuest and removeGuest record a reviewer's decision.
+func (s *Server) keepGuest(c echo.Context) error   { return s.decideReview(c, true) }
+func (s *Server) removeGuest(c echo.Context) error { return s.decideReview(c, false) }
+
+func (s *Server) decideReview(c echo.Context, keep bool) error {
+	if !s.reviewsOn() {
+		return errNotFound
+	}
+	inv := s.inviter(c)
+	id, reason := c.Param("id"), c.FormValue("reason")
+	rv, err := s.Reviews.Decide(c.Request().Context(), invite.Person{ObjectID: inv.ObjectID, UPN: inv.UPN, Name: inv.Name, Email: inv.Email}, id, keep, reason)
+	switch {
+	case errors.Is(err, invite.ErrReasonRequired), errors.Is(err, invite.ErrReasonTooLong):
+		msg := "Say why this guest should be removed."
+		if errors.Is(err, invite.ErrReasonTooLong) {
+			msg = "Keep the reason under 500 characters."
+		}
+		if wantsJSON(c) {
+			return echo.NewHTTPError(http.StatusBadRequest, msg)
+		}
+		return s.renderReviews(c, http.StatusBadRequest, id, msg, reason)
+	case err != nil:
+		return err
+	}
+	if wantsJSON(c) {
+		return c.JSON(http.StatusOK, map[string]any{"id": rv.ID, "state": rv.State, "decision": rv.Decision, "action": rv.Action})
+	}
+	msg := "Kept. The next review is in " + daysText(s.Reviews.Policy().Every) + "."
+	if !keep {
+		msg = "Removal recorded: the guest will be " + map[string]string{invite.ReviewActionDisable: "disabled", invite.ReviewActionDelete: "deleted"}[rv.Action] + " shortly."
+		if rv.Action == invite.ReviewActionReport {
+			msg = "Removal recorded and reported to the administrators; nothing is changed automatically."
+		}
+	}
+	return s.flashRedirect(c, "/reviews", msg)
+}
+
+// daysText says a duration in days ("180 days").
+func daysText(d time.Duration) string {
+	return strconv.FormatFloat(d.Hours()/24, 'f', -1, 64) + " days"
+}
