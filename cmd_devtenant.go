@@ -37,6 +37,7 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	})
 	writeQuota := fs.String("write-quota", "", "Graph write quota per application, writes/duration, e.g. 20/1s (default Graph's 3000/150s), or off")
 	seed := fs.Uint64("fault-seed", 1, "seed deciding which requests a fault with rate= meets (same seed, same order of requests: same faults)")
+	clockOffset := fs.Duration("clock-offset", 0, "start the directory clock this far ahead, e.g. 720h (30 days pass at once; PUT /_devtenant/clock moves it later)")
 	control := fs.String("control-token", "", "bearer token of the operator's control endpoint /_devtenant/ (default: random, printed; loopback callers only)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -46,6 +47,9 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 	}
 	if *latency < 0 {
 		return fmt.Errorf("%w devtenant: -latency %s must not be negative", errUsage, *latency)
+	}
+	if *clockOffset < 0 {
+		return fmt.Errorf("%w devtenant: -clock-offset %s must not be negative", errUsage, *clockOffset)
 	}
 	if *secret == "" {
 		*secret = randomSecret()
@@ -65,7 +69,7 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 		*control = randomSecret()
 	}
 	opts := devtenant.Options{ClientSecret: *secret, Latency: *latency, Logger: app.NewLogger("info", nil, stderr),
-		FaultSeed: *seed, ControlToken: *control}
+		FaultSeed: *seed, ControlToken: *control, ClockOffset: *clockOffset}
 	for _, p := range strings.Split(*perms, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			opts.AppRoles = append(opts.AppRoles, p)
@@ -105,7 +109,10 @@ func runDevtenant(ctx context.Context, args []string, _ func(string) string, std
 			fmt.Fprintln(stdout, "Graph write quota: off.")
 		}
 	}
-	fmt.Fprintf(stdout, "Control endpoint (loopback only): %s/_devtenant/faults and /_devtenant/write-quota with Authorization: Bearer %s\n", t.URL(), *control)
+	if *clockOffset > 0 {
+		fmt.Fprintf(stdout, "The directory clock runs %s ahead: it reads %s.\n", *clockOffset, t.DirectoryNow().UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(stdout, "Control endpoint (loopback only): %s/_devtenant/faults, /_devtenant/write-quota and /_devtenant/clock with Authorization: Bearer %s\n", t.URL(), *control)
 	fmt.Fprintln(stdout, "Point Portico instances at it with these settings (plus PORTICO_PUBLIC_URL, PORTICO_SESSION_KEYS, PORTICO_DATA_KEY):")
 	t.WriteSettings(stdout)
 	fmt.Fprintln(stdout, "Accounts:")

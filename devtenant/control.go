@@ -21,6 +21,8 @@ import (
 //	DELETE /_devtenant/faults       remove every fault
 //	GET    /_devtenant/write-quota  the write quota (JSON)
 //	PUT    /_devtenant/write-quota  set it: body N/DURATION (e.g. 20/1s) or off
+//	GET    /_devtenant/clock        the directory clock and its offset (JSON)
+//	PUT    /_devtenant/clock        move it: 720h (offset), +24h (forward), off
 
 const maxControlBody = 64 << 10
 
@@ -152,4 +154,62 @@ func (t *Tenant) handleControlQuota(w http.ResponseWriter, r *http.Request) {
 		n, per = 0, time.Duration(0)
 	}
 	writeJSON(w, http.StatusOK, "application/json", controlQuota{Writes: max(n, 0), Per: per.String()})
+}
+
+type controlClock struct {
+	Offset string `json:"offset"` // how far the directory clock runs ahead of the real one
+	Now    string `json:"now"`    // the directory clock now (RFC 3339)
+}
+
+// ParseClockOffset reads a clock setting: "720h" sets the offset, "+24h" moves it forward, "0"
+// or "off" resets it. Negative offsets are refused: the directory clock never runs backwards.
+func ParseClockOffset(s string, current time.Duration) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "", "0", "off":
+		if s == "" {
+			return 0, fmt.Errorf("devtenant: clock: empty; send a duration such as 720h, +24h or off")
+		}
+		return 0, nil
+	}
+	add := strings.HasPrefix(s, "+")
+	d, err := time.ParseDuration(strings.TrimPrefix(s, "+"))
+	if err != nil {
+		return 0, fmt.Errorf("devtenant: clock: %q is not a duration (e.g. 720h, +24h, off)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("devtenant: clock: %q is negative; the directory clock only moves forward", s)
+	}
+	if add {
+		d += current
+	}
+	return d, nil
+}
+
+// handleControlClock reads (GET) or sets (PUT, body as ParseClockOffset reads it) the directory clock.
+func (t *Tenant) handleControlClock(w http.ResponseWriter, r *http.Request) {
+	if !t.controlAllowed(w, r) {
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPut, http.MethodPost:
+		body, ok := readControlBody(w, r)
+		if !ok {
+			return
+		}
+		d, err := ParseClockOffset(body, t.ClockOffset())
+		if err != nil {
+			controlError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		t.SetClockOffset(d)
+		t.log.Info("devtenant: clock moved", "offset", d)
+	default:
+		w.Header().Set("Allow", "GET, PUT")
+		controlError(w, http.StatusMethodNotAllowed, "use GET or PUT")
+		return
+	}
+	writeJSON(w, http.StatusOK, "application/json", controlClock{Offset: t.ClockOffset().String(),
+		Now: t.DirectoryNow().UTC().Format(time.RFC3339)})
 }

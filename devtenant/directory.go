@@ -35,10 +35,11 @@ type User struct {
 	Identities                      []ObjectIdentity
 	AccountEnabled                  bool
 	CreatedDateTime                 time.Time
-	Sponsors                        []string // object ids
-	Manager                         string   // the manager's object id, or ""
-	Wids                            []string // directory role template ids (the wids claim)
-	AppRoles                        []string // app role values (the roles claim)
+	Sponsors                        []string   // object ids
+	Manager                         string     // the manager's object id, or ""
+	Wids                            []string   // directory role template ids (the wids claim)
+	AppRoles                        []string   // app role values (the roles claim)
+	LastSignIn                      *time.Time // signInActivity: the last sign-in (redemption counts)
 
 	tokensValidFrom time.Time
 	tokenGen        int       // bumped by RevokeRefreshTokens; refresh tokens of older generations are refused
@@ -334,9 +335,11 @@ func (t *Tenant) acceptLocked(u *User) {
 	if u.ExternalUserState == "Accepted" {
 		return
 	}
-	now := t.now().UTC().Truncate(time.Second)
+	now := t.DirectoryNow().UTC().Truncate(time.Second)
 	u.ExternalUserState = "Accepted"
 	u.ExternalUserStateChangeDateTime = &now
+	signIn := now
+	u.LastSignIn = &signIn
 	if u.Mail != "" && !slices.ContainsFunc(u.Identities, func(i ObjectIdentity) bool { return i.Issuer == "mail" }) {
 		// Redemption by one-time passcode, the path an address without its own Entra account takes.
 		u.Identities = append(u.Identities, ObjectIdentity{SignInType: "federated", Issuer: "mail", IssuerAssignedID: u.Mail})
@@ -404,6 +407,10 @@ func cloneUser(u *User) *User {
 	if u.ExternalUserStateChangeDateTime != nil {
 		v := *u.ExternalUserStateChangeDateTime
 		c.ExternalUserStateChangeDateTime = &v
+	}
+	if u.LastSignIn != nil {
+		v := *u.LastSignIn
+		c.LastSignIn = &v
 	}
 	return &c
 }

@@ -396,7 +396,18 @@ func (t *Tenant) serveGraph(g *graphCall) {
 	case path == "/users":
 		method, handle, units = http.MethodGet, t.graphListUsers, 2
 	case strings.HasPrefix(path, "/users/") && !strings.Contains(path[len("/users/"):], "/") && len(path) > len("/users/"):
-		method, handle = http.MethodGet, t.graphGetUser
+		switch r.Method {
+		case http.MethodPatch:
+			method, handle = http.MethodPatch, t.graphPatchUser
+		case http.MethodDelete:
+			method, handle = http.MethodDelete, t.graphDeleteUser
+		default:
+			method, handle = http.MethodGet, t.graphGetUser
+		}
+	case path == "/directory/deletedItems/microsoft.graph.user":
+		method, handle = http.MethodGet, t.graphListDeletedUsers
+	case strings.HasPrefix(path, "/directory/deletedItems/") && strings.HasSuffix(path, "/restore") && strings.Count(path, "/") == 4:
+		method, handle = http.MethodPost, t.graphRestoreDeleted
 	case strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/sponsors") && strings.Count(path, "/") == 3:
 		method, handle = http.MethodGet, t.graphUserSponsors
 	case strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/manager") && strings.Count(path, "/") == 3:

@@ -154,6 +154,12 @@ func (t *Tenant) graphCreateInvitation(g *graphCall) {
 		g.fail(http.StatusBadRequest, "BadRequest", "The invitedUser id is required when resetRedemption is true.")
 		return
 	}
+	// Resetting redemption changes an existing user: User.ReadWrite.All, and in delegated mode a
+	// User Administrator, Helpdesk Administrator or Global Administrator caller.
+	if reset && (!g.who.can(resetRedemptionPerms...) || !g.adminCaller(RoleHelpdeskAdministrator)) {
+		g.denied()
+		return
+	}
 	// Only admins may invite Members (User Administrator or higher); application permission suffices for apps.
 	if userType == "Member" && !g.who.app && !g.who.hasRole(RoleUserAdministrator, RoleGlobalAdministrator) {
 		g.denied()
@@ -236,7 +242,7 @@ func (t *Tenant) inviteLocked(g *graphCall, addr, domain, userType string, reset
 		sponsors = []string{g.who.oid}
 	}
 
-	now := t.now().UTC().Truncate(time.Second)
+	now := t.DirectoryNow().UTC().Truncate(time.Second)
 	if u == nil {
 		local := addr[:strings.LastIndexByte(addr, '@')]
 		name := deref(in.InvitedUserDisplayName)

@@ -77,6 +77,8 @@ func userProperty(u *User, name string) any {
 		return u.Identities
 	case "accountEnabled":
 		return u.AccountEnabled
+	case "signInActivity":
+		return signInActivityJSON(u)
 	case "createdDateTime":
 		if u.CreatedDateTime.IsZero() {
 			return nil
@@ -163,6 +165,11 @@ func (t *Tenant) graphListUsers(g *graphCall) {
 	sel, ferr := parseSelect(g.queryValue(q, "select"))
 	if ferr != nil {
 		g.fail(http.StatusBadRequest, ferr.code, ferr.msg)
+		return
+	}
+	if slices.Contains(sel, "signInActivity") && !(full && g.who.can(signInPerm)) {
+		// Graph refuses signInActivity without AuditLog.Read.All (and a user read permission).
+		g.denied()
 		return
 	}
 	if g.queryValue(q, "orderby") != "" || g.queryValue(q, "expand") != "" {
@@ -318,6 +325,10 @@ func (g *graphCall) writeUser(u *User, full bool) {
 	sel, ferr := parseSelect(g.queryValue(g.r.URL.Query(), "select"))
 	if ferr != nil {
 		g.fail(http.StatusBadRequest, ferr.code, ferr.msg)
+		return
+	}
+	if slices.Contains(sel, "signInActivity") && !(full && g.who.can(signInPerm)) {
+		g.denied()
 		return
 	}
 	out := userJSON(u, sel, !full)

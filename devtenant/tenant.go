@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,7 +52,9 @@ type Options struct {
 	// keys authenticate the client (RegisterCertificate adds more).
 	ClientCertificates []*x509.Certificate
 	Clock              func() time.Time // default time.Now
-	Logger             *slog.Logger     // default discards
+	// ClockOffset starts the directory clock this far ahead of Clock (SetClockOffset moves it later).
+	ClockOffset time.Duration
+	Logger      *slog.Logger // default discards
 	// Latency is added before every Graph answer, to stand in for a Graph that is far away.
 	Latency time.Duration
 	// FaultSeed seeds the generator that decides which requests a fault with a Rate meets (default 1).
@@ -97,7 +100,9 @@ type Tenant struct {
 	faultRand      *rand.Rand
 	quota          quota
 	blocked        []string
-	certs          []*x509.Certificate // registered application certificates
+	certs          []*x509.Certificate     // registered application certificates
+	deleted        map[string]*deletedUser // deleted items, by object id
+	clockOffset    atomic.Int64            // ClockOffset, in nanoseconds
 }
 
 // DefaultAppRoles are the application permissions granted when Options.AppRoles is empty.
@@ -139,6 +144,7 @@ func New(opts Options) (*Tenant, error) {
 		certs:          slices.Clone(opts.ClientCertificates),
 	}
 	t.quota.reset(3000, 150*time.Second)
+	t.clockOffset.Store(int64(max(opts.ClockOffset, 0)))
 	if opts.FaultSeed == 0 {
 		opts.FaultSeed = 1
 	}
@@ -170,6 +176,7 @@ func (t *Tenant) routes() http.Handler {
 	mux.HandleFunc("GET /outbox", t.handleOutbox)
 	mux.HandleFunc("/_devtenant/faults", t.handleControlFaults)
 	mux.HandleFunc("/_devtenant/write-quota", t.handleControlQuota)
+	mux.HandleFunc("/_devtenant/clock", t.handleControlClock)
 	// Graph shares the listener; its prefix is routed first because a "/{tenant}/..." pattern
 	// would otherwise overlap it.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -129,7 +129,7 @@ func (c *Client) batchOnce(ctx context.Context, ts oauth2.TokenSource, items []*
 			br.Headers["Content-Type"] = "application/json"
 		}
 		body.Requests[i] = br
-		idempotent = idempotent && it.req.method == http.MethodGet
+		idempotent = idempotent && (it.req.method == http.MethodGet || it.req.idempotent)
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {
@@ -179,7 +179,7 @@ func (c *Client) batchOnce(ctx context.Context, ts oauth2.TokenSource, items []*
 			}
 			it.requestID, it.err = ge.RequestID, ge
 			switch {
-			case it.req.method != http.MethodGet && uncertainStatus(resp.Status):
+			case it.req.method != http.MethodGet && !it.req.idempotent && uncertainStatus(resp.Status):
 				// As for a single call: a 500-class answer leaves a write's outcome unknown.
 				it.err = fmt.Errorf("%w: %w", ErrUncertain, ge)
 			case retryableStatus(resp.Status):
@@ -203,7 +203,7 @@ func (c *Client) batchOnce(ctx context.Context, ts oauth2.TokenSource, items []*
 	}
 	for _, it := range byID {
 		it.err = fmt.Errorf("graph: %s %s: the $batch answer has no response for this request", it.req.method, "/v1.0"+it.req.path)
-		if it.req.method != http.MethodGet {
+		if it.req.method != http.MethodGet && !it.req.idempotent {
 			it.err = fmt.Errorf("%w: %w", ErrUncertain, it.err)
 		}
 	}

@@ -56,6 +56,7 @@ func runConformance(t *testing.T, b backend) {
 		{"send intent claims", testIntentClaims},
 		{"sponsors and groups", testSponsorsAndGroups},
 		{"notices", testNotices},
+		{"lifecycle", testLifecycle},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}
