@@ -52,6 +52,9 @@ type Options struct {
 	// jobs.DefaultNoticePoll) and the wait before a notice's next attempt (nil: River's backoff).
 	NoticePoll  time.Duration
 	NoticeRetry func(attempt int) time.Duration
+	// Clock is a test hook: Portico's own clock for reviews (nil: time.Now), moved forward
+	// together with devtenant's directory clock in end-to-end tests.
+	Clock func() time.Time
 }
 
 // App is one Portico instance, built once by New.
@@ -76,8 +79,16 @@ type App struct {
 	// Background jobs use it.
 	AppTokens oauth2.TokenSource
 
+	// Reviews runs sponsor reviews (PORTICO_REVIEW_EVERY); nil when off.
+	Reviews *invite.Reviews
+
 	ln         net.Listener
 	background oauth2.TokenSource
+	clock      func() time.Time // Portico's own clock (Options.Clock); nil: time.Now
+	// appRoles are the application permissions of Portico's own token, when the start-up check
+	// read them (appRolesKnown).
+	appRoles      []string
+	appRolesKnown bool
 
 	notices     *notify.Deliverer // nil: notices off
 	smtpTLS     *tls.Config
@@ -96,7 +107,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		logOut = io.Discard
 	}
 	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background,
-		smtpTLS: opts.SMTPTLS, noticePoll: opts.NoticePoll, noticeRetry: opts.NoticeRetry}
+		smtpTLS: opts.SMTPTLS, noticePoll: opts.NoticePoll, noticeRetry: opts.NoticeRetry, clock: opts.Clock}
 	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -190,6 +201,7 @@ func (a *App) build(ctx context.Context) (err error) {
 	if background == nil {
 		background = a.AppTokens // application mode, or PORTICO_BACKGROUND=on with application credentials
 	}
+	a.Reviews = a.buildReviews(background)
 	if err := a.buildJobs(ctx, background); err != nil {
 		return err
 	}
@@ -209,6 +221,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Access:        a.Invites,
 		DemoOutboxURL: a.demoOutboxURL(),
 		Approvals:     a.handlerApprovals(),
+		Reviews:       a.handlerReviews(),
 	})
 	return nil
 }

@@ -113,6 +113,7 @@ func (a *App) checkAppIdentity(ctx context.Context, at *auth.AppTokens) error {
 // need, names background features that are off, and warns about broader grants.
 func (a *App) reportPermissions(at *auth.AppTokens, roles []string) error {
 	cfg := a.Config
+	a.appRoles, a.appRolesKnown = roles, true
 	has := func(perms []string) bool {
 		return slices.ContainsFunc(roles, func(r string) bool {
 			return slices.ContainsFunc(perms, func(p string) bool { return strings.EqualFold(p, r) })

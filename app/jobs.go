@@ -28,11 +28,19 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 		NoticeRetry:   a.noticeRetry,
 		Approvals:     a.approvalSweeper(),
 		ApprovalSweep: approvalSweep(a.Config.ApprovalTTL),
+		Reviews:       a.reviewSweeper(),
 	})
 	if err != nil {
 		return err
 	}
 	a.Jobs = r
+	if a.Reviews != nil {
+		a.Reviews.SetKick(func(ctx context.Context, id string) {
+			if _, err := r.ActOnReview(ctx, id); err != nil {
+				a.Logger.WarnContext(ctx, "review action not queued; the next review sweep carries it out", "review", id, "err", err)
+			}
+		})
+	}
 	a.Invites.SetBackgroundSync(ts != nil)
 	// Group assignments: a job in application mode; retries and the sweep need the identity.
 	a.Invites.SetBackgroundGroups(ts != nil)

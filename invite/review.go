@@ -95,6 +95,12 @@ type ReviewStore interface {
 	GetInvitation(ctx context.Context, id string) (*store.Invitation, error)
 	InvitationSponsors(ctx context.Context, invitationIDs ...string) ([]store.InvitationSponsor, error)
 	ActiveJoinLink(ctx context.Context, invitationID string) (*store.JoinLink, error)
+	// The lifecycle's per-guest record (an admin's exemption; the account state Portico set) and
+	// its log, which the admins' guest list reads.
+	LifecycleGuest(ctx context.Context, tenantID, guestID string) (*store.LifecycleGuest, error)
+	SetGuestAccountState(ctx context.Context, tenantID, guestID, invitationID, state string, signIn *time.Time, at time.Time) error
+	ClaimLifecycleAction(ctx context.Context, a *store.LifecycleAction, now time.Time, lease time.Duration) (bool, error)
+	FinishLifecycleAction(ctx context.Context, id, state, detail, errText, graphRequestID string, at time.Time) (bool, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	noticeQueue
 }
@@ -104,6 +110,8 @@ type ReviewStore interface {
 type ReviewGraph interface {
 	DisableUser(ctx context.Context, ts oauth2.TokenSource, userID string) (string, error)
 	DeleteUser(ctx context.Context, ts oauth2.TokenSource, userID string) (string, error)
+	// UserType reads the user's userType as the directory has it now (found false: no such user).
+	UserType(ctx context.Context, ts oauth2.TokenSource, userID string) (userType string, found bool, err error)
 }
 
 // GuestSponsors reads guests' sponsors as Graph has them (GET /users/{id}/sponsors).
@@ -468,6 +476,23 @@ func (r *Reviews) Act(ctx context.Context, id string) error {
 	case action != ReviewActionReport && (r.cfg.Graph == nil || r.cfg.Tokens == nil):
 		action, why = ReviewActionReport, "Portico has no application identity to change users with"
 	}
+	if g, err := r.cfg.Store.LifecycleGuest(ctx, rv.TenantID, rv.GuestOID); err == nil && g.Exempt {
+		action, why = ReviewActionReport, "exempt from lifecycle rules by an administrator"
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return r.retryLater(ctx, rv, err)
+	}
+	if action != ReviewActionReport {
+		// The directory's word, just before the write: never a member, whatever Portico recorded.
+		typ, found, err := r.cfg.Graph.UserType(ctx, r.cfg.Tokens, rv.GuestOID)
+		switch {
+		case err != nil:
+			return r.retryLater(ctx, rv, err)
+		case !found:
+			return r.settle(ctx, rv, inv, store.ReviewRemoved, auditActionOf(action), OutcomeSuccess, "the user no longer exists in the directory", "")
+		case !strings.EqualFold(typ, "Guest"):
+			action, why = ReviewActionReport, "the user is a "+typ+" in the directory now, not a guest: never changed by a review"
+		}
+	}
 	if action == ReviewActionReport {
 		return r.settle(ctx, rv, inv, store.ReviewReported, ActionReviewReport, OutcomeSuccess, why, "")
 	}
@@ -477,10 +502,7 @@ func (r *Reviews) Act(ctx context.Context, id string) error {
 	} else {
 		reqID, err = r.cfg.Graph.DisableUser(ctx, r.cfg.Tokens, rv.GuestOID)
 	}
-	auditAction := ActionReviewDisable
-	if action == ReviewActionDelete {
-		auditAction = ActionReviewDelete
-	}
+	auditAction := auditActionOf(action)
 	if err == nil {
 		return r.settle(ctx, rv, inv, store.ReviewRemoved, auditAction, OutcomeSuccess, why, reqID)
 	}
@@ -497,16 +519,29 @@ func (r *Reviews) Act(ctx context.Context, id string) error {
 	}
 	// Transient (throttled, 5xx, timeout, outcome unknown): the state stays; a later sweep retries
 	// (disable is idempotent; a delete already done answers 404, which ends it removed).
-	msg := err.Error()
 	if rv.ActionAttempts >= maxActionAttempts {
-		return r.settle(ctx, rv, inv, store.ReviewFailed, auditAction, OutcomeFailed, "gave up after "+fmt.Sprint(rv.ActionAttempts)+" attempts: "+msg, "")
+		return r.settle(ctx, rv, inv, store.ReviewFailed, auditAction, OutcomeFailed, "gave up after "+fmt.Sprint(rv.ActionAttempts)+" attempts: "+err.Error(), "")
 	}
+	return r.retryLater(ctx, rv, err)
+}
+
+// retryLater leaves a round removing after a transient failure, its lease moved to when the next
+// attempt may claim it (a minute per attempt so far), with the error for the admins.
+func (r *Reviews) retryLater(ctx context.Context, rv *store.GuestReview, err error) error {
+	msg := err.Error()
 	retry := r.now().Add(time.Duration(rv.ActionAttempts) * time.Minute)
-	if _, cerr := r.cfg.Store.ChangeGuestReview(ctx, id, store.GuestReviewChange{From: []string{store.ReviewRemoving}, At: r.now(),
+	if _, cerr := r.cfg.Store.ChangeGuestReview(ctx, rv.ID, store.GuestReviewChange{From: []string{store.ReviewRemoving}, At: r.now(),
 		Lease: &retry, ActionError: &msg}); cerr != nil {
 		return errors.Join(err, cerr)
 	}
-	return fmt.Errorf("invite: review %s: %s: %w", id, action, err)
+	return fmt.Errorf("invite: review %s: %s: %w", rv.ID, rv.Action, err)
+}
+
+func auditActionOf(action string) string {
+	if action == ReviewActionDelete {
+		return ActionReviewDelete
+	}
+	return ActionReviewDisable
 }
 
 func (r *Reviews) settle(ctx context.Context, rv *store.GuestReview, inv *store.Invitation, state, action string, outcome Outcome, why, reqID string) error {
@@ -531,7 +566,36 @@ func (r *Reviews) settle(ctx context.Context, rv *store.GuestReview, inv *store.
 		}
 		ev := r.event(rv, inv, Person{}, action, outcome, detail+"; "+r.cfg.Policy.String())
 		ev.GraphRequestID = reqID
-		return tx.AppendAudit(ctx, ev)
+		if err := tx.AppendAudit(ctx, ev); err != nil {
+			return err
+		}
+		now := r.now()
+		if state == store.ReviewRemoved {
+			acct := store.GuestDisabled
+			if action == ActionReviewDelete {
+				acct = store.GuestDeleted
+			}
+			if err := tx.SetGuestAccountState(ctx, rv.TenantID, rv.GuestOID, rv.InvitationID, acct, nil, now); err != nil {
+				return err
+			}
+		}
+		// The lifecycle log (the admins' guest list): one entry per round's action.
+		effect := strings.TrimPrefix(action, "review.")
+		la := &store.LifecycleAction{TenantID: rv.TenantID, Subject: rv.InvitationID, GuestID: rv.GuestOID, Action: "review", Step: rv.Round,
+			Effect: effect, Policy: r.cfg.Policy.String(), Actor: "policy", Detail: detail}
+		if rv.Decision == store.DecisionRemove {
+			la.Actor = nameOf(by)
+		}
+		claimed, err := tx.ClaimLifecycleAction(ctx, la, now, actionLease)
+		if err != nil || !claimed {
+			return err
+		}
+		final := store.LifecycleDone
+		if state == store.ReviewFailed {
+			final = store.LifecycleFailed
+		}
+		_, err = tx.FinishLifecycleAction(ctx, la.ID, final, detail, errText, reqID, now)
+		return err
 	})
 }
 
@@ -582,3 +646,6 @@ func (r *Reviews) SweepReviews(ctx context.Context) (int, error) {
 	res, err := r.Sweep(ctx)
 	return res.Scheduled + res.Opened + res.Warned + res.NoAnswer + res.Acted, err
 }
+
+// SetKick sets what runs a round's action soon after a "remove" (the job queue's review_action).
+func (r *Reviews) SetKick(fn func(ctx context.Context, reviewID string)) { r.cfg.Kick = fn }

@@ -20,6 +20,7 @@ import (
 // fakeReviewGraph records the users it disabled or deleted; fail, when set, answers instead.
 type fakeReviewGraph struct {
 	mu       sync.Mutex
+	types    map[string]string // userType by id; missing: Guest
 	disabled []string
 	deleted  []string
 	fail     error
@@ -33,6 +34,15 @@ func (g *fakeReviewGraph) DisableUser(_ context.Context, _ oauth2.TokenSource, i
 	}
 	g.disabled = append(g.disabled, id)
 	return "req-disable", nil
+}
+
+func (g *fakeReviewGraph) UserType(_ context.Context, _ oauth2.TokenSource, id string) (string, bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t, ok := g.types[id]; ok {
+		return t, t != "", nil
+	}
+	return "Guest", true, nil
 }
 
 func (g *fakeReviewGraph) DeleteUser(_ context.Context, _ oauth2.TokenSource, id string) (string, error) {

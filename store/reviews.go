@@ -240,7 +240,7 @@ type ReviewCandidate struct {
 
 // ReviewCandidates returns up to limit guests that need a (next) round: invitations Portico sent
 // (outcome created, current record) whose partner accepted, not invited as Member, whose rounds
-// so far (if any) all ended "kept". When several records name one guest, the oldest stands for it.
+// so far (if any) all ended "kept", and not exempted by an admin (lifecycle_guests). When several records name one guest, the oldest stands for it.
 func (q *Queries) ReviewCandidates(ctx context.Context, limit int) ([]ReviewCandidate, error) {
 	rows, err := q.query(ctx, `SELECT `+prefixed("i.", invitationColumns)+`,
   COALESCE((SELECT MAX(r.round) FROM guest_reviews r WHERE r.invitation_id = i.id), 0),
@@ -249,9 +249,10 @@ FROM invitations i
 WHERE i.outcome = 'created' AND i.graph_user_id <> '' AND i.replaced_by = '' AND i.external_user_state = 'Accepted'
   AND i.user_type <> 'Member'
   AND NOT EXISTS (SELECT 1 FROM guest_reviews r WHERE r.invitation_id = i.id AND r.state <> 'kept')
+  AND NOT EXISTS (SELECT 1 FROM lifecycle_guests g WHERE g.tenant_id = i.tenant_id AND g.guest_id = i.graph_user_id AND g.exempt = ?)
   AND NOT EXISTS (SELECT 1 FROM invitations o WHERE o.tenant_id = i.tenant_id AND o.graph_user_id = i.graph_user_id
       AND o.outcome = 'created' AND o.replaced_by = '' AND (o.created_at < i.created_at OR (o.created_at = i.created_at AND o.id < i.id)))
-ORDER BY i.created_at, i.id`+q.page(limit, 0))
+ORDER BY i.created_at, i.id`+q.page(limit, 0), true)
 	if err != nil {
 		return nil, fmt.Errorf("store: review candidates: %w", err)
 	}
