@@ -123,6 +123,7 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 			inv := s.inviterOf(u)
 			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: inv.SeesAll()}
 			s.approverHeader(c, p.User, inv)
+			s.reviewerHeader(c, p.User, inv)
 		}
 	}
 	return p

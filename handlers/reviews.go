@@ -20,11 +20,24 @@ type Reviews interface {
 	Policy() invite.ReviewPolicy
 	Inbox(ctx context.Context, reviewerOID string) ([]invite.ReviewItem, error)
 	Decide(ctx context.Context, by invite.Person, id string, keep bool, reason string) (*store.GuestReview, error)
+	DueFor(ctx context.Context, reviewerOID string) (int, error)
 }
 
 var _ Reviews = (*invite.Reviews)(nil)
 
 func (s *Server) reviewsOn() bool { return s.Reviews != nil && s.Reviews.Policy().Enabled() }
+
+// reviewerHeader shows the header's Reviews link, with a count, to whoever has guests due for review.
+func (s *Server) reviewerHeader(c echo.Context, u *views.User, inv invite.Inviter) {
+	if !s.reviewsOn() {
+		return
+	}
+	n, err := s.Reviews.DueFor(c.Request().Context(), inv.ObjectID)
+	if err != nil {
+		s.Logger.Warn("reviews count not shown", "request_id", requestID(c), "err", err)
+	}
+	u.DueReviews = n
+}
 
 // listReviews is /reviews: the viewer's guests due for review.
 func (s *Server) listReviews(c echo.Context) error {

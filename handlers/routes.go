@@ -57,8 +57,9 @@ func (s *Server) routes(e *echo.Echo) {
 	req.POST("/cancel", s.cancelRequest)
 
 	in.GET("/reviews", s.listReviews)
-	in.POST("/reviews/:id/keep", s.keepGuest)
-	in.POST("/reviews/:id/remove", s.removeGuest)
+	rv := in.Group("/reviews/:id", s.guardInvitation())
+	rv.POST("/keep", s.keepGuest)
+	rv.POST("/remove", s.removeGuest)
 
 	admin := in.Group("/admin", s.requireAdmin)
 	admin.GET("/audit", s.auditPage)

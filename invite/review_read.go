@@ -117,6 +117,14 @@ func (r *Reviews) States(ctx context.Context, invitationIDs []string) (map[strin
 	return out, nil
 }
 
+// DueFor counts the open rounds the person reviews.
+func (r *Reviews) DueFor(ctx context.Context, reviewerOID string) (int, error) {
+	if reviewerOID == "" || !r.cfg.Policy.Enabled() {
+		return 0, nil
+	}
+	return r.cfg.Store.CountGuestReviews(ctx, store.GuestReviewFilter{ReviewerOID: reviewerOID, States: []string{store.ReviewOpen}})
+}
+
 // DueCount counts the guests due for review now (open rounds).
 func (r *Reviews) DueCount(ctx context.Context) (int, error) {
 	return r.cfg.Store.CountGuestReviews(ctx, store.GuestReviewFilter{States: []string{store.ReviewOpen}})

@@ -34,6 +34,8 @@ type User struct {
 	// Approver: the header links to /approvals, with PendingApprovals waiting.
 	Approver         bool
 	PendingApprovals int
+	// DueReviews: guests due for the viewer's review; the header links to /reviews when there are any.
+	DueReviews int
 }
 
 // DemoAccount is one sign-in button on the demo landing page.
