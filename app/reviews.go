@@ -58,7 +58,7 @@ func (a *App) buildReviews(background oauth2.TokenSource) *invite.Reviews {
 		a.Logger.Warn("PORTICO_REVIEW_ACTION="+pol.Configured+" degrades to report", "why", pol.Degraded)
 	}
 	rc := invite.ReviewsConfig{Store: invite.NewReviewStore(a.Store), Policy: pol, Clock: a.clock, Log: a.Logger,
-		PublicURL: cfg.PublicURL.String(), NoticeOn: a.Invites.NoticeOn}
+		PublicURL: cfg.PublicURL.String(), NoticeOn: a.Invites.NoticeOn, NoticesQueued: a.Invites.NoticesQueued}
 	if background != nil && a.Graph != nil {
 		rc.Graph, rc.Tokens = reviewGraph{a.Graph}, background
 		rc.Sponsors = graphSponsors{a.Graph}

@@ -137,6 +137,8 @@ type ReviewsConfig struct {
 	// PublicURL is where notices link to (/reviews); NoticeOn says which notice kinds are on.
 	PublicURL string
 	NoticeOn  func(notify.Kind) bool
+	// NoticesQueued, when set, is called after a transaction wrote notices (the job queue sends them).
+	NoticesQueued func(ctx context.Context)
 	// Kick, when set, is called after a "remove" committed, to run the action soon (a job).
 	Kick func(ctx context.Context, reviewID string)
 }
@@ -230,6 +232,14 @@ func (r *Reviews) Sweep(ctx context.Context) (SweepResult, error) {
 			} else if ok {
 				res.Opened++
 			}
+		case rv.State == store.ReviewOpen && !rv.GraceUntil.After(now) && rv.WarnedAt == nil && r.warns():
+			// The warning's time passed unseen (Portico was down, or the clock jumped): warn
+			// now and act WarnBefore later, never without a warning.
+			if ok, err := r.warn(ctx, rv, true); err != nil {
+				errs = append(errs, err)
+			} else if ok {
+				res.Warned++
+			}
 		case rv.State == store.ReviewOpen && !rv.GraceUntil.After(now):
 			ok, err := r.noAnswer(ctx, rv)
 			if err != nil {
@@ -245,7 +255,7 @@ func (r *Reviews) Sweep(ctx context.Context) (SweepResult, error) {
 				}
 			}
 		case rv.State == store.ReviewOpen:
-			if ok, err := r.warn(ctx, rv); err != nil {
+			if ok, err := r.warn(ctx, rv, false); err != nil {
 				errs = append(errs, err)
 			} else if ok {
 				res.Warned++
@@ -317,19 +327,29 @@ func (r *Reviews) open(ctx context.Context, rv *store.GuestReview) (bool, error)
 		return tx.AppendAudit(ctx, r.event(rv, inv, Person{}, ActionReviewOpen, OutcomePending,
 			fmt.Sprintf("round %d; answer by %s; %s", rv.Round, rv.GraceUntil.Format(time.DateOnly), r.cfg.Policy)))
 	})
+	if opened && err == nil {
+		r.noticesQueued(ctx)
+	}
 	return opened, err
 }
 
 // warn tells the reviewers that the action comes soon (guest.action_soon), once per round; with
-// the action report there is nothing to warn about and the round is only marked.
-func (r *Reviews) warn(ctx context.Context, rv *store.GuestReview) (bool, error) {
+// the action report there is nothing to warn about and the round is only marked. A late warning
+// (the grace ended unseen) moves the end of the grace to WarnBefore from now.
+func (r *Reviews) warn(ctx context.Context, rv *store.GuestReview, late bool) (bool, error) {
 	inv, err := r.cfg.Store.GetInvitation(ctx, rv.InvitationID)
 	if err != nil {
 		return false, err
 	}
 	var warned bool
 	err = r.cfg.Store.ReviewTx(ctx, func(tx ReviewStore) error {
-		ok, err := tx.ChangeGuestReview(ctx, rv.ID, store.GuestReviewChange{From: []string{store.ReviewOpen}, At: r.now(), Warned: true})
+		now := r.now()
+		ch := store.GuestReviewChange{From: []string{store.ReviewOpen}, At: now, Warned: true}
+		if until := now.Add(r.cfg.Policy.WarnBefore); late && r.warns() {
+			ch.GraceUntil = &until
+			rv.GraceUntil = until
+		}
+		ok, err := tx.ChangeGuestReview(ctx, rv.ID, ch)
 		if err != nil || !ok {
 			return err
 		}
@@ -339,7 +359,21 @@ func (r *Reviews) warn(ctx context.Context, rv *store.GuestReview) (bool, error)
 		}
 		return r.notice(ctx, tx, rv, inv, notify.KindGuestActionSoon)
 	})
+	if warned && err == nil {
+		r.noticesQueued(ctx)
+	}
 	return warned, err
+}
+
+func (r *Reviews) noticesQueued(ctx context.Context) {
+	if r.cfg.NoticesQueued != nil {
+		r.cfg.NoticesQueued(ctx)
+	}
+}
+
+// warns reports whether the policy's action needs a warning first (disable or delete, WarnBefore set).
+func (r *Reviews) warns() bool {
+	return r.cfg.Policy.Action != ReviewActionReport && r.cfg.Policy.WarnBefore > 0
 }
 
 // noAnswer ends a round past its grace: removing, by the policy.

@@ -244,6 +244,30 @@ func TestReviewsNoAnswerWarnsThenActsOnce(t *testing.T) {
 	}
 }
 
+// A warning that came late (the sweep did not run in the warning window) moves the action:
+// nobody is disabled without a warning WarnBefore ahead.
+func TestReviewsLateWarningPostponesTheAction(t *testing.T) {
+	f := newReviewFixture(t, ReviewActionDisable, true)
+	f.sweep(t)
+	f.now = reviewT0.Add(180 * day)
+	f.sweep(t)
+	f.now = reviewT0.Add(200 * day) // past the grace, never warned
+	if res := f.sweep(t); res.Warned != 2 || res.NoAnswer != 0 {
+		t.Fatalf("late sweep: %+v", res)
+	}
+	if got := f.round(t, "inv-g1"); got.State != store.ReviewOpen || !got.GraceUntil.Equal(f.now.Add(7*day)) {
+		t.Fatalf("grace moved: %+v", got)
+	}
+	f.now = f.now.Add(6 * day)
+	if res := f.sweep(t); res.NoAnswer != 0 || len(f.graph.disabled) != 0 {
+		t.Fatalf("acted before the warning's time: %+v", res)
+	}
+	f.now = f.now.Add(day)
+	if res := f.sweep(t); res.NoAnswer != 2 || len(f.graph.disabled) != 2 {
+		t.Fatalf("after the warning's time: %+v %v", res, f.graph.disabled)
+	}
+}
+
 func TestReviewsWithoutPermissionReport(t *testing.T) {
 	ctx := context.Background()
 	// No application identity: the policy says disable, reviews report.
@@ -270,10 +294,12 @@ func TestReviewsWithoutPermissionReport(t *testing.T) {
 	g := newReviewFixture(t, ReviewActionDisable, true)
 	g.graph.fail = &graph.Error{Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Message: "Insufficient privileges"}
 	g.sweep(t)
+	g.now = reviewT0.Add(180 * day)
+	g.sweep(t) // open
+	g.now = reviewT0.Add(188 * day)
+	g.sweep(t) // warn
 	g.now = reviewT0.Add(195 * day)
-	g.sweep(t)
-	g.sweep(t)
-	g.sweep(t)
+	g.sweep(t) // no answer → act
 	if got := g.round(t, "inv-g2"); got.State != store.ReviewReported || !strings.Contains(got.ActionWhy, "User.ReadWrite.All") {
 		t.Fatalf("403: %+v", got)
 	}
@@ -283,6 +309,8 @@ func TestReviewsWithoutPermissionReport(t *testing.T) {
 	h.sweep(t)
 	h.now = reviewT0.Add(180 * day)
 	h.sweep(t)
+	h.now = reviewT0.Add(188 * day)
+	h.sweep(t) // warn
 	h.now = reviewT0.Add(195 * day)
 	if _, err := h.r.Sweep(ctx); err == nil {
 		t.Fatal("a 503 was not reported by the sweep")

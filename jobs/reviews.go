@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 )
 
 // KindReviewSweep is the periodic sweep of sponsor reviews; KindReviewAction one round's action.
@@ -32,13 +31,9 @@ type ReviewSweepArgs struct {
 // Kind implements river.JobArgs.
 func (ReviewSweepArgs) Kind() string { return KindReviewSweep }
 
-// InsertOpts keeps at most one sweep queued or running at a time.
-func (ReviewSweepArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
-}
+// A review sweep has no uniqueness: one asked for while another runs must still run (the running
+// one may have read the rounds before the change that asked for it); sweeps are idempotent, and
+// the periodic one is inserted by the leader only.
 
 // ReviewActionArgs carries out the removal a reviewer asked for, with Portico's own identity.
 type ReviewActionArgs struct {

@@ -292,10 +292,11 @@ type GuestReviewChange struct {
 	Lease                *time.Time // action_lease = *Lease and action_attempts + 1 (a claim)
 	LeaseFree            *time.Time // also requires action_lease IS NULL OR action_lease < *LeaseFree
 	ClearLease           bool
-	ActionError          *string // written when set
-	GraphRequestID       string  // written when set
-	Acted                bool    // acted_at = At
-	Warned               bool    // warned_at = At (the only change when To is empty: the state stays)
+	ActionError          *string    // written when set
+	GraphRequestID       string     // written when set
+	Acted                bool       // acted_at = At
+	Warned               bool       // warned_at = At (the only change when To is empty: the state stays)
+	GraceUntil           *time.Time // grace_until = *GraceUntil (a warning that came late moves the action)
 }
 
 // ChangeGuestReview applies ch when the round is in one of ch.From; changed is false when it was
@@ -352,6 +353,10 @@ func (q *Queries) ChangeGuestReview(ctx context.Context, id string, ch GuestRevi
 	if ch.Warned {
 		set = append(set, "warned_at = ?")
 		args = append(args, q.ts(ch.At))
+	}
+	if ch.GraceUntil != nil {
+		set = append(set, "grace_until = ?")
+		args = append(args, q.ts(*ch.GraceUntil))
 	}
 	cond := " WHERE id = ? AND state IN (" + placeholders(len(ch.From)) + ")"
 	args = append(args, id)
