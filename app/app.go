@@ -73,6 +73,8 @@ type App struct {
 	Jobs             *jobs.Runner // the durable job queue on the same database
 	// Approvals carries out approval requests (PORTICO_APPROVAL); nil when none are configured.
 	Approvals *invite.Approvals
+	// Lifecycle runs reminders and the expiry of never-accepted guests; nil when no policy is set.
+	Lifecycle *invite.Lifecycle
 	Handler   http.Handler
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
@@ -84,11 +86,8 @@ type App struct {
 
 	ln         net.Listener
 	background oauth2.TokenSource
-	clock      func() time.Time // Portico's own clock (Options.Clock); nil: time.Now
-	// appRoles are the application permissions of Portico's own token, when the start-up check
-	// read them (appRolesKnown).
-	appRoles      []string
-	appRolesKnown bool
+	clockHook  func() time.Time // Options.Clock (tests); nil: clock() decides
+	appRoles   []string         // the application permissions read at start (reporting and the lifecycle's plan); nil: unknown
 
 	notices     *notify.Deliverer // nil: notices off
 	smtpTLS     *tls.Config
@@ -107,7 +106,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		logOut = io.Discard
 	}
 	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background,
-		smtpTLS: opts.SMTPTLS, noticePoll: opts.NoticePoll, noticeRetry: opts.NoticeRetry, clock: opts.Clock}
+		smtpTLS: opts.SMTPTLS, noticePoll: opts.NoticePoll, noticeRetry: opts.NoticeRetry, clockHook: opts.Clock}
 	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -186,6 +185,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Quota:     invite.QuotaLimits{PerHour: cfg.InviteQuotaHour, PerDay: cfg.InviteQuotaDay},
 		AppOnly:   cfg.Application(),
 		Logger:    a.Logger,
+		Clock:     a.clock(),
 		// A submit answers within SendWait ("Still sending…" past it), well before the server's
 		// 60 s write timeout; the Graph call itself has its own budget, detached from the request.
 		DirectLink:        a.directLink(),
@@ -202,6 +202,9 @@ func (a *App) build(ctx context.Context) (err error) {
 		background = a.AppTokens // application mode, or PORTICO_BACKGROUND=on with application credentials
 	}
 	a.Reviews = a.buildReviews(background)
+	if err := a.buildLifecycle(background); err != nil {
+		return err
+	}
 	if err := a.buildJobs(ctx, background); err != nil {
 		return err
 	}
@@ -222,6 +225,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		DemoOutboxURL: a.demoOutboxURL(),
 		Approvals:     a.handlerApprovals(),
 		Reviews:       a.handlerReviews(),
+		Lifecycle:     a.handlerLifecycle(),
 	})
 	return nil
 }
@@ -254,6 +258,7 @@ func (a *App) startDemoTenant() error {
 		Logger:                 a.Logger.With("component", "devtenant"),
 		Latency:                cfg.DemoLatency,
 		ControlToken:           a.DemoControlToken,
+		ClockOffset:            cfg.Lifecycle.DemoClockOffset,
 	})
 	if err != nil {
 		return err

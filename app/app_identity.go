@@ -106,6 +106,10 @@ func (a *App) checkAppIdentity(ctx context.Context, at *auth.AppTokens) error {
 		a.Logger.Error("application token not available yet; Graph calls that need it will fail until it is", "credential", at.Credential(), "err", res.err)
 		return nil
 	}
+	a.appRoles = res.roles
+	if a.appRoles == nil {
+		a.appRoles = []string{}
+	}
 	return a.reportPermissions(at, res.roles)
 }
 
@@ -113,7 +117,6 @@ func (a *App) checkAppIdentity(ctx context.Context, at *auth.AppTokens) error {
 // need, names background features that are off, and warns about broader grants.
 func (a *App) reportPermissions(at *auth.AppTokens, roles []string) error {
 	cfg := a.Config
-	a.appRoles, a.appRolesKnown = roles, true
 	has := func(perms []string) bool {
 		return slices.ContainsFunc(roles, func(r string) bool {
 			return slices.ContainsFunc(perms, func(p string) bool { return strings.EqualFold(p, r) })

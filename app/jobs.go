@@ -29,6 +29,7 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 		Approvals:     a.approvalSweeper(),
 		ApprovalSweep: approvalSweep(a.Config.ApprovalTTL),
 		Reviews:       a.reviewSweeper(),
+		Lifecycle:     a.lifecycleRunner(),
 	})
 	if err != nil {
 		return err

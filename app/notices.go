@@ -50,5 +50,5 @@ func demoAppRoles(cfg *config.Config) []string {
 	if cfg.Notices.Transport() == "graph" && !slices.Contains(roles, "Mail.Send") {
 		roles = append(roles, "Mail.Send")
 	}
-	return roles
+	return append(roles, lifecycleDemoRoles(cfg)...)
 }

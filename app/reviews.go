@@ -37,7 +37,7 @@ func (a *App) buildReviews(background oauth2.TokenSource) *invite.Reviews {
 	if cfg.ReviewEvery <= 0 {
 		return nil
 	}
-	pol := invite.ReviewPolicy{Every: cfg.ReviewEvery, Grace: cfg.ReviewGrace, WarnBefore: cfg.WarnBefore,
+	pol := invite.ReviewPolicy{Every: cfg.ReviewEvery, Grace: cfg.ReviewGrace, WarnBefore: cfg.Lifecycle.WarnBefore,
 		Action: cfg.ReviewAction, Configured: cfg.ReviewAction}
 	granted := strings.Join(a.appRoles, ", ")
 	if granted == "" {
@@ -51,13 +51,13 @@ func (a *App) buildReviews(background oauth2.TokenSource) *invite.Reviews {
 	case pol.Action == config.ReviewReport:
 	case background == nil:
 		pol.Action, pol.Degraded = config.ReviewReport, "Portico has no application identity for background work (configure application credentials: application mode, or PORTICO_BACKGROUND=on)"
-	case a.appRolesKnown && !hasAny(a.appRoles, need):
+	case a.appRoles != nil && !hasAny(a.appRoles, need):
 		pol.Action, pol.Degraded = config.ReviewReport, "the application permission User.ReadWrite.All is not granted to Portico (granted: "+granted+")"
 	}
 	if pol.Degraded != "" {
 		a.Logger.Warn("PORTICO_REVIEW_ACTION="+pol.Configured+" degrades to report", "why", pol.Degraded)
 	}
-	rc := invite.ReviewsConfig{Store: invite.NewReviewStore(a.Store), Policy: pol, Clock: a.clock, Log: a.Logger,
+	rc := invite.ReviewsConfig{Store: invite.NewReviewStore(a.Store), Policy: pol, Clock: a.clock(), Log: a.Logger,
 		PublicURL: cfg.PublicURL.String(), NoticeOn: a.Invites.NoticeOn, NoticesQueued: a.Invites.NoticesQueued}
 	if background != nil && a.Graph != nil {
 		rc.Graph, rc.Tokens = reviewGraph{a.Graph}, background

@@ -142,14 +142,14 @@ type Config struct {
 	ReviewGrace time.Duration
 	// ReviewAction is what a "remove" or an unanswered review does: report, disable or delete (PORTICO_REVIEW_ACTION).
 	ReviewAction string
-	// WarnBefore is how long before an action the reviewers are told (PORTICO_WARN_BEFORE).
-	WarnBefore time.Duration
 	// DemoAppCredential is how the demo gets its application token: "certificate" (a throwaway
 	// certificate made in memory and registered with devtenant; the default) or "secret".
 	DemoAppCredential string
 
 	// Notices is how email notices are sent (PORTICO_SMTP_URL or PORTICO_NOTICE_MAILBOX, PORTICO_NOTICES).
 	Notices Notices
+	// Lifecycle is what happens after the invitation: reminders, expiry, warnings (PORTICO_REMIND_AFTER, …).
+	Lifecycle Lifecycle
 
 	graphModeFlag string
 }
@@ -236,9 +236,10 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadDomains,
 	loadApplication,
 	loadApprovals,
-	loadReviews,
 	checkApplicationCredentials, // after the demo settings
 	loadNotices,                 // after the application credentials and the demo settings
+	loadLifecycle,               // after the application credentials
+	loadReviews,                 // after the lifecycle (PORTICO_WARN_BEFORE)
 }
 
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.
@@ -273,6 +274,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 		faultSpecs = append(faultSpecs, v)
 		return nil
 	})
+	clockOffset := fs.String("demo-clock-offset", "", "in demo mode, run Portico's and devtenant's clocks this far ahead, e.g. 720h or 30d (the lifecycle's 30 days pass at once)")
 	writeQuota := fs.String("demo-write-quota", "", "in demo mode, devtenant's Graph write quota per application, writes/duration (e.g. 20/1s) or off")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
@@ -316,6 +318,17 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (*Co
 			p.addf("-demo-write-quota only applies in demo mode (-demo)")
 		default:
 			c.DemoWriteQuota, c.DemoWriteQuotaPer, c.DemoWriteQuotaSet = n, per, true
+		}
+	}
+	if v := strings.TrimSpace(*clockOffset); v != "" {
+		d, err := parseDuration(v)
+		switch {
+		case err != nil || d < 0:
+			p.addf("-demo-clock-offset %q must be a duration like 720h or 30d", v)
+		case !c.Demo:
+			p.addf("-demo-clock-offset only applies in demo mode (-demo)")
+		default:
+			c.Lifecycle.DemoClockOffset = d
 		}
 	}
 	name, v := "-demo-latency", strings.TrimSpace(*latency)

@@ -13,38 +13,40 @@ const (
 	ReviewDelete  = "delete"  // DELETE /users/{id} (restorable from deleted items for 30 days)
 )
 
-// Defaults of the sponsor reviews.
-const (
-	DefaultReviewGrace = 14 * 24 * time.Hour
-	DefaultWarnBefore  = 7 * 24 * time.Hour
-)
+// DefaultReviewGrace is how long a due review waits for an answer when PORTICO_REVIEW_GRACE is not set.
+const DefaultReviewGrace = 14 * 24 * time.Hour
 
-// loadReviews reads PORTICO_REVIEW_EVERY (empty or 0: no reviews), PORTICO_REVIEW_GRACE,
-// PORTICO_REVIEW_ACTION and PORTICO_WARN_BEFORE.
+// loadReviews reads PORTICO_REVIEW_EVERY (unset or off: no reviews), PORTICO_REVIEW_GRACE and
+// PORTICO_REVIEW_ACTION. The warning before an action is PORTICO_WARN_BEFORE (Lifecycle.WarnBefore),
+// shared with the pending expiry. A disable or delete action without the permission is not an
+// error here: Portico degrades it to report at start and says why.
 func loadReviews(c *Config, e source, p *Problems) {
-	c.ReviewEvery = duration(e, "PORTICO_REVIEW_EVERY", 0, p)
+	if v := e.get("PORTICO_REVIEW_EVERY"); v != "" && v != "off" {
+		d, err := parseDuration(v)
+		switch {
+		case err != nil || d <= 0:
+			p.addf("PORTICO_REVIEW_EVERY %q must be a positive duration like 180d, or off", v)
+		case d < 24*time.Hour:
+			p.addf("PORTICO_REVIEW_EVERY %q is shorter than a day; reviews are counted in days (e.g. 180d)", v)
+		default:
+			c.ReviewEvery = d
+		}
+	}
 	c.ReviewGrace = duration(e, "PORTICO_REVIEW_GRACE", DefaultReviewGrace, p)
-	c.WarnBefore = duration(e, "PORTICO_WARN_BEFORE", DefaultWarnBefore, p)
-	switch a := strings.ToLower(e.get("PORTICO_REVIEW_ACTION")); a {
-	case "":
-		c.ReviewAction = ReviewReport
-	case ReviewReport, ReviewDisable, ReviewDelete:
-		c.ReviewAction = a
-	default:
-		p.addf("PORTICO_REVIEW_ACTION: %q must be report, disable or delete", e.get("PORTICO_REVIEW_ACTION"))
+	c.ReviewAction = ReviewReport
+	if v := strings.ToLower(e.get("PORTICO_REVIEW_ACTION")); v != "" {
+		switch v {
+		case ReviewReport, ReviewDisable, ReviewDelete:
+			c.ReviewAction = v
+		default:
+			p.addf("PORTICO_REVIEW_ACTION %q must be report, disable or delete", e.get("PORTICO_REVIEW_ACTION"))
+		}
+		if c.ReviewEvery == 0 && v != ReviewReport {
+			p.addf("PORTICO_REVIEW_ACTION=%s needs PORTICO_REVIEW_EVERY (e.g. 180d)", v)
+		}
 	}
-	switch {
-	case c.ReviewEvery < 0:
-		p.addf("PORTICO_REVIEW_EVERY: must not be negative")
-	case c.ReviewEvery > 0 && c.ReviewEvery < 24*time.Hour:
-		p.addf("PORTICO_REVIEW_EVERY: %s is shorter than a day; reviews are counted in days (e.g. 180d)", c.ReviewEvery)
-	}
-	if c.ReviewGrace <= 0 {
-		p.addf("PORTICO_REVIEW_GRACE: must be positive (e.g. 14d)")
-	}
-	if c.WarnBefore < 0 {
-		p.addf("PORTICO_WARN_BEFORE: must not be negative")
-	} else if c.ReviewGrace > 0 && c.WarnBefore >= c.ReviewGrace && c.ReviewEvery > 0 {
-		p.addf("PORTICO_WARN_BEFORE: %s must be shorter than PORTICO_REVIEW_GRACE (%s): the warning comes inside the grace", c.WarnBefore, c.ReviewGrace)
+	if w := c.Lifecycle.WarnBefore; c.ReviewEvery > 0 && w > 0 && w >= c.ReviewGrace {
+		p.addf("PORTICO_WARN_BEFORE %q must be shorter than PORTICO_REVIEW_GRACE (%s): the warning comes inside the grace",
+			e.get("PORTICO_WARN_BEFORE"), e.get("PORTICO_REVIEW_GRACE"))
 	}
 }

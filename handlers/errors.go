@@ -70,6 +70,7 @@ func problemOf(err error) problem {
 		sp  *signInProviderError
 		qe  *invite.QuotaError
 		ni  *invite.NotInviterError
+		le  *invite.LifecycleError
 	)
 	p := problem{Status: http.StatusInternalServerError, Kind: "error"}
 	switch {
@@ -113,6 +114,8 @@ func problemOf(err error) problem {
 		if ge.Throttled() {
 			p.RetryAfter = ge.RetryAfter
 		}
+	case errors.As(err, &le):
+		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Not done", Text: le.Reason}
 	case errors.Is(err, invite.ErrBusy):
 		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Already being sent",
 			Text: "An invitation to this partner is being sent right now. Look at My invitations in a minute.", Form: true}

@@ -49,6 +49,8 @@ type Deps struct {
 	DemoOutboxURL string
 	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
 	Reviews       Reviews   // sponsor reviews (PORTICO_REVIEW_EVERY); nil: off
+	// Lifecycle is the guest lifecycle (/admin/guests); nil: no lifecycle policy is configured.
+	Lifecycle GuestLifecycle
 }
 
 // Server holds the handlers' dependencies.

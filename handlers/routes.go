@@ -67,6 +67,15 @@ func (s *Server) routes(e *echo.Echo) {
 	admin.GET("/audit.jsonl", s.auditJSONL)
 	admin.GET("/jobs", s.jobsPage)
 	admin.POST("/jobs/:id/cancel", s.cancelJob)
+	admin.GET("/guests", s.guestsPage)
+	admin.GET("/guests.csv", s.guestsCSV)
+	admin.GET("/guests/dry-run", s.guestsPage)
+	admin.POST("/guests/run", s.guestsRun)
+	admin.GET("/guests/:id", s.guestPage)
+	admin.POST("/guests/:id/exempt", s.guestExempt)
+	admin.POST("/guests/:id/act", s.guestActNow)
+	admin.POST("/guests/:id/restore", s.guestRestore)
+	admin.POST("/guests/:id/reset-redemption", s.guestResetRedemption)
 }
 
 func noIndex(next echo.HandlerFunc) echo.HandlerFunc {

@@ -75,6 +75,8 @@ type auditDetail struct {
 	OnBehalfOf string `json:"onBehalfOf,omitempty"`
 	// GraphIdentity is "application" when Portico called Graph as itself on the employee's behalf.
 	GraphIdentity string `json:"graphIdentity,omitempty"`
+	// Policy is the lifecycle setting that caused the action (a reminder, an expiry).
+	Policy string `json:"policy,omitempty"`
 }
 
 func (d auditDetail) String() string {

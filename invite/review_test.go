@@ -62,8 +62,6 @@ type reviewFixture struct {
 	r     *Reviews
 }
 
-const day = 24 * time.Hour
-
 var reviewT0 = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 
 func newReviewFixture(t *testing.T, action string, withGraph bool) *reviewFixture {

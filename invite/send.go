@@ -67,6 +67,9 @@ type attempt struct {
 	intent   *store.SendIntent
 	// approval is set when an approver approved this send for its owner (Approvals.Approve).
 	approval *approvalGrant
+	// policy is set when the lifecycle sends (a reminder): the setting that caused it; the send
+	// uses no inviter quota and its audit events name the policy.
+	policy string
 
 	v    Valid
 	base auditDetail // what every audit event of the attempt says
@@ -107,7 +110,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		a.log.WarnContext(ctx, "invite: not an inviter", "actor_oid", a.actor.ObjectID, "bar", string(a.actor.Barred))
 		return nil, may.Err()
 	}
-	if a.approval == nil { // an approved request was the approver's decision, not a use of a quota
+	if a.approval == nil && a.policy == "" { // an approved request was the approver's decision, not a use of a quota
 		if err := s.enforceQuota(ctx, a.actor, a.meta, a.action, target); err != nil {
 			return nil, err
 		}
@@ -133,6 +136,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		DisplayName:   v.DisplayName,
 		ResendOf:      a.resendOf,
 		GraphIdentity: s.graphIdentity(),
+		Policy:        a.policy,
 	}
 	a.approval.annotate(&a.base, a.owner)
 

@@ -80,6 +80,10 @@ type Config struct {
 	NoticePoll time.Duration
 	// NoticeRetry, when set, is the wait before a notice's next attempt (River's backoff otherwise).
 	NoticeRetry func(attempt int) time.Duration
+	// Lifecycle, when set, runs every LifecycleEvery (0: DefaultLifecycleEvery; negative: only by
+	// RunLifecycleNow): reminders and expiry of guests who never accepted.
+	Lifecycle      LifecycleRunner
+	LifecycleEvery time.Duration
 
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
@@ -194,6 +198,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	periodic = r.addApprovals(workers, periodic)
 	periodic = r.addReviews(workers, periodic)
 	periodic = append(periodic, r.registerNotices(workers)...)
+	periodic = r.addLifecycle(workers, periodic)
 	if cfg.Register != nil {
 		cfg.Register(workers)
 	}

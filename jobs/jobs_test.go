@@ -527,7 +527,7 @@ func TestRefreshSoonWithoutIdentityMarksDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	if f := r.Features(); len(f) != 3 || f[0].On || f[1].On || f[2].On || !strings.Contains(f[0].Reason, "no background identity") ||
+	if f := r.Features(); len(f) != 4 || f[3].On || !strings.Contains(f[3].Reason, "PORTICO_PENDING_EXPIRY") || f[0].On || f[1].On || f[2].On || !strings.Contains(f[0].Reason, "no background identity") ||
 		!strings.Contains(f[1].Reason, "no background identity") || !strings.Contains(f[2].Reason, "no transport") {
 		t.Errorf("features %+v: want the state sync, the reconciler and the notices off, saying why", f)
 	}

@@ -26,17 +26,19 @@ const (
 	KindApprovalDenied     Kind = "approval.denied"     // to the requester: denied, with the reason
 	KindInvitationAccepted Kind = "invitation.accepted" // to the inviter and sponsors: the partner accepted
 	KindJoinLinkOpened     Kind = "joinlink.opened"     // to the inviter: the partner opened the join link the first time
+	KindInvitationReminded Kind = "invitation.reminded" // to the inviter: Portico resent a pending invitation (PORTICO_REMIND_AFTER)
+	KindGuestExpiring      Kind = "guest.expiring"      // to the inviter: a never-accepted guest will be disabled or deleted soon
 	KindReviewDue          Kind = "review.due"          // to the inviter and sponsors: a guest is due for review
 	KindGuestActionSoon    Kind = "guest.action_soon"   // to the reviewers: without an answer the guest is disabled or deleted soon
 )
 
 // AllKinds lists every kind, in the order the documentation gives them.
 var AllKinds = []Kind{KindApprovalWaiting, KindApprovalApproved, KindApprovalDenied, KindInvitationAccepted, KindJoinLinkOpened,
-	KindReviewDue, KindGuestActionSoon}
+	KindInvitationReminded, KindGuestExpiring, KindReviewDue, KindGuestActionSoon}
 
 // DefaultKinds are the kinds on when PORTICO_NOTICES is not set: all but the first opens.
 var DefaultKinds = Kinds{KindApprovalWaiting: true, KindApprovalApproved: true, KindApprovalDenied: true, KindInvitationAccepted: true,
-	KindReviewDue: true, KindGuestActionSoon: true}
+	KindInvitationReminded: true, KindGuestExpiring: true, KindReviewDue: true, KindGuestActionSoon: true}
 
 // Kinds is the set of kinds that are on.
 type Kinds map[Kind]bool

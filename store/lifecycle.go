@@ -335,4 +335,3 @@ AND graph_user_id <> '' AND replaced_by = '' AND external_user_state <> 'Accepte
 	}
 	return q.invitations(ctx, "pending candidates", query+" ORDER BY created_at, id"+q.page(limit, 0), args...)
 }
-
