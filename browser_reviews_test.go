@@ -52,4 +52,11 @@ func TestBrowserReviews(t *testing.T) {
 	must(t, tb.click(`form[action="/reviews/`+rk.ID+`/keep"] button`) == http.StatusOK && tb.count(`[data-testid="empty"]`) == 1, "kept")
 	axeBoth(t, tb, axe, "nothing due")
 	awaitReview(t, h, db, rex.ID, store.ReviewRemoved)
+
+	adm := c.newTab(t, h.URL)
+	adm.scripts(false)
+	adm.signIn("admin@contoso.example")
+	adm.open("/admin/guests")
+	must(t, adm.count(`[data-testid="guest-review-row"]`) == 2, "the admins' list has both reviewed guests: %d", adm.count(`[data-testid="guest-review-row"]`))
+	axeBoth(t, adm, axe, "admin guests with sponsor reviews")
 }

@@ -168,9 +168,17 @@ func TestReviewsEndToEndMovedClock(t *testing.T) {
 	must(t, page.Doc.Find(`[data-testid="reviews-count"]`).Text() == "2 due", "header count: %q", page.Doc.Find(`[data-testid="reviews-count"]`).Text())
 	must(t, strings.Contains(page.Body, "Not available"), "signInActivity is not granted: said so")
 
-	// A stranger (another employee) cannot decide the employee's guests.
+	// The admins' guest list counts them and shows each guest's review.
 	other := h.browser()
 	other.signIn("admin@contoso.example")
+	guests := other.get("/admin/guests")
+	must(t, guests.Status == http.StatusOK && strings.Contains(guests.Doc.Find(`[data-testid="count-review"]`).Text(), "2"),
+		"due for review on /admin/guests: %d %q", guests.Status, guests.Doc.Find(`[data-testid="count-review"]`).Text())
+	must(t, strings.Contains(guests.Doc.Find(`[data-testid="guest-review-row"][data-id="`+rex.ID+`"] [data-testid="guest-review"]`).Text(), "Due for review"), "Rex's review on /admin/guests")
+	must(t, strings.Contains(guests.Body, "PORTICO_REVIEW_EVERY"), "the review policy is shown")
+
+	// A stranger (an employee who is not the guest's inviter or sponsor; here an admin) cannot
+	// decide the employee's guests.
 	res := other.post("/reviews/"+rr.ID+"/remove", url.Values{"reason": {"not mine"}})
 	must(t, res.Status == http.StatusForbidden, "someone else's guest: %d", res.Status)
 
@@ -193,6 +201,12 @@ func TestReviewsEndToEndMovedClock(t *testing.T) {
 	next := awaitReview(t, h, db, kim.ID, store.ReviewScheduled)
 	must(t, next.Round == 2 && next.DueAt.Sub(keptAt) >= 180*24*time.Hour && next.DueAt.Sub(keptAt) < 180*24*time.Hour+time.Minute,
 		"next round: %+v (kept at %s)", next, keptAt)
+
+	guests = other.get("/admin/guests")
+	rexRow := guests.Doc.Find(`[data-testid="guest-review-row"][data-id="` + rex.ID + `"]`)
+	kimRow := guests.Doc.Find(`[data-testid="guest-review-row"][data-id="` + kim.ID + `"]`)
+	must(t, strings.Contains(rexRow.Text(), "Removed by review") && strings.Contains(rexRow.Text(), "The project with Rex ended.") &&
+		strings.Contains(kimRow.Text(), "Scheduled") && strings.Contains(kimRow.Text(), "round 2"), "review states on /admin/guests:\n%s\n%s", rexRow.Text(), kimRow.Text())
 
 	// Running the sweep again changes nothing (idempotent).
 	if _, err := a.Reviews.Sweep(ctx); err != nil {

@@ -41,7 +41,7 @@ func LifecyclePolicy(cfg *config.Config) invite.LifecyclePolicy {
 // application token ts (nil: planning and reports only, as the admin page then explains).
 func (a *App) buildLifecycle(ts oauth2.TokenSource) error {
 	cfg := a.Config
-	if !cfg.Lifecycle.Enabled() {
+	if !cfg.Lifecycle.Enabled() && cfg.ReviewEvery == 0 { // reviews alone still get /admin/guests
 		return nil
 	}
 	l, err := a.Invites.NewLifecycle(invite.LifecycleConfig{Policy: LifecyclePolicy(cfg), Graph: a.Graph, Tokens: ts,

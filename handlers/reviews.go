@@ -21,6 +21,9 @@ type Reviews interface {
 	Inbox(ctx context.Context, reviewerOID string) ([]invite.ReviewItem, error)
 	Decide(ctx context.Context, by invite.Person, id string, keep bool, reason string) (*store.GuestReview, error)
 	DueFor(ctx context.Context, reviewerOID string) (int, error)
+	// For /admin/guests: how many guests are due, and each guest's latest round.
+	DueCount(ctx context.Context) (int, error)
+	Overview(ctx context.Context, limit int) ([]invite.ReviewItem, error)
 }
 
 var _ Reviews = (*invite.Reviews)(nil)
@@ -123,4 +126,58 @@ func (s *Server) decideReview(c echo.Context, keep bool) error {
 // daysText says a duration in days ("180 days").
 func daysText(d time.Duration) string {
 	return strconv.FormatFloat(d.Hours()/24, 'f', -1, 64) + " days"
+}
+
+// Words for the review states on /admin/guests.
+var reviewStateLabels = map[string]string{
+	store.ReviewScheduled: "Scheduled",
+	store.ReviewOpen:      "Due for review",
+	store.ReviewKept:      "Kept",
+	store.ReviewRemoving:  "Being removed",
+	store.ReviewRemoved:   "Removed by review",
+	store.ReviewReported:  "Removal reported",
+	store.ReviewFailed:    "Removal failed",
+}
+
+var decisionLabels = map[string]string{store.DecisionKeep: "keep", store.DecisionRemove: "remove", store.DecisionNoAnswer: "no answer"}
+
+// addReviews fills /admin/guests' review count, policy lines and section (when reviews are on).
+func (s *Server) addReviews(ctx context.Context, m *views.Guests) error {
+	m.Policy = append(m.Policy, s.reviewPolicyLines()...)
+	if !s.reviewsOn() {
+		return nil
+	}
+	n, err := s.Reviews.DueCount(ctx)
+	if err != nil {
+		return err
+	}
+	m.Counts.DueForReview = n
+	items, err := s.Reviews.Overview(ctx, 500)
+	if err != nil {
+		return err
+	}
+	m.Reviews = &views.GuestReviews{}
+	for _, it := range items {
+		m.Reviews.Rows = append(m.Reviews.Rows, views.GuestReviewRow{InvitationID: it.InvitationID, Partner: it.Partner, Email: it.Email,
+			Reviewers: strings.Join(it.Reviewers, ", "), Round: it.Round, State: it.State, StateLabel: reviewStateLabels[it.State],
+			Due: it.DueAt, AnswerBy: it.GraceUntil, Decision: decisionLabels[it.Decision], DecidedBy: it.DecidedBy, Reason: it.Reason,
+			Action: it.Action, Note: it.Note})
+	}
+	return nil
+}
+// reviewPolicyLines are the review settings for /admin/guests' policy table.
+func (s *Server) reviewPolicyLines() []views.PolicyLine {
+	if !s.reviewsOn() {
+		return []views.PolicyLine{{Name: "PORTICO_REVIEW_EVERY", Value: "off", Meaning: "how often sponsors confirm each guest"}}
+	}
+	p := s.Reviews.Policy()
+	action := p.Action
+	if p.Degraded != "" {
+		action += " (configured " + p.Configured + "; " + p.Degraded + ")"
+	}
+	return []views.PolicyLine{
+		{Name: "PORTICO_REVIEW_EVERY", Value: daysText(p.Every), Meaning: "how often the inviter and sponsors confirm each guest (/reviews)"},
+		{Name: "PORTICO_REVIEW_GRACE", Value: daysText(p.Grace), Meaning: "how long a due review waits for an answer"},
+		{Name: "PORTICO_REVIEW_ACTION", Value: action, Meaning: "what \"remove\" and no answer do: report, disable or delete"},
+	}
 }

@@ -10,8 +10,9 @@ import (
 
 // ReviewItem is one guest in a reviewer's list: the round and what Portico knows of the guest's activity.
 type ReviewItem struct {
-	ID         string // the round's id
-	Round      int
+	ID           string // the round's id
+	InvitationID string
+	Round        int
 	State      string
 	Partner    string // display name, or the address
 	Email      string
@@ -29,6 +30,9 @@ type ReviewItem struct {
 	LastSignIn  *time.Time
 	SignInKnown bool
 	Action      string // what "remove" (or no answer) does: report, disable, delete
+	// For the admins' list: the decision and what came of it.
+	Decision, DecidedBy, Reason string
+	Note                        string // why the action is what it is, or Graph's error
 }
 
 // Inbox lists the open rounds the person reviews, soonest due first.
@@ -83,6 +87,55 @@ func (r *Reviews) Inbox(ctx context.Context, reviewerOID string) ([]ReviewItem, 
 			} else {
 				r.log.WarnContext(ctx, "reviews: reading signInActivity failed", "guest", rv.GuestOID, "err", err)
 			}
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// Overview lists each reviewed guest's latest round for the admins (kept rounds are followed by
+// the next, scheduled one), soonest due first.
+func (r *Reviews) Overview(ctx context.Context, limit int) ([]ReviewItem, error) {
+	if !r.cfg.Policy.Enabled() {
+		return nil, nil
+	}
+	rows, err := r.cfg.Store.ListGuestReviews(ctx, store.GuestReviewFilter{States: []string{store.ReviewScheduled, store.ReviewOpen,
+		store.ReviewRemoving, store.ReviewRemoved, store.ReviewReported, store.ReviewFailed}, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(rows))
+	for i := range rows {
+		ids[i] = rows[i].ID
+	}
+	revs, err := r.cfg.Store.GuestReviewers(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string][]string{}
+	for _, p := range revs {
+		n := p.DisplayName
+		if n == "" {
+			n = p.Address
+		}
+		names[p.ReviewID] = append(names[p.ReviewID], n)
+	}
+	out := make([]ReviewItem, 0, len(rows))
+	for i := range rows {
+		rv := &rows[i]
+		inv, err := r.cfg.Store.GetInvitation(ctx, rv.InvitationID)
+		if err != nil {
+			return nil, err
+		}
+		it := ReviewItem{ID: rv.ID, InvitationID: rv.InvitationID, Round: rv.Round, State: rv.State, Partner: inv.DisplayName, Email: inv.Email,
+			GuestOID: rv.GuestOID, Inviter: inv.InviterName, Reviewers: names[rv.ID], DueAt: rv.DueAt, GraceUntil: rv.GraceUntil, InvitedAt: inv.CreatedAt,
+			AcceptedAt: inv.ExternalUserStateChangedAt, Action: rv.Action, Decision: rv.Decision, DecidedBy: rv.DecidedByName,
+			Reason: rv.Reason, Note: rv.ActionWhy}
+		if rv.ActionError != "" {
+			it.Note = rv.ActionError
+		}
+		if it.Partner == "" {
+			it.Partner = inv.Email
 		}
 		out = append(out, it)
 	}

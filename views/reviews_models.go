@@ -31,3 +31,26 @@ type ReviewInbox struct {
 	Degraded    string
 	Every       string
 }
+
+// GuestReviews is /admin/guests' section on sponsor reviews: each reviewed guest's latest round.
+type GuestReviews struct {
+	Rows []GuestReviewRow
+}
+
+// GuestReviewRow is one guest's latest review round.
+type GuestReviewRow struct {
+	InvitationID string
+	Partner      string
+	Email        string
+	Reviewers    string
+	Round        int
+	State        string // scheduled, open, removing, removed, reported, failed
+	StateLabel   string
+	Due          time.Time
+	AnswerBy     time.Time
+	Decision     string // "keep", "remove", "no answer", "" (none yet)
+	DecidedBy    string
+	Reason       string
+	Action       string // what was (or will be) done: report, disable, delete
+	Note         string // why the action is what it is, or the error
+}
