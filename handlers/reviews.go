@@ -165,6 +165,7 @@ func (s *Server) addReviews(ctx context.Context, m *views.Guests) error {
 	}
 	return nil
 }
+
 // reviewPolicyLines are the review settings for /admin/guests' policy table.
 func (s *Server) reviewPolicyLines() []views.PolicyLine {
 	if !s.reviewsOn() {

@@ -13,16 +13,16 @@ type ReviewItem struct {
 	ID           string // the round's id
 	InvitationID string
 	Round        int
-	State      string
-	Partner    string // display name, or the address
-	Email      string
-	GuestOID   string
-	Inviter    string
-	Reviewers  []string
-	DueAt      time.Time
-	GraceUntil time.Time
-	InvitedAt  time.Time
-	AcceptedAt *time.Time
+	State        string
+	Partner      string // display name, or the address
+	Email        string
+	GuestOID     string
+	Inviter      string
+	Reviewers    []string
+	DueAt        time.Time
+	GraceUntil   time.Time
+	InvitedAt    time.Time
+	AcceptedAt   *time.Time
 	// LastJoinOpen is the last time the partner opened the join link (nil: never, or no link).
 	LastJoinOpen *time.Time
 	// LastSignIn is signInActivity's last sign-in; SignInKnown is false when Portico cannot read it
