@@ -71,6 +71,18 @@ func newReviewFixture(t *testing.T, action string, withGraph bool) *reviewFixtur
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newReviewFixtureOn(t, db, action, withGraph)
+}
+
+// newReviews is one more instance of the review service on the fixture's database, clock and Graph.
+func (f *reviewFixture) newReviews(action string) *Reviews {
+	return NewReviews(ReviewsConfig{Store: NewReviewStore(f.db), Policy: ReviewPolicy{Every: 180 * day, Grace: 14 * day, WarnBefore: 7 * day, Action: action},
+		Clock: func() time.Time { return f.now }, NoticeOn: func(notify.Kind) bool { return true },
+		Graph: f.graph, Tokens: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "app"})})
+}
+
+func newReviewFixtureOn(t *testing.T, db *store.DB, action string, withGraph bool) *reviewFixture {
+	t.Helper()
 	f := &reviewFixture{db: db, now: reviewT0, graph: &fakeReviewGraph{}}
 	cfg := ReviewsConfig{Store: NewReviewStore(db), Policy: ReviewPolicy{Every: 180 * day, Grace: 14 * day, WarnBefore: 7 * day, Action: action},
 		Clock: func() time.Time { return f.now }, PublicURL: "https://portico.example", NoticeOn: func(notify.Kind) bool { return true }}
@@ -337,4 +349,85 @@ func countNotices(t *testing.T, db *store.DB, kind notify.Kind) int {
 		}
 	}
 	return n
+}
+
+// Several instances on each engine (PostgreSQL under READ COMMITTED): four services sweep and act
+// at once at every step; each guest is told once per event and disabled once, and a member or a
+// guest an admin exempted is never touched.
+func TestReviewsSeveralInstancesOnEachEngine(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newReviewFixtureOn(t, db, ReviewActionDisable, true)
+		f.graph.types = map[string]string{"guest-2": "Member"} // promoted to Member in the directory since
+		instances := []*Reviews{f.r, f.newReviews(ReviewActionDisable), f.newReviews(ReviewActionDisable), f.newReviews(ReviewActionDisable)}
+		all := func() {
+			var wg sync.WaitGroup
+			for _, r := range instances {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := r.Sweep(ctx); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		for _, at := range []time.Duration{0, 180 * day, 188 * day, 194 * day, 195 * day} {
+			f.now = reviewT0.Add(at)
+			all()
+		}
+		if n, _ := db.CountGuestReviews(ctx, store.GuestReviewFilter{}); n != 2 {
+			t.Fatalf("rounds = %d, want 2", n)
+		}
+		if len(f.graph.disabled) != 1 || f.graph.disabled[0] != "guest-1" {
+			t.Fatalf("disabled %v, want guest-1 once", f.graph.disabled)
+		}
+		if got := f.round(t, "inv-g2"); got.State != store.ReviewReported || !strings.Contains(got.ActionWhy, "Member") {
+			t.Fatalf("a Member in the directory: %+v", got)
+		}
+		if d, s := countNotices(t, db, notify.KindReviewDue), countNotices(t, db, notify.KindGuestActionSoon); d != 3 || s != 3 {
+			t.Fatalf("notices: review.due %d, guest.action_soon %d; want 3 and 3", d, s)
+		}
+		for action, want := range map[string]int{ActionReviewOpen: 2, ActionReviewNoAnswer: 2, ActionReviewDisable: 1, ActionReviewReport: 1} {
+			if ev, _ := db.ListAudit(ctx, store.AuditFilter{Action: action}); len(ev) != want {
+				t.Fatalf("%s events: %d, want %d", action, len(ev), want)
+			}
+		}
+		if la, _ := db.ListLifecycleActions(ctx, store.LifecycleFilter{}); len(la) != 2 {
+			t.Fatalf("lifecycle log: %+v", la)
+		}
+		if g, err := db.LifecycleGuest(ctx, "t", "guest-1"); err != nil || g.AccountState != store.GuestDisabled {
+			t.Fatalf("account state: %+v %v", g, err)
+		}
+	})
+}
+
+// A guest an admin exempted is never scheduled for review, and a round already open for them when
+// the exemption came ends reported.
+func TestReviewsExemptGuest(t *testing.T) {
+	ctx := context.Background()
+	f := newReviewFixture(t, ReviewActionDelete, true)
+	f.sweep(t)
+	f.now = reviewT0.Add(180 * day)
+	f.sweep(t)
+	if err := f.db.SetGuestFlags(ctx, "t", "guest-1", "inv-g1", true, false, "board member", "admin", f.now); err != nil {
+		t.Fatal(err)
+	}
+	f.now = reviewT0.Add(200 * day)
+	f.sweep(t)
+	f.now = reviewT0.Add(210 * day)
+	f.sweep(t)
+	if got := f.round(t, "inv-g1"); got.State != store.ReviewReported || !strings.Contains(got.ActionWhy, "exempt") {
+		t.Fatalf("exempt: %+v", got)
+	}
+	if len(f.graph.deleted) != 1 || f.graph.deleted[0] != "guest-2" {
+		t.Fatalf("deleted %v, want only guest-2", f.graph.deleted)
+	}
+	// No further round for the exempt guest.
+	f.now = reviewT0.Add(600 * day)
+	f.sweep(t)
+	if n, _ := f.db.CountGuestReviews(ctx, store.GuestReviewFilter{InvitationIDs: []string{"inv-g1"}}); n != 1 {
+		t.Fatalf("rounds of an exempt guest: %d", n)
+	}
 }
