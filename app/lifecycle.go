@@ -56,11 +56,11 @@ func (a *App) buildLifecycle(ts oauth2.TokenSource) error {
 // lifecycleDemoRoles are the application permissions the demo grants for the lifecycle: the
 // write permission its expiry action needs and signInActivity's.
 func lifecycleDemoRoles(cfg *config.Config) []string {
-	if !cfg.Lifecycle.Enabled() {
+	if !cfg.Lifecycle.Enabled() && cfg.ReviewEvery == 0 {
 		return nil
 	}
 	roles := []string{"AuditLog.Read.All"}
-	if cfg.Lifecycle.PendingExpiryAction != config.ExpiryReport {
+	if cfg.Lifecycle.PendingExpiryAction != config.ExpiryReport || (cfg.ReviewEvery > 0 && cfg.ReviewAction != config.ReviewReport) {
 		roles = append(roles, "User.ReadWrite.All")
 	}
 	return roles
