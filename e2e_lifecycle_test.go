@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"portico/devtenant"
 	"portico/invite"
 	"portico/store"
 )
@@ -101,6 +104,8 @@ func TestLifecycleDemoMovedClock(t *testing.T) {
 	must(t, csv.Status == http.StatusOK && strings.Contains(string(csv.Body), "taylor@fabrikam.example,") && strings.Contains(string(csv.Body), ",disabled,2,"),
 		"csv: %s", csv.Body)
 
+	inv := admin.get("/invitations/" + rec.ID)
+	must(t, inv.Doc.Find(`[data-testid="guest-lifecycle-link"]`).Length() == 1, "the invitation page links admins to the guest's lifecycle page")
 	admin.get("/admin/guests/" + rec.ID)
 	p = admin.post("/admin/guests/"+rec.ID+"/restore", nil)
 	must(t, p.Status == http.StatusSeeOther, "restore: %d %s", p.Status, p.Body)
@@ -109,4 +114,75 @@ func TestLifecycleDemoMovedClock(t *testing.T) {
 	waitAudit(t, db, invite.ActionLifecycleRestore, 1)
 	g := admin.get("/admin/guests/" + rec.ID)
 	must(t, strings.Contains(text(g, `[data-testid="guest-state"]`), "Exempt"), "state after restore: %s", text(g, "main"))
+}
+
+// The guests export neutralises spreadsheet formulas in every cell, and without a write permission
+// the page says the expiry only reports, and why.
+func TestLifecycleCSVFormulaSafeAndReportOnly(t *testing.T) {
+	h := start(t, nil, map[string]string{"PORTICO_GRAPH_MODE": "application", "PORTICO_LOG_LEVEL": "warn",
+		"PORTICO_PENDING_EXPIRY": "30d", "PORTICO_PENDING_EXPIRY_ACTION": "delete"})
+	emp := h.browser()
+	emp.signIn("employee@contoso.example")
+	p := emp.post("/invitations", inviteForm("formula@fabrikam.example", func(v url.Values) { v.Set("invitedUserDisplayName", "=HYPERLINK(\"http://x\")") }))
+	must(t, p.Status == http.StatusSeeOther, "invite: %d %s", p.Status, p.Body)
+	admin := h.browser()
+	admin.signIn("admin@contoso.example")
+	page := admin.get("/admin/guests")
+	must(t, page.Status == http.StatusOK && strings.Contains(text(page, `[data-testid="degraded"]`), "User.ReadWrite.All"),
+		"report-only reason: %s", text(page, "main"))
+	csv := admin.get("/admin/guests.csv")
+	must(t, csv.Status == http.StatusOK && strings.Contains(string(csv.Body), `'=HYPERLINK`) && !strings.Contains(string(csv.Body), `,=HYPERLINK`),
+		"csv: %s", csv.Body)
+	must(t, admin.get("/admin/guests?state=nonsense").Status == http.StatusBadRequest, "unknown state filter accepted")
+}
+
+// Two Portico instances on one PostgreSQL database, running the lifecycle at the same moment,
+// disable each expired guest once (devtenant sees one PATCH per guest) and audit it once.
+func TestLifecycleTwoInstancesPostgres(t *testing.T) {
+	dsn := freshPostgres(t)
+	tenant := tenantWith(t, func(o *devtenant.Options) {
+		o.AppRoles = append(devtenant.DefaultAppRoles(), "User.ReadWrite.All")
+	})
+	env := map[string]string{"PORTICO_DATABASE_URL": dsn, "PORTICO_GRAPH_MODE": "application", "PORTICO_LOG_LEVEL": "warn",
+		"PORTICO_PENDING_EXPIRY": "30d", "PORTICO_PENDING_EXPIRY_ACTION": "disable"}
+	a := launch(t, tenant, env)
+	a.await(t)
+	b := launch(t, tenant, env)
+	b.await(t)
+	emp := a.browser()
+	emp.signIn("employee@contoso.example")
+	addrs := []string{"one@fabrikam.example", "two@fabrikam.example", "three@fabrikam.example"}
+	for _, addr := range addrs {
+		p := emp.post("/invitations", inviteForm(addr))
+		must(t, p.Status == http.StatusSeeOther, "invite %s: %d", addr, p.Status)
+	}
+	// The invitations were sent 31 days ago, as far as Portico's records go.
+	if _, err := a.App.Store.SQL().Exec(`UPDATE invitations SET created_at = created_at - interval '31 days'`); err != nil {
+		t.Fatal(err)
+	}
+	tenant.ResetRequests()
+	var wg sync.WaitGroup
+	for _, in := range []*instance{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := in.App.Lifecycle.Run(context.Background(), invite.JobMeta("t"), false); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	patches := 0
+	for _, r := range tenant.Requests() {
+		if r.Method == http.MethodPatch {
+			patches++
+		}
+	}
+	must(t, patches == len(addrs), "%d PATCH requests for %d guests across two instances, want one each", patches, len(addrs))
+	evs := waitAudit(t, a.App.Store, invite.ActionLifecycleDisable, len(addrs))
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		must(t, !seen[ev.Target], "%s disabled twice in the audit trail", ev.Target)
+		seen[ev.Target] = true
+	}
 }

@@ -331,6 +331,12 @@ func (a *App) WriteBanner(w io.Writer) {
 	for _, f := range a.Tenant.Faults() {
 		fmt.Fprintf(w, "devtenant fault: %s\n", f.Spec)
 	}
+	if off := a.Tenant.ClockOffset(); off > 0 {
+		fmt.Fprintf(w, "The demo's clocks (Portico's and devtenant's) run %s ahead: it is %s for them.\n", off, a.clock()().UTC().Format(time.RFC3339))
+	}
+	if a.Lifecycle != nil {
+		fmt.Fprintln(w, "Guest lifecycle: move the demo's clocks with PUT /_devtenant/clock (e.g. body +8d) and press Run now on /admin/guests.")
+	}
 	if n, per := a.Tenant.WriteQuota(); a.Config.DemoWriteQuotaSet {
 		if n > 0 {
 			fmt.Fprintf(w, "devtenant Graph write quota: %d per %s.\n", n, per)
@@ -338,7 +344,7 @@ func (a *App) WriteBanner(w io.Writer) {
 			fmt.Fprintln(w, "devtenant Graph write quota: off.")
 		}
 	}
-	fmt.Fprintf(w, "devtenant control endpoint (loopback only): %s/_devtenant/faults, /_devtenant/write-quota with Authorization: Bearer %s\n",
+	fmt.Fprintf(w, "devtenant control endpoint (loopback only): %s/_devtenant/faults, /_devtenant/write-quota, /_devtenant/clock with Authorization: Bearer %s\n",
 		a.Tenant.URL(), a.DemoControlToken)
 	fmt.Fprintln(w, "Demo accounts (no password; pick one on the home page):")
 	for _, acc := range a.Tenant.Accounts() {

@@ -161,7 +161,7 @@ type controlClock struct {
 	Now    string `json:"now"`    // the directory clock now (RFC 3339)
 }
 
-// ParseClockOffset reads a clock setting: "720h" sets the offset, "+24h" moves it forward, "0"
+// ParseClockOffset reads a clock setting: "720h" or "30d" sets the offset, "+24h" moves it forward, "0"
 // or "off" resets it. Negative offsets are refused: the directory clock never runs backwards.
 func ParseClockOffset(s string, current time.Duration) (time.Duration, error) {
 	s = strings.TrimSpace(s)
@@ -173,9 +173,16 @@ func ParseClockOffset(s string, current time.Duration) (time.Duration, error) {
 		return 0, nil
 	}
 	add := strings.HasPrefix(s, "+")
-	d, err := time.ParseDuration(strings.TrimPrefix(s, "+"))
+	v := strings.TrimPrefix(s, "+")
+	d, err := time.ParseDuration(v)
+	if days, ok := strings.CutSuffix(v, "d"); ok && err != nil {
+		var n int
+		if _, serr := fmt.Sscanf(days, "%d", &n); serr == nil && fmt.Sprint(n) == days {
+			d, err = time.Duration(n)*24*time.Hour, nil
+		}
+	}
 	if err != nil {
-		return 0, fmt.Errorf("devtenant: clock: %q is not a duration (e.g. 720h, +24h, off)", s)
+		return 0, fmt.Errorf("devtenant: clock: %q is not a duration (e.g. 720h, 30d, +24h, off)", s)
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("devtenant: clock: %q is negative; the directory clock only moves forward", s)

@@ -193,7 +193,13 @@ func TestControlClock(t *testing.T) {
 	if st, _ := do("PUT", "+24h"); st != 200 || tn.ClockOffset() != 744*time.Hour {
 		t.Fatalf("PUT +24h: %d, offset %s", st, tn.ClockOffset())
 	}
-	if st, b := do("PUT", "-1h"); st != 400 || !strings.Contains(b, "negative") || tn.ClockOffset() != 744*time.Hour {
+	if st, _ := do("PUT", "+1d"); st != 200 || tn.ClockOffset() != 768*time.Hour {
+		t.Fatalf("PUT +1d: %d, offset %s", st, tn.ClockOffset())
+	}
+	if st, _ := do("PUT", "-1d"); st != 400 || tn.ClockOffset() != 768*time.Hour {
+		t.Fatalf("PUT -1d: %d, offset %s", st, tn.ClockOffset())
+	}
+	if st, b := do("PUT", "-1h"); st != 400 || !strings.Contains(b, "negative") || tn.ClockOffset() != 768*time.Hour {
 		t.Errorf("PUT -1h: %d %s", st, b)
 	}
 	if st, b := do("PUT", "soon"); st != 400 || !strings.Contains(b, "not a duration") {

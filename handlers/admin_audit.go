@@ -39,6 +39,15 @@ var auditActions = []views.Option{
 	{Value: "signin", Label: "Signed in"},
 	{Value: "signout", Label: "Signed out"},
 	{Value: "job.cancel", Label: "Background job cancelled"}, // app.ActionJobCancel
+	{Value: invite.ActionLifecycleRemind, Label: "Guest reminded (lifecycle)"},
+	{Value: invite.ActionLifecycleWarn, Label: "Inviter warned before expiry"},
+	{Value: invite.ActionLifecycleReport, Label: "Expired guest reported"},
+	{Value: invite.ActionLifecycleDisable, Label: "Guest disabled (lifecycle)"},
+	{Value: invite.ActionLifecycleDelete, Label: "Guest deleted (lifecycle)"},
+	{Value: invite.ActionLifecycleRestore, Label: "Guest restored"},
+	{Value: invite.ActionLifecycleExempt, Label: "Guest exempted from the lifecycle"},
+	{Value: invite.ActionLifecycleReset, Label: "Redemption reset"},
+	{Value: "lifecycle.run", Label: "Lifecycle run requested"}, // app.ActionLifecycleRun
 }
 
 // auditOutcomes are the outcomes Portico records, with their labels.

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 // the job queue). Every method that changes something checks that admin is an administrator.
 type GuestLifecycle interface {
 	Guests(ctx context.Context) ([]invite.GuestLife, error)
+	Guest(ctx context.Context, invitationID string) (*invite.GuestLife, error)
 	Activities(ctx context.Context, gs []invite.GuestLife) map[string]invite.Activity
 	Sponsors(ctx context.Context, invitationID string) string
 	Policy() invite.LifecyclePolicy
@@ -40,6 +42,7 @@ var guestStateLabels = map[string]string{
 	invite.GuestDisabled: "Disabled",
 	invite.GuestDeleted:  "Deleted",
 	invite.GuestExempt:   "Exempt",
+	invite.GuestAccepted: "Accepted",
 }
 
 var guestStates = []string{invite.GuestPending, invite.GuestReminded, invite.GuestExpiring, invite.GuestExpired,
@@ -121,7 +124,8 @@ func (s *Server) guestRow(ctx context.Context, g invite.GuestLife, a invite.Acti
 		AcceptedAt: a.AcceptedAt, LastJoinOpen: a.LastJoinOpen, LastSignIn: a.LastSignIn,
 		Exempt:     g.State == invite.GuestExempt || g.Flags != nil && g.Flags.Exempt,
 		CanRestore: g.State == invite.GuestDisabled || g.State == invite.GuestDeleted,
-		CanAct:     g.State != invite.GuestDisabled && g.State != invite.GuestDeleted && s.Lifecycle.Policy().PendingExpiry > 0}
+		CanAct: g.State != invite.GuestDisabled && g.State != invite.GuestDeleted && g.State != invite.GuestAccepted &&
+			s.Lifecycle.Policy().PendingExpiry > 0}
 	if r.Sponsors == "" {
 		r.Sponsors = "none recorded"
 	}
@@ -264,18 +268,11 @@ func (s *Server) guestPage(c echo.Context) error {
 		return s.lifecycleOff(c)
 	}
 	ctx := c.Request().Context()
-	all, err := s.Lifecycle.Guests(ctx)
-	if err != nil {
+	g, err := s.Lifecycle.Guest(ctx, c.Param("id"))
+	if errors.Is(err, invite.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, "There is no such guest among those Portico invited.")
+	} else if err != nil {
 		return err
-	}
-	var g *invite.GuestLife
-	for i := range all {
-		if all[i].Invitation.ID == c.Param("id") {
-			g = &all[i]
-		}
-	}
-	if g == nil {
-		return echo.NewHTTPError(http.StatusNotFound, "There is no such guest among those Portico invited and that have not accepted.")
 	}
 	p, err := s.flashPage(c, "Guest")
 	if err != nil {

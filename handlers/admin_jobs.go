@@ -51,8 +51,9 @@ const jobsPageSize = 50
 
 // jobKinds are the labels of the job kinds Portico runs.
 var jobKinds = map[string]string{
-	"state_sync":    "Partner state sync",
-	"state_refresh": "Partner state refresh (landing)",
+	"state_sync":      "Partner state sync",
+	"state_refresh":   "Partner state refresh (landing)",
+	"guest_lifecycle": "Guest lifecycle (reminders, expiry)",
 }
 
 // jobsPage lists the background jobs, newest first, a keyset page at a time.

@@ -108,6 +108,7 @@ func (s *Server) invitationVM(inv invite.Inviter, rec *invite.Invitation) views.
 		StateChanged: rec.ExternalUserStateChangedAt, StateChecked: rec.StateCheckedAt,
 	}
 	vm.State, vm.StateLabel = rec.State().Kind(), rec.State().Label()
+	vm.GuestPage = s.Lifecycle != nil && rec.Outcome == invite.OutcomeCreated && rec.GraphUserID != "" && inv.SeesAll()
 	if rec.StateCheckedAt != nil && s.Clock().Sub(*rec.StateCheckedAt) > s.stateRefresh() {
 		vm.StateStale = true
 	}

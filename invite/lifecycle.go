@@ -243,7 +243,7 @@ func (l *Lifecycle) ExpiryEffect() (effect, why string) {
 		return EffectReport, ""
 	}
 	if l.ts == nil {
-		return EffectReport, "Portico has no application credentials, so it cannot " + want + " guests: expired guests are reported only."
+		return EffectReport, "Portico has no background identity (application credentials, with PORTICO_BACKGROUND=on in delegated mode), so it cannot " + want + " guests: expired guests are reported only."
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -310,6 +310,7 @@ const (
 	GuestDisabled = "disabled"
 	GuestDeleted  = "deleted"
 	GuestExempt   = "exempt"
+	GuestAccepted = "accepted" // only on a guest's own page (the lifecycle's pending rules no longer apply)
 )
 
 // GuestLife is one guest as the lifecycle sees it.
@@ -533,6 +534,14 @@ func (l *Lifecycle) runChunk(ctx context.Context, meta Meta, dryRun bool, due []
 			}
 			res.Skipped++
 			continue
+		case st == nil && l.ts == nil && p.Effect == EffectReport:
+			// Without a background identity Graph cannot be read: a report changes nothing in the
+			// directory, so it is recorded from Portico's own records alone.
+			res.Planned = append(res.Planned, p)
+			if !dryRun && l.report(ctx, meta, p) {
+				res.Reported++
+			}
+			continue
 		case st == nil:
 			if gerr != nil {
 				l.log.WarnContext(ctx, "lifecycle: guest not read; retried next run", "guest", p.GuestID, "err", gerr)
@@ -676,11 +685,21 @@ func (l *Lifecycle) remind(ctx context.Context, meta Meta, p Planned) bool {
 	n := notify.Notice{Kind: notify.KindInvitationReminded, EventKey: notify.EventKey(notify.KindInvitationReminded, fmt.Sprintf("%s:%d", orig.ID, p.Step)),
 		To: []notify.Recipient{{Address: inviterAddress(&orig), Name: orig.InviterName}}, Link: l.s.invitationLink(orig.ID),
 		Data: map[string]string{notify.DataPartner: partner, notify.DataPartnerEmail: orig.Email,
-			notify.DataReason: fmt.Sprintf("Reminder %d of %d.", p.Step, len(l.policy.RemindAfter))}}
+			notify.DataReason: remindReason(orig.SendEmail, p.Step, len(l.policy.RemindAfter))}}
 	if _, err := l.s.Notify(ctx, l.s.store, n); err != nil {
 		l.log.WarnContext(ctx, "lifecycle: reminder notice not written", "invitation", orig.ID, "err", err)
 	}
 	return true
+}
+
+// remindReason is the notice's line about the reminder. Without Microsoft's email the partner
+// gets nothing by themselves: the inviter shares the new join link (from the invitation's page; a
+// notice never carries a join link or redemption URL).
+func remindReason(emailed bool, n, of int) string {
+	if emailed {
+		return fmt.Sprintf("Reminder %d of %d.", n, of)
+	}
+	return fmt.Sprintf("Reminder %d of %d: the invitation was renewed with a new join link; open the invitation in Portico and share the new link with them (the old one no longer works).", n, of)
 }
 
 // warn tells the inviter that the guest will be disabled or deleted.

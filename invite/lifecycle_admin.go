@@ -60,6 +60,30 @@ func (l *Lifecycle) adminPlanned(rec *Invitation, action, effect, policy string)
 	return Planned{Invitation: *rec, GuestID: rec.GraphUserID, Action: action, Effect: effect, Policy: policy}
 }
 
+// Guest is one guest Portico invited, pending or accepted (for reset redemption), by its
+// invitation record; ErrNotFound for records Portico did not send or of another tenant.
+func (l *Lifecycle) Guest(ctx context.Context, invitationID string) (*GuestLife, error) {
+	rec, err := l.record(ctx, invitationID)
+	if err != nil {
+		return nil, err
+	}
+	flags, err := l.st.LifecycleGuest(ctx, l.tenant, rec.GraphUserID)
+	if errors.Is(err, store.ErrNotFound) {
+		flags = nil
+	} else if err != nil {
+		return nil, err
+	}
+	logs, err := l.logs(ctx, []Invitation{*rec})
+	if err != nil {
+		return nil, err
+	}
+	gl := l.plan(*rec, flags, logs[rec.ID], l.s.now())
+	if rec.accepted() && gl.State != GuestDisabled && gl.State != GuestDeleted && gl.State != GuestExempt {
+		gl.State, gl.Next, gl.Due = GuestAccepted, nil, nil
+	}
+	return &gl, nil
+}
+
 // SetExempt exempts a guest from every lifecycle rule (or lifts the exemption); admins only.
 func (l *Lifecycle) SetExempt(ctx context.Context, admin Inviter, meta Meta, invitationID string, exempt bool, note string) error {
 	if err := l.adminOnly(admin); err != nil {
@@ -142,7 +166,7 @@ func (l *Lifecycle) Restore(ctx context.Context, admin Inviter, meta Meta, invit
 		return err
 	}
 	if l.ts == nil {
-		return &LifecycleError{Reason: "Portico has no application credentials"}
+		return &LifecycleError{Reason: "Portico has no background identity (application credentials, with PORTICO_BACKGROUND=on in delegated mode)"}
 	}
 	g, err := l.st.LifecycleGuest(ctx, l.tenant, rec.GraphUserID)
 	if errors.Is(err, store.ErrNotFound) || err == nil && g.AccountState != store.GuestDisabled && g.AccountState != store.GuestDeleted {

@@ -3,6 +3,7 @@ package invite
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -379,6 +380,108 @@ func TestLifecycleTwoInstancesOneAction(t *testing.T) {
 			if n != 1 {
 				t.Errorf("guest %s disabled %d times", id, n)
 			}
+		}
+	})
+}
+
+// Admin actions: a dry run changes nothing; exempt stops the rules; act now deletes at once;
+// restore brings a deleted guest back; reset redemption needs User.ReadWrite.All; employees get
+// ErrNotFound for all of them.
+func TestLifecycleAdminActions(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newLifeFixture(t, db, LifecyclePolicy{RemindAfter: []time.Duration{7 * day}, PendingExpiry: 30 * day, ExpiryAction: EffectDelete},
+			[]string{"User.Invite.All", "User.Read.All", "User.ReadWrite.All"})
+		a := f.invite(t, "a@fabrikam.example")
+		b := f.invite(t, "b@fabrikam.example")
+		f.clock.Add(8 * day)
+		dry, err := f.life.Run(ctx, Meta{}, true)
+		if err != nil || len(dry.Planned) != 2 || dry.Reminded != 0 || f.dir.posts() != 2 {
+			t.Fatalf("dry run %+v %v, %d posts", dry, err, f.dir.posts())
+		}
+		if acts, _ := db.ListLifecycleActions(ctx, store.LifecycleFilter{TenantID: "t1"}); len(acts) != 0 {
+			t.Fatalf("the dry run claimed %d actions", len(acts))
+		}
+		for _, fn := range []func() error{
+			func() error { return f.life.SetExempt(ctx, employee, Meta{}, a.ID, true, "") },
+			func() error { _, err := f.life.ActNow(ctx, employee, Meta{}, a.ID); return err },
+			func() error { _, err := f.life.ResetRedemption(ctx, employee, Meta{}, a.ID, ""); return err },
+		} {
+			if err := fn(); err != ErrNotFound {
+				t.Errorf("employee: %v, want ErrNotFound", err)
+			}
+		}
+		if err := f.life.SetExempt(ctx, lifeAdmin, Meta{}, a.ID, true, "works with us"); err != nil {
+			t.Fatal(err)
+		}
+		if r := f.run(t); r.Reminded != 1 {
+			t.Fatalf("run with a exempt: %+v; want b reminded only", r)
+		}
+		if effect, err := f.life.ActNow(ctx, lifeAdmin, Meta{}, b.ID); err != nil || effect != EffectDelete || f.lg.count(f.lg.deleted) != 1 {
+			t.Fatalf("act now = %q, %v; %d deletes", effect, err, f.lg.count(f.lg.deleted))
+		}
+		if _, err := f.life.ActNow(ctx, lifeAdmin, Meta{}, b.ID); err == nil {
+			t.Error("acting twice on a deleted guest succeeded")
+		}
+		gs, _ := f.life.Guests(ctx)
+		states := map[string]string{}
+		for _, g := range gs {
+			states[g.Invitation.ID] = g.State
+		}
+		if states[a.ID] != GuestExempt || states[b.ID] != GuestDeleted {
+			t.Fatalf("states %v", states)
+		}
+		if c := Count(gs); c.Exempt != 1 || c.Deleted != 1 {
+			t.Errorf("counts %+v", c)
+		}
+		if err := f.life.Restore(ctx, lifeAdmin, Meta{}, b.ID); err != nil || f.lg.restored[b.GraphUserID] != 1 {
+			t.Fatalf("restore: %v, %v", err, f.lg.restored)
+		}
+		if err := f.life.Restore(ctx, lifeAdmin, Meta{}, a.ID); !errors.Is(err, ErrLifecycleNotPossible) {
+			t.Errorf("restore of a guest Portico never changed: %v", err)
+		}
+		if _, err := f.life.ResetRedemption(ctx, lifeAdmin, Meta{}, a.ID, "new@fabrikam.example"); err != nil {
+			t.Fatal(err)
+		}
+		if evs := f.audits(t, ActionLifecycleReset); len(evs) != 1 || evs[0].GraphRequestID != "rid-reset" {
+			t.Errorf("reset audit %+v", evs)
+		}
+		// An accepted guest has a page too (reset redemption), without the pending rules.
+		c := f.invite(t, "c@fabrikam.example")
+		now := f.clock.Now()
+		if err := NewStoreAdapter(db).UpdateInvitationState(ctx, c.ID, stateAccepted, &now, now); err != nil {
+			t.Fatal(err)
+		}
+		if g, err := f.life.Guest(ctx, c.ID); err != nil || g.State != GuestAccepted || g.Next != nil {
+			t.Fatalf("accepted guest %+v %v", g, err)
+		}
+		if _, err := f.life.Guest(ctx, "nope"); err != ErrNotFound {
+			t.Errorf("unknown guest: %v", err)
+		}
+		f.life.SetGranted([]string{"User.Invite.All"})
+		if _, err := f.life.ResetRedemption(ctx, lifeAdmin, Meta{}, a.ID, ""); !errors.Is(err, ErrLifecycleNotPossible) {
+			t.Errorf("reset without User.ReadWrite.All: %v", err)
+		}
+	})
+}
+
+// Without a background identity the expiry is reported from Portico's records alone (no Graph
+// call), and the reason names what is missing.
+func TestLifecycleWithoutIdentityReports(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db *store.DB) {
+		f := newLifeFixture(t, db, LifecyclePolicy{PendingExpiry: 30 * day, ExpiryAction: EffectDisable}, nil)
+		l, err := f.svc.NewLifecycle(LifecycleConfig{Policy: f.life.policy, Graph: f.lg, TenantID: "t1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.invite(t, "pat@fabrikam.example")
+		if effect, why := l.ExpiryEffect(); effect != EffectReport || !strings.Contains(why, "PORTICO_BACKGROUND") {
+			t.Fatalf("%q %q", effect, why)
+		}
+		f.clock.Add(31 * day)
+		r, err := l.Run(context.Background(), Meta{}, false)
+		if err != nil || r.Reported != 1 || f.lg.reads != 0 || f.lg.batches != 0 {
+			t.Fatalf("run %+v %v; %d reads, %d writes", r, err, f.lg.reads, f.lg.batches)
 		}
 	})
 }

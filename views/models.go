@@ -127,6 +127,7 @@ type ResendOffer struct{ InvitationID, Text string }
 // Invitation is one invitation as the pages show it.
 type Invitation struct {
 	Sending                                                                                       bool // the send is still in flight: the page says so and reloads itself
+	GuestPage                                                                                     bool // the guest lifecycle is on and the guest was created: admins get a link to /admin/guests/{id}
 	ID, Email, DisplayName, InviterName, InviterUPN, UserType, Message, CC, Language, RedirectURL string
 	SendEmail                                                                                     bool
 	Created                                                                                       time.Time
