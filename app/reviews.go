@@ -92,15 +92,13 @@ func (r reviewGraph) UserType(ctx context.Context, ts oauth2.TokenSource, id str
 	return st.UserType, true, nil
 }
 
-func (r reviewGraph) LastSignIn(ctx context.Context, ts oauth2.TokenSource, id string) (*time.Time, error) {
-	found, _, err := r.g.GuestStatuses(ctx, ts, []string{id}, true)
-	if err != nil {
-		return nil, err
+func (r reviewGraph) LastSignIns(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*time.Time, error) {
+	found, _, err := r.g.GuestStatuses(ctx, ts, ids, true)
+	out := make(map[string]*time.Time, len(found))
+	for id, st := range found {
+		out[id] = st.SignInActivity.Last()
 	}
-	if st, ok := found[id]; ok {
-		return st.SignInActivity.Last(), nil
-	}
-	return nil, nil
+	return out, err
 }
 
 // graphSponsors adapts Graph's GET /users/{id}/sponsors to invite.GuestSponsors.

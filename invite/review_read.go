@@ -81,14 +81,23 @@ func (r *Reviews) Inbox(ctx context.Context, reviewerOID string) ([]ReviewItem, 
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
-		if r.cfg.SignIns != nil && r.cfg.Tokens != nil {
-			if t, err := r.cfg.SignIns.LastSignIn(ctx, r.cfg.Tokens, rv.GuestOID); err == nil {
-				it.LastSignIn, it.SignInKnown = t, true
-			} else {
-				r.log.WarnContext(ctx, "reviews: reading signInActivity failed", "guest", rv.GuestOID, "err", err)
+		out = append(out, it)
+	}
+	if r.cfg.SignIns != nil && r.cfg.Tokens != nil && len(out) > 0 {
+		guests := make([]string, len(out))
+		for i := range out {
+			guests[i] = out[i].GuestOID
+		}
+		last, err := r.cfg.SignIns.LastSignIns(ctx, r.cfg.Tokens, guests)
+		if err != nil {
+			// The list shows Portico's own records; the sign-ins it could read are still shown.
+			r.log.WarnContext(ctx, "reviews: reading signInActivity failed", "err", err)
+		}
+		for i := range out {
+			if t, ok := last[out[i].GuestOID]; ok {
+				out[i].LastSignIn, out[i].SignInKnown = t, true
 			}
 		}
-		out = append(out, it)
 	}
 	return out, nil
 }

@@ -431,3 +431,49 @@ func TestReviewsExemptGuest(t *testing.T) {
 		t.Fatalf("rounds of an exempt guest: %d", n)
 	}
 }
+
+type fakeSignIns struct {
+	calls int
+	last  map[string]*time.Time
+}
+
+func (f *fakeSignIns) LastSignIns(_ context.Context, _ oauth2.TokenSource, ids []string) (map[string]*time.Time, error) {
+	f.calls++
+	out := map[string]*time.Time{}
+	for _, id := range ids {
+		if t, ok := f.last[id]; ok {
+			out[id] = t
+		}
+	}
+	return out, nil
+}
+
+// The reviewers' list shows signInActivity when it can be read, for all guests in one call, and
+// says "unknown" for a guest Graph did not answer for.
+func TestReviewsInboxSignIns(t *testing.T) {
+	ctx := context.Background()
+	f := newReviewFixture(t, ReviewActionReport, true)
+	seen := reviewT0.Add(170 * day)
+	si := &fakeSignIns{last: map[string]*time.Time{"guest-1": &seen}}
+	f.r.cfg.SignIns = si
+	f.sweep(t)
+	f.now = reviewT0.Add(180 * day)
+	f.sweep(t)
+	items, err := f.r.Inbox(ctx, "erin")
+	if err != nil || len(items) != 2 {
+		t.Fatalf("inbox: %+v %v", items, err)
+	}
+	by := map[string]ReviewItem{}
+	for _, it := range items {
+		by[it.GuestOID] = it
+	}
+	if g := by["guest-1"]; !g.SignInKnown || g.LastSignIn == nil || !g.LastSignIn.Equal(seen) || g.AcceptedAt == nil {
+		t.Fatalf("guest-1: %+v", g)
+	}
+	if g := by["guest-2"]; g.SignInKnown {
+		t.Fatalf("guest-2 has no answer from Graph: %+v", g)
+	}
+	if si.calls != 1 {
+		t.Fatalf("signInActivity read in %d calls, want 1", si.calls)
+	}
+}
