@@ -1,15 +1,12 @@
 package app
 
 import (
-	"context"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
 
 	"portico/config"
-	"portico/graph"
 	"portico/handlers"
 	"portico/invite"
 	"portico/jobs"
@@ -60,59 +57,13 @@ func (a *App) buildReviews(background oauth2.TokenSource) *invite.Reviews {
 	rc := invite.ReviewsConfig{Store: invite.NewReviewStore(a.Store), Policy: pol, Clock: a.clock(), Log: a.Logger,
 		PublicURL: cfg.PublicURL.String(), NoticeOn: a.Invites.NoticeOn, NoticesQueued: a.Invites.NoticesQueued}
 	if background != nil && a.Graph != nil {
-		rc.Graph, rc.Tokens = reviewGraph{a.Graph}, background
-		rc.Sponsors = graphSponsors{a.Graph}
+		rg := invite.NewReviewGraph(a.Graph)
+		rc.Graph, rc.Tokens, rc.Sponsors = rg, background, rg
 		if hasAny(a.appRoles, permSignIns) {
-			rc.SignIns = reviewGraph{a.Graph}
+			rc.SignIns = rg
 		}
 	}
 	return invite.NewReviews(rc)
-}
-
-// reviewGraph adapts the Graph client to invite.ReviewGraph and invite.SignIns.
-type reviewGraph struct{ g *graph.Client }
-
-func (r reviewGraph) DisableUser(ctx context.Context, ts oauth2.TokenSource, id string) (string, error) {
-	return r.g.DisableUser(ctx, ts, id)
-}
-
-func (r reviewGraph) DeleteUser(ctx context.Context, ts oauth2.TokenSource, id string) (string, error) {
-	return r.g.DeleteUser(ctx, ts, id)
-}
-
-func (r reviewGraph) UserType(ctx context.Context, ts oauth2.TokenSource, id string) (string, bool, error) {
-	found, _, err := r.g.GuestStatuses(ctx, ts, []string{id}, false)
-	if err != nil {
-		return "", false, err
-	}
-	st, ok := found[id]
-	if !ok {
-		return "", false, nil
-	}
-	return st.UserType, true, nil
-}
-
-func (r reviewGraph) LastSignIns(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*time.Time, error) {
-	found, _, err := r.g.GuestStatuses(ctx, ts, ids, true)
-	out := make(map[string]*time.Time, len(found))
-	for id, st := range found {
-		out[id] = st.SignInActivity.Last()
-	}
-	return out, err
-}
-
-// graphSponsors adapts Graph's GET /users/{id}/sponsors to invite.GuestSponsors.
-type graphSponsors struct{ g *graph.Client }
-
-func (s graphSponsors) GuestSponsors(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string][]invite.Person, error) {
-	m, err := s.g.Sponsors(ctx, ts, ids)
-	out := make(map[string][]invite.Person, len(m))
-	for id, us := range m {
-		for _, u := range us {
-			out[id] = append(out[id], invite.Person{ObjectID: u.ID, UPN: u.UserPrincipalName, Name: u.DisplayName, Email: u.Mail})
-		}
-	}
-	return out, err
 }
 
 // handlerReviews is the handlers' view of reviews (a nil interface when off).

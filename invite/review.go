@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -105,13 +106,20 @@ type ReviewStore interface {
 	noticeQueue
 }
 
-// ReviewGraph is the Graph writes of the review actions, with Portico's application identity.
-// Each returns Graph's request id.
+// ReviewGraph is the Graph calls of the review actions, with Portico's application identity.
 type ReviewGraph interface {
-	DisableUser(ctx context.Context, ts oauth2.TokenSource, userID string) (string, error)
-	DeleteUser(ctx context.Context, ts oauth2.TokenSource, userID string) (string, error)
-	// UserType reads the user's userType as the directory has it now (found false: no such user).
-	UserType(ctx context.Context, ts oauth2.TokenSource, userID string) (userType string, found bool, err error)
+	// UserTypes reads the users' userType as the directory has it now ($batch): gone are those
+	// Graph answered 404 for; users whose read failed are in neither, with the errors joined.
+	UserTypes(ctx context.Context, ts oauth2.TokenSource, userIDs []string) (types map[string]string, gone []string, err error)
+	// DisableUsers sets accountEnabled false, DeleteUsers deletes ($batch); one result per user.
+	DisableUsers(ctx context.Context, ts oauth2.TokenSource, userIDs []string) map[string]ReviewWrite
+	DeleteUsers(ctx context.Context, ts oauth2.TokenSource, userIDs []string) map[string]ReviewWrite
+}
+
+// ReviewWrite is Graph's answer to one write of a batch.
+type ReviewWrite struct {
+	RequestID string
+	Err       error
 }
 
 // GuestSponsors reads guests' sponsors as Graph has them (GET /users/{id}/sponsors).
@@ -224,11 +232,18 @@ func (r *Reviews) Sweep(ctx context.Context) (SweepResult, error) {
 		return res, err
 	}
 	var errs []error
+	var toAct, opening []string
+	for i := range due {
+		if due[i].State == store.ReviewScheduled {
+			opening = append(opening, due[i].GuestOID)
+		}
+	}
+	sponsors := r.graphSponsors(ctx, opening)
 	for i := range due {
 		rv := &due[i]
 		switch {
 		case rv.State == store.ReviewScheduled:
-			if ok, err := r.open(ctx, rv); err != nil {
+			if ok, err := r.open(ctx, rv, sponsors[rv.GuestOID]); err != nil {
 				errs = append(errs, err)
 			} else if ok {
 				res.Opened++
@@ -249,11 +264,7 @@ func (r *Reviews) Sweep(ctx context.Context) (SweepResult, error) {
 			}
 			if ok {
 				res.NoAnswer++
-				if err := r.Act(ctx, rv.ID); err != nil {
-					errs = append(errs, err)
-				} else {
-					res.Acted++
-				}
+				toAct = append(toAct, rv.ID)
 			}
 		case rv.State == store.ReviewOpen:
 			if ok, err := r.warn(ctx, rv, false); err != nil {
@@ -262,12 +273,14 @@ func (r *Reviews) Sweep(ctx context.Context) (SweepResult, error) {
 				res.Warned++
 			}
 		case rv.State == store.ReviewRemoving:
-			if err := r.Act(ctx, rv.ID); err != nil {
-				errs = append(errs, err)
-			} else {
-				res.Acted++
-			}
+			toAct = append(toAct, rv.ID)
 		}
+	}
+	// The actions together: Graph's reads and writes travel in $batch.
+	acted, err := r.actMany(ctx, toAct)
+	res.Acted += acted
+	if err != nil {
+		errs = append(errs, err)
 	}
 	return res, errors.Join(errs...)
 }
@@ -287,24 +300,32 @@ func (r *Reviews) reviewersOf(ctx context.Context, inv *store.Invitation) ([]sto
 	return out, nil
 }
 
-// open makes a scheduled round due: it adds the guest's sponsors as Graph has them (when it can
-// read them), tells the reviewers (review.due) and audits, in one transaction.
-func (r *Reviews) open(ctx context.Context, rv *store.GuestReview) (bool, error) {
-	var extra []store.GuestReviewer
-	if r.cfg.Sponsors != nil && r.cfg.Tokens != nil {
-		m, err := r.cfg.Sponsors.GuestSponsors(ctx, r.cfg.Tokens, []string{rv.GuestOID})
-		if err != nil {
-			// The round opens with the sponsors Portico recorded; Graph's are added next round.
-			r.log.WarnContext(ctx, "reviews: reading the guest's sponsors from Graph failed", "review", rv.ID, "err", err)
-		}
-		for _, p := range m[rv.GuestOID] {
+// graphSponsors reads the guests' sponsors as Graph has them (one call, $batch), as reviewers; a
+// failure is logged and the rounds open with the sponsors Portico recorded.
+func (r *Reviews) graphSponsors(ctx context.Context, guests []string) map[string][]store.GuestReviewer {
+	out := map[string][]store.GuestReviewer{}
+	if r.cfg.Sponsors == nil || r.cfg.Tokens == nil || len(guests) == 0 {
+		return out
+	}
+	m, err := r.cfg.Sponsors.GuestSponsors(ctx, r.cfg.Tokens, guests)
+	if err != nil {
+		r.log.WarnContext(ctx, "reviews: reading guests' sponsors from Graph failed; the rounds open with the sponsors Portico recorded", "err", err)
+	}
+	for id, ps := range m {
+		for _, p := range ps {
 			addr := p.Email
 			if addr == "" {
 				addr = p.UPN
 			}
-			extra = append(extra, store.GuestReviewer{ReviewerOID: p.ObjectID, DisplayName: p.Name, Address: addr})
+			out[id] = append(out[id], store.GuestReviewer{ReviewerOID: p.ObjectID, DisplayName: p.Name, Address: addr})
 		}
 	}
+	return out
+}
+
+// open makes a scheduled round due: it adds extra reviewers (the guest's sponsors as Graph has
+// them), tells the reviewers (review.due) and audits, in one transaction.
+func (r *Reviews) open(ctx context.Context, rv *store.GuestReview, extra []store.GuestReviewer) (bool, error) {
 	inv, err := r.cfg.Store.GetInvitation(ctx, rv.InvitationID)
 	if err != nil {
 		return false, err
@@ -484,64 +505,155 @@ func (r *Reviews) isReviewer(ctx context.Context, reviewID, oid string) (bool, e
 	return false, nil
 }
 
-// Act carries out the action of a round in state removing, once: it claims the round under a
-// lease, checks that the guest is still one Portico invited and not a member, then reports,
-// disables or deletes per the policy recorded with the decision, and ends the round removed,
-// reported or failed; a transient Graph failure leaves it removing for a later attempt.
+// Act carries out the action of one round in state removing (the review_action job).
 func (r *Reviews) Act(ctx context.Context, id string) error {
-	now := r.now()
-	lease := now.Add(actionLease)
-	ok, err := r.cfg.Store.ChangeGuestReview(ctx, id, store.GuestReviewChange{From: []string{store.ReviewRemoving}, At: now,
-		Lease: &lease, LeaseFree: &now})
-	if err != nil || !ok {
-		return err
-	}
-	rv, err := r.cfg.Store.GetGuestReview(ctx, id)
-	if err != nil {
-		return err
-	}
-	inv, err := r.cfg.Store.GetInvitation(ctx, rv.InvitationID)
-	if err != nil {
-		return err
-	}
-	action, why := rv.Action, rv.ActionWhy
-	switch {
-	case inv.UserType == "Member" || inv.GraphUserID == "" || inv.GraphUserID != rv.GuestOID || inv.Outcome != store.OutcomeCreated:
-		action, why = ReviewActionReport, "not a guest Portico invited: never changed by a review"
-	case action != ReviewActionReport && (r.cfg.Graph == nil || r.cfg.Tokens == nil):
-		action, why = ReviewActionReport, "Portico has no application identity to change users with"
-	}
-	if g, err := r.cfg.Store.LifecycleGuest(ctx, rv.TenantID, rv.GuestOID); err == nil && g.Exempt {
-		action, why = ReviewActionReport, "exempt from lifecycle rules by an administrator"
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return r.retryLater(ctx, rv, err)
-	}
-	if action != ReviewActionReport {
-		// The directory's word, just before the write: never a member, whatever Portico recorded.
-		typ, found, err := r.cfg.Graph.UserType(ctx, r.cfg.Tokens, rv.GuestOID)
+	_, err := r.actMany(ctx, []string{id})
+	return err
+}
+
+// actChunk is how many rounds one batched action handles: its reads and writes go to Graph in
+// $batch requests of 20 (graph.MaxBatchRequests), a few at a time.
+const actChunk = 200
+
+// pendingAct is one claimed round on its way to an outcome.
+type pendingAct struct {
+	rv          *store.GuestReview
+	inv         *store.Invitation
+	action, why string
+}
+
+// actMany carries out the actions of rounds in state removing, each once: it claims each under a
+// lease, checks that the guest is still one Portico invited, not exempt, and (read again in Graph,
+// in $batch) still a guest, then reports, disables or deletes per the policy recorded with the
+// decision (writes in $batch), and ends each round removed, reported or failed; a transient Graph
+// failure leaves a round removing for a later attempt. It returns how many rounds it ended.
+func (r *Reviews) actMany(ctx context.Context, ids []string) (int, error) {
+	var errs []error
+	var jobs []*pendingAct
+	for _, id := range ids {
+		now := r.now()
+		lease := now.Add(actionLease)
+		ok, err := r.cfg.Store.ChangeGuestReview(ctx, id, store.GuestReviewChange{From: []string{store.ReviewRemoving}, At: now,
+			Lease: &lease, LeaseFree: &now})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok {
+			continue // another worker holds it, or it ended
+		}
+		rv, err := r.cfg.Store.GetGuestReview(ctx, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		inv, err := r.cfg.Store.GetInvitation(ctx, rv.InvitationID)
+		if err != nil {
+			errs = append(errs, r.retryLater(ctx, rv, err))
+			continue
+		}
+		j := &pendingAct{rv: rv, inv: inv, action: rv.Action, why: rv.ActionWhy}
 		switch {
-		case err != nil:
-			return r.retryLater(ctx, rv, err)
-		case !found:
-			return r.settle(ctx, rv, inv, store.ReviewRemoved, auditActionOf(action), OutcomeSuccess, "the user no longer exists in the directory", "")
-		case !strings.EqualFold(typ, "Guest"):
-			action, why = ReviewActionReport, "the user is a "+typ+" in the directory now, not a guest: never changed by a review"
+		case inv.UserType == "Member" || inv.GraphUserID == "" || inv.GraphUserID != rv.GuestOID || inv.Outcome != store.OutcomeCreated:
+			j.action, j.why = ReviewActionReport, "not a guest Portico invited: never changed by a review"
+		case j.action != ReviewActionReport && (r.cfg.Graph == nil || r.cfg.Tokens == nil):
+			j.action, j.why = ReviewActionReport, "Portico has no application identity to change users with"
+		}
+		if g, err := r.cfg.Store.LifecycleGuest(ctx, rv.TenantID, rv.GuestOID); err == nil && g.Exempt {
+			j.action, j.why = ReviewActionReport, "exempt from lifecycle rules by an administrator"
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			errs = append(errs, r.retryLater(ctx, rv, err))
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	done := 0
+	settled := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			done++
 		}
 	}
-	if action == ReviewActionReport {
-		return r.settle(ctx, rv, inv, store.ReviewReported, ActionReviewReport, OutcomeSuccess, why, "")
+	var writes []*pendingAct
+	for _, j := range jobs {
+		if j.action == ReviewActionReport {
+			settled(r.settle(ctx, j.rv, j.inv, store.ReviewReported, ActionReviewReport, OutcomeSuccess, j.why, ""))
+		} else {
+			writes = append(writes, j)
+		}
 	}
-	var reqID string
-	if action == ReviewActionDelete {
-		reqID, err = r.cfg.Graph.DeleteUser(ctx, r.cfg.Tokens, rv.GuestOID)
-	} else {
-		reqID, err = r.cfg.Graph.DisableUser(ctx, r.cfg.Tokens, rv.GuestOID)
+	for len(writes) > 0 {
+		n := min(len(writes), actChunk)
+		r.writeChunk(ctx, writes[:n], settled, func(err error) { errs = append(errs, err) })
+		writes = writes[n:]
 	}
+	return done, errors.Join(errs...)
+}
+
+// writeChunk reads the guests' userType again (the directory's word, just before the write: never a
+// member, whatever Portico recorded), then disables or deletes those still guests, all in $batch.
+func (r *Reviews) writeChunk(ctx context.Context, jobs []*pendingAct, settled, failed func(error)) {
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.rv.GuestOID
+	}
+	types, gone, readErr := r.cfg.Graph.UserTypes(ctx, r.cfg.Tokens, ids)
+	var disable, del []*pendingAct
+	for _, j := range jobs {
+		typ, found := types[j.rv.GuestOID]
+		switch {
+		case found && !strings.EqualFold(typ, "Guest"):
+			settled(r.settle(ctx, j.rv, j.inv, store.ReviewReported, ActionReviewReport, OutcomeSuccess,
+				"the user is a "+typ+" in the directory now, not a guest: never changed by a review", ""))
+		case found && j.action == ReviewActionDelete:
+			del = append(del, j)
+		case found:
+			disable = append(disable, j)
+		case slices.Contains(gone, j.rv.GuestOID):
+			settled(r.settle(ctx, j.rv, j.inv, store.ReviewRemoved, auditActionOf(j.action), OutcomeSuccess, "the user no longer exists in the directory", ""))
+		default:
+			err := readErr
+			if err == nil {
+				err = errors.New("graph: no answer for the user")
+			}
+			failed(r.retryLater(ctx, j.rv, err))
+		}
+	}
+	for _, w := range []struct {
+		jobs []*pendingAct
+		run  func(context.Context, oauth2.TokenSource, []string) map[string]ReviewWrite
+	}{{disable, r.cfg.Graph.DisableUsers}, {del, r.cfg.Graph.DeleteUsers}} {
+		if len(w.jobs) == 0 {
+			continue
+		}
+		ids := make([]string, len(w.jobs))
+		for i, j := range w.jobs {
+			ids[i] = j.rv.GuestOID
+		}
+		res := w.run(ctx, r.cfg.Tokens, ids)
+		for _, j := range w.jobs {
+			out, ok := res[j.rv.GuestOID]
+			if !ok {
+				out.Err = errors.New("graph: no answer for the user")
+			}
+			if err := r.settleWrite(ctx, j, out); err != nil {
+				failed(err)
+			} else {
+				settled(nil)
+			}
+		}
+	}
+}
+
+// settleWrite ends a round by Graph's answer to its write, or leaves it for a retry.
+func (r *Reviews) settleWrite(ctx context.Context, j *pendingAct, w ReviewWrite) error {
+	rv, inv, action := j.rv, j.inv, j.action
 	auditAction := auditActionOf(action)
-	if err == nil {
-		return r.settle(ctx, rv, inv, store.ReviewRemoved, auditAction, OutcomeSuccess, why, reqID)
+	if w.Err == nil {
+		return r.settle(ctx, rv, inv, store.ReviewRemoved, auditAction, OutcomeSuccess, j.why, w.RequestID)
 	}
-	ge := graphErrorOf(err)
+	ge := graphErrorOf(w.Err)
 	switch {
 	case ge != nil && ge.Status == http.StatusNotFound:
 		// The user is gone already (deleted by someone, or by an earlier attempt whose answer was lost).
@@ -555,18 +667,18 @@ func (r *Reviews) Act(ctx context.Context, id string) error {
 	// Transient (throttled, 5xx, timeout, outcome unknown): the state stays; a later sweep retries
 	// (disable is idempotent; a delete already done answers 404, which ends it removed).
 	if rv.ActionAttempts >= maxActionAttempts {
-		return r.settle(ctx, rv, inv, store.ReviewFailed, auditAction, OutcomeFailed, "gave up after "+fmt.Sprint(rv.ActionAttempts)+" attempts: "+err.Error(), "")
+		return r.settle(ctx, rv, inv, store.ReviewFailed, auditAction, OutcomeFailed, "gave up after "+fmt.Sprint(rv.ActionAttempts)+" attempts: "+w.Err.Error(), "")
 	}
-	return r.retryLater(ctx, rv, err)
+	return r.retryLater(ctx, rv, w.Err)
 }
 
 // retryLater leaves a round removing after a transient failure, its lease moved to when the next
 // attempt may claim it (a minute per attempt so far), with the error for the admins.
 func (r *Reviews) retryLater(ctx context.Context, rv *store.GuestReview, err error) error {
 	msg := err.Error()
-	retry := r.now().Add(time.Duration(rv.ActionAttempts) * time.Minute)
+	retry := r.now().Add(time.Duration(max(rv.ActionAttempts, 1)) * time.Minute)
 	if _, cerr := r.cfg.Store.ChangeGuestReview(ctx, rv.ID, store.GuestReviewChange{From: []string{store.ReviewRemoving}, At: r.now(),
-		Lease: &retry, ActionError: &msg}); cerr != nil {
+		Hold: &retry, ActionError: &msg}); cerr != nil {
 		return errors.Join(err, cerr)
 	}
 	return fmt.Errorf("invite: review %s: %s: %w", rv.ID, rv.Action, err)

@@ -19,40 +19,61 @@ import (
 
 // fakeReviewGraph records the users it disabled or deleted; fail, when set, answers instead.
 type fakeReviewGraph struct {
-	mu       sync.Mutex
-	types    map[string]string // userType by id; missing: Guest
-	disabled []string
-	deleted  []string
-	fail     error
+	mu        sync.Mutex
+	types     map[string]string // userType by id; missing: Guest; "": gone (404)
+	writeFail error             // every write answers this
+	reads     int               // UserTypes calls
+	batches   int               // DisableUsers and DeleteUsers calls
+	disabled  []string
+	deleted   []string
+	fail      error // UserTypes answers this
 }
 
-func (g *fakeReviewGraph) DisableUser(_ context.Context, _ oauth2.TokenSource, id string) (string, error) {
+func (g *fakeReviewGraph) UserTypes(_ context.Context, _ oauth2.TokenSource, ids []string) (map[string]string, []string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.reads++
 	if g.fail != nil {
-		return "", g.fail
+		return nil, nil, g.fail
 	}
-	g.disabled = append(g.disabled, id)
-	return "req-disable", nil
+	types := map[string]string{}
+	var gone []string
+	for _, id := range ids {
+		t, ok := g.types[id]
+		switch {
+		case !ok:
+			types[id] = "Guest"
+		case t == "":
+			gone = append(gone, id)
+		default:
+			types[id] = t
+		}
+	}
+	return types, gone, nil
 }
 
-func (g *fakeReviewGraph) UserType(_ context.Context, _ oauth2.TokenSource, id string) (string, bool, error) {
+func (g *fakeReviewGraph) write(ids []string, into *[]string, reqID string) map[string]ReviewWrite {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if t, ok := g.types[id]; ok {
-		return t, t != "", nil
+	g.batches++
+	out := map[string]ReviewWrite{}
+	for _, id := range ids {
+		if g.writeFail != nil {
+			out[id] = ReviewWrite{Err: g.writeFail}
+			continue
+		}
+		*into = append(*into, id)
+		out[id] = ReviewWrite{RequestID: reqID}
 	}
-	return "Guest", true, nil
+	return out
 }
 
-func (g *fakeReviewGraph) DeleteUser(_ context.Context, _ oauth2.TokenSource, id string) (string, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.fail != nil {
-		return "", g.fail
-	}
-	g.deleted = append(g.deleted, id)
-	return "req-delete", nil
+func (g *fakeReviewGraph) DisableUsers(_ context.Context, _ oauth2.TokenSource, ids []string) map[string]ReviewWrite {
+	return g.write(ids, &g.disabled, "req-disable")
+}
+
+func (g *fakeReviewGraph) DeleteUsers(_ context.Context, _ oauth2.TokenSource, ids []string) map[string]ReviewWrite {
+	return g.write(ids, &g.deleted, "req-delete")
 }
 
 type reviewFixture struct {
@@ -302,7 +323,7 @@ func TestReviewsWithoutPermissionReport(t *testing.T) {
 
 	// With an identity, Graph's 403 (User.ReadWrite.All missing) ends in report too.
 	g := newReviewFixture(t, ReviewActionDisable, true)
-	g.graph.fail = &graph.Error{Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Message: "Insufficient privileges"}
+	g.graph.writeFail = &graph.Error{Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Message: "Insufficient privileges"}
 	g.sweep(t)
 	g.now = reviewT0.Add(180 * day)
 	g.sweep(t) // open
@@ -315,7 +336,7 @@ func TestReviewsWithoutPermissionReport(t *testing.T) {
 	}
 	// A transient failure leaves the round removing, for a later attempt.
 	h := newReviewFixture(t, ReviewActionDisable, true)
-	h.graph.fail = &graph.Error{Status: http.StatusServiceUnavailable, Code: "serviceNotAvailable"}
+	h.graph.writeFail = &graph.Error{Status: http.StatusServiceUnavailable, Code: "serviceNotAvailable"}
 	h.sweep(t)
 	h.now = reviewT0.Add(180 * day)
 	h.sweep(t)
@@ -328,7 +349,7 @@ func TestReviewsWithoutPermissionReport(t *testing.T) {
 	if got := h.round(t, "inv-g1"); got.State != store.ReviewRemoving || got.ActionError == "" {
 		t.Fatalf("503: %+v", got)
 	}
-	h.graph.fail = nil
+	h.graph.writeFail = nil
 	h.now = h.now.Add(time.Hour)
 	h.sweep(t)
 	if got := h.round(t, "inv-g1"); got.State != store.ReviewRemoved || len(h.graph.disabled) != 2 {

@@ -291,6 +291,7 @@ type GuestReviewChange struct {
 	Action, ActionWhy    string     // written when Action is set
 	Lease                *time.Time // action_lease = *Lease and action_attempts + 1 (a claim)
 	LeaseFree            *time.Time // also requires action_lease IS NULL OR action_lease < *LeaseFree
+	Hold                 *time.Time // action_lease = *Hold, attempts unchanged (a retry's time)
 	ClearLease           bool
 	ActionError          *string    // written when set
 	GraphRequestID       string     // written when set
@@ -335,6 +336,9 @@ func (q *Queries) ChangeGuestReview(ctx context.Context, id string, ch GuestRevi
 	case ch.Lease != nil:
 		set = append(set, "action_lease = ?", "action_attempts = action_attempts + 1")
 		args = append(args, q.ts(*ch.Lease))
+	case ch.Hold != nil:
+		set = append(set, "action_lease = ?")
+		args = append(args, q.ts(*ch.Hold))
 	case ch.ClearLease:
 		set = append(set, "action_lease = NULL")
 	}
