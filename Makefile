@@ -1,5 +1,5 @@
 # Portico chores. `make help` lists them.
-.PHONY: help generate check-generated test test-race lint run demo devtenant migrate bench fuzz ci
+.PHONY: help generate check-generated test test-race lint run demo devtenant migrate bench fuzz ci build image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ bench: ## run benchmarks
 
 fuzz: ## run every fuzz target briefly
 	bash scripts/fuzz 10s
+
+build: ## the release binary, as CI and the Dockerfile build it (scripts/build: flags in one place)
+	bash scripts/build
+
+image: ## the container image (Dockerfile; needs a Docker daemon)
+	docker build -t portico:dev .
 
 ci: ## what CI runs
 	bash .ci/run

@@ -22,10 +22,10 @@ func TestBrowserStillSending(t *testing.T) {
 
 	settled := func(b *tab, what string) {
 		t.Helper()
-		// A reload in progress has no main element yet: wait for a settled page, not for the
-		// "sending" note to be absent.
+		// Both at once: while the page reloads itself, the old page may be gone and the new one
+		// not there yet (no "sending" element, no text either).
 		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(b.text("main"), "Pending acceptance") || b.count(`[data-testid="sending"]`) != 0 {
+		for b.count(`[data-testid="sending"]`) != 0 || !strings.Contains(b.text("main"), "Pending acceptance") {
 			must(t, time.Now().Before(deadline), "%s: the page did not update itself to the settled invitation: %q", what, b.text("main"))
 			time.Sleep(200 * time.Millisecond)
 		}

@@ -13,6 +13,9 @@ import (
 	"syscall"
 )
 
+// version is stamped in by scripts/build (-X main.version=…).
+var version = "dev"
+
 func main() { os.Exit(exitCode(os.Args[1:])) }
 
 // exitCode runs the command until SIGINT or SIGTERM and turns its result into an exit status:
@@ -44,6 +47,7 @@ var commands = []command{
 	{"serve", "serve the portal (the default; flags -addr, -demo, -demo-latency)", runServe},
 	{"devtenant", "run the local Entra stand-in on its own (flags -addr, -client-secret, -latency)", runDevtenant},
 	{"migrate", "apply pending database migrations to PORTICO_DATABASE_URL and exit", runMigrate},
+	{"healthcheck", "GET /healthz once and exit 0 when it answers 200 (a container's HEALTHCHECK; flag -url)", runHealthcheck},
 }
 
 // errUsage marks a command line portico does not understand.
@@ -59,6 +63,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		writeUsage(stdout)
 		return nil
 	}
+	if name == "version" {
+		fmt.Fprintln(stdout, "portico", version)
+		return nil
+	}
 	for _, c := range commands {
 		if c.name == name {
 			return c.run(ctx, args, getenv, stdout, stderr)
@@ -71,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func writeUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: portico [command] [flags]   (portico <command> -h lists a command's flags)")
-	fmt.Fprintln(w, "commands:")
+	fmt.Fprintln(w, "commands (also: version, help):")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}

@@ -105,6 +105,16 @@ func TestSec18_EveryRouteFailsClosed(t *testing.T) {
 		{"GET", "/admin/audit", []int{302}},
 		{"GET", "/admin/audit.csv", []int{302}},
 		{"GET", "/admin/audit.jsonl", []int{302}},
+		{"GET", "/bulk", []int{302}},
+		{"POST", "/bulk", []int{302}},
+		{"GET", "/bulk/template.csv", []int{302}},
+		{"GET", "/bulk/abc", []int{302}},
+		{"POST", "/bulk/abc/confirm", []int{302}},
+		{"POST", "/bulk/abc/cancel", []int{302}},
+		{"GET", "/bulk/abc/verdicts.csv", []int{302}},
+		{"GET", "/bulk/abc/results.csv", []int{302}},
+		{"POST", "/api/bulk", []int{401}},
+		{"GET", "/api/bulk/abc", []int{401}},
 		{"POST", "/logout", []int{403}},
 		{"GET", "/auth/callback", []int{403}},
 		{"POST", "/join/x/accept", []int{404}},
@@ -157,7 +167,7 @@ func TestSec18_EveryRouteFailsClosed(t *testing.T) {
 	must(t, b.do(req).Status == http.StatusUnauthorized, "JSON without a session")
 	// Signed in but no admin: the admin routes answer 403.
 	b.signIn("employee@contoso.example")
-	for _, path := range []string{"/admin/audit", "/admin/audit.csv", "/admin/audit.jsonl", "/invitations?scope=everyone"} {
+	for _, path := range []string{"/admin/audit", "/admin/audit.csv", "/admin/audit.jsonl", "/invitations?scope=everyone", "/bulk", "/bulk/template.csv"} {
 		p := b.get(path)
 		must(t, p.Status == http.StatusForbidden, "employee on %s: %d", path, p.Status)
 	}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"portico/bulk"
 	"strings"
 	"sync"
 	"time"
@@ -30,9 +31,11 @@ import (
 	"portico/invite"
 	"portico/jobs"
 	"portico/keyring"
+	"portico/metrics"
 	"portico/notify"
 	"portico/store"
 	"portico/views"
+	"portico/webhooks"
 )
 
 // Options are what the caller provides besides the configuration.
@@ -55,6 +58,12 @@ type Options struct {
 	// Clock is a test hook: Portico's own clock for reviews (nil: time.Now), moved forward
 	// together with devtenant's directory clock in end-to-end tests.
 	Clock func() time.Time
+	// MetricsListener, when set with PORTICO_METRICS_ADDR, is where /metrics is served (tests).
+	MetricsListener net.Listener
+	// WebhookInterval and WebhookBackoff override how often the webhook outbox is read and the
+	// wait after a failed delivery (tests; zero/nil: the defaults).
+	WebhookInterval time.Duration
+	WebhookBackoff  func(attempt int) time.Duration
 }
 
 // App is one Portico instance, built once by New.
@@ -75,7 +84,14 @@ type App struct {
 	Approvals *invite.Approvals
 	// Lifecycle runs reminders and the expiry of never-accepted guests; nil when no policy is set.
 	Lifecycle *invite.Lifecycle
+	Bulk      *bulk.Service
 	Handler   http.Handler
+	// Metrics is the Prometheus registry and its seams; MetricsHandler serves it (bearer-checked
+	// when PORTICO_METRICS_TOKEN is set); nil when /metrics is off.
+	Metrics        *metrics.Metrics
+	MetricsHandler http.Handler
+	// Webhooks sends webhook events to the configured receivers (nil: none configured).
+	Webhooks *webhooks.Sender
 	// AppTokens is Portico's own application token (client credentials), cached and shared by
 	// the instance: set in application mode and when PORTICO_BACKGROUND=on; nil otherwise.
 	// Background jobs use it.
@@ -85,16 +101,19 @@ type App struct {
 	Reviews *invite.Reviews
 
 	ln         net.Listener
+	metricsLn  net.Listener // PORTICO_METRICS_ADDR
 	background oauth2.TokenSource
 	clockHook  func() time.Time // Options.Clock (tests); nil: clock() decides
 	appRoles   []string         // the application permissions read at start (reporting and the lifecycle's plan); nil: unknown
 
-	notices     *notify.Deliverer // nil: notices off
-	smtpTLS     *tls.Config
-	noticePoll  time.Duration
-	noticeRetry func(attempt int) time.Duration
-	closeOnce   sync.Once
-	closeErr    error
+	notices         *notify.Deliverer // nil: notices off
+	smtpTLS         *tls.Config
+	noticePoll      time.Duration
+	noticeRetry     func(attempt int) time.Duration
+	closeOnce       sync.Once
+	closeErr        error
+	webhookInterval time.Duration
+	webhookBackoff  func(attempt int) time.Duration
 }
 
 // New builds every part of Portico from cfg. In demo mode it starts devtenant first and points the
@@ -106,7 +125,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		logOut = io.Discard
 	}
 	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background,
-		smtpTLS: opts.SMTPTLS, noticePoll: opts.NoticePoll, noticeRetry: opts.NoticeRetry, clockHook: opts.Clock}
+		smtpTLS: opts.SMTPTLS, noticePoll: opts.NoticePoll, noticeRetry: opts.NoticeRetry,
+		metricsLn: opts.MetricsListener, webhookInterval: opts.WebhookInterval, webhookBackoff: opts.WebhookBackoff,
+		clockHook: opts.Clock}
 	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -131,6 +152,9 @@ func (a *App) build(ctx context.Context) (err error) {
 		}
 	}
 	if a.Store, err = store.Open(ctx, cfg.DatabaseURL, a.Logger); err != nil {
+		return err
+	}
+	if err := a.buildOperators(); err != nil {
 		return err
 	}
 	if a.Keys, err = keyring.New(cfg.DataKeys...); err != nil {
@@ -174,7 +198,11 @@ func (a *App) build(ctx context.Context) (err error) {
 		HTTPClient:            outbound,
 		Logger:                a.Logger,
 	})
-	a.Graph = graph.NewClient(cfg.GraphURL, outbound, graph.WithLogger(a.Logger))
+	graphOpts := []graph.Option{graph.WithLogger(a.Logger)}
+	if a.Metrics != nil {
+		graphOpts = append(graphOpts, graph.WithObserver(a.Metrics))
+	}
+	a.Graph = graph.NewClient(cfg.GraphURL, outbound, graphOpts...)
 	a.Invites = invite.NewService(invite.Config{
 		Graph:     a.Graph,
 		Store:     invite.NewStoreAdapter(a.Store),
@@ -194,6 +222,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		// Sponsors picker, sponsors and groups (access.go in invite).
 		Access:      a.Graph,
 		GuestGroups: guestGroups(cfg),
+		Hooks:       a.inviteHooks(),
 	})
 	a.buildNotices(appID)
 	a.Approvals = a.buildApprovals()
@@ -226,6 +255,10 @@ func (a *App) build(ctx context.Context) (err error) {
 		Approvals:     a.handlerApprovals(),
 		Reviews:       a.handlerReviews(),
 		Lifecycle:     a.handlerLifecycle(),
+		Bulk:          a.Bulk,
+		Observe:       a.observe(),
+		Metrics:       a.mainMetrics(),
+		Webhooks:      webhookLog{a},
 	})
 	return nil
 }
@@ -374,6 +407,8 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 
+	stopMetrics := a.serveMetrics()
+	defer stopMetrics()
 	a.Logger.Info("portico started", "url", a.PublicURL(), "listen", a.ln.Addr().String(), "demo", a.Config.Demo, "database", a.Store.Dialect())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(a.ln) }()
@@ -392,12 +427,14 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	a.Logger.Info("shutting down")
 	err := srv.Shutdown(sctx)
-	// Sends still waiting for Graph settle their intents if they can within the deadline; the
-	// rest stay open for the reconciler after the restart (nothing is lost either way).
+	// Jobs stop first (an approval being sent may start a send), then the sends still waiting for
+	// Graph settle their intents if they can within the deadline, their leases renewed meanwhile;
+	// Drain then stops the renewals, so the rest lapse and the reconciler settles them (another
+	// instance's, or this one's after the restart): nothing is lost either way.
+	a.stopJobs(sctx)
 	if derr := a.Invites.Drain(sctx); derr != nil {
 		a.Logger.Warn("shutdown: invitations still sending are left to the reconciler", "err", derr)
 	}
-	a.stopJobs(sctx)
 	if err != nil {
 		return fmt.Errorf("portico: shutdown: %w", err)
 	}
@@ -411,6 +448,11 @@ func (a *App) Close() error {
 		var errs []error
 		if a.ln != nil {
 			if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		if a.metricsLn != nil {
+			if err := a.metricsLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, err)
 			}
 		}

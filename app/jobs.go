@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"portico/bulk"
 	"portico/invite"
 	"strconv"
 
@@ -17,19 +18,42 @@ import (
 // Portico's own identity for background Graph calls, ts (nil: those features are off), and tells
 // the invite service whether states are kept current in the background.
 func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
+	a.Bulk = bulk.NewService(bulk.Config{
+		Store:   a.Store,
+		Invites: a.Invites,
+		// Each row is one send intent with the row's idempotency key: a row found "sending" after
+		// a crash is sent again with the same key, which returns the first send's result.
+		Send: func(ctx context.Context, ts oauth2.TokenSource, inv invite.Inviter, req invite.Request, key string, meta invite.Meta) (*invite.Result, error) {
+			req.IdempotencyKey = key
+			return a.Invites.Send(ctx, ts, inv, req, meta)
+		},
+		Idempotent: true,
+		Tokens:     ts,
+		Rate:       a.Config.BulkRate,
+		MaxRows:    a.Config.BulkMaxRows,
+		MaxBytes:   a.Config.BulkMaxBytes,
+		Logger:     a.Logger.With("component", "bulk"),
+	})
 	r, err := jobs.New(ctx, jobs.Config{
-		Store:         a.Store,
-		Invites:       a.Invites,
-		Logger:        a.Logger,
-		Tokens:        ts,
-		SyncInterval:  a.Config.StateRefresh, // as old as a page would let a state get
-		Notices:       a.notices,
-		NoticePoll:    a.noticePoll,
-		NoticeRetry:   a.noticeRetry,
-		Approvals:     a.approvalSweeper(),
-		ApprovalSweep: approvalSweep(a.Config.ApprovalTTL),
-		Reviews:       a.reviewSweeper(),
-		Lifecycle:     a.lifecycleRunner(),
+		Store:           a.Store,
+		Invites:         a.Invites,
+		Logger:          a.Logger,
+		Tokens:          ts,
+		SyncInterval:    a.Config.StateRefresh, // as old as a page would let a state get
+		Notices:         a.notices,
+		NoticePoll:      a.noticePoll,
+		NoticeRetry:     a.noticeRetry,
+		Approvals:       a.approvalSweeper(),
+		ApprovalSweep:   approvalSweep(a.Config.ApprovalTTL),
+		Bulk:            a.Bulk,
+		Recheck:         recheck,
+		Webhooks:        a.Webhooks,
+		WebhookAttempts: a.Config.WebhookAttempts,
+		WebhookInterval: a.webhookInterval,
+		WebhookBackoff:  a.webhookBackoff,
+		OnWebhook:       a.onWebhook(),
+		Reviews:         a.reviewSweeper(),
+		Lifecycle:       a.lifecycleRunner(),
 	})
 	if err != nil {
 		return err
@@ -42,6 +66,7 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 			}
 		})
 	}
+	a.Bulk.SetQueue(r)
 	a.Invites.SetBackgroundSync(ts != nil)
 	// Group assignments: a job in application mode; retries and the sweep need the identity.
 	a.Invites.SetBackgroundGroups(ts != nil)
@@ -58,12 +83,24 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 	return nil
 }
 
+// recheck decides, before each run of a job an employee asked for, whether it may go on. A bulk
+// job was authorized when its owner confirmed it, and each row goes through invite's policy again
+// as it is sent (the Member rule, the quota); its owner or an administrator can cancel it. The
+// employee's current roles and groups are not known in the background (they come with a sign-in),
+// so membership of PORTICO_INVITERS is not re-read here.
+func recheck(_ context.Context, asker jobs.Asker, kind string) error {
+	if kind == jobs.KindBulkSend && asker.TenantID != "" && asker.ObjectID != "" {
+		return nil
+	}
+	return jobs.ErrNoLongerAllowed
+}
+
 // jobsDeps are the handlers' views of the job queue.
 func (a *App) jobsDeps() (handlers.Jobs, handlers.Landings) {
 	if a.Jobs == nil {
 		return nil, nil
 	}
-	return jobsAdmin{r: a.Jobs, audit: a.Store}, landings{a}
+	return jobsAdmin{r: a.Jobs, audit: a.Store, bulk: a.Bulk}, landings{a}
 }
 
 // startJobs starts working jobs; Serve calls it.
@@ -88,6 +125,7 @@ func (a *App) stopJobs(ctx context.Context) {
 
 type jobsAdmin struct {
 	r     *jobs.Runner
+	bulk  *bulk.Service
 	audit interface {
 		AppendAudit(ctx context.Context, ev *store.AuditEvent) error
 	}
@@ -114,11 +152,18 @@ func (j jobsAdmin) Features() []handlers.JobFeature {
 
 // Cancel cancels job id and records who did in the audit trail.
 func (j jobsAdmin) Cancel(ctx context.Context, id int64, by invite.Inviter, meta invite.Meta) error {
-	if _, err := j.r.Get(ctx, id); err != nil {
+	job, err := j.r.Get(ctx, id)
+	if err != nil {
 		if errors.Is(err, jobs.ErrNotFound) {
 			return handlers.ErrJobNotFound
 		}
 		return err
+	}
+	if job.BulkJobID != "" && j.bulk != nil {
+		// Cancelling the sending job cancels the bulk invitation: its unsent rows become "not sent".
+		if err := j.bulk.Cancel(ctx, by, job.BulkJobID, meta); err != nil && !errors.Is(err, bulk.ErrState) && !errors.Is(err, bulk.ErrNotFound) {
+			return err
+		}
 	}
 	if err := j.r.Cancel(ctx, id); err != nil {
 		return err

@@ -118,6 +118,14 @@ type Config struct {
 	// GuestGroups are the ids of the groups and teams guests may be added to when invited
 	// (PORTICO_GUEST_GROUPS); in demo mode, devtenant's demo groups when unset.
 	GuestGroups []string
+	// BulkInviters are the app roles, directory role template ids and group ids whose holders
+	// may use bulk invitations besides administrators (PORTICO_BULK_INVITERS); nil: administrators only.
+	BulkInviters []string
+	// BulkMaxRows, BulkMaxBytes bound one bulk file (PORTICO_BULK_MAX_ROWS, PORTICO_BULK_MAX_BYTES).
+	BulkMaxRows  int
+	BulkMaxBytes int64
+	// BulkRate is the pace of bulk sending in invitations per second (PORTICO_BULK_RATE).
+	BulkRate float64
 	// Background lets background work use the application token in delegated mode (PORTICO_BACKGROUND=on).
 	Background bool
 	// DemoAppPermissions are the application permissions the demo devtenant grants
@@ -150,6 +158,15 @@ type Config struct {
 	Notices Notices
 	// Lifecycle is what happens after the invitation: reminders, expiry, warnings (PORTICO_REMIND_AFTER, …).
 	Lifecycle Lifecycle
+	// MetricsToken protects /metrics with a bearer token (PORTICO_METRICS_TOKEN); MetricsAddr
+	// serves it on a listener of its own instead of the main one (PORTICO_METRICS_ADDR). Neither
+	// set: no /metrics at all.
+	MetricsToken Secret
+	MetricsAddr  string
+	// Webhooks are the receivers of Portico's events (PORTICO_WEBHOOK_URL, PORTICO_WEBHOOK_SECRET);
+	// WebhookAttempts is how many times one delivery is tried (PORTICO_WEBHOOK_ATTEMPTS).
+	Webhooks        []WebhookEndpoint
+	WebhookAttempts int
 
 	graphModeFlag string
 }
@@ -236,10 +253,12 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadDomains,
 	loadApplication,
 	loadApprovals,
+	loadBulk,
 	checkApplicationCredentials, // after the demo settings
 	loadNotices,                 // after the application credentials and the demo settings
 	loadLifecycle,               // after the application credentials
-	loadReviews,                 // after the lifecycle (PORTICO_WARN_BEFORE)
+	loadOperators,
+	loadReviews, // after the lifecycle (PORTICO_WARN_BEFORE)
 }
 
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.

@@ -306,6 +306,36 @@ func TestPrintingRedactsSecrets(t *testing.T) {
 	}
 }
 
+func TestBulkSettings(t *testing.T) {
+	get := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	base := func() map[string]string {
+		return map[string]string{}
+	}
+	c, err := Load([]string{"-demo"}, get(base()), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BulkMaxRows != DefaultBulkMaxRows || c.BulkMaxBytes != DefaultBulkMaxBytes || c.BulkRate != DefaultBulkRate || c.BulkInviters != nil {
+		t.Fatalf("defaults: %d %d %v %v", c.BulkMaxRows, c.BulkMaxBytes, c.BulkRate, c.BulkInviters)
+	}
+	env := base()
+	env["PORTICO_BULK_MAX_ROWS"], env["PORTICO_BULK_MAX_BYTES"], env["PORTICO_BULK_RATE"], env["PORTICO_BULK_INVITERS"] = "200", "2MB", "5", "Portico.Bulk, 95e79109-95c0-4d8e-aee3-d01accf2d47b"
+	c, err = Load([]string{"-demo"}, get(env), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BulkMaxRows != 200 || c.BulkMaxBytes != 2<<20 || c.BulkRate != 5 || len(c.BulkInviters) != 2 || c.BulkInviters[0] != "Portico.Bulk" {
+		t.Fatalf("set: %d %d %v %v", c.BulkMaxRows, c.BulkMaxBytes, c.BulkRate, c.BulkInviters)
+	}
+	env["PORTICO_BULK_MAX_ROWS"], env["PORTICO_BULK_MAX_BYTES"], env["PORTICO_BULK_RATE"], env["PORTICO_BULK_INVITERS"] = "0", "lots", "50", "all"
+	_, err = Load([]string{"-demo"}, get(env), io.Discard)
+	for _, want := range []string{"PORTICO_BULK_MAX_ROWS", "PORTICO_BULK_MAX_BYTES", "PORTICO_BULK_RATE", "PORTICO_BULK_INVITERS"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
+
 func TestLoadDemoFaults(t *testing.T) {
 	c, err := Load([]string{"-demo", "-demo-fault", "POST /invitations status=503 after rate=0.3", "-demo-fault", "abuse times=1", "-demo-write-quota", "20/1s"}, env(nil), io.Discard)
 	if err != nil {

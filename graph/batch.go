@@ -89,6 +89,10 @@ func (c *Client) runBatch(ctx context.Context, ts oauth2.TokenSource, items []*b
 			return
 		}
 		c.log.DebugContext(ctx, "graph batch retry", "requests", len(retry), "attempt", attempt, "wait", wait)
+		if c.obs != nil {
+			// Items inside a $batch that Graph throttled: the wait is the batch's.
+			c.obs.GraphWait(Endpoint(http.MethodPost, "/$batch"), wait, hasWait)
+		}
 		if err := c.sleep(ctx, wait); err != nil {
 			for _, it := range retry {
 				it.err = fmt.Errorf("graph: %s %s: stopped waiting to retry: %w (last answer: %w)", it.req.method, "/v1.0"+it.req.path, err, it.err)

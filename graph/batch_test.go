@@ -374,3 +374,55 @@ func TestBatchWrites(t *testing.T) {
 		})
 	}
 }
+
+func TestLookupManySplitsIntoBatchesSentTogether(t *testing.T) {
+	var mu sync.Mutex
+	inners := 0
+	f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		got := answerBatch(t, w, r, func(in inner) map[string]any {
+			switch {
+			case strings.Contains(in.URL, "identities"):
+				return okUsers()
+			case strings.Contains(in.URL, "broken"):
+				return innerError(400, "Request_BadRequest", "")
+			default:
+				// The address in the filter comes back as the user's id.
+				_, rest, _ := strings.Cut(in.URL, "mail%20eq%20%27")
+				addr, _, _ := strings.Cut(rest, "%27")
+				return okUsers(strings.ReplaceAll(addr, "%40", "@"))
+			}
+		})
+		mu.Lock()
+		inners += len(got)
+		mu.Unlock()
+		if len(got) > MaxBatchRequests {
+			t.Errorf("a batch of %d requests", len(got))
+		}
+	})
+	c, _ := f.client()
+	var ls []Lookup
+	for i := range 25 {
+		ls = append(ls, Lookup{Email: fmt.Sprintf("p%d@fabrikam.example", i), IdentityIssuer: "contoso.onmicrosoft.com"})
+	}
+	ls = append(ls, Lookup{Email: "broken@fabrikam.example"}, Lookup{})
+	res := c.LookupMany(context.Background(), testTS, ls)
+	if len(res) != len(ls) {
+		t.Fatalf("%d results for %d lookups", len(res), len(ls))
+	}
+	for i := range 25 {
+		r := res[i]
+		if r.AddressErr != nil || r.IdentityErr != nil || len(r.ByAddress) != 1 || r.ByAddress[0].ID != fmt.Sprintf("p%d@fabrikam.example", i) {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+	}
+	var ge *Error
+	if !errors.As(res[25].AddressErr, &ge) || ge.Status != 400 {
+		t.Errorf("broken lookup: %v", res[25].AddressErr)
+	}
+	if res[26].AddressErr == nil {
+		t.Error("an empty address was looked up")
+	}
+	if n := len(f.requests()); n != 3 || inners != 51 {
+		t.Errorf("%d HTTP requests carrying %d inner requests, want 3 and 51", n, inners)
+	}
+}

@@ -47,6 +47,44 @@ type Client struct {
 	sleep      func(ctx context.Context, d time.Duration) error
 	log        *slog.Logger
 	now        func() time.Time
+	obs        Observer
+}
+
+// Observer hears every attempt of every Graph call and every wait before a retry (metrics). Its
+// methods must be quick and safe for concurrent use.
+type Observer interface {
+	// GraphCall: one attempt. endpoint is the method and a path template such as
+	// "POST /invitations", "GET /users/{id}" or "POST /$batch"; status is Graph's HTTP status (0:
+	// no answer); attempt counts from 1 (above 1: a retry).
+	GraphCall(endpoint string, status, attempt int, d time.Duration)
+	// GraphWait: the client waits d before retrying endpoint; throttled says the wait is Graph's
+	// Retry-After (429/503), not the client's own backoff.
+	GraphWait(endpoint string, d time.Duration, throttled bool)
+}
+
+// WithObserver reports each attempt and wait to o.
+func WithObserver(o Observer) Option { return func(c *Client) { c.obs = o } }
+
+// Endpoint is the label of a call: the method and its path below /v1.0 with ids replaced by
+// "{id}" (a segment that is not letters and "$" only), so labels stay few whatever the ids.
+func Endpoint(method, path string) string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	for i, s := range segs {
+		if s == "" {
+			continue
+		}
+		plain := true
+		for _, r := range s {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '$') {
+				plain = false
+				break
+			}
+		}
+		if !plain || len(s) > 40 {
+			segs[i] = "{id}"
+		}
+	}
+	return method + " /" + strings.Join(segs, "/")
 }
 
 // Option configures a Client.
@@ -147,6 +185,9 @@ func WithPriority(ctx context.Context, p string) context.Context {
 	return context.WithValue(ctx, priorityKey{}, p)
 }
 
+// PriorityOf is the x-ms-throttle-priority ctx asks for ("" when none).
+func PriorityOf(ctx context.Context) string { return priorityOf(ctx) }
+
 func priorityOf(ctx context.Context) string {
 	p, _ := ctx.Value(priorityKey{}).(string)
 	switch p = strings.ToLower(strings.TrimSpace(p)); p {
@@ -203,6 +244,9 @@ func (c *Client) do(ctx context.Context, ts oauth2.TokenSource, req request, out
 			return r.requestID, r.err
 		}
 		c.log.DebugContext(ctx, "graph retry", "method", req.method, "path", "/v1.0"+req.path, "attempt", attempt, "wait", wait)
+		if c.obs != nil {
+			c.obs.GraphWait(Endpoint(req.method, req.path), wait, r.hasWait)
+		}
 		if err := c.sleep(ctx, wait); err != nil {
 			return r.requestID, fmt.Errorf("graph: %s %s: stopped waiting to retry: %w (last answer: %w)", req.method, "/v1.0"+req.path, err, r.err)
 		}
@@ -273,6 +317,13 @@ func (c *Client) attempt(ctx context.Context, ts oauth2.TokenSource, req request
 
 	start := time.Now()
 	resp, err := c.hc.Do(hr)
+	if c.obs != nil {
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+		}
+		c.obs.GraphCall(Endpoint(req.method, req.path), status, attempt, time.Since(start))
+	}
 	if err != nil {
 		err = redactURL(err)
 		c.log.DebugContext(ctx, "graph request failed", "method", req.method, "path", path,

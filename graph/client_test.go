@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -717,5 +719,69 @@ func TestNewClientDefaults(t *testing.T) {
 	if c.base != "https://graph.microsoft.com/v1.0" || c.hc == nil || c.hc.Timeout != defaultTimeout ||
 		c.maxRetries != 0 || c.timeout != defaultTimeout || c.maxBody != defaultMaxBodyBytes || c.sleep == nil || c.log == nil {
 		t.Errorf("client %+v", c)
+	}
+}
+
+func TestEndpointTemplate(t *testing.T) {
+	for in, want := range map[[2]string]string{
+		{"POST", "/invitations"}: "POST /invitations",
+		{"GET", "/users"}:        "GET /users",
+		{"GET", "/users/7f4c2d8e-1b3a-4c5d-9e6f-0a1b2c3d4e5f"}:          "GET /users/{id}",
+		{"GET", "/users/quinn%40fabrikam.example"}:                      "GET /users/{id}",
+		{"GET", "/users/7f4c2d8e-1b3a-4c5d-9e6f-0a1b2c3d4e5f/sponsors"}: "GET /users/{id}/sponsors",
+		{"POST", "/$batch"}:      "POST /$batch",
+		{"GET", "/organization"}: "GET /organization",
+		{"GET", "/groups/abc123/members/" + strings.Repeat("x", 50) + "/ref"}: "GET /groups/{id}/members/{id}/ref",
+	} {
+		if got := Endpoint(in[0], in[1]); got != want {
+			t.Errorf("Endpoint(%q, %q) = %q, want %q", in[0], in[1], got, want)
+		}
+	}
+}
+
+type recordingObserver struct {
+	mu    sync.Mutex
+	calls []string
+	waits []string
+}
+
+func (o *recordingObserver) GraphCall(endpoint string, status, attempt int, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, fmt.Sprintf("%s %d #%d", endpoint, status, attempt))
+}
+
+func (o *recordingObserver) GraphWait(endpoint string, d time.Duration, throttled bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.waits = append(o.waits, fmt.Sprintf("%s %s %v", endpoint, d, throttled))
+}
+
+// The observer hears every attempt (with its status and number) and every wait before a retry,
+// Retry-After or backoff, by endpoint template.
+func TestObserverSeesAttemptsAndWaits(t *testing.T) {
+	f := newFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		switch n {
+		case 1:
+			w.Header().Set("Retry-After", "3")
+			writeEnvelope(w, http.StatusTooManyRequests, "TooManyRequests", "slow down")
+		case 2:
+			writeEnvelope(w, http.StatusServiceUnavailable, "serviceUnavailable", "try later")
+		default:
+			writeJSON(w, http.StatusOK, `{"id":"u1","mail":"a@b.example"}`)
+		}
+	})
+	obs := &recordingObserver{}
+	c, _ := f.client(WithObserver(obs))
+	ts := &countingTS{tok: &oauth2.Token{AccessToken: "t", Expiry: time.Now().Add(time.Hour)}}
+	if _, err := c.getUser(context.Background(), ts, "7f4c2d8e-1b3a-4c5d-9e6f-0a1b2c3d4e5f"); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls := []string{"GET /users/{id} 429 #1", "GET /users/{id} 503 #2", "GET /users/{id} 200 #3"}
+	if fmt.Sprint(obs.calls) != fmt.Sprint(wantCalls) {
+		t.Errorf("calls %v, want %v", obs.calls, wantCalls)
+	}
+	if len(obs.waits) != 2 || obs.waits[0] != "GET /users/{id} 3s true" || !strings.HasSuffix(obs.waits[1], " false") {
+		t.Errorf("waits %v: want Graph's 3 s, then a backoff", obs.waits)
 	}
 }

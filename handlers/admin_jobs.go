@@ -51,9 +51,12 @@ const jobsPageSize = 50
 
 // jobKinds are the labels of the job kinds Portico runs.
 var jobKinds = map[string]string{
-	"state_sync":      "Partner state sync",
-	"state_refresh":   "Partner state refresh (landing)",
-	"guest_lifecycle": "Guest lifecycle (reminders, expiry)",
+	"state_sync":       "Partner state sync",
+	"state_refresh":    "Partner state refresh (landing)",
+	"bulk_send":        "Bulk invitation sending",
+	"webhook_dispatch": "Webhook events fanned out",
+	"webhook_deliver":  "Webhook delivery",
+	"guest_lifecycle":  "Guest lifecycle (reminders, expiry)",
 }
 
 // jobsPage lists the background jobs, newest first, a keyset page at a time.

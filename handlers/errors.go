@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"portico/bulk"
 	"strconv"
 	"time"
 
@@ -71,6 +72,7 @@ func problemOf(err error) problem {
 		qe  *invite.QuotaError
 		ni  *invite.NotInviterError
 		le  *invite.LifecycleError
+		fe  *bulk.FileError
 	)
 	p := problem{Status: http.StatusInternalServerError, Kind: "error"}
 	switch {
@@ -114,13 +116,23 @@ func problemOf(err error) problem {
 		if ge.Throttled() {
 			p.RetryAfter = ge.RetryAfter
 		}
+		if ge.Blocked {
+			p.Title, p.Code = "Invitations are blocked for your organization", "InvitationsBlocked"
+		}
 	case errors.As(err, &le):
 		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Not done", Text: le.Reason}
 	case errors.Is(err, invite.ErrBusy):
 		p = problem{Status: http.StatusConflict, Kind: "warning", Title: "Already being sent",
 			Text: "An invitation to this partner is being sent right now. Look at My invitations in a minute.", Form: true}
-	case errors.Is(err, invite.ErrNotFound):
+	case errors.Is(err, invite.ErrNotFound), errors.Is(err, bulk.ErrNotFound):
 		p.Status = http.StatusNotFound
+	case errors.As(err, &fe):
+		p = problem{Status: http.StatusUnprocessableEntity, Kind: "error", Title: "This file cannot be used", Text: fileProblem(fe)}
+	case errors.Is(err, bulk.ErrState):
+		p = problem{Status: http.StatusConflict, Title: "Already done", Text: "This bulk invitation was already confirmed, cancelled or finished. Reload the page to see where it is."}
+	case errors.Is(err, bulk.ErrSendingOff):
+		p = problem{Status: http.StatusServiceUnavailable, Title: "Sending is off",
+			Text: "Portico has no background identity, so it cannot send bulk invitations. An administrator turns it on with application credentials and PORTICO_BACKGROUND=on."}
 	case errors.Is(err, invite.ErrBadCursor):
 		p = problem{Status: http.StatusBadRequest, Text: "This page link is damaged: go back to the newest invitations."}
 	case errors.Is(err, invite.ErrForbidden):

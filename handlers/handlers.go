@@ -51,6 +51,13 @@ type Deps struct {
 	Reviews       Reviews   // sponsor reviews (PORTICO_REVIEW_EVERY); nil: off
 	// Lifecycle is the guest lifecycle (/admin/guests); nil: no lifecycle policy is configured.
 	Lifecycle GuestLifecycle
+	Bulk      Bulk // bulk invitations (/bulk, /api/bulk); nil: refused
+	// Observe wraps every request first (metrics by route template); nil: none.
+	Observe echo.MiddlewareFunc
+	// Metrics is served at /metrics (already protected by its own bearer check); nil: no route.
+	Metrics http.Handler
+	// Webhooks is the delivery log (/admin/webhooks); nil: shown as not configured.
+	Webhooks Webhooks
 }
 
 // Server holds the handlers' dependencies.
@@ -123,7 +130,7 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 		p.CSRF = sess.Data.CSRF
 		if u := sess.User(); u != nil {
 			inv := s.inviterOf(u)
-			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: inv.SeesAll()}
+			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: inv.SeesAll(), Bulk: s.Bulk != nil && s.mayBulk(c)}
 			s.approverHeader(c, p.User, inv)
 			s.reviewerHeader(c, p.User, inv)
 		}

@@ -108,6 +108,20 @@ func TestGraphStatus(t *testing.T) {
 	}
 }
 
+// Microsoft's abuse-protection block has its own title and code, and the inviter's message.
+func TestProblemOfInvitationsBlocked(t *testing.T) {
+	ge := &invite.GraphError{Status: 403, Code: "Authorization_RequestDenied", Blocked: true, Message: invite.InvitationsBlockedMessage,
+		RequestID: "r-abuse", Err: errors.New("blocked")}
+	p := problemOf(ge)
+	if p.Status != http.StatusForbidden || p.Code != "InvitationsBlocked" || !strings.Contains(p.Title, "blocked") ||
+		p.Text != invite.InvitationsBlockedMessage || p.GraphRequestID != "r-abuse" {
+		t.Fatalf("problem %+v", p)
+	}
+	if p := problemOf(&invite.GraphError{Status: 403, Code: "Authorization_RequestDenied", Err: errors.New("x")}); p.Code != "Authorization_RequestDenied" {
+		t.Fatalf("an ordinary 403 is not a block: %+v", p)
+	}
+}
+
 func TestQRForEncodesAndStaysSmall(t *testing.T) {
 	q := qrFor("https://portal.contoso.com/join/DbE0y805qNwpr_-OMU-n_mbWiyaZfX7qTZB9z2vgYww")
 	if q.Size < 21+8 || q.Path == "" || !strings.HasPrefix(q.Path, "M") {

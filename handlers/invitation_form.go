@@ -24,8 +24,13 @@ func (s *Server) inviterOf(u *auth.Identity) invite.Inviter {
 	}
 	pol := invite.InviterPolicy{AdminRoles: s.Config.AdminRoles, Inviters: s.Config.Inviters, RefuseGuests: s.Config.Application(),
 		Approvers: s.Config.Approvers}
-	return pol.Inviter(invite.Claims{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Name: u.Name,
-		Email: u.Email, Wids: u.Wids, AppRoles: u.Roles, Groups: u.Groups, Acct: u.Acct, IDP: u.IDP})
+	return pol.Inviter(claimsOf(u))
+}
+
+// claimsOf is the verified sign-in identity as the policy reads it.
+func claimsOf(u *auth.Identity) invite.Claims {
+	return invite.Claims{TenantID: u.TenantID, ObjectID: u.ObjectID, UPN: u.UPN, Name: u.Name,
+		Email: u.Email, Wids: u.Wids, AppRoles: u.Roles, Groups: u.Groups, Acct: u.Acct, IDP: u.IDP}
 }
 
 func meta(c echo.Context) invite.Meta {

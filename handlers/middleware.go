@@ -255,6 +255,9 @@ func safeMethod(m string) bool {
 
 func wantsJSON(c echo.Context) bool {
 	r := c.Request()
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		return true // the API answers in JSON whatever the body's type (a CSV upload)
+	}
 	return strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) ||
 		(strings.Contains(r.Header.Get(echo.HeaderAccept), echo.MIMEApplicationJSON) && !strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html"))
 }

@@ -14,6 +14,9 @@ import (
 
 // routes is Portico's one flat route table.
 func (s *Server) routes(e *echo.Echo) {
+	if s.Observe != nil {
+		e.Use(s.Observe)
+	}
 	e.Use(requestIDs, s.securityHeaders, s.logRequests, s.recoverPanics)
 
 	// Static assets: no session, no body, long-lived fingerprinted names.
@@ -21,6 +24,10 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/favicon.ico", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, static.Path("favicon.svg")) })
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	if s.Metrics != nil {
+		// Bearer-protected (PORTICO_METRICS_TOKEN); no session, never cached.
+		e.GET("/metrics", echo.WrapHandler(s.Metrics), noStore, noIndex)
+	}
 
 	// Partner pages: no sign-in, no session, never cached or indexed, rate-limited per address.
 	partner := e.Group("", middleware.BodyLimit("4K"), noStore, noIndex, s.limitPerIP(1, 30))
@@ -55,6 +62,21 @@ func (s *Server) routes(e *echo.Echo) {
 	req.POST("/approve", s.approveRequest)
 	req.POST("/deny", s.denyRequest)
 	req.POST("/cancel", s.cancelRequest)
+	// Bulk invitations: the upload takes a larger body, read before the CSRF check finds its token.
+	// (Route middleware, not a group: a group's middleware also runs for every unknown path.)
+	e.POST("/bulk", s.bulkUpload, s.bulkBodyLimit, s.withSession,
+		s.requireSignIn, s.checkOrigin, s.parseUpload, s.checkCSRF, s.requireBulk)
+	e.POST("/api/bulk", s.apiBulkCreate, s.bulkBodyLimit, s.withSession,
+		s.requireSignIn, s.checkOrigin, s.checkCSRF, s.requireBulk)
+	in.GET("/api/bulk/:id", s.apiBulkShow, s.requireBulk)
+	bulkIn := in.Group("/bulk", s.requireBulk)
+	bulkIn.GET("", s.bulkForm)
+	bulkIn.GET("/template.csv", s.bulkTemplate)
+	bulkIn.GET("/:id", s.bulkShow)
+	bulkIn.POST("/:id/confirm", s.bulkConfirm)
+	bulkIn.POST("/:id/cancel", s.bulkCancel)
+	bulkIn.GET("/:id/verdicts.csv", s.bulkCSV("verdicts"))
+	bulkIn.GET("/:id/results.csv", s.bulkCSV("results"))
 
 	in.GET("/reviews", s.listReviews)
 	rv := in.Group("/reviews/:id", s.guardInvitation())
@@ -76,6 +98,7 @@ func (s *Server) routes(e *echo.Echo) {
 	admin.POST("/guests/:id/act", s.guestActNow)
 	admin.POST("/guests/:id/restore", s.guestRestore)
 	admin.POST("/guests/:id/reset-redemption", s.guestResetRedemption)
+	admin.GET("/webhooks", s.webhooksPage)
 }
 
 func noIndex(next echo.HandlerFunc) echo.HandlerFunc {

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 )
 
 // ApprovalKind is one reason policy sends a request to an approver instead of refusing it.

@@ -61,7 +61,11 @@ type GraphError struct {
 	RequestID  string        // Graph's request-id
 	RetryAfter time.Duration // when throttled
 	Outcome    Outcome       // outcome recorded: failed or throttled
-	Message    string        // for the inviter
+	// Blocked: Microsoft's abuse protection blocks every invitation from the tenant ("Invitations
+	// are blocked for this directory due to suspicious activity", 403). No invitation will go
+	// through until Microsoft support lifts it: retrying does not help, and bulk work stops.
+	Blocked    bool
+	Message    string // for the inviter
 	Invitation *Invitation
 	Err        error
 }
@@ -69,6 +73,19 @@ type GraphError struct {
 func (e *GraphError) Error() string { return "invite: graph: " + e.Err.Error() }
 
 func (e *GraphError) Unwrap() error { return e.Err }
+
+// IsInvitationsBlocked reports whether err is Graph's abuse-protection answer to an invitation:
+// Microsoft blocked invitations for the whole directory (403 "Invitations are blocked for this
+// directory…"). It recognises a *GraphError from Send or Resend (Blocked) and Graph's own error
+// anywhere in err's chain. Nothing more should be sent until an administrator had Microsoft
+// support lift the block; bulk sending stops at the first such answer.
+func IsInvitationsBlocked(err error) bool {
+	var ge *GraphError
+	if errors.As(err, &ge) && ge.Blocked {
+		return true
+	}
+	return invitationsBlocked(graphErrorOf(err))
+}
 
 // Throttled reports whether Graph asked Portico to slow down.
 func (e *GraphError) Throttled() bool { return e.Outcome == OutcomeThrottled }

@@ -120,6 +120,21 @@ func (f *fakeGraph) Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.L
 	return res
 }
 
+// LookupMany answers each Lookup as Lookup does, counting one round trip for the lot.
+func (f *fakeGraph) LookupMany(ctx context.Context, ts oauth2.TokenSource, ls []graph.Lookup) []*graph.LookupResult {
+	f.count("lookupMany")
+	out := make([]*graph.LookupResult, len(ls))
+	for i, l := range ls {
+		res := &graph.LookupResult{}
+		res.ByAddress, res.AddressErr = f.FindUsersByAddress(ctx, ts, l.Email)
+		if l.IdentityIssuer != "" {
+			res.ByIdentity, res.IdentityErr = f.findByIdentity(ctx, ts, l.Email, l.IdentityIssuer)
+		}
+		out[i] = res
+	}
+	return out
+}
+
 // GetUsers counts one round trip and reads every id through getUser concurrently, as Graph
 // serves a batch.
 func (f *fakeGraph) GetUsers(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*graph.User, error) {
@@ -161,9 +176,12 @@ func (f *fakeGraph) Organization(context.Context, oauth2.TokenSource) (*graph.Or
 
 // memStore is an in-memory Store; Tx works on a copy and commits it only when fn succeeds.
 type memStore struct {
+	txMu sync.Mutex
 	mu   sync.Mutex
 	d    *memData
 	fail map[string]error // method name → error to return
+	// renewals counts RenewIntents calls (the send heartbeat's beats).
+	renewals, renewedMax int
 }
 
 type memData struct {
@@ -173,6 +191,7 @@ type memData struct {
 	audit    []store.AuditEvent
 	evs      []store.InvitationEvent
 	intents  map[string]store.SendIntent
+	webhooks []store.WebhookEvent
 }
 
 var _ Store = (*memStore)(nil)
@@ -183,7 +202,7 @@ func newMemStore() *memStore {
 
 func (d *memData) clone() *memData {
 	c := &memData{invs: map[string]Invitation{}, links: map[string]JoinLink{}, audit: slices.Clone(d.audit), evs: slices.Clone(d.evs),
-		initials: maps.Clone(d.initials), intents: maps.Clone(d.intents)}
+		initials: maps.Clone(d.initials), intents: maps.Clone(d.intents), webhooks: slices.Clone(d.webhooks)}
 	for k, v := range d.invs {
 		c.invs[k] = v
 	}
@@ -201,6 +220,10 @@ func (m *memStore) err(name string) error {
 }
 
 func (m *memStore) Tx(ctx context.Context, fn func(Store) error) error {
+	// One transaction at a time, as SQLite's BEGIN IMMEDIATE: a commit replaces the data with the
+	// transaction's copy, so two at once would lose one's writes.
+	m.txMu.Lock()
+	defer m.txMu.Unlock()
 	m.mu.Lock()
 	child := &memStore{d: m.d.clone(), fail: m.fail}
 	m.mu.Unlock()
@@ -506,6 +529,21 @@ func (m *memStore) InvitationEvents(_ context.Context, ids ...string) ([]store.I
 	return out, nil
 }
 
+func (m *memStore) InsertWebhookEvent(ctx context.Context, ev *store.WebhookEvent) (bool, error) {
+	if err := m.err("InsertWebhookEvent"); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.d.webhooks {
+		if e.ID == ev.ID {
+			return false, nil
+		}
+	}
+	m.d.webhooks = append(m.d.webhooks, *ev)
+	return true, nil
+}
+
 func (m *memStore) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -744,6 +782,34 @@ func (m *memStore) ExtendIntent(_ context.Context, id string, until time.Time) (
 	in.LeaseUntil = until
 	m.d.intents[id] = in
 	return true, nil
+}
+
+func (m *memStore) RenewIntents(_ context.Context, ids []string, until time.Time) (int, error) {
+	if err := m.err("RenewIntents"); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		in, ok := m.d.intents[id]
+		if !ok || in.State != store.IntentOpen || !in.LeaseUntil.Before(until) {
+			continue
+		}
+		in.LeaseUntil = until
+		m.d.intents[id] = in
+		n++
+	}
+	m.renewals++
+	m.renewedMax = max(m.renewedMax, len(ids))
+	return n, nil
+}
+
+// beats is how many RenewIntents calls there were, and the most ids one of them carried.
+func (m *memStore) beats() (calls, most int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.renewals, m.renewedMax
 }
 
 func (m *memStore) ClaimIntents(_ context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -50,9 +51,23 @@ const (
 // redeems just in time (learn.microsoft.com/entra/external-id/redemption-experience).
 const DefaultDirectLink = "https://myapps.microsoft.com/?tenantid={tenant}"
 
-// intentLease is how long an intent belongs to the call that opened it; past it the reconciler may
-// claim it. It exceeds the send budget plus the recording.
-const intentLease = 2 * time.Minute
+// DefaultIntentLease is how long an intent belongs to the process that opened it without a sign of
+// life; past it the reconciler may claim it. The process renews the leases of its intents whose
+// Graph call is still running every DefaultIntentBeat (the heartbeat), so a slow call keeps its
+// intent however long Graph takes, and the intents of a process that died (kill -9) become the
+// reconciler's within one lease.
+const DefaultIntentLease = 20 * time.Second
+
+// DefaultIntentBeat is how often the heartbeat renews the leases: a quarter of the lease, so
+// three beats in a row may fail (a slow database) before a live call's intent can be claimed.
+const DefaultIntentBeat = DefaultIntentLease / 4
+
+// renewBudget bounds one heartbeat's UPDATE.
+const renewBudget = DefaultIntentBeat
+
+// recentCollapse is how far back an attempt that collapsed onto a settled intent looks for the
+// partner's record.
+const recentCollapse = 4 * time.Minute
 
 // reconcileLease is how long a reconciler's claim lasts (one lookup and its recording).
 const reconcileLease = time.Minute
@@ -103,7 +118,7 @@ func (a *attempt) openIntent(ctx context.Context) (*Result, error) {
 	}
 	in := &store.SendIntent{ID: store.NewID(), TenantID: a.owner.TenantID, Address: a.v.Key, Kind: a.intentKind(),
 		InvitationID: a.rec.ID, ActorOID: a.actor.ObjectID, OwnerOID: a.owner.ObjectID, Request: payload,
-		IdempotencyKey: a.idemKey, OpenedAt: now, LeaseUntil: now.Add(intentLease)}
+		IdempotencyKey: a.idemKey, OpenedAt: now, LeaseUntil: now.Add(s.intentLease)}
 	var changed *Invitation
 	var quota *QuotaError
 	err = s.store.Tx(ctx, func(tx Store) error {
@@ -214,7 +229,7 @@ func (s *Service) intentResult(ctx context.Context, viewer Inviter, in *store.Se
 // recentRecord is the newest record of an address made in the last minutes that viewer may see,
 // as the result of an attempt that collapsed onto it; ErrBusy when there is none.
 func (s *Service) recentRecord(ctx context.Context, viewer Inviter, tenantID, key string) (*Result, error) {
-	invs, err := s.store.LatestInvitationsByEmail(ctx, tenantID, key, s.now().UTC().Add(-2*intentLease))
+	invs, err := s.store.LatestInvitationsByEmail(ctx, tenantID, key, s.now().UTC().Add(-recentCollapse))
 	if err != nil {
 		return nil, fmt.Errorf("invite: reading the partner's records: %w", err)
 	}
@@ -247,8 +262,12 @@ func (a *attempt) run(ctx context.Context, ts oauth2.TokenSource, gi *graph.Invi
 	pending := a.sendingResult()
 	done := make(chan sendOutcome, 1)
 	a.s.inflight.Add(1)
+	// The intent's lease is renewed while the call runs: the reconciler never settles a live
+	// call's intent under its feet, however slow Graph is.
+	a.s.beat.track(a.s, a.intent.ID)
 	go func() {
 		defer a.s.inflight.Done()
+		defer a.s.beat.untrack(a.intent.ID)
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.sendBudget)
 		defer cancel()
 		res, err := a.post(bctx, ts, gi)
@@ -267,9 +286,12 @@ func (a *attempt) run(ctx context.Context, ts oauth2.TokenSource, gi *graph.Invi
 }
 
 // Drain waits, until ctx ends, for the sends still talking to Graph to settle their intents (a
-// graceful shutdown calls it before closing the database). Sends it leaves behind lose nothing:
-// their intents stay open and the reconciler settles them after the restart.
+// graceful shutdown calls it before closing the database), and then stops the heartbeat: the
+// leases of sends it leaves behind are renewed no more, so they lapse within DefaultIntentLease
+// and the reconciler (of another instance, or of this one after its restart) settles them by
+// lookup. Nothing is lost either way. Call it once, when the service stops sending.
 func (s *Service) Drain(ctx context.Context) error {
+	defer s.beat.stop()
 	done := make(chan struct{})
 	go func() {
 		s.inflight.Wait()
@@ -281,6 +303,113 @@ func (s *Service) Drain(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("invite: sends still in flight at shutdown are left to the reconciler: %w", ctx.Err())
 	}
+}
+
+// heartbeat renews the leases of the intents whose Graph call runs in this process: one UPDATE
+// per beat for all of them (store.RenewIntents). Its goroutine runs only while there is something
+// to renew, and never again once stopped (Drain).
+type heartbeat struct {
+	mu      sync.Mutex
+	ids     map[string]struct{}
+	running bool
+	stopped bool
+	quit    chan struct{} // closed by stop
+	// renewing is held across a beat's UPDATE, so that an intent untracked (settled, or handed
+	// to the reconciler) is not renewed by a beat that read it just before.
+	renewing sync.Mutex
+}
+
+// track adds an intent whose Graph call starts now, and starts the beats if they are not running.
+func (h *heartbeat) track(s *Service, id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped {
+		return
+	}
+	if h.ids == nil {
+		h.ids, h.quit = map[string]struct{}{}, make(chan struct{})
+	}
+	h.ids[id] = struct{}{}
+	if !h.running {
+		h.running = true
+		go s.beatLoop()
+	}
+}
+
+// untrack removes an intent whose call ended (settled, or handed to the reconciler); it waits for
+// a beat under way, so its lease is not moved after this returns.
+func (h *heartbeat) untrack(id string) {
+	h.renewing.Lock()
+	defer h.renewing.Unlock()
+	h.mu.Lock()
+	delete(h.ids, id)
+	h.mu.Unlock()
+}
+
+// stop ends the beats for good.
+func (h *heartbeat) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped {
+		return
+	}
+	h.stopped = true
+	if h.quit != nil {
+		close(h.quit)
+	}
+}
+
+// due lists the tracked intents, or reports false (and the loop ends) when there are none or the
+// heartbeat was stopped.
+func (h *heartbeat) due() ([]string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped || len(h.ids) == 0 {
+		h.running = false
+		return nil, false
+	}
+	ids := make([]string, 0, len(h.ids))
+	for id := range h.ids {
+		ids = append(ids, id)
+	}
+	return ids, true
+}
+
+// beatLoop renews the tracked intents' leases every intentBeat until none is left or Drain stops
+// it. A failed beat is logged; the next one tries again well before the leases end.
+func (s *Service) beatLoop() {
+	t := time.NewTicker(s.intentBeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.beat.quit:
+		}
+		if !s.renewLeases() {
+			return
+		}
+	}
+}
+
+// renewLeases is one beat; false when the loop should end.
+func (s *Service) renewLeases() bool {
+	s.beat.renewing.Lock()
+	defer s.beat.renewing.Unlock()
+	ids, ok := s.beat.due()
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), renewBudget)
+	defer cancel()
+	until := s.now().UTC().Add(s.intentLease)
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), store.MaxRenewIntents)]
+		ids = ids[len(chunk):]
+		if _, err := s.store.RenewIntents(ctx, chunk, until); err != nil {
+			s.log.WarnContext(ctx, "invite: renewing the leases of sends in flight failed; the next beat tries again", "intents", len(chunk), "err", err)
+		}
+	}
+	return true
 }
 
 // sendingResult is the record as the caller sees it while its intent is open.

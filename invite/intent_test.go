@@ -159,7 +159,10 @@ func TestConcurrentSendsOnePost(t *testing.T) {
 func TestConcurrentResendsOnePost(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		dir := newDirectory(100 * time.Millisecond)
+		// Graph takes a second to answer, so that every resend reads the record while the first
+		// resend is in flight even on a loaded machine: a resend started after it ended would be
+		// a new "Send again", rightly sent.
+		dir := newDirectory(time.Second)
 		svcs := []*Service{engineService(t, db, dir, QuotaLimits{}), engineService(t, db, dir, QuotaLimits{})}
 		first, err := svcs[0].Send(ctx, nil, employee, validReq(), meta)
 		if err != nil {
@@ -214,7 +217,7 @@ func TestReconcilerSettlesOpenIntents(t *testing.T) {
 	if err != nil || r.Claimed != 1 || r.Waiting != 1 {
 		t.Fatalf("first run %+v, %v; want only the uncertain intent claimed, still waiting", r, err)
 	}
-	h.clock.Add(intentLease + time.Second)
+	h.clock.Add(DefaultIntentLease + time.Second)
 	r, err = h.svc.Reconcile(ctx, nil, 10)
 	if err != nil || r.Confirmed != 1 || r.Waiting != 1 {
 		t.Fatalf("second run %+v, %v", r, err)
@@ -345,7 +348,7 @@ func TestCallerAndReconcilerSettleOnce(t *testing.T) {
 		t.Fatalf("Send = %+v, %v; want still sending", res, err)
 	}
 	<-posted
-	h.clock.Add(intentLease + time.Second)
+	h.clock.Add(DefaultIntentLease + time.Second)
 	if r, err := h.svc.Reconcile(ctx, nil, 10); err != nil || r.Confirmed != 1 {
 		t.Fatalf("Reconcile = %+v, %v", r, err)
 	}
@@ -359,6 +362,124 @@ func TestCallerAndReconcilerSettleOnce(t *testing.T) {
 	}
 	if !strings.Contains(evs[0].Detail, "reconciler") {
 		t.Fatalf("the reconciler's settlement should stand: %s", evs[0].Detail)
+	}
+}
+
+// waitBeats waits until the heartbeat made more than n beats.
+func waitBeats(t *testing.T, m *memStore, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if calls, _ := m.beats(); calls > n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no heartbeat after %d beats", n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// A live send is never settled under its feet: while its Graph call runs, the heartbeat renews the
+// leases of all the process's sends in flight (one statement per beat), so a reconciler finds
+// nothing to claim however long Graph takes; the caller settles each intent with Graph's answer.
+// Once the calls end, the beats stop.
+func TestHeartbeatKeepsLiveSends(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, Policy{})
+	h.svc.sendWait, h.svc.intentBeat = 10*time.Millisecond, 5*time.Millisecond
+	dir := newDirectory(0)
+	release := make(chan struct{})
+	h.graph.byAddr = dir.byAddr
+	h.graph.create = func(in *graph.Invitation) (*graph.Invitation, error) {
+		out, err := dir.create(in) // Graph acted, and answers slowly
+		<-release
+		return out, err
+	}
+	for i := range 3 {
+		req := validReq()
+		req.Email = fmt.Sprintf("slow%d@fabrikam.example", i)
+		if res, err := h.svc.Send(ctx, nil, employee, req, meta); err != nil || !res.Sending {
+			t.Fatalf("Send = %+v, %v; want still sending", res, err)
+		}
+	}
+	// Ten leases pass on the clock; each time the heartbeat renews the leases from the new time.
+	for range 10 {
+		h.clock.Add(DefaultIntentLease + time.Second)
+		calls, _ := h.store.beats()
+		waitBeats(t, h.store, calls+1) // the second beat from now began after the clock moved
+		if r, err := h.svc.Reconcile(ctx, nil, 10); err != nil || r.Claimed != 0 {
+			t.Fatalf("Reconcile = %+v, %v; a live send's intent was claimed", r, err)
+		}
+	}
+	if _, most := h.store.beats(); most != 3 {
+		t.Fatalf("a beat renewed %d intents; want the 3 in flight in one statement", most)
+	}
+	close(release)
+	if err := h.svc.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := h.store.audits()
+	if len(evs) != 3 || dir.posts() != 3 {
+		t.Fatalf("%d audit events, %d POSTs; want 3 each", len(evs), dir.posts())
+	}
+	for _, ev := range evs {
+		if strings.Contains(ev.Detail, "reconciler") || ev.Outcome != string(OutcomeCreated) {
+			t.Fatalf("the caller should have settled with Graph's answer: %+v", ev)
+		}
+	}
+	for _, inv := range h.store.invitations() {
+		if !inv.Created() || !inv.HasRedeemURL() {
+			t.Fatalf("record %+v; want created with Graph's redemption URL", inv)
+		}
+	}
+	calls, _ := h.store.beats()
+	time.Sleep(50 * time.Millisecond)
+	if after, _ := h.store.beats(); after != calls {
+		t.Fatalf("the heartbeat went on after the sends ended: %d → %d beats", calls, after)
+	}
+}
+
+// A graceful shutdown stops the heartbeat after draining: a send still in flight when the
+// deadline ends keeps its intent open, its lease lapses, and the reconciler settles it by lookup;
+// the late answer of the abandoned call records nothing more.
+func TestDrainStopsHeartbeat(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, Policy{})
+	h.svc.sendWait, h.svc.intentBeat = 10*time.Millisecond, 5*time.Millisecond
+	dir := newDirectory(0)
+	release := make(chan struct{})
+	h.graph.byAddr = dir.byAddr
+	h.graph.create = func(in *graph.Invitation) (*graph.Invitation, error) {
+		out, err := dir.create(in)
+		<-release
+		return out, err
+	}
+	if res, err := h.svc.Send(ctx, nil, employee, validReq(), meta); err != nil || !res.Sending {
+		t.Fatalf("Send = %+v, %v", res, err)
+	}
+	waitBeats(t, h.store, 1)
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	if err := h.svc.Drain(dctx); err == nil {
+		t.Fatal("Drain returned nil with a send in flight")
+	}
+	calls, _ := h.store.beats()
+	time.Sleep(30 * time.Millisecond)
+	if after, _ := h.store.beats(); after != calls {
+		t.Fatalf("the heartbeat went on after Drain: %d → %d beats", calls, after)
+	}
+	h.clock.Add(DefaultIntentLease + time.Second)
+	if r, err := h.svc.Reconcile(ctx, nil, 10); err != nil || r.Claimed != 1 || r.Confirmed != 1 {
+		t.Fatalf("Reconcile = %+v, %v; want the abandoned send's intent confirmed by lookup", r, err)
+	}
+	close(release)
+	h.svc.inflight.Wait()
+	if evs := h.store.audits(); len(evs) != 1 || !strings.Contains(evs[0].Detail, "reconciler") {
+		t.Fatalf("audit %+v; want the reconciler's one event", evs)
+	}
+	if invs := h.store.invitations(); len(invs) != 1 || !invs[0].Created() || dir.posts() != 1 {
+		t.Fatalf("records %+v, %d POSTs", invs, dir.posts())
 	}
 }
 

@@ -104,6 +104,9 @@ func (s *Service) OpenJoin(ctx context.Context, token string, meta Meta) (*JoinV
 		if err := s.recordOpen(ctx, l, rec); err != nil {
 			s.log.WarnContext(ctx, "invite: join open not counted", "token_fp", TokenFingerprint(token), "err", err)
 		}
+		if s.hooks.JoinOpened != nil {
+			s.hooks.JoinOpened()
+		}
 	}
 	return v, nil
 }

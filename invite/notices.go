@@ -77,21 +77,41 @@ func (s *Service) invitationLink(id string) string {
 }
 
 // acceptedNotice tells the inviter (and, once recorded, the sponsors) that rec's partner accepted.
-func (s *Service) acceptedNotice(rec *Invitation) notify.Notice {
+func (s *Service) acceptedNotice(rec *Invitation, sponsors []store.InvitationSponsor) notify.Notice {
 	partner := rec.DisplayName
 	if partner == "" {
 		partner = rec.Email
 	}
 	return notify.Notice{Kind: notify.KindInvitationAccepted, EventKey: notify.EventKey(notify.KindInvitationAccepted, rec.ID),
-		To: acceptedRecipients(rec), Link: s.invitationLink(rec.ID),
+		To: acceptedRecipients(rec, sponsors), Link: s.invitationLink(rec.ID),
 		Data: map[string]string{notify.DataPartner: partner, notify.DataPartnerEmail: rec.Email}}
 }
 
-// acceptedRecipients are the people told that rec's partner accepted: the inviter today; the
-// invitation's sponsors join this list once the record keeps them (the same address twice is
-// one notice).
-func acceptedRecipients(rec *Invitation) []notify.Recipient {
-	return []notify.Recipient{{Address: inviterAddress(rec), Name: rec.InviterName}}
+// acceptedRecipients are the people told that rec's partner accepted: the inviter, then the
+// sponsors named with the invitation (the same address twice is one notice; a sponsor without a
+// usable address is left out).
+func acceptedRecipients(rec *Invitation, sponsors []store.InvitationSponsor) []notify.Recipient {
+	out := []notify.Recipient{{Address: inviterAddress(rec), Name: rec.InviterName}}
+	for _, sp := range sponsors {
+		if sp.SponsorOID == rec.InviterOID {
+			continue
+		}
+		if _, err := notify.PlainAddress(sp.Address); err != nil {
+			continue
+		}
+		out = append(out, notify.Recipient{Address: sp.Address, Name: sp.DisplayName})
+	}
+	return out
+}
+
+// invitationSponsors reads the sponsors recorded with invitation id in tx (none when the store
+// does not keep them).
+func (s *Service) invitationSponsors(ctx context.Context, tx Store, id string) ([]store.InvitationSponsor, error) {
+	as, ok := tx.(AccessStore)
+	if !ok {
+		return nil, nil
+	}
+	return as.InvitationSponsors(ctx, id)
 }
 
 // inviterAddress is where the inviter is reached: their user principal name, which in Entra is
@@ -104,11 +124,12 @@ func inviterAddress(rec *Invitation) string {
 }
 
 // saveState records a partner's state as read from Graph. When it is the first time the record
-// is seen Accepted, the "accepted" notice is written in the same transaction, so it exists
+// is seen Accepted, the invitation.accepted webhook event and the "accepted" notice are written in
+// the same transaction, so it exists
 // exactly when the state does (a crash between the two is impossible), and exactly once (the
 // notice's unique key absorbs two instances seeing the change together).
 func (s *Service) saveState(ctx context.Context, rec *Invitation, state string, changedAt *time.Time, checkedAt time.Time) error {
-	if !strings.EqualFold(state, stateAccepted) || rec.accepted() || !s.NoticeOn(notify.KindInvitationAccepted) {
+	if !strings.EqualFold(state, stateAccepted) || rec.accepted() {
 		return s.store.UpdateInvitationState(ctx, rec.ID, state, changedAt, checkedAt)
 	}
 	created := 0
@@ -123,7 +144,20 @@ func (s *Service) saveState(ctx context.Context, rec *Invitation, state string, 
 		if cur.accepted() {
 			return nil
 		}
-		n, err := s.Notify(ctx, tx, s.acceptedNotice(cur))
+		// Webhook receivers hear of it in the same transaction, once (the event id is the record's).
+		acc := *cur
+		acc.ExternalUserState, acc.ExternalUserStateChangedAt = stateAccepted, changedAt
+		if err := s.emitAccepted(ctx, tx, &acc, changedAt); err != nil {
+			return err
+		}
+		if !s.NoticeOn(notify.KindInvitationAccepted) {
+			return nil
+		}
+		sponsors, err := s.invitationSponsors(ctx, tx, cur.ID)
+		if err != nil {
+			return fmt.Errorf("invite: sponsors of %s: %w", rec.ID, err)
+		}
+		n, err := s.Notify(ctx, tx, s.acceptedNotice(cur, sponsors))
 		if err != nil {
 			return fmt.Errorf("invite: accepted notice of %s: %w", rec.ID, err)
 		}

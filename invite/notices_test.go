@@ -94,3 +94,46 @@ func TestNoticesWrittenWithTheirEvents(t *testing.T) {
 		}
 	})
 }
+
+// The accepted notice goes to the inviter and to the sponsors named with the invitation, once
+// each (the inviter listed again as a sponsor is not told twice). On SQLite and PostgreSQL.
+func TestAcceptedNoticeReachesSponsors(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		keys, _ := keyring.New(bytes.Repeat([]byte{3}, keyring.KeySize))
+		fg := &fakeGraph{}
+		fg.getUser = func(_ context.Context, id string) (*graph.User, error) {
+			return &graph.User{ID: id, UserType: "Guest", ExternalUserState: "Accepted"}, nil
+		}
+		svc := NewService(Config{Graph: fg, Store: NewStoreAdapter(db), Keys: keys, JoinTTL: testJoinTTL,
+			Policy: Policy{DefaultRedirectURL: "https://portico.example/welcome"}, PublicURL: "https://portico.example"})
+		svc.SetNotices(notify.Kinds{notify.KindInvitationAccepted: true}, func(context.Context) {})
+		res, err := svc.Send(ctx, nil, employee, validReq(), meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res.Invitation.ID
+		if err := db.SetInvitationSponsors(ctx, id, []store.InvitationSponsor{
+			{SponsorOID: employee.ObjectID, DisplayName: employee.Name, Address: employee.UPN},
+			{SponsorOID: "sponsor-oid", DisplayName: "Sam Sponsor", Address: "sam@contoso.example"},
+			{SponsorOID: "no-address", DisplayName: "No Address", Address: "not an address"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ts := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "x"})
+		if _, err := svc.RefreshState(ctx, ts, id); err != nil {
+			t.Fatal(err)
+		}
+		l, err := db.NoticesByEvent(ctx, notify.EventKey(notify.KindInvitationAccepted, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, n := range l {
+			got[n.Address] = n.Name
+		}
+		if len(l) != 2 || got[employee.UPN] != employee.Name || got["sam@contoso.example"] != "Sam Sponsor" {
+			t.Fatalf("accepted notices %+v; want one to the inviter and one to Sam Sponsor", l)
+		}
+	})
+}

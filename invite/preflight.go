@@ -71,13 +71,7 @@ func (s *Service) preflight(ctx context.Context, ts oauth2.TokenSource, inv Invi
 // PORTICO_ALLOWED_DOMAINS in) the allow-list does not refuse the address, blocked domains still do.
 func (s *Service) preflightWith(ctx context.Context, ts oauth2.TokenSource, inv Inviter, addr string, allowListWaived bool) (*Preflight, error) {
 	key := strings.ToLower(addr)
-	domainRule := func(domain string) string {
-		rule := s.policy.domainRule(domain)
-		if allowListWaived && rule == ruleNotAllowed {
-			return ""
-		}
-		return rule
-	}
+	domainRule := func(domain string) string { return s.domainRuleFor(domain, allowListWaived) }
 	p := &Preflight{Email: key, Domain: domainOf(key)}
 
 	org := s.freshOrganization(inv.TenantID)
@@ -110,10 +104,27 @@ func (s *Service) preflightWith(ctx context.Context, ts oauth2.TokenSource, inv 
 		}
 		org = o
 	}
+	return s.decide(ctx, ts, inv, p, addr, org, res, issuer, allowListWaived)
+}
+
+// domainRuleFor is the policy's rule for domain; with allowListWaived (an approver let a domain
+// outside PORTICO_ALLOWED_DOMAINS in) the allow-list does not refuse it, blocked domains still do.
+func (s *Service) domainRuleFor(domain string, allowListWaived bool) string {
+	rule := s.policy.domainRule(domain)
+	if allowListWaived && rule == ruleNotAllowed {
+		return ""
+	}
+	return rule
+}
+
+// decide gives the verdict on addr from the organization's domains, the policy and the
+// directory's answer res (made with the identities issuer issuer; nil: looked up now).
+func (s *Service) decide(ctx context.Context, ts oauth2.TokenSource, inv Inviter, p *Preflight, addr string, org *orgInfo, res *graph.LookupResult, issuer string, allowListWaived bool) (*Preflight, error) {
+	key := p.Email
 	if slices.Contains(org.domains, p.Domain) {
 		return s.ownDomain(ctx, ts, p, addr, res), nil
 	}
-	if rule := domainRule(p.Domain); rule != "" {
+	if rule := s.domainRuleFor(p.Domain, allowListWaived); rule != "" {
 		p.Rule = rule
 		return p.with(VerdictPolicyBlocked, policyMessage(p.Domain, rule)), nil
 	}

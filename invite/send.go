@@ -135,7 +135,7 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 		RedirectHost:  hostOf(v.RedirectURL),
 		DisplayName:   v.DisplayName,
 		ResendOf:      a.resendOf,
-		GraphIdentity: s.graphIdentity(),
+		GraphIdentity: s.graphIdentity(a.meta),
 		Policy:        a.policy,
 	}
 	a.approval.annotate(&a.base, a.owner)
@@ -190,8 +190,8 @@ func (s *Service) send(ctx context.Context, ts oauth2.TokenSource, a *attempt, r
 	// The employee who asked is the first sponsor in both modes (for an approved request the
 	// requester, then the sponsors they named, then the approver), then the sponsors they named.
 	// Delegated with nobody else named, Graph makes the inviter the sponsor on its own; as itself,
-	// Graph knows no inviter.
-	if s.appOnly || a.approval != nil || len(a.sponsors) > 1 {
+	// Graph knows no inviter (nor in a job, which the employee who asked for is the sponsor of).
+	if s.appOnly || a.meta.Via == ViaJob || a.approval != nil || len(a.sponsors) > 1 {
 		gi.InvitedUserSponsors = a.sponsorRefs()
 	}
 	return a.run(ctx, ts, gi)
@@ -248,6 +248,7 @@ func (a *attempt) resentRecord() *Invitation {
 // refuse audits an attempt that stopped before anything was recorded.
 func (a *attempt) refuse(ctx context.Context, target string, outcome Outcome, graphRequestID string, d auditDetail) {
 	_ = a.s.audit(ctx, a.s.event(a.actor, a.meta, a.action, target, outcome, graphRequestID, d))
+	a.s.observeOutcome(a.action, outcome)
 }
 
 // detail is the attempt's audit detail for its record.
@@ -276,7 +277,7 @@ func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) err
 	if note == "" {
 		note = a.rec.ErrorMessage
 	}
-	return a.s.store.Tx(ctx, func(tx Store) error {
+	err := a.s.store.Tx(ctx, func(tx Store) error {
 		// The intent is settled first, a compare-and-set: whoever loses records nothing.
 		if err := a.settleIn(ctx, tx, state, string(a.rec.Outcome), note); err != nil {
 			return err
@@ -313,8 +314,18 @@ func (a *attempt) record(ctx context.Context, link *JoinLink, d auditDetail) err
 		if err := a.recordAccess(ctx, tx); err != nil {
 			return err
 		}
+		if a.rec.Created() {
+			// Webhook receivers hear of it exactly when it is recorded (same transaction).
+			if err := a.emitCreated(ctx, tx); err != nil {
+				return err
+			}
+		}
 		return tx.AppendAudit(ctx, ev)
 	})
+	if err == nil {
+		a.s.observeOutcome(a.action, a.rec.Outcome)
+	}
+	return err
 }
 
 // supersedeOlderLinks revokes, as superseded, every live join link to the partner: the record's own
@@ -434,7 +445,9 @@ func (a *attempt) confirmUncertain(ctx context.Context, ts oauth2.TokenSource, c
 		}
 		return res, err
 	}
-	// Hand the intent to the reconciler now (its lease ends at once) rather than after the lease.
+	// Hand the intent to the reconciler now (its lease ends at once, and the heartbeat renews it no
+	// more) rather than after the lease.
+	a.s.beat.untrack(a.intent.ID)
 	if _, err := a.s.store.ExtendIntent(ctx, a.intent.ID, a.s.now().UTC()); err != nil {
 		a.log.WarnContext(ctx, "invite: could not hand the open intent to the reconciler early", "err", err)
 	}
@@ -509,6 +522,13 @@ func (a *attempt) recordFailure(ctx context.Context, cause error) error {
 	}
 	d := a.detail()
 	d.Status, d.ErrorCode = ge.Status, ge.Code
+	if ge.Blocked {
+		rec.ErrorCode = "InvitationsBlocked"
+		rec.ErrorMessage = clip("Invitations are blocked for this directory by Microsoft's abuse protection; only Microsoft support can lift it. Graph: "+rec.ErrorMessage, 500)
+		d.Note = "invitations blocked for the directory by Microsoft's abuse protection: not sent, not retried; an administrator must ask Microsoft support to lift the block"
+		a.log.ErrorContext(ctx, "invite: Microsoft's abuse protection blocks every invitation of this tenant; an administrator must open a Microsoft support request to lift it",
+			"invitation", rec.ID, "graph_request_id", ge.RequestID, "code", ge.Code)
+	}
 	err := a.record(ctx, nil, d)
 	switch {
 	case errors.Is(err, errSettled):
@@ -524,6 +544,13 @@ func (a *attempt) recordFailure(ctx context.Context, cause error) error {
 		"outcome", rec.Outcome, "status", ge.Status, "code", ge.Code, "graph_request_id", ge.RequestID)
 	return ge
 }
+
+// InvitationsBlockedMessage is what the inviter is told when Microsoft's abuse protection blocks
+// the tenant's invitations (GraphError.Blocked).
+const InvitationsBlockedMessage = "Microsoft has blocked all invitations from your organization's directory " +
+	"(its abuse protection saw suspicious activity), so nothing was sent. Trying again will not help until the block is lifted: " +
+	"tell your IT administrators. Only Microsoft support can lift it: an administrator opens a support request " +
+	"(Microsoft Entra ID, External Identities / B2B collaboration) and gives them the request id."
 
 // describeGraphError turns an error from Graph into a GraphError with an explanation for the
 // inviter. lookup is true for the checks before sending, false for the invitation itself.
@@ -547,6 +574,9 @@ func describeGraphError(err error, lookup bool) *GraphError {
 		ge.Message = "Your account may not read the directory, so Portico cannot check the address and sent nothing. Ask an administrator for help."
 	case lookup:
 		ge.Message = "Portico could not check the address in your directory, so it sent nothing. Try again in a minute."
+	case invitationsBlocked(api):
+		ge.Blocked = true
+		ge.Message = InvitationsBlockedMessage
 	case api != nil && api.Status == 403:
 		ge.Message = "Your account isn't allowed to invite guests, or the tenant's collaboration settings block this domain."
 	case api != nil && api.Status == 400:

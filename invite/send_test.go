@@ -285,6 +285,70 @@ func TestSendGraphErrors(t *testing.T) {
 	}
 }
 
+// Microsoft's abuse protection (403 "Invitations are blocked for this directory…", whatever its
+// code) is told apart from an inviter who may not invite: GraphError.Blocked, a message for the
+// inviter and their administrators, its own audit note, one POST and no retry.
+func TestSendInvitationsBlocked(t *testing.T) {
+	for _, code := range []string{"Authorization_RequestDenied", "Forbidden"} {
+		t.Run(code, func(t *testing.T) {
+			h := newHarness(t, Policy{})
+			blocked := &graph.Error{Status: 403, Code: code, RequestID: "r-abuse",
+				Message: "Invitations are blocked for this directory due to suspicious activity. Please contact Microsoft support for help."}
+			h.graph.create = func(*graph.Invitation) (*graph.Invitation, error) {
+				return nil, fmt.Errorf("graph: create invitation: %w", blocked)
+			}
+			_, err := h.svc.Send(context.Background(), nil, employee, validReq(), meta)
+			var ge *GraphError
+			if !errors.As(err, &ge) || !ge.Blocked || ge.Message != InvitationsBlockedMessage || ge.Status != 403 || ge.RequestID != "r-abuse" {
+				t.Fatalf("err %#v; want a blocked GraphError", err)
+			}
+			if !IsInvitationsBlocked(err) || !IsInvitationsBlocked(fmt.Errorf("bulk row 3: %w", err)) || !IsInvitationsBlocked(blocked) {
+				t.Fatal("IsInvitationsBlocked does not recognise the answer")
+			}
+			if h.graph.n("create") != 1 {
+				t.Fatalf("%d POSTs; a block is never retried", h.graph.n("create"))
+			}
+			invs, evs, ins := h.store.invitations(), h.store.audits(), h.store.intents()
+			if len(invs) != 1 || invs[0].Outcome != OutcomeFailed || invs[0].ErrorCode != "InvitationsBlocked" || !strings.Contains(invs[0].ErrorMessage, "Microsoft support") {
+				t.Fatalf("record %+v", invs)
+			}
+			if len(evs) != 1 || evs[0].Outcome != string(OutcomeFailed) || !strings.Contains(evs[0].Detail, "abuse protection") || !strings.Contains(evs[0].Detail, code) {
+				t.Fatalf("audit %+v", evs)
+			}
+			if len(ins) != 1 || ins[0].State != store.IntentFailed {
+				t.Fatalf("intent %+v; want failed", ins)
+			}
+			if !strings.Contains(h.logs.String(), "abuse protection") {
+				t.Fatal("the block is not logged for the operator")
+			}
+		})
+	}
+}
+
+// IsInvitationsBlocked is true only for the abuse-protection block.
+func TestIsInvitationsBlocked(t *testing.T) {
+	msg := "Invitations are blocked for this directory due to suspicious activity."
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("invitations are blocked"), false}, // not Graph's answer
+		{&graph.Error{Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."}, false},
+		{&graph.Error{Status: 429, Message: msg}, false},
+		{&graph.Error{Status: 403, Code: "Authorization_RequestDenied", Message: msg}, true},
+		{&graph.Error{Status: 403, Code: "Forbidden", Message: "Your tenant is blocked due to SUSPICIOUS ACTIVITY."}, true},
+		{&GraphError{Status: 403, Blocked: true, Err: errors.New("x")}, true},
+		{&GraphError{Status: 403, Err: errors.New("x")}, false},
+		{&QuotaError{}, false},
+		{ErrBusy, false},
+	} {
+		if got := IsInvitationsBlocked(tt.err); got != tt.want {
+			t.Errorf("IsInvitationsBlocked(%v) = %v; want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
 func TestSendUncertain(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -360,7 +424,12 @@ func TestSendRecordsEvenWhenRequestCancelled(t *testing.T) {
 	if _, err := h.svc.Send(ctx, nil, employee, validReq(), meta); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if len(h.store.invitations()) != 1 || len(h.store.audits()) != 1 {
+	// The caller may be answered "still sending" as soon as its request ends; the detached send
+	// records Graph's answer.
+	if err := h.svc.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if invs := h.store.invitations(); len(invs) != 1 || !invs[0].Created() || len(h.store.audits()) != 1 {
 		t.Fatal("invitation not recorded after cancellation")
 	}
 }

@@ -26,6 +26,8 @@ type Graph interface {
 	Organization(ctx context.Context, ts oauth2.TokenSource) (*graph.Organization, error)
 	// Lookup sends the preflight's directory reads together (one JSON batch, one round trip).
 	Lookup(ctx context.Context, ts oauth2.TokenSource, l graph.Lookup) *graph.LookupResult
+	// LookupMany sends many Lookups' reads in JSON batches sent together (bulk dry runs).
+	LookupMany(ctx context.Context, ts oauth2.TokenSource, ls []graph.Lookup) []*graph.LookupResult
 	// GetUsers reads many users by id in JSON batches sent at once (one round trip).
 	GetUsers(ctx context.Context, ts oauth2.TokenSource, ids []string) (map[string]*graph.User, error)
 }
@@ -67,6 +69,9 @@ type Store interface {
 	OpenIntentOfInvitation(ctx context.Context, invitationID string) (*store.SendIntent, error)
 	SettleIntent(ctx context.Context, id, state, outcome, errText string, at time.Time) (bool, error)
 	ExtendIntent(ctx context.Context, id string, until time.Time) (bool, error)
+	// RenewIntents moves the leases of the open intents among ids (at most
+	// store.MaxRenewIntents) forward to until in one statement, never backwards.
+	RenewIntents(ctx context.Context, ids []string, until time.Time) (int, error)
 	ClaimIntents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.SendIntent, error)
 	HasDueIntents(ctx context.Context, now time.Time) (bool, error)
 	// The quota: LockQuota serialises one inviter's reservations until the transaction ends;
@@ -75,6 +80,9 @@ type Store interface {
 	QuotaUse(ctx context.Context, tenantID, actorOID string, since time.Time, limit int) ([]time.Time, error)
 
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	// InsertWebhookEvent writes a webhook event to the outbox (webhooks.Emit), in the transaction
+	// of the change it reports; an id already there is not written again.
+	InsertWebhookEvent(ctx context.Context, ev *store.WebhookEvent) (bool, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
 
 	// The tenant's initial domain survives restarts (Entra never changes it), so the first
@@ -136,6 +144,9 @@ type Config struct {
 	// instead of a second invitation. "" : DefaultDirectLink; "off": no join link then.
 	DirectLink string
 
+	// Hooks observe outcomes and join-link visits (metrics); zero: none.
+	Hooks Hooks
+
 	OrgCacheTTL    time.Duration // how long the tenant's verified domains are cached
 	RecentWindow   time.Duration // how far back Portico's own records count in preflight
 	RefreshTimeout time.Duration // overall deadline of RefreshStates
@@ -153,6 +164,7 @@ type Service struct {
 	log       *slog.Logger
 	quota     QuotaLimits
 	appOnly   bool
+	hooks     Hooks
 
 	access           AccessGraph
 	guestGroups      []string
@@ -171,6 +183,9 @@ type Service struct {
 	preflightBudget time.Duration
 	directLink      string
 	inflight        sync.WaitGroup // detached sends not settled yet (Drain)
+	intentLease     time.Duration  // how long an intent belongs to its send without a heartbeat
+	intentBeat      time.Duration  // how often the heartbeat renews the leases of sends in flight
+	beat            heartbeat
 	// kick asks for the reconciler to run soon for an intent (set by the job runner).
 	kick func(ctx context.Context, intentID string)
 
@@ -200,6 +215,7 @@ func NewService(cfg Config) *Service {
 		log:             cfg.Logger,
 		quota:           cfg.Quota,
 		appOnly:         cfg.AppOnly,
+		hooks:           cfg.Hooks,
 		orgTTL:          orDuration(cfg.OrgCacheTTL, DefaultOrgCacheTTL),
 		recent:          orDuration(cfg.RecentWindow, DefaultRecentWindow),
 		refreshTimeout:  orDuration(cfg.RefreshTimeout, DefaultRefreshTimeout),
@@ -208,6 +224,8 @@ func NewService(cfg Config) *Service {
 		patience:        orDuration(cfg.ReconcilePatience, DefaultReconcilePatience),
 		uncertainLookup: DefaultUncertainLookup,
 		preflightBudget: DefaultPreflightBudget,
+		intentLease:     DefaultIntentLease,
+		intentBeat:      DefaultIntentBeat,
 		directLink:      cfg.DirectLink,
 		orgs:            map[string]*orgEntry{},
 		initials:        map[string]string{},
@@ -243,8 +261,9 @@ func orDuration(d, def time.Duration) time.Duration {
 
 // graphIdentity is what the audit trail says about how Graph was called: "application" in
 // application mode, "" (the employee's own delegated token) otherwise.
-func (s *Service) graphIdentity() string {
-	if s.appOnly {
+func (s *Service) graphIdentity(meta Meta) string {
+	// Background jobs (bulk sending) always call Graph as Portico itself.
+	if s.appOnly || meta.Via == ViaJob {
 		return "application"
 	}
 	return ""

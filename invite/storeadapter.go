@@ -253,6 +253,11 @@ func (a *StoreAdapter) SettleIntent(ctx context.Context, id, state, outcome, err
 	return a.q.SettleIntent(ctx, id, state, outcome, errText, at)
 }
 
+// RenewIntents moves the leases of open intents forward in one statement (the send heartbeat).
+func (a *StoreAdapter) RenewIntents(ctx context.Context, ids []string, until time.Time) (int, error) {
+	return a.q.RenewIntents(ctx, ids, until)
+}
+
 // ExtendIntent moves an open intent's lease.
 func (a *StoreAdapter) ExtendIntent(ctx context.Context, id string, until time.Time) (bool, error) {
 	return a.q.ExtendIntent(ctx, id, until)
@@ -331,4 +336,9 @@ func (a *StoreAdapter) FinishGroupAssignment(ctx context.Context, g *store.Invit
 // PendingGroupInvitations lists invitations with due group assignments.
 func (a *StoreAdapter) PendingGroupInvitations(ctx context.Context, now time.Time, limit int) ([]string, error) {
 	return a.q.PendingGroupInvitations(ctx, now, limit)
+}
+
+// InsertWebhookEvent writes a webhook event to the outbox (see webhooks.Emit).
+func (a *StoreAdapter) InsertWebhookEvent(ctx context.Context, ev *store.WebhookEvent) (bool, error) {
+	return a.q.InsertWebhookEvent(ctx, ev)
 }

@@ -9,6 +9,7 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"portico/invite"
 	"portico/notify"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // Defaults applied by New when Config leaves them zero.
@@ -85,9 +87,23 @@ type Config struct {
 	Lifecycle      LifecycleRunner
 	LifecycleEvery time.Duration
 
+	// Bulk sends confirmed bulk invitations (bulk.Service); nil: bulk jobs wait for an instance
+	// that has it.
+	Bulk BulkSender
 	// Register adds further job kinds (their workers), registered once with the built-in ones.
 	// Every job's arguments must carry an "asker" (see Asker).
 	Register func(w *river.Workers)
+
+	// Webhooks sends the outbox's events (nil: no endpoints; events are then marked dispatched
+	// without deliveries). WebhookAttempts (0: DefaultWebhookAttempts) bounds the tries of one
+	// delivery; WebhookInterval is how often the outbox is looked at (0: DefaultWebhookInterval;
+	// negative: never on its own); WebhookBackoff is the wait after a failed attempt (nil:
+	// webhooks.Backoff). OnWebhook hears each attempt's result (delivered, retry, failed).
+	Webhooks        *webhooks.Sender
+	WebhookAttempts int
+	WebhookInterval time.Duration
+	WebhookBackoff  func(attempt int) time.Duration
+	OnWebhook       func(eventType, result string)
 }
 
 // Feature is one background feature and whether it runs.
@@ -138,6 +154,11 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	cfg.ReconcileInterval = cmpOr(cfg.ReconcileInterval, DefaultReconcileInterval)
 	cfg.GroupSweep = cmpOr(cfg.GroupSweep, DefaultGroupSweep)
 	cfg.NoticePoll = cmpOr(cfg.NoticePoll, DefaultNoticePoll)
+	cfg.WebhookAttempts = cmpOr(cfg.WebhookAttempts, DefaultWebhookAttempts)
+	cfg.WebhookInterval = cmpOr(cfg.WebhookInterval, DefaultWebhookInterval)
+	if cfg.WebhookBackoff == nil {
+		cfg.WebhookBackoff = webhooks.Backoff
+	}
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "jobs")}
 
 	workers := river.NewWorkers()
@@ -198,6 +219,16 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	periodic = r.addApprovals(workers, periodic)
 	periodic = r.addReviews(workers, periodic)
 	periodic = append(periodic, r.registerNotices(workers)...)
+	river.AddWorker(workers, &bulkSendWorker{r: r})
+	if cfg.Bulk != nil && cfg.Tokens != nil {
+		r.features = append(r.features, Feature{Name: "Bulk invitations sent in the background", On: true})
+	} else {
+		r.features = append(r.features, Feature{Name: "Bulk invitations sent in the background",
+			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); dry runs still work"})
+	}
+	if p := r.registerWebhooks(workers); p != nil {
+		periodic = append(periodic, p)
+	}
 	periodic = r.addLifecycle(workers, periodic)
 	if cfg.Register != nil {
 		cfg.Register(workers)
@@ -370,6 +401,9 @@ func (r *Runner) Start(ctx context.Context) error {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
 	r.started = true
+	if r.cfg.Tokens != nil {
+		go r.reconcileAfterStart(ctx)
+	}
 	return nil
 }
 
@@ -457,6 +491,7 @@ type Job struct {
 	FinishedAt  *time.Time
 	AttemptedBy []string // the instances (River client ids) that ran it
 	Cancellable bool     // not yet finished: Cancel still has something to stop
+	BulkJobID   string   // KindBulkSend: the bulk invitation it sends
 }
 
 // cancellable reports whether a job can still be cancelled: River's final states cannot.
@@ -474,6 +509,12 @@ func jobOf(row *rivertype.JobRow) Job {
 		AttemptedBy: row.AttemptedBy, Cancellable: cancellable(row)}
 	if n := len(row.Errors); n > 0 {
 		j.LastError = row.Errors[n-1].Error
+	}
+	if row.Kind == KindBulkSend {
+		var a BulkSendArgs
+		if json.Unmarshal(row.EncodedArgs, &a) == nil {
+			j.BulkJobID = a.BulkJobID
+		}
 	}
 	return j
 }

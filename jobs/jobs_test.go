@@ -527,9 +527,9 @@ func TestRefreshSoonWithoutIdentityMarksDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	if f := r.Features(); len(f) != 4 || f[3].On || !strings.Contains(f[3].Reason, "PORTICO_PENDING_EXPIRY") || f[0].On || f[1].On || f[2].On || !strings.Contains(f[0].Reason, "no background identity") ||
-		!strings.Contains(f[1].Reason, "no background identity") || !strings.Contains(f[2].Reason, "no transport") {
-		t.Errorf("features %+v: want the state sync, the reconciler and the notices off, saying why", f)
+	if f := r.Features(); len(f) != 4 || f[0].On || f[1].On || f[2].On || f[3].On || !strings.Contains(f[0].Reason, "no background identity") ||
+		!strings.Contains(f[1].Reason, "no background identity") || !strings.Contains(f[2].Reason, "no transport") || !strings.Contains(f[3].Reason, "no background identity") {
+		t.Errorf("features %+v: want the state sync, the reconciler, the notices and bulk sending off, saying why", f)
 	}
 	if err := r.RefreshSoon(context.Background(), e.recs[1].ID); err != nil {
 		t.Fatal(err)

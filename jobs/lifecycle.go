@@ -69,14 +69,12 @@ func (w *lifecycleWorker) Work(ctx context.Context, job *river.Job[LifecycleArgs
 
 // addLifecycle registers the lifecycle run (when a policy is configured and an identity exists).
 func (r *Runner) addLifecycle(workers *river.Workers, periodic []*river.PeriodicJob) []*river.PeriodicJob {
-	const name = "Guest lifecycle: reminders and expiry of never-accepted guests"
+	// Listed only when configured: without a policy there is nothing to run (and nothing to say).
 	if r.cfg.Lifecycle == nil {
-		r.features = append(r.features, Feature{Name: name,
-			Reason: "off: set PORTICO_REMIND_AFTER or PORTICO_PENDING_EXPIRY, with application credentials (PORTICO_BACKGROUND=on or PORTICO_GRAPH_MODE=application)"})
 		return periodic
 	}
 	river.AddWorker(workers, &lifecycleWorker{r: r})
-	r.features = append(r.features, Feature{Name: name, On: true})
+	r.features = append(r.features, Feature{Name: "Guest lifecycle: reminders and expiry of never-accepted guests", On: true})
 	every := cmpOr(r.cfg.LifecycleEvery, DefaultLifecycleEvery)
 	if every < 0 {
 		return periodic

@@ -86,6 +86,23 @@ func (r *Runner) ReconcileSoon(ctx context.Context, intentID string) {
 	}
 }
 
+// reconcileAfterStart queues one reconciler run as soon as the leases an earlier process left
+// behind (a restart after kill -9) can have lapsed: one intent lease after the start. It does not
+// wait for this instance to win River's leadership (up to River's 15 s leader TTL after a crash)
+// and for the periodic run after that; any instance's worker takes the job.
+func (r *Runner) reconcileAfterStart(ctx context.Context) {
+	t := time.NewTimer(invite.DefaultIntentLease + time.Second)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	if r.cfg.Invites.ReconcileDue(ctx) {
+		r.ReconcileSoon(ctx, "")
+	}
+}
+
 // ReconcileNow runs the reconciler at once in this process (tests, the command line); it returns
 // what the run did.
 func (r *Runner) ReconcileNow(ctx context.Context) (invite.ReconcileResult, error) {

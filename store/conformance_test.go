@@ -57,6 +57,9 @@ func runConformance(t *testing.T, b backend) {
 		{"sponsors and groups", testSponsorsAndGroups},
 		{"notices", testNotices},
 		{"lifecycle", testLifecycle},
+		{"bulk jobs and rows", testBulkJobs},
+		{"bulk row transitions under concurrency", testBulkRowRace},
+		{"webhook outbox", testWebhookOutbox},
 		{"transactions", testTransactions},
 		{"failed migration", testFailedMigration},
 	}

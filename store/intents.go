@@ -200,6 +200,38 @@ func (q *Queries) ExtendIntent(ctx context.Context, id string, until time.Time) 
 	return n == 1, err
 }
 
+// MaxRenewIntents is the most intents one RenewIntents call takes (its IN list).
+const MaxRenewIntents = 500
+
+// RenewIntents moves the leases of the open intents among ids forward to until, in one UPDATE:
+// the heartbeat of the process whose Graph calls are still running on them. A lease already at or
+// past until (a reconciler's longer claim) is left as it is, and settled intents are never
+// touched. It returns how many leases moved. At most MaxRenewIntents ids per call.
+func (q *Queries) RenewIntents(ctx context.Context, ids []string, until time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if len(ids) > MaxRenewIntents {
+		return 0, fmt.Errorf("store: renew intents: %d ids, at most %d per call", len(ids), MaxRenewIntents)
+	}
+	for _, id := range ids {
+		if !validText(id) {
+			return 0, fmt.Errorf("store: renew intents: %w", &InputError{Field: "id"})
+		}
+	}
+	args := append([]any{q.ts(until), q.ts(until)}, anySlice(ids)...)
+	res, err := q.exec(ctx, "UPDATE send_intents SET lease_until = ? WHERE state = 'open' AND lease_until < ? AND id IN ("+
+		placeholders(len(ids))+")", args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: renew intents: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: renew intents: %w", err)
+	}
+	return int(n), nil
+}
+
 // ClaimIntents claims up to limit open intents whose lease ended by now: each gets a new lease
 // until now+lease and one more attempt, and is returned. An intent is claimed by one caller at a
 // time: on PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, on SQLite the

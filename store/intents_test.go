@@ -68,6 +68,9 @@ func testSendIntents(t *testing.T, db *DB) {
 	if ok, _ := db.ExtendIntent(ctx, "i1", at(time.Hour)); ok {
 		t.Fatal("ExtendIntent moved a settled intent")
 	}
+	if n, err := db.RenewIntents(ctx, []string{"i1"}, at(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("RenewIntents moved a settled intent: %d, %v", n, err)
+	}
 	if _, err := db.SettleIntent(ctx, "i3", "open", "", "", at(2*time.Second)); !errors.Is(err, ErrInvalidInput) {
 		t.Fatalf("settle to open: %v", err)
 	}
@@ -142,6 +145,26 @@ func testIntentClaims(t *testing.T, db *DB) {
 	}
 	if again, _ := db.ClaimIntents(ctx, now, time.Minute, 10); len(again) != 0 {
 		t.Fatalf("claimed twice: %+v", again)
+	}
+	// The heartbeat renews its own open intents in one UPDATE: a lease that ended moves forward (so
+	// it is no longer due), a longer one (a reconciler's claim) stays, a settled intent is skipped.
+	n, err := db.RenewIntents(ctx, []string{"i0", "i3", "i4", "i5", "nope"}, at(200*time.Second))
+	if err != nil || n != 1 {
+		t.Fatalf("RenewIntents = %d, %v; want 1 (i3; i4 and i5 hold longer leases, i0 is settled)", n, err)
+	}
+	for id, want := range map[string]time.Duration{"i3": 200 * time.Second, "i4": 4 * time.Minute, "i5": 5 * time.Minute} {
+		if in, _ := db.GetIntent(ctx, id); !in.LeaseUntil.Equal(utc(at(want))) {
+			t.Fatalf("%s lease %v after renewal; want %v", id, in.LeaseUntil, utc(at(want)))
+		}
+	}
+	if due, _ := db.HasDueIntents(ctx, at(190*time.Second)); due {
+		t.Fatal("a renewed intent is due before its new lease ends")
+	}
+	if n, err := db.RenewIntents(ctx, nil, at(time.Hour)); n != 0 || err != nil {
+		t.Fatalf("RenewIntents(nil) = %d, %v", n, err)
+	}
+	if _, err := db.RenewIntents(ctx, make([]string, MaxRenewIntents+1), at(time.Hour)); err == nil {
+		t.Fatal("RenewIntents took more ids than MaxRenewIntents")
 	}
 	// Parallel claimers never share an intent.
 	later := at(time.Hour)

@@ -36,6 +36,7 @@ type User struct {
 	PendingApprovals int
 	// DueReviews: guests due for the viewer's review; the header links to /reviews when there are any.
 	DueReviews int
+	Bulk       bool // may use bulk invitations (administrators and PORTICO_BULK_INVITERS)
 }
 
 // DemoAccount is one sign-in button on the demo landing page.

@@ -44,11 +44,12 @@ type Fault struct {
 	Times            int
 }
 
-// Abuse-protection block of invitations (graph-contract.md, "Abuse protection on invitations"):
+// Abuse-protection block of invitations (graph-contract.md, "Abuse protection on invitations"; the
+// message as Graph words it, learn.microsoft.com/answers/questions/5781008 and /a/12731593):
 // POST /invitations answers 403 until a support case lifts it.
 const (
 	AbuseBlockCode    = "Authorization_RequestDenied"
-	AbuseBlockMessage = "Invitations are blocked for this directory due to suspicious activity."
+	AbuseBlockMessage = "Invitations are blocked for this directory due to suspicious activity. Please contact Microsoft support for help."
 )
 
 // AbuseBlock is the fault Entra's abuse protection amounts to: every invitation is refused with 403.

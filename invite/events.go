@@ -1,0 +1,80 @@
+package invite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"portico/webhooks"
+)
+
+// Hooks let the program observe the domain (metrics) without invite importing a metrics library.
+// Every field may be nil.
+type Hooks struct {
+	// Outcome hears each invitation attempt's outcome: action is ActionInvitationCreate or
+	// ActionInvitationResend; outcome one of the Outcome values (also for attempts refused before
+	// anything was recorded).
+	Outcome func(action string, outcome Outcome)
+	// JoinOpened hears each visit of a live join link.
+	JoinOpened func()
+}
+
+func (s *Service) observeOutcome(action string, o Outcome) {
+	if s.hooks.Outcome != nil && (action == ActionInvitationCreate || action == ActionInvitationResend) {
+		s.hooks.Outcome(action, o)
+	}
+}
+
+// InvitationEventData is the data of invitation.created and invitation.accepted webhooks: ids,
+// the partner's address and states; never the redemption URL or a join link.
+type InvitationEventData struct {
+	InvitationID string     `json:"invitationId"` // Portico's record id
+	TenantID     string     `json:"tenantId"`
+	Email        string     `json:"email"`
+	DisplayName  string     `json:"displayName,omitempty"`
+	UserType     string     `json:"userType"`
+	GraphUserID  string     `json:"graphUserId,omitempty"`
+	InviterOID   string     `json:"inviterId"`
+	InviterUPN   string     `json:"inviterUpn,omitempty"`
+	State        string     `json:"externalUserState,omitempty"`
+	SentAt       *time.Time `json:"sentAt,omitempty"`
+	AcceptedAt   *time.Time `json:"acceptedAt,omitempty"`
+	Resend       bool       `json:"resend,omitempty"`
+	SendEmail    *bool      `json:"sendInvitationMessage,omitempty"`
+}
+
+func eventData(r *Invitation) InvitationEventData {
+	return InvitationEventData{InvitationID: r.ID, TenantID: r.TenantID, Email: r.Email, DisplayName: r.DisplayName,
+		UserType: r.UserType, GraphUserID: r.GraphUserID, InviterOID: r.InviterOID, InviterUPN: r.InviterUPN,
+		State: r.ExternalUserState}
+}
+
+// emitCreated writes invitation.created for the attempt's record in tx (the transaction that records
+// it). The id names the Graph write: the intent, else the record and its send time.
+func (a *attempt) emitCreated(ctx context.Context, tx Store) error {
+	d := eventData(a.rec)
+	sent := a.rec.SentAt.UTC()
+	d.SentAt, d.Resend, d.SendEmail = &sent, a.existing != nil, &a.rec.SendEmail
+	id := fmt.Sprintf("invitation.created:%s:%d", a.rec.ID, sent.UnixMicro())
+	if a.intent != nil {
+		id = "invitation.created:" + a.intent.ID
+	}
+	if err := webhooks.Emit(ctx, tx, webhooks.Event{ID: id, Type: webhooks.InvitationCreated, Time: a.s.now(), Data: d}); err != nil {
+		return err
+	}
+	if a.rec.ExternalUserState == stateAccepted {
+		// Confirmed by lookup after the partner had already accepted: its state is never seen changing.
+		return a.s.emitAccepted(ctx, tx, a.rec, a.rec.ExternalUserStateChangedAt)
+	}
+	return nil
+}
+
+func (s *Service) emitAccepted(ctx context.Context, tx Store, r *Invitation, changedAt *time.Time) error {
+	d := eventData(r)
+	d.State = stateAccepted
+	if changedAt != nil {
+		t := changedAt.UTC()
+		d.AcceptedAt = &t
+	}
+	return webhooks.Emit(ctx, tx, webhooks.Event{ID: "invitation.accepted:" + r.ID, Type: webhooks.InvitationAccepted, Time: s.now(), Data: d})
+}
