@@ -114,6 +114,11 @@ func (l lifecycleAdmin) RunNow(ctx context.Context, admin invite.Inviter, meta i
 	if err != nil {
 		return err
 	}
+	if l.a.Reviews != nil { // the sponsor reviews' sweep runs too
+		if _, err := l.a.Jobs.SweepReviewsNow(ctx); err != nil {
+			return err
+		}
+	}
 	return l.a.Store.AppendAudit(ctx, &store.AuditEvent{ActorTID: admin.TenantID, ActorOID: admin.ObjectID, ActorUPN: admin.UPN,
 		Action: ActionLifecycleRun, Target: strconv.FormatInt(id, 10), Outcome: string(invite.OutcomeSuccess),
 		ClientIP: meta.ClientIP, RequestID: meta.RequestID})
