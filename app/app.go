@@ -55,6 +55,9 @@ type Options struct {
 	// jobs.DefaultNoticePoll) and the wait before a notice's next attempt (nil: River's backoff).
 	NoticePoll  time.Duration
 	NoticeRetry func(attempt int) time.Duration
+	// Clock is a test hook: Portico's own clock for reviews (nil: time.Now), moved forward
+	// together with devtenant's directory clock in end-to-end tests.
+	Clock func() time.Time
 	// MetricsListener, when set with PORTICO_METRICS_ADDR, is where /metrics is served (tests).
 	MetricsListener net.Listener
 	// WebhookInterval and WebhookBackoff override how often the webhook outbox is read and the
@@ -94,10 +97,14 @@ type App struct {
 	// Background jobs use it.
 	AppTokens oauth2.TokenSource
 
+	// Reviews runs sponsor reviews (PORTICO_REVIEW_EVERY); nil when off.
+	Reviews *invite.Reviews
+
 	ln         net.Listener
 	metricsLn  net.Listener // PORTICO_METRICS_ADDR
 	background oauth2.TokenSource
-	appRoles   []string // the application permissions read at start (reporting and the lifecycle's plan); nil: unknown
+	clockHook  func() time.Time // Options.Clock (tests); nil: clock() decides
+	appRoles   []string         // the application permissions read at start (reporting and the lifecycle's plan); nil: unknown
 
 	notices         *notify.Deliverer // nil: notices off
 	smtpTLS         *tls.Config
@@ -119,7 +126,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a := &App{Config: cfg, Logger: NewLogger(cfg.LogLevel, cfg.LogJSON, logOut), ln: opts.Listener, background: opts.Background,
 		smtpTLS: opts.SMTPTLS, noticePoll: opts.NoticePoll, noticeRetry: opts.NoticeRetry,
-		metricsLn: opts.MetricsListener, webhookInterval: opts.WebhookInterval, webhookBackoff: opts.WebhookBackoff}
+		metricsLn: opts.MetricsListener, webhookInterval: opts.WebhookInterval, webhookBackoff: opts.WebhookBackoff,
+		clockHook: opts.Clock}
 	if err := a.build(ctx); err != nil {
 		_ = a.Close()
 		return nil, err
@@ -222,6 +230,7 @@ func (a *App) build(ctx context.Context) (err error) {
 	if background == nil {
 		background = a.AppTokens // application mode, or PORTICO_BACKGROUND=on with application credentials
 	}
+	a.Reviews = a.buildReviews(background)
 	if err := a.buildLifecycle(background); err != nil {
 		return err
 	}
@@ -244,6 +253,7 @@ func (a *App) build(ctx context.Context) (err error) {
 		Access:        a.Invites,
 		DemoOutboxURL: a.demoOutboxURL(),
 		Approvals:     a.handlerApprovals(),
+		Reviews:       a.handlerReviews(),
 		Lifecycle:     a.handlerLifecycle(),
 		Bulk:          a.Bulk,
 		Observe:       a.observe(),

@@ -52,12 +52,20 @@ func (a *App) buildJobs(ctx context.Context, ts oauth2.TokenSource) error {
 		WebhookInterval: a.webhookInterval,
 		WebhookBackoff:  a.webhookBackoff,
 		OnWebhook:       a.onWebhook(),
+		Reviews:         a.reviewSweeper(),
 		Lifecycle:       a.lifecycleRunner(),
 	})
 	if err != nil {
 		return err
 	}
 	a.Jobs = r
+	if a.Reviews != nil {
+		a.Reviews.SetKick(func(ctx context.Context, id string) {
+			if _, err := r.ActOnReview(ctx, id); err != nil {
+				a.Logger.WarnContext(ctx, "review action not queued; the next review sweep carries it out", "review", id, "err", err)
+			}
+		})
+	}
 	a.Bulk.SetQueue(r)
 	a.Invites.SetBackgroundSync(ts != nil)
 	// Group assignments: a job in application mode; retries and the sweep need the identity.

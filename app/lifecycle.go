@@ -18,8 +18,11 @@ import (
 
 // clock is Portico's clock: the real one, or in demo mode the demo devtenant's directory clock
 // (-demo-clock-offset, PUT /_devtenant/clock), so that both move together and a 30-day
-// lifecycle can be shown in a minute.
+// lifecycle can be shown in a minute; app.Options.Clock replaces it in tests.
 func (a *App) clock() func() time.Time {
+	if a.clockHook != nil {
+		return a.clockHook
+	}
 	if a.Tenant == nil {
 		return time.Now
 	}
@@ -38,7 +41,7 @@ func LifecyclePolicy(cfg *config.Config) invite.LifecyclePolicy {
 // application token ts (nil: planning and reports only, as the admin page then explains).
 func (a *App) buildLifecycle(ts oauth2.TokenSource) error {
 	cfg := a.Config
-	if !cfg.Lifecycle.Enabled() {
+	if !cfg.Lifecycle.Enabled() && cfg.ReviewEvery == 0 { // reviews alone still get /admin/guests
 		return nil
 	}
 	l, err := a.Invites.NewLifecycle(invite.LifecycleConfig{Policy: LifecyclePolicy(cfg), Graph: a.Graph, Tokens: ts,
@@ -53,11 +56,11 @@ func (a *App) buildLifecycle(ts oauth2.TokenSource) error {
 // lifecycleDemoRoles are the application permissions the demo grants for the lifecycle: the
 // write permission its expiry action needs and signInActivity's.
 func lifecycleDemoRoles(cfg *config.Config) []string {
-	if !cfg.Lifecycle.Enabled() {
+	if !cfg.Lifecycle.Enabled() && cfg.ReviewEvery == 0 {
 		return nil
 	}
 	roles := []string{"AuditLog.Read.All"}
-	if cfg.Lifecycle.PendingExpiryAction != config.ExpiryReport {
+	if cfg.Lifecycle.PendingExpiryAction != config.ExpiryReport || (cfg.ReviewEvery > 0 && cfg.ReviewAction != config.ReviewReport) {
 		roles = append(roles, "User.ReadWrite.All")
 	}
 	return roles
@@ -110,6 +113,11 @@ func (l lifecycleAdmin) RunNow(ctx context.Context, admin invite.Inviter, meta i
 	id, err := l.a.Jobs.RunLifecycleNow(ctx, admin.UPN)
 	if err != nil {
 		return err
+	}
+	if l.a.Reviews != nil { // the sponsor reviews' sweep runs too
+		if _, err := l.a.Jobs.SweepReviewsNow(ctx); err != nil {
+			return err
+		}
 	}
 	return l.a.Store.AppendAudit(ctx, &store.AuditEvent{ActorTID: admin.TenantID, ActorOID: admin.ObjectID, ActorUPN: admin.UPN,
 		Action: ActionLifecycleRun, Target: strconv.FormatInt(id, 10), Outcome: string(invite.OutcomeSuccess),

@@ -144,6 +144,12 @@ type Config struct {
 	ApprovalTTL time.Duration
 	// ApprovalNotify are addresses told when a request waits for approval (PORTICO_APPROVAL_NOTIFY).
 	ApprovalNotify []string
+	// ReviewEvery is how often sponsors confirm each guest Portico invited (PORTICO_REVIEW_EVERY; 0: no reviews).
+	ReviewEvery time.Duration
+	// ReviewGrace is how long a due review waits for an answer (PORTICO_REVIEW_GRACE).
+	ReviewGrace time.Duration
+	// ReviewAction is what a "remove" or an unanswered review does: report, disable or delete (PORTICO_REVIEW_ACTION).
+	ReviewAction string
 	// DemoAppCredential is how the demo gets its application token: "certificate" (a throwaway
 	// certificate made in memory and registered with devtenant; the default) or "secret".
 	DemoAppCredential string
@@ -252,6 +258,7 @@ var validators = []func(c *Config, e source, p *Problems){
 	loadNotices,                 // after the application credentials and the demo settings
 	loadLifecycle,               // after the application credentials
 	loadOperators,
+	loadReviews, // after the lifecycle (PORTICO_WARN_BEFORE)
 }
 
 // Load parses flags from args and settings from getenv; it returns one error listing every problem.

@@ -192,6 +192,9 @@ func (s *Server) guestsPage(c echo.Context) error {
 			DueForReview: n.DueForReview, Disabled: n.Disabled, Deleted: n.Deleted, Exempt: n.Exempt},
 		CSVURL: "/admin/guests.csv?" + c.QueryString(), CanRun: true}
 	_, m.Degraded = s.Lifecycle.ExpiryEffect()
+	if err := s.addReviews(c.Request().Context(), &m); err != nil {
+		return err
+	}
 	if !m.SignIn {
 		m.SignInNote = "Sign-in activity (signInActivity) is not shown: it needs the application permission AuditLog.Read.All and an Entra ID P1 licence. Last activity comes from Portico's own records."
 	}

@@ -91,6 +91,12 @@ func problemOf(err error) problem {
 	case errors.Is(err, invite.ErrApprovalClosed):
 		p = problem{Status: http.StatusConflict, Title: "Already decided",
 			Text: "This request is no longer waiting: it was decided, cancelled or expired, or another approver is sending it right now."}
+	case errors.Is(err, invite.ErrNotReviewer):
+		p = problem{Status: http.StatusForbidden, Title: "Not your guest to review",
+			Text: "Only the people who invited or sponsor this guest review them."}
+	case errors.Is(err, invite.ErrReviewClosed):
+		p = problem{Status: http.StatusConflict, Title: "Already decided",
+			Text: "This review was decided already, by another sponsor or in another tab."}
 	case errors.Is(err, invite.ErrMemberNotAllowed):
 		p = problem{Status: http.StatusForbidden, Kind: "error", Title: "Only admins can invite members",
 			Text: "Invite this partner as a guest, or ask an admin to invite them as a member.", Form: true}

@@ -48,6 +48,7 @@ type Deps struct {
 	// DemoOutboxURL is devtenant's outbox page in demo mode.
 	DemoOutboxURL string
 	Approvals     Approvals // approval requests (PORTICO_APPROVAL); nil: off
+	Reviews       Reviews   // sponsor reviews (PORTICO_REVIEW_EVERY); nil: off
 	// Lifecycle is the guest lifecycle (/admin/guests); nil: no lifecycle policy is configured.
 	Lifecycle GuestLifecycle
 	Bulk      Bulk // bulk invitations (/bulk, /api/bulk); nil: refused
@@ -132,6 +133,7 @@ func (s *Server) page(c echo.Context, title string) views.Page {
 			inv := s.inviterOf(u)
 			p.User = &views.User{Name: u.Name, UPN: u.UPN, Admin: inv.SeesAll(), Bulk: s.Bulk != nil && s.mayBulk(c)}
 			s.approverHeader(c, p.User, inv)
+			s.reviewerHeader(c, p.User, inv)
 		}
 	}
 	return p

@@ -92,6 +92,10 @@ func (s *Server) routes(e *echo.Echo) {
 	apiOne.POST("/resend", s.apiResendInvitation)
 	apiOne.POST("/link", s.apiNewJoinLink)
 	apiOne.DELETE("/link", s.apiRevokeJoinLink)
+	in.GET("/reviews", s.listReviews)
+	rv := in.Group("/reviews/:id", s.guardInvitation())
+	rv.POST("/keep", s.keepGuest)
+	rv.POST("/remove", s.removeGuest)
 
 	admin := in.Group("/admin", s.requireAdmin)
 	admin.GET("/audit", s.auditPage)

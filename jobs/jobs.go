@@ -71,6 +71,9 @@ type Config struct {
 	// interrupted approvals are settled.
 	Approvals     ApprovalSweeper
 	ApprovalSweep time.Duration
+	// Reviews, when set, is swept every ReviewSweep (default an hour): sponsor reviews.
+	Reviews     ReviewSweeper
+	ReviewSweep time.Duration
 	// Notices delivers email notices (nil: notices are off on this instance, and their jobs wait
 	// for an instance that has a transport).
 	Notices *notify.Deliverer
@@ -214,6 +217,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 			Reason: "off: no background identity (application credentials with PORTICO_BACKGROUND=on); such invitations stay \"Sending…\" until their inviter opens them"})
 	}
 	periodic = r.addApprovals(workers, periodic)
+	periodic = r.addReviews(workers, periodic)
 	periodic = append(periodic, r.registerNotices(workers)...)
 	river.AddWorker(workers, &bulkSendWorker{r: r})
 	if cfg.Bulk != nil && cfg.Tokens != nil {

@@ -28,15 +28,17 @@ const (
 	KindJoinLinkOpened     Kind = "joinlink.opened"     // to the inviter: the partner opened the join link the first time
 	KindInvitationReminded Kind = "invitation.reminded" // to the inviter: Portico resent a pending invitation (PORTICO_REMIND_AFTER)
 	KindGuestExpiring      Kind = "guest.expiring"      // to the inviter: a never-accepted guest will be disabled or deleted soon
+	KindReviewDue          Kind = "review.due"          // to the inviter and sponsors: a guest is due for review
+	KindGuestActionSoon    Kind = "guest.action_soon"   // to the reviewers: without an answer the guest is disabled or deleted soon
 )
 
 // AllKinds lists every kind, in the order the documentation gives them.
 var AllKinds = []Kind{KindApprovalWaiting, KindApprovalApproved, KindApprovalDenied, KindInvitationAccepted, KindJoinLinkOpened,
-	KindInvitationReminded, KindGuestExpiring}
+	KindInvitationReminded, KindGuestExpiring, KindReviewDue, KindGuestActionSoon}
 
 // DefaultKinds are the kinds on when PORTICO_NOTICES is not set: all but the first opens.
 var DefaultKinds = Kinds{KindApprovalWaiting: true, KindApprovalApproved: true, KindApprovalDenied: true, KindInvitationAccepted: true,
-	KindInvitationReminded: true, KindGuestExpiring: true}
+	KindInvitationReminded: true, KindGuestExpiring: true, KindReviewDue: true, KindGuestActionSoon: true}
 
 // Kinds is the set of kinds that are on.
 type Kinds map[Kind]bool
@@ -119,6 +121,8 @@ const (
 	DataApprover     = "approver"      // who decided (approvals)
 	DataReason       = "reason"        // why approval is needed, or why it was denied
 	DataOrg          = "org"           // the organisation's name, when known
+	DataDate         = "date"          // reviews: the day the answer is due (YYYY-MM-DD)
+	DataAction       = "action"        // reviews: what happens without an answer (report, disable, delete)
 )
 
 // EventKey builds an event key from its parts, e.g. EventKey(KindInvitationAccepted, recordID).

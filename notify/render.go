@@ -54,6 +54,10 @@ var languages = map[string]language{
 				Lines: []string{"{{.Partner}} has not accepted your guest invitation yet, so Portico sent it again with your original message.", "{{if .Reason}}{{.Reason}}{{end}}"}},
 			KindGuestExpiring: {Subject: "{{.Partner}} never accepted: the guest account will be removed",
 				Lines: []string{"{{.Partner}} never accepted your guest invitation.", "{{if .Reason}}{{.Reason}}{{end}}", "Ask an administrator to exempt the guest if they still need access."}},
+			KindReviewDue: {Subject: "Review needed: do you still work with {{.Partner}}?",
+				Lines: []string{"{{.Partner}} is a guest you invited or sponsor. Please confirm that you still work with them, or ask to remove their access.", "Answer by {{.Date}}.{{if eq .Action \"disable\"}} Without an answer the guest account will be disabled.{{else if eq .Action \"delete\"}} Without an answer the guest account will be deleted.{{end}}"}},
+			KindGuestActionSoon: {Subject: "Reminder: {{.Partner}}'s access ends on {{.Date}} without your answer",
+				Lines: []string{"Nobody has reviewed the guest {{.Partner}} yet. Without an answer by {{.Date}} the guest account will be {{if eq .Action \"delete\"}}deleted{{else}}disabled{{end}}."}},
 		},
 	},
 	"fr": {
@@ -75,6 +79,10 @@ var languages = map[string]language{
 				Lines: []string{"{{.Partner}} n'a pas encore accepté votre invitation ; Portico l'a renvoyée avec votre message d'origine.", "{{if .Reason}}{{.Reason}}{{end}}"}},
 			KindGuestExpiring: {Subject: "{{.Partner}} n'a jamais accepté : le compte invité sera retiré",
 				Lines: []string{"{{.Partner}} n'a jamais accepté votre invitation.", "{{if .Reason}}{{.Reason}}{{end}}", "Demandez à un administrateur d'exempter l'invité s'il a encore besoin d'accès."}},
+			KindReviewDue: {Subject: "Revue requise : travaillez-vous toujours avec {{.Partner}} ?",
+				Lines: []string{"{{.Partner}} est un invité que vous avez invité ou parrainez. Confirmez que vous travaillez toujours avec cette personne, ou demandez la suppression de son accès.", "Réponse attendue avant le {{.Date}}.{{if eq .Action \"disable\"}} Sans réponse, le compte invité sera désactivé.{{else if eq .Action \"delete\"}} Sans réponse, le compte invité sera supprimé.{{end}}"}},
+			KindGuestActionSoon: {Subject: "Rappel : l'accès de {{.Partner}} prend fin le {{.Date}} sans votre réponse",
+				Lines: []string{"Personne n'a encore revu l'invité {{.Partner}}. Sans réponse avant le {{.Date}}, le compte invité sera {{if eq .Action \"delete\"}}supprimé{{else}}désactivé{{end}}."}},
 		},
 	},
 	"de": {
@@ -96,6 +104,10 @@ var languages = map[string]language{
 				Lines: []string{"{{.Partner}} hat Ihre Gasteinladung noch nicht angenommen; Portico hat sie mit Ihrer ursprünglichen Nachricht erneut gesendet.", "{{if .Reason}}{{.Reason}}{{end}}"}},
 			KindGuestExpiring: {Subject: "{{.Partner}} hat nie angenommen: das Gastkonto wird entfernt",
 				Lines: []string{"{{.Partner}} hat Ihre Gasteinladung nie angenommen.", "{{if .Reason}}{{.Reason}}{{end}}", "Bitten Sie eine Administratorin oder einen Administrator, den Gast auszunehmen, falls noch Zugriff nötig ist."}},
+			KindReviewDue: {Subject: "Überprüfung nötig: Arbeiten Sie noch mit {{.Partner}}?",
+				Lines: []string{"{{.Partner}} ist ein Gast, den Sie eingeladen haben oder betreuen. Bitte bestätigen Sie, dass Sie noch zusammenarbeiten, oder lassen Sie den Zugriff entfernen.", "Antwort bis {{.Date}}.{{if eq .Action \"disable\"}} Ohne Antwort wird das Gastkonto deaktiviert.{{else if eq .Action \"delete\"}} Ohne Antwort wird das Gastkonto gelöscht.{{end}}"}},
+			KindGuestActionSoon: {Subject: "Erinnerung: Der Zugriff von {{.Partner}} endet ohne Ihre Antwort am {{.Date}}",
+				Lines: []string{"Niemand hat den Gast {{.Partner}} bisher überprüft. Ohne Antwort bis {{.Date}} wird das Gastkonto {{if eq .Action \"delete\"}}gelöscht{{else}}deaktiviert{{end}}."}},
 		},
 	},
 }
@@ -114,7 +126,7 @@ func baseLanguage(tag string) string {
 
 // view is what the wordings can name. Every value is plain text, already one line.
 type view struct {
-	Name, Partner, PartnerEmail, Requester, Approver, Reason, Org string
+	Name, Partner, PartnerEmail, Requester, Approver, Reason, Org, Date, Action string
 }
 
 var htmlLayout = htmltemplate.Must(htmltemplate.New("notice").Parse(`<!DOCTYPE html>
@@ -142,7 +154,7 @@ func Render(k Kind, r Recipient, link string, data map[string]string) (Message, 
 		return Message{}, fmt.Errorf("notify: link %q is not an http(s) URL", link)
 	}
 	v := view{Name: oneLine(r.Name), Partner: oneLine(data[DataPartner]), PartnerEmail: oneLine(data[DataPartnerEmail]),
-		Requester: oneLine(data[DataRequester]), Approver: oneLine(data[DataApprover]), Reason: oneLine(data[DataReason]),
+		Requester: oneLine(data[DataRequester]), Approver: oneLine(data[DataApprover]), Reason: oneLine(data[DataReason]), Date: oneLine(data[DataDate]), Action: oneLine(data[DataAction]),
 		Org: oneLine(data[DataOrg])}
 	if v.Name == "" {
 		v.Name = r.Address

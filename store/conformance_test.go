@@ -50,6 +50,7 @@ func runConformance(t *testing.T, b backend) {
 		{"one active join link", testOneActiveJoinLink},
 		{"tenant initial domain", testTenantInitialDomain},
 		{"approval requests", testApprovals},
+		{"guest reviews", testGuestReviews},
 		{"approval claim race", testApprovalClaimRace},
 		{"send intents", testSendIntents},
 		{"send intent claims", testIntentClaims},

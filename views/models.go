@@ -34,7 +34,9 @@ type User struct {
 	// Approver: the header links to /approvals, with PendingApprovals waiting.
 	Approver         bool
 	PendingApprovals int
-	Bulk             bool // may use bulk invitations (administrators and PORTICO_BULK_INVITERS)
+	// DueReviews: guests due for the viewer's review; the header links to /reviews when there are any.
+	DueReviews int
+	Bulk       bool // may use bulk invitations (administrators and PORTICO_BULK_INVITERS)
 }
 
 // DemoAccount is one sign-in button on the demo landing page.
