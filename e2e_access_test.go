@@ -101,6 +101,7 @@ func TestInviteWithSponsorsAndGroups(t *testing.T) {
 // Application mode: the group add is a job. Graph fails while the first instance runs; it is
 // stopped with the assignment pending; the next instance adds the guest exactly once.
 func TestGroupAssignmentSurvivesRestart(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
 			tenant := newTenant(t)

@@ -89,6 +89,7 @@ func TestBulkChildProcess(t *testing.T) {
 // kill -9 at row 500 of 1,000, then another process: exactly 1,000 invitations in devtenant,
 // none twice, every row invited.
 func TestBulkSurvivesKill9(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	if testing.Short() {
 		t.Skip("slow: two processes and 1,000 invitations")
 	}

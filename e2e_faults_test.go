@@ -269,6 +269,7 @@ var faultMix = []string{
 }
 
 func TestFaultsHundredSubmits(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	if testing.Short() {
 		t.Skip("about a minute per engine")
 	}
@@ -310,6 +311,7 @@ func TestFaultsHundredSubmits(t *testing.T) {
 
 // Each kind of unknown outcome alone: one invitation in the tenant, and the user is shown it.
 func TestFaultsUncertainAnswersShown(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	cases := []struct {
 		name   string
 		faults []string
@@ -357,6 +359,7 @@ func TestFaultsUncertainAnswersShown(t *testing.T) {
 // The same new address submitted at once (double clicks, on two instances sharing the database,
 // PostgreSQL or an SQLite file) makes one invitation; the second caller is shown the first one's.
 func TestFaultsConcurrentSubmitsOneAddress(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
 			dsn := dsn(t)
@@ -398,6 +401,7 @@ func TestFaultsConcurrentSubmitsOneAddress(t *testing.T) {
 // "Send again" of one pending invitation, at once from two instances (sharing the database,
 // PostgreSQL or an SQLite file), makes one new invitation.
 func TestFaultsConcurrentResends(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
 			dsn := dsn(t)
@@ -435,6 +439,7 @@ func TestFaultsConcurrentResends(t *testing.T) {
 // The quota is reserved with the intent: 16 concurrent submits across two instances against 5/h
 // create exactly 5, on PostgreSQL and on SQLite (two instances sharing the database file).
 func TestFaultsQuotaAcrossInstances(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
 			dsn := dsn(t)
@@ -481,6 +486,7 @@ func TestFaultsQuotaAcrossInstances(t *testing.T) {
 // background identity): the heartbeat keeps the live call's intent its own, so the call settles
 // it with Graph's answer (and its redemption URL), never the reconciler under its feet.
 func TestFaultsSlowGraphSubmitShowsInvitation(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	if testing.Short() {
 		t.Skip("over a minute")
 	}
@@ -580,6 +586,7 @@ func startChild(t *testing.T, tenant *devtenant.Tenant, dsn string) (*exec.Cmd, 
 // invitations while the reconciler keeps looking (the reconcile patience, 10 minutes); at the
 // end a reconciler with the clock past the patience shows it ends as not sent.
 func TestFaultsKilledDuringSubmits(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	if testing.Short() {
 		t.Skip("up to a minute and a half per case")
 	}

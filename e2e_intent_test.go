@@ -15,6 +15,7 @@ import (
 // lists it; when Graph answers, the page shows the invitation. JSON clients get 202 with
 // "status":"sending". One POST per invitation.
 func TestSlowGraphShowsStillSending(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	tenant := newTenant(t)
 	h := start(t, tenant, map[string]string{"PORTICO_SEND_WAIT": "1s"})
 	b := h.browser()

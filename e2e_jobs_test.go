@@ -226,6 +226,7 @@ func TestJobsChildProcess(t *testing.T) {
 // Killing the process running a job (kill -9) and starting another finishes the job exactly
 // once: every state is read from Graph once, the job completes on its second attempt.
 func TestJobSurvivesKill9(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -126,6 +126,7 @@ func startSMTPSink(t *testing.T) *smtpSink {
 // is down when the partner accepts; the notice waits, is retried, and arrives once when the server
 // is back; the database says sent.
 func TestAcceptedNoticeOverSMTPServerDownThenUp(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	tenant := newTenant(t)
 	sink := startSMTPSink(t)
 	sink.down.Store(true)

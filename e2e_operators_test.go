@@ -338,6 +338,7 @@ func TestOperatorsJourneyMetricsAndWebhooks(t *testing.T) {
 // backoff); one that never comes back ends "failed" after PORTICO_WEBHOOK_ATTEMPTS, and the log
 // says why. Nothing is lost, nothing is delivered twice.
 func TestWebhookReceiverDownIsRetried(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	for name, dsn := range engines() {
 		t.Run(name, func(t *testing.T) { testWebhookReceiverDown(t, dsn(t)) })
 	}
@@ -518,6 +519,7 @@ func TestHealthcheckCommand(t *testing.T) {
 // An event waiting for a receiver that is down survives a restart of Portico: the next instance
 // on the same database delivers it once the receiver is back, exactly once.
 func TestWebhookSurvivesRestart(t *testing.T) {
+	t.Parallel() // mostly waiting in real time: overlaps the other waiting tests (TestMain)
 	tenant := newTenant(t)
 	rcv := newReceiver(t, 1_000_000)
 	dsn := sqliteFile(t)

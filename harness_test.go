@@ -6,6 +6,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/json"
+	"flag"
 	"io"
 	"maps"
 	"net"
@@ -15,7 +16,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -670,7 +673,26 @@ func freshPostgres(t testing.TB) string { return storetest.FreshPostgres(t) }
 
 // TestMain reports the suites that were skipped (no Chromium, axe-core or PostgreSQL) so that
 // `go test ./...` shows them without -v; see internal/skipreport.
-func TestMain(m *testing.M) { os.Exit(skipreport.Main(m)) }
+func TestMain(m *testing.M) {
+	flag.Parse()
+	waitingTestsOverlap()
+	os.Exit(skipreport.Main(m))
+}
+
+// waitingParallel is how many tests marked t.Parallel run at once. Those are the tests that
+// mostly wait in real time (Graph answering in 25 s, kill -9 and a restart, a reconciler's
+// lease, a receiver that is down), not the ones that keep the processors busy (the browser
+// tests stay serial): letting them overlap keeps `go test ./...` inside its 10-minute default
+// on 2 cores. An explicit -parallel wins.
+const waitingParallel = 8
+
+func waitingTestsOverlap() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(waitingParallel, runtime.GOMAXPROCS(0))))
+	}
+}
 
 // engines returns a fresh database location per engine: a SQLite file, and a PostgreSQL database
 // (created lazily, so only the postgres subtest skips when PORTICO_TEST_POSTGRES_URL is unset).
