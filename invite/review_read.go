@@ -44,21 +44,9 @@ func (r *Reviews) Inbox(ctx context.Context, reviewerOID string) ([]ReviewItem, 
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(rows))
-	for i := range rows {
-		ids[i] = rows[i].ID
-	}
-	revs, err := r.cfg.Store.GuestReviewers(ctx, ids...)
+	byReview, err := r.reviewerNames(ctx, rows)
 	if err != nil {
 		return nil, err
-	}
-	byReview := map[string][]string{}
-	for _, p := range revs {
-		name := p.DisplayName
-		if name == "" {
-			name = p.Address
-		}
-		byReview[p.ReviewID] = append(byReview[p.ReviewID], name)
 	}
 	out := make([]ReviewItem, 0, len(rows))
 	for i := range rows {
@@ -113,21 +101,9 @@ func (r *Reviews) Overview(ctx context.Context, limit int) ([]ReviewItem, error)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(rows))
-	for i := range rows {
-		ids[i] = rows[i].ID
-	}
-	revs, err := r.cfg.Store.GuestReviewers(ctx, ids...)
+	names, err := r.reviewerNames(ctx, rows)
 	if err != nil {
 		return nil, err
-	}
-	names := map[string][]string{}
-	for _, p := range revs {
-		n := p.DisplayName
-		if n == "" {
-			n = p.Address
-		}
-		names[p.ReviewID] = append(names[p.ReviewID], n)
 	}
 	out := make([]ReviewItem, 0, len(rows))
 	for i := range rows {
@@ -149,6 +125,27 @@ func (r *Reviews) Overview(ctx context.Context, limit int) ([]ReviewItem, error)
 		out = append(out, it)
 	}
 	return out, nil
+}
+
+// reviewerNames are the names (or addresses) of each round's reviewers, by round id.
+func (r *Reviews) reviewerNames(ctx context.Context, rows []store.GuestReview) (map[string][]string, error) {
+	ids := make([]string, len(rows))
+	for i := range rows {
+		ids[i] = rows[i].ID
+	}
+	revs, err := r.cfg.Store.GuestReviewers(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string][]string{}
+	for _, p := range revs {
+		n := p.DisplayName
+		if n == "" {
+			n = p.Address
+		}
+		names[p.ReviewID] = append(names[p.ReviewID], n)
+	}
+	return names, nil
 }
 
 // ReviewState is a guest's current review state for the admins' list.
