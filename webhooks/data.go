@@ -32,15 +32,18 @@ type ApprovalData struct {
 	InvitationID string     `json:"invitationId,omitempty"` // approved and sent: Portico's record id
 }
 
-// BulkData is the data of bulk.finished: every row ended.
+// BulkData is the data of bulk.finished: the job reached its final state (done: every row ended;
+// cancelled or blocked: the rows not yet sent are counted in notSent).
 type BulkData struct {
 	BulkID     string    `json:"bulkId"`
 	TenantID   string    `json:"tenantId"`
 	AskerOID   string    `json:"askerId"`
-	Rows       int       `json:"rows"`
-	Sent       int       `json:"sent"`
+	State      string    `json:"state"` // done, cancelled or blocked
+	Rows       int       `json:"rows"`  // rows the owner confirmed (excluded rows not counted)
+	Sent       int       `json:"sent"`  // invited or resent
 	Refused    int       `json:"refused"`
 	Failed     int       `json:"failed"`
+	NotSent    int       `json:"notSent"`
 	FinishedAt time.Time `json:"finishedAt"`
 }
 
