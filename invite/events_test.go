@@ -3,11 +3,13 @@ package invite
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"portico/graph"
+	"portico/store"
 	"portico/webhooks"
 )
 
@@ -91,4 +93,33 @@ func TestWebhookEventsOfAnInvitation(t *testing.T) {
 	if len(h2.store.d.webhooks) != 0 || len(outcomes) != 2 || !strings.HasPrefix(outcomes[1], "invitation.create/") || outcomes[1] == "invitation.create/created" {
 		t.Fatalf("refused: events %d, outcomes %v", len(h2.store.d.webhooks), outcomes)
 	}
+}
+
+// guestDisabledEvents are the outbox's guest.disabled events (nothing dispatches them in these
+// tests), their data decoded; each id is checked against its data.
+func guestDisabledEvents(t *testing.T, db *store.DB) []webhooks.GuestData {
+	t.Helper()
+	evs, err := db.DueWebhookEvents(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []webhooks.GuestData
+	for _, e := range evs {
+		if e.Type != webhooks.GuestDisabled {
+			continue
+		}
+		var b webhooks.Body
+		var d webhooks.GuestData
+		if err := json.Unmarshal(e.Payload, &b); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("guest.disabled:%s:%d", d.GraphUserID, d.DisabledAt.Unix()); e.ID != want {
+			t.Fatalf("event id %q, want %q", e.ID, want)
+		}
+		out = append(out, d)
+	}
+	return out
 }

@@ -15,6 +15,7 @@ import (
 
 	"portico/notify"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // Audit actions of sponsor reviews. Each event's detail names the policy that caused it.
@@ -104,6 +105,7 @@ type ReviewStore interface {
 	FinishLifecycleAction(ctx context.Context, id, state, detail, errText, graphRequestID string, at time.Time) (bool, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	noticeQueue
+	webhooks.Outbox // guest.disabled, in the transaction that records the removal
 }
 
 // ReviewGraph is the Graph calls of the review actions, with Portico's application identity.
@@ -724,6 +726,17 @@ func (r *Reviews) settle(ctx context.Context, rv *store.GuestReview, inv *store.
 			}
 			if err := tx.SetGuestAccountState(ctx, rv.TenantID, rv.GuestOID, rv.InvitationID, acct, nil, now); err != nil {
 				return err
+			}
+			if acct == store.GuestDisabled {
+				d := webhooks.GuestData{TenantID: rv.TenantID, GraphUserID: rv.GuestOID, Email: inv.Email, DisabledAt: now.UTC(),
+					Reason: fmt.Sprintf("access review round %d: no reviewer answered", rv.Round)}
+				if rv.Decision == store.DecisionRemove {
+					d.ActorOID, d.Reason = by.ObjectID, fmt.Sprintf("access review round %d: a reviewer chose remove", rv.Round)
+				}
+				if err := webhooks.Emit(ctx, tx, webhooks.Event{ID: fmt.Sprintf("guest.disabled:%s:%d", rv.GuestOID, now.UTC().Unix()),
+					Type: webhooks.GuestDisabled, Time: now, Data: d}); err != nil {
+					return err
+				}
 			}
 		}
 		// The lifecycle log (the admins' guest list): one entry per round's action.
