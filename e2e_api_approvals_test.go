@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"portico/devtenant"
+	"portico/webhooks"
 )
 
 // TestAPIApprovalsWithDevtenantTokens: with devtenant-issued tokens, a request for a partner
@@ -16,7 +18,8 @@ import (
 // cancels their own.
 func TestAPIApprovalsWithDevtenantTokens(t *testing.T) {
 	tenant := tenantWith(t, func(o *devtenant.Options) { o.GrantAPIAppRole = true })
-	h := start(t, tenant, approvalEnv(nil))
+	rcv := newReceiver(t, 0)
+	h := start(t, tenant, approvalEnv(map[string]string{"PORTICO_WEBHOOK_URL": rcv.srv.URL + "/hooks", "PORTICO_WEBHOOK_SECRET": testWebhookSecret}))
 	posts := func() int { return len(graphRequests(tenant, http.MethodPost, "/v1.0/invitations")) }
 	employee := userAPIToken(t, tenant, "employee@contoso.example", nil)
 	approver := userAPIToken(t, tenant, "inviter@contoso.example", nil)
@@ -117,5 +120,39 @@ func TestAPIApprovalsWithDevtenantTokens(t *testing.T) {
 	}
 	if n := posts(); n != 1 {
 		t.Fatalf("Graph POSTs at the end: %d, want 1", n)
+	}
+
+	// The receiver got, signed (it verifies each call), one approval.requested per request and
+	// one approval.decided per decision (the cancel is none).
+	deadline := time.Now().Add(20 * time.Second)
+	for len(rcv.events(webhooks.ApprovalRequested)) < 3 || len(rcv.events(webhooks.ApprovalDecided)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("approval events: requested %d, decided %d; problems %v", len(rcv.events(webhooks.ApprovalRequested)),
+				len(rcv.events(webhooks.ApprovalDecided)), rcv.problems())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // nothing more comes
+	if p := rcv.problems(); len(p) != 0 {
+		t.Fatalf("receiver problems: %v", p)
+	}
+	requested, decided := rcv.events(webhooks.ApprovalRequested), rcv.events(webhooks.ApprovalDecided)
+	if len(requested) != 3 || len(decided) != 2 {
+		t.Fatalf("requested %d, decided %d; want 3 and 2", len(requested), len(decided))
+	}
+	byID := map[string]webhooks.ApprovalData{}
+	for _, b := range decided {
+		var d webhooks.ApprovalData
+		if err := json.Unmarshal(b.Data, &d); err != nil || b.ID != "approval.decided:"+d.ApprovalID {
+			t.Fatalf("decided event %s: %v", b.ID, err)
+		}
+		byID[d.ApprovalID] = d
+	}
+	if d := byID[id]; d.Decision != "approved" || d.DeciderUPN != "inviter@contoso.example" || d.RequesterUPN != "employee@contoso.example" ||
+		d.Email != "pat@northwind.example" || d.InvitationID == "" {
+		t.Fatalf("approved event: %+v", d)
+	}
+	if d := byID[id2]; d.Decision != "denied" || d.InvitationID != "" {
+		t.Fatalf("denied event: %+v", d)
 	}
 }
