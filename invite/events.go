@@ -109,19 +109,25 @@ func (s *Service) emitApprovalDecided(ctx context.Context, tx webhooks.Outbox, r
 		Time: s.now(), Data: d})
 }
 
-// emitGuestDisabled writes guest.disabled in tx, the transaction that records the account state
-// Portico set; the id names the user and the time of the change.
-func (s *Service) emitGuestDisabled(ctx context.Context, tx webhooks.Outbox, d webhooks.GuestData) error {
-	d.DisabledAt = d.DisabledAt.UTC()
-	return webhooks.Emit(ctx, tx, webhooks.Event{ID: fmt.Sprintf("guest.disabled:%s:%d", d.GraphUserID, d.DisabledAt.Unix()),
-		Type: webhooks.GuestDisabled, Time: s.now(), Data: d})
+// emitGuestChange writes guest.disabled (effect EffectDisable) or guest.deleted (EffectDelete)
+// in tx, the transaction that records the account state Portico set; the id names the user and
+// the time of the change.
+func emitGuestChange(ctx context.Context, tx webhooks.Outbox, effect string, d webhooks.GuestData, at time.Time) error {
+	at = at.UTC()
+	typ := webhooks.GuestDisabled
+	d.DisabledAt, d.DeletedAt = at, time.Time{}
+	if effect == EffectDelete {
+		typ = webhooks.GuestDeleted
+		d.DisabledAt, d.DeletedAt = time.Time{}, at
+	}
+	return webhooks.Emit(ctx, tx, webhooks.Event{ID: fmt.Sprintf("%s:%s:%d", typ, d.GraphUserID, at.Unix()), Type: typ, Time: at, Data: d})
 }
 
 // lifecycleReason says why the lifecycle disabled a guest: the pending-expiry policy, or an
 // administrator (actorName is "policy" for the policy).
 func lifecycleReason(p Planned, actorName string) string {
 	if actorName != "policy" {
-		return "disabled by an administrator (expired invitation)"
+		return "by an administrator (expired invitation)"
 	}
 	return "invitation not accepted in time (" + p.Policy + ")"
 }

@@ -99,13 +99,19 @@ func TestWebhookEventsOfAnInvitation(t *testing.T) {
 // tests), their data decoded; each id is checked against its data.
 func guestDisabledEvents(t *testing.T, db *store.DB) []webhooks.GuestData {
 	t.Helper()
+	return guestEvents(t, db, webhooks.GuestDisabled)
+}
+
+// guestEvents are the outbox's events of typ (guest.disabled or guest.deleted).
+func guestEvents(t *testing.T, db *store.DB, typ string) []webhooks.GuestData {
+	t.Helper()
 	evs, err := db.DueWebhookEvents(context.Background(), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []webhooks.GuestData
 	for _, e := range evs {
-		if e.Type != webhooks.GuestDisabled {
+		if e.Type != typ {
 			continue
 		}
 		var b webhooks.Body
@@ -116,8 +122,12 @@ func guestDisabledEvents(t *testing.T, db *store.DB) []webhooks.GuestData {
 		if err := json.Unmarshal(b.Data, &d); err != nil {
 			t.Fatal(err)
 		}
-		if want := fmt.Sprintf("guest.disabled:%s:%d", d.GraphUserID, d.DisabledAt.Unix()); e.ID != want {
-			t.Fatalf("event id %q, want %q", e.ID, want)
+		at, other := d.DisabledAt, d.DeletedAt
+		if typ == webhooks.GuestDeleted {
+			at, other = d.DeletedAt, d.DisabledAt
+		}
+		if want := fmt.Sprintf("%s:%s:%d", typ, d.GraphUserID, at.Unix()); e.ID != want || at.IsZero() || !other.IsZero() {
+			t.Fatalf("event id %q, want %q; data %s", e.ID, want, b.Data)
 		}
 		out = append(out, d)
 	}

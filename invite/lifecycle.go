@@ -124,7 +124,8 @@ type LifecycleStore interface {
 	SetGuestFlags(ctx context.Context, tenantID, guestID, invitationID string, exempt, optedIn bool, note, by string, at time.Time) error
 	SetGuestAccountState(ctx context.Context, tenantID, guestID, invitationID, state string, signIn *time.Time, at time.Time) error
 	PendingCandidates(ctx context.Context, tenantID string, after *store.InvitationCursor, limit int) ([]Invitation, error)
-	// LifecycleTx runs fn in one transaction: an account state Portico set and its guest.disabled.
+	// LifecycleTx runs fn in one transaction: an account state Portico set and its guest.disabled
+	// or guest.deleted.
 	LifecycleTx(ctx context.Context, fn func(LifecycleStore) error) error
 	webhooks.Outbox
 }
@@ -808,11 +809,8 @@ func (l *Lifecycle) writeAs(ctx context.Context, actor Inviter, actorName string
 				if err := tx.SetGuestAccountState(ctx, l.tenant, id, p.Invitation.ID, state, nil, now); err != nil {
 					return err
 				}
-				if effect == EffectDelete {
-					return nil
-				}
-				return l.s.emitGuestDisabled(ctx, tx, webhooks.GuestData{TenantID: l.tenant, GraphUserID: id, Email: p.Invitation.Email,
-					Reason: lifecycleReason(p, actorName), ActorOID: actor.ObjectID, DisabledAt: now})
+				return emitGuestChange(ctx, tx, effect, webhooks.GuestData{TenantID: l.tenant, GraphUserID: id, Email: p.Invitation.Email,
+					Reason: lifecycleReason(p, actorName), ActorOID: actor.ObjectID}, now)
 			}); err != nil {
 				l.log.ErrorContext(ctx, "lifecycle: recording the account state", "guest", id, "err", err)
 			}

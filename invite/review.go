@@ -105,7 +105,7 @@ type ReviewStore interface {
 	FinishLifecycleAction(ctx context.Context, id, state, detail, errText, graphRequestID string, at time.Time) (bool, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	noticeQueue
-	webhooks.Outbox // guest.disabled, in the transaction that records the removal
+	webhooks.Outbox // guest.disabled or guest.deleted, in the transaction that records the removal
 }
 
 // ReviewGraph is the Graph calls of the review actions, with Portico's application identity.
@@ -727,16 +727,17 @@ func (r *Reviews) settle(ctx context.Context, rv *store.GuestReview, inv *store.
 			if err := tx.SetGuestAccountState(ctx, rv.TenantID, rv.GuestOID, rv.InvitationID, acct, nil, now); err != nil {
 				return err
 			}
-			if acct == store.GuestDisabled {
-				d := webhooks.GuestData{TenantID: rv.TenantID, GraphUserID: rv.GuestOID, Email: inv.Email, DisabledAt: now.UTC(),
-					Reason: fmt.Sprintf("access review round %d: no reviewer answered", rv.Round)}
-				if rv.Decision == store.DecisionRemove {
-					d.ActorOID, d.Reason = by.ObjectID, fmt.Sprintf("access review round %d: a reviewer chose remove", rv.Round)
-				}
-				if err := webhooks.Emit(ctx, tx, webhooks.Event{ID: fmt.Sprintf("guest.disabled:%s:%d", rv.GuestOID, now.UTC().Unix()),
-					Type: webhooks.GuestDisabled, Time: now, Data: d}); err != nil {
-					return err
-				}
+			d := webhooks.GuestData{TenantID: rv.TenantID, GraphUserID: rv.GuestOID, Email: inv.Email,
+				Reason: fmt.Sprintf("access review round %d: no reviewer answered", rv.Round)}
+			if rv.Decision == store.DecisionRemove {
+				d.ActorOID, d.Reason = by.ObjectID, fmt.Sprintf("access review round %d: a reviewer chose remove", rv.Round)
+			}
+			effect := EffectDisable
+			if acct == store.GuestDeleted {
+				effect = EffectDelete
+			}
+			if err := emitGuestChange(ctx, tx, effect, d, now); err != nil {
+				return err
 			}
 		}
 		// The lifecycle log (the admins' guest list): one entry per round's action.

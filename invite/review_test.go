@@ -15,6 +15,7 @@ import (
 	"portico/graph"
 	"portico/notify"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // fakeReviewGraph records the users it disabled or deleted; fail, when set, answers instead.
@@ -276,6 +277,10 @@ func TestReviewsNoAnswerWarnsThenActsOnce(t *testing.T) {
 	}
 	if ev, _ := f.db.ListAudit(ctx, store.AuditFilter{Action: ActionReviewNoAnswer}); len(ev) != 2 || ev[0].ActorOID != "portico" {
 		t.Fatalf("no-answer audit: %+v", ev)
+	}
+	if del, dis := guestEvents(t, f.db, webhooks.GuestDeleted), guestDisabledEvents(t, f.db); len(del) != 2 || len(dis) != 0 ||
+		del[0].GraphUserID == del[1].GraphUserID || del[0].ActorOID != "" {
+		t.Fatalf("guest.deleted %+v, guest.disabled %+v; want one deleted per guest", del, dis)
 	}
 }
 

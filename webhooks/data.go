@@ -11,6 +11,7 @@ import "time"
 //	approval.decided    "approval.decided:<approval id>"
 //	bulk.finished       "bulk.finished:<bulk job id>"
 //	guest.disabled      "guest.disabled:<graph user id>:<unix seconds of the change>"
+//	guest.deleted       "guest.deleted:<graph user id>:<unix seconds of the change>"
 //
 // Example, in the transaction that records an approval decision:
 //
@@ -47,12 +48,13 @@ type BulkData struct {
 	FinishedAt time.Time `json:"finishedAt"`
 }
 
-// GuestData is the data of guest.disabled.
+// GuestData is the data of guest.disabled (DisabledAt set) and guest.deleted (DeletedAt set).
 type GuestData struct {
 	TenantID    string    `json:"tenantId"`
 	GraphUserID string    `json:"graphUserId"`
 	Email       string    `json:"email,omitempty"`
 	Reason      string    `json:"reason"` // e.g. "inactive 90 days", "sponsor left"
 	ActorOID    string    `json:"actorId,omitempty"`
-	DisabledAt  time.Time `json:"disabledAt"`
+	DisabledAt  time.Time `json:"disabledAt,omitzero"`
+	DeletedAt   time.Time `json:"deletedAt,omitzero"`
 }
