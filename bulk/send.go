@@ -188,24 +188,18 @@ func (r *run) finish(ctx context.Context) error {
 	s, now := r.s, r.s.now()
 	switch r.stopped() {
 	case stopBlocked:
-		if _, err := s.store.NotSendBulkRows(ctx, r.job.ID, ReasonBlocked, now); err != nil {
-			return err
-		}
 		note := BlockedAdvice
 		if r.blockID != "" {
 			note += " Request id: " + r.blockID + "."
 		}
-		if err := s.store.SetBulkJobState(ctx, r.job.ID, []string{store.BulkRunning}, store.BulkBlocked, now, note); err != nil && !errors.Is(err, store.ErrBulkState) {
+		if err := s.end(ctx, r.job, []string{store.BulkRunning}, store.BulkBlocked, ReasonBlocked, note, true); err != nil && !errors.Is(err, store.ErrBulkState) {
 			return err
 		}
 		s.audit(ctx, r.owner, r.meta, ActionBulkBlocked, r.job.ID, invite.OutcomeFailed, "abuse protection: "+r.blockID)
 		s.log.ErrorContext(ctx, "bulk: invitations blocked by Microsoft; job stopped", "bulk_job", r.job.ID, "graph_request_id", r.blockID)
 		return nil
 	case stopNotAllowed:
-		if _, err := s.store.NotSendBulkRows(ctx, r.job.ID, ReasonNotAllow, now); err != nil {
-			return err
-		}
-		if err := s.store.SetBulkJobState(ctx, r.job.ID, []string{store.BulkRunning}, store.BulkCancelled, now, "Stopped: the person who asked may no longer invite."); err != nil && !errors.Is(err, store.ErrBulkState) {
+		if err := s.end(ctx, r.job, []string{store.BulkRunning}, store.BulkCancelled, ReasonNotAllow, "Stopped: the person who asked may no longer invite.", true); err != nil && !errors.Is(err, store.ErrBulkState) {
 			return err
 		}
 		return nil
@@ -230,7 +224,7 @@ func (r *run) finish(ctx context.Context) error {
 		}
 		return ErrMore
 	}
-	if err := s.store.SetBulkJobState(ctx, r.job.ID, []string{store.BulkRunning}, store.BulkDone, now, ""); err != nil && !errors.Is(err, store.ErrBulkState) {
+	if err := s.end(ctx, r.job, []string{store.BulkRunning}, store.BulkDone, "", "", true); err != nil && !errors.Is(err, store.ErrBulkState) {
 		return err
 	}
 	s.log.InfoContext(ctx, "bulk: done", "bulk_job", r.job.ID)

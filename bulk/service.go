@@ -33,6 +33,8 @@ type Store interface {
 	NotSendBulkRows(ctx context.Context, jobID, reason string, at time.Time) (int, error)
 	DeleteBulkDrafts(ctx context.Context, before time.Time) (int, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	// InTx runs fn in one transaction: a job's final state, its unsent rows and bulk.finished.
+	InTx(ctx context.Context, fn func(q *store.Queries) error) error
 }
 
 // Invites is the part of invite.Service bulk uses: the dry run's checks and join links of
@@ -398,13 +400,12 @@ func (s *Service) Cancel(ctx context.Context, actor invite.Inviter, id string, m
 		who = actor.UPN
 	}
 	note := "Cancelled by " + who + "."
-	if err := s.store.SetBulkJobState(ctx, j.ID, []string{store.BulkDraft, store.BulkQueued, store.BulkRunning}, store.BulkCancelled, s.now(), note); err != nil {
+	// A draft nobody confirmed ends without bulk.finished: nothing was asked to be sent.
+	if err := s.end(ctx, j, []string{store.BulkDraft, store.BulkQueued, store.BulkRunning}, store.BulkCancelled, ReasonCancelled, note,
+		j.State != store.BulkDraft); err != nil {
 		if errors.Is(err, store.ErrBulkState) {
 			return ErrState
 		}
-		return err
-	}
-	if _, err := s.store.NotSendBulkRows(ctx, j.ID, ReasonCancelled, s.now()); err != nil {
 		return err
 	}
 	s.audit(ctx, actor, meta, ActionBulkCancel, j.ID, invite.OutcomeSuccess, "")

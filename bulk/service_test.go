@@ -3,6 +3,7 @@ package bulk
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"portico/invite"
 	"portico/keyring"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // harness is bulk wired as in production (real Graph client, invite service, SQLite store)
@@ -266,6 +268,36 @@ func TestPrepareRefusesBadFilesAndKeepsNothing(t *testing.T) {
 	}
 }
 
+// finishedEvents are the outbox's bulk.finished events of job id (nothing dispatches them here).
+func finishedEvents(t *testing.T, db *store.DB, id string) []webhooks.BulkData {
+	t.Helper()
+	evs, err := db.DueWebhookEvents(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []webhooks.BulkData
+	for _, e := range evs {
+		if e.Type != webhooks.BulkFinished {
+			continue
+		}
+		var b webhooks.Body
+		var d webhooks.BulkData
+		if err := json.Unmarshal(e.Payload, &b); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if e.ID != "bulk.finished:"+d.BulkID {
+			t.Fatalf("event id %q for job %s", e.ID, d.BulkID)
+		}
+		if d.BulkID == id {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 func TestSendJob(t *testing.T) {
 	h := newHarness(t, hopts{rate: 1000})
 	j := h.prepare(t, addresses(30, "p")+"pending.guest@fabrikam.example;Pat;\n", Defaults{Delivery: DeliveryLink})
@@ -295,6 +327,16 @@ func TestSendJob(t *testing.T) {
 	counts, _ := h.db.BulkRowCounts(context.Background(), j.ID)
 	if counts[store.RowInvited] != 28 || counts[store.RowResent] != 1 || counts[store.RowExcluded] != 2 {
 		t.Fatalf("counts %v", counts)
+	}
+	if ev := finishedEvents(t, h.db, j.ID); len(ev) != 1 || ev[0].State != store.BulkDone || ev[0].Rows != 29 || ev[0].Sent != 29 ||
+		ev[0].Refused != 0 || ev[0].Failed != 0 || ev[0].NotSent != 0 || ev[0].AskerOID != got.OwnerOID || ev[0].TenantID != got.TenantID {
+		t.Fatalf("bulk.finished: %+v, want one: done, 29 rows sent", ev)
+	}
+	if err := h.svc.Run(context.Background(), j.ID, "again"); err != nil {
+		t.Fatalf("a finished job ran again: %v", err)
+	}
+	if n := len(finishedEvents(t, h.db, j.ID)); n != 1 {
+		t.Fatalf("bulk.finished written %d times", n)
 	}
 	posted := h.invitationsPosted()
 	if posted["p2@fabrikam.example"] != 0 || posted["p1@fabrikam.example"] != 1 || posted["pending.guest@fabrikam.example"] != 1 {
@@ -382,6 +424,9 @@ func TestSendStopsAtAbuseBlock(t *testing.T) {
 	if counts[store.RowInvited] != 5 || counts[store.RowNotSent] != 15 || sent != 6 {
 		t.Fatalf("counts %v after %d sends", counts, sent)
 	}
+	if ev := finishedEvents(t, h.db, j.ID); len(ev) != 1 || ev[0].State != store.BulkBlocked || ev[0].Rows != 20 || ev[0].Sent != 5 || ev[0].NotSent != 15 {
+		t.Fatalf("bulk.finished: %+v, want one: blocked, 5 sent, 15 not sent", ev)
+	}
 	rows := h.rows(t, j.ID)
 	if rows[19].Reason != ReasonBlocked || rows[5].Reason != ReasonBlocked {
 		t.Fatalf("rows 6 and 20: %+v / %+v", rows[5], rows[19])
@@ -440,6 +485,19 @@ func TestCancel(t *testing.T) {
 	}
 	if err := h.svc.Cancel(context.Background(), h.admin, j.ID, invite.Meta{}); !errors.Is(err, ErrState) {
 		t.Fatalf("second cancel: %v", err)
+	}
+	// Counted at the cancel: a row then being sent is in rows only.
+	if ev := finishedEvents(t, h.db, j.ID); len(ev) != 1 || ev[0].State != store.BulkCancelled || ev[0].Rows != 20 ||
+		ev[0].NotSent != counts[store.RowNotSent] || ev[0].Sent > sent {
+		t.Fatalf("bulk.finished: %+v (final counts %v), want one: cancelled", ev, counts)
+	}
+	// A draft nobody confirmed is cancelled without bulk.finished.
+	d := h.prepare(t, addresses(2, "d"), Defaults{})
+	if err := h.svc.Cancel(context.Background(), h.admin, d.ID, invite.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := finishedEvents(t, h.db, d.ID); len(ev) != 0 {
+		t.Fatalf("a cancelled draft: %+v", ev)
 	}
 }
 

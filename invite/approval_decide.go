@@ -107,6 +107,9 @@ func (a *Approvals) Approve(ctx context.Context, ts oauth2.TokenSource, approver
 		if err := tx.AppendAudit(wctx, ev); err != nil {
 			return err
 		}
+		if err := a.s.emitApprovalDecided(wctx, tx, r, "approved", personOf(approver), at, res.Invitation.ID); err != nil {
+			return err
+		}
 		notices, err = a.enqueue(wctx, tx, notice)
 		return err
 	})
@@ -172,7 +175,9 @@ func (a *Approvals) Deny(ctx context.Context, approver Inviter, id, reason strin
 	if err := a.close(ctx, r, approver, meta, ActionApprovalDeny, OutcomeSuccess, store.ApprovalChange{From: string(ApprovalPending),
 		To: string(ApprovalDenied), At: now, ValidAt: &now, Decide: true, Reason: why,
 		ByOID: approver.ObjectID, ByUPN: approver.UPN, ByName: approver.Name}, auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, Note: why},
-		a.approvalNotice(&decided, notify.KindApprovalDenied)); err != nil {
+		a.approvalNotice(&decided, notify.KindApprovalDenied), func(tx ApprovalStore) error {
+			return a.s.emitApprovalDecided(ctx, tx, r, "denied", personOf(approver), now, "")
+		}); err != nil {
 		return r, err
 	}
 	return &decided, nil
@@ -201,7 +206,7 @@ func (a *Approvals) Cancel(ctx context.Context, requester Inviter, id string, me
 // close applies one compare-and-set change with its audit event and notice (nil: none) in a
 // transaction; ErrApprovalClosed when the request was no longer in ch.From.
 func (a *Approvals) close(ctx context.Context, r *ApprovalRequest, actor Inviter, meta Meta, action string, outcome Outcome,
-	ch store.ApprovalChange, d auditDetail, n *notify.Notice) error {
+	ch store.ApprovalChange, d auditDetail, n *notify.Notice, emit ...func(tx ApprovalStore) error) error {
 	ev := a.s.event(actor, meta, action, r.Email, outcome, "", d)
 	changed := false
 	notices := 0
@@ -213,6 +218,11 @@ func (a *Approvals) close(ctx context.Context, r *ApprovalRequest, actor Inviter
 		changed = true
 		if err := tx.AppendAudit(ctx, ev); err != nil {
 			return err
+		}
+		for _, e := range emit {
+			if err := e(tx); err != nil {
+				return err
+			}
 		}
 		notices, err = a.enqueue(ctx, tx, n)
 		return err
@@ -301,7 +311,9 @@ func (a *Approvals) settle(ctx context.Context, r *ApprovalRequest, now time.Tim
 			ActionApprovalApprove, OutcomeSuccess, store.ApprovalChange{From: string(ApprovalApproving), To: string(ApprovalApproved),
 				At: now, ClaimedBefore: &cut, InvitationID: in.InvitationID, Decide: true},
 			auditDetail{ApprovalID: r.ID, OnBehalfOf: r.Requester.UPN, InvitationID: in.InvitationID, Note: "completed by the sweep after an interruption"},
-			a.approvalNotice(r, notify.KindApprovalApproved))
+			a.approvalNotice(r, notify.KindApprovalApproved), func(tx ApprovalStore) error {
+				return a.s.emitApprovalDecided(ctx, tx, r, "approved", r.DecidedBy, now, in.InvitationID)
+			})
 		if errors.Is(err, ErrApprovalClosed) {
 			return false, nil
 		}

@@ -12,6 +12,7 @@ import (
 
 	"portico/notify"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // Audit actions of approvals.
@@ -43,6 +44,9 @@ type ApprovalStore interface {
 	IntentByKey(ctx context.Context, tenantID, key string) (*store.SendIntent, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	noticeQueue // notices are written in the transaction that records their event
+	// InsertWebhookEvent: approval.requested and approval.decided are written in the transaction
+	// that records the change.
+	webhooks.Outbox
 }
 
 // Managers finds an employee's manager in the directory (Graph GET /users/{id}/manager).
@@ -231,6 +235,9 @@ func (a *Approvals) Submit(ctx context.Context, ts oauth2.TokenSource, inv Invit
 			return err
 		}
 		if err := tx.AppendAudit(ctx, ev); err != nil {
+			return err
+		}
+		if err := a.s.emitApprovalRequested(ctx, tx, r); err != nil {
 			return err
 		}
 		var err error

@@ -3,6 +3,7 @@ package invite
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"portico/keyring"
 	"portico/notify"
 	"portico/store"
+	"portico/webhooks"
 )
 
 var (
@@ -202,6 +204,35 @@ func audits(t *testing.T, db *store.DB, action string) []store.AuditEvent {
 	return evs
 }
 
+// approvalHooks are the outbox's events of type typ (nothing dispatches them in these tests),
+// their data decoded.
+func approvalHooks(t *testing.T, db *store.DB, typ string) []webhooks.ApprovalData {
+	t.Helper()
+	evs, err := db.DueWebhookEvents(t.Context(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []webhooks.ApprovalData
+	for _, e := range evs {
+		if e.Type != typ {
+			continue
+		}
+		var b webhooks.Body
+		if err := json.Unmarshal(e.Payload, &b); err != nil {
+			t.Fatal(err)
+		}
+		var d webhooks.ApprovalData
+		if err := json.Unmarshal(b.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if want := typ + ":" + d.ApprovalID; e.ID != want || b.ID != want {
+			t.Fatalf("event id %q / %q, want %q", e.ID, b.ID, want)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 func TestApprovalApproveFlow(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
@@ -224,6 +255,11 @@ func TestApprovalApproveFlow(t *testing.T) {
 		}
 		if _, err := h.ap.Submit(ctx, nil, employee, validReq(), meta); !errors.Is(err, ErrApprovalNotNeeded) {
 			t.Fatalf("an allowed request: %v, want ErrApprovalNotNeeded", err)
+		}
+		if rq := approvalHooks(t, db, webhooks.ApprovalRequested); len(rq) != 1 || rq[0].ApprovalID != r.ID ||
+			rq[0].Email != "pat@northwind.example" || rq[0].RequesterOID != employee.ObjectID || rq[0].UserType != UserTypeGuest ||
+			rq[0].Decision != "" || rq[0].TenantID != "t1" {
+			t.Fatalf("approval.requested: %+v, want one for %s", rq, r.ID)
 		}
 
 		// The requester, as an attacker would: approve and deny their own request.
@@ -286,6 +322,13 @@ func TestApprovalApproveFlow(t *testing.T) {
 		}
 		if h.graph.n("create") != 1 {
 			t.Fatal("a closed request was sent again")
+		}
+		if dc := approvalHooks(t, db, webhooks.ApprovalDecided); len(dc) != 1 || dc[0].Decision != "approved" ||
+			dc[0].DeciderOID != admin.ObjectID || dc[0].InvitationID != res.Invitation.ID || dc[0].DecidedAt == nil {
+			t.Fatalf("approval.decided: %+v, want one approval by the admin", dc)
+		}
+		if n := len(approvalHooks(t, db, webhooks.ApprovalRequested)); n != 1 {
+			t.Fatalf("approval.requested written %d times", n)
 		}
 		// Waiting: nobody to tell without a manager or PORTICO_APPROVAL_NOTIFY. Approved: the requester, once.
 		if w, a := h.notices(t, notify.KindApprovalWaiting, r.ID), h.notices(t, notify.KindApprovalApproved, r.ID); len(w) != 0 ||
@@ -359,6 +402,14 @@ func TestApprovalDenyCancelExpire(t *testing.T) {
 		if h.graph.n("create") != 0 {
 			t.Fatal("something was sent")
 		}
+		// Requested three times; decided once (the denial): a cancel and an expiry are not decisions.
+		if rq := approvalHooks(t, db, webhooks.ApprovalRequested); len(rq) != 3 {
+			t.Fatalf("approval.requested: %d, want 3", len(rq))
+		}
+		if dc := approvalHooks(t, db, webhooks.ApprovalDecided); len(dc) != 1 || dc[0].ApprovalID != r.ID || dc[0].Decision != "denied" ||
+			dc[0].DeciderOID != approverRole.ObjectID || dc[0].DeciderUPN != approverRole.UPN || dc[0].InvitationID != "" {
+			t.Fatalf("approval.decided: %+v, want one denial", dc)
+		}
 		if d := h.notices(t, notify.KindApprovalDenied, r.ID); len(d) != 1 || d[0].Data[notify.DataReason] != "We don't work with Northwind." ||
 			d[0].Address != "employee@contoso.example" {
 			t.Fatalf("denied notice: %+v", d)
@@ -418,6 +469,9 @@ func TestApprovalConcurrentApprovers(t *testing.T) {
 		}
 		if ok != 1 || h.graph.n("create") != 1 {
 			t.Fatalf("%d approvals succeeded, %d invitations sent; want 1 and 1", ok, h.graph.n("create"))
+		}
+		if dc := approvalHooks(t, db, webhooks.ApprovalDecided); len(dc) != 1 {
+			t.Fatalf("approval.decided written %d times, want once", len(dc))
 		}
 		if ev := audits(t, db, ActionApprovalApprove); len(ev) != n {
 			t.Fatalf("approval audit rows: %d, want %d (1 success, the rest rejected)", len(ev), n)
@@ -498,6 +552,10 @@ func TestApprovalInterruptedClaim(t *testing.T) {
 		got, _, _ = h.ap.Get(ctx, admin, r.ID)
 		if got.State != ApprovalApproved || got.InvitationID != "inv-x" {
 			t.Fatalf("completed: %+v", got)
+		}
+		if dc := approvalHooks(t, db, webhooks.ApprovalDecided); len(dc) != 1 || dc[0].Decision != "approved" ||
+			dc[0].InvitationID != "inv-x" || dc[0].DeciderOID != admin.ObjectID {
+			t.Fatalf("approval.decided after the sweep: %+v", dc)
 		}
 	})
 }

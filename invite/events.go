@@ -78,3 +78,56 @@ func (s *Service) emitAccepted(ctx context.Context, tx Store, r *Invitation, cha
 	}
 	return webhooks.Emit(ctx, tx, webhooks.Event{ID: "invitation.accepted:" + r.ID, Type: webhooks.InvitationAccepted, Time: s.now(), Data: d})
 }
+
+// approvalEventData is the data of approval.requested and approval.decided: ids, addresses and the
+// decision, never the invitation message or a link.
+func approvalEventData(r *ApprovalRequest) webhooks.ApprovalData {
+	d := webhooks.ApprovalData{ApprovalID: r.ID, TenantID: r.TenantID, Email: r.Email, UserType: r.Request.UserType,
+		RequesterOID: r.Requester.ObjectID, RequesterUPN: r.Requester.UPN, InvitationID: r.InvitationID}
+	if d.UserType == "" {
+		d.UserType = UserTypeGuest
+	}
+	return d
+}
+
+// emitApprovalRequested writes approval.requested for r in tx (the transaction that records it).
+func (s *Service) emitApprovalRequested(ctx context.Context, tx webhooks.Outbox, r *ApprovalRequest) error {
+	return webhooks.Emit(ctx, tx, webhooks.Event{ID: "approval.requested:" + r.ID, Type: webhooks.ApprovalRequested,
+		Time: s.now(), Data: approvalEventData(r)})
+}
+
+// emitApprovalDecided writes approval.decided ("approved" or "denied") for r in tx, the transaction
+// that records the decision; one per request (its id names the request).
+func (s *Service) emitApprovalDecided(ctx context.Context, tx webhooks.Outbox, r *ApprovalRequest, decision string, by Person, at time.Time, invitationID string) error {
+	d := approvalEventData(r)
+	at = at.UTC()
+	d.Decision, d.DeciderOID, d.DeciderUPN, d.DecidedAt = decision, by.ObjectID, by.UPN, &at
+	if invitationID != "" {
+		d.InvitationID = invitationID
+	}
+	return webhooks.Emit(ctx, tx, webhooks.Event{ID: "approval.decided:" + r.ID, Type: webhooks.ApprovalDecided,
+		Time: s.now(), Data: d})
+}
+
+// emitGuestChange writes guest.disabled (effect EffectDisable) or guest.deleted (EffectDelete)
+// in tx, the transaction that records the account state Portico set; the id names the user and
+// the time of the change.
+func emitGuestChange(ctx context.Context, tx webhooks.Outbox, effect string, d webhooks.GuestData, at time.Time) error {
+	at = at.UTC()
+	typ := webhooks.GuestDisabled
+	d.DisabledAt, d.DeletedAt = at, time.Time{}
+	if effect == EffectDelete {
+		typ = webhooks.GuestDeleted
+		d.DisabledAt, d.DeletedAt = time.Time{}, at
+	}
+	return webhooks.Emit(ctx, tx, webhooks.Event{ID: fmt.Sprintf("%s:%s:%d", typ, d.GraphUserID, at.Unix()), Type: typ, Time: at, Data: d})
+}
+
+// lifecycleReason says why the lifecycle disabled a guest: the pending-expiry policy, or an
+// administrator (actorName is "policy" for the policy).
+func lifecycleReason(p Planned, actorName string) string {
+	if actorName != "policy" {
+		return "by an administrator (expired invitation)"
+	}
+	return "invitation not accepted in time (" + p.Policy + ")"
+}

@@ -3,11 +3,13 @@ package invite
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"portico/graph"
+	"portico/store"
 	"portico/webhooks"
 )
 
@@ -91,4 +93,43 @@ func TestWebhookEventsOfAnInvitation(t *testing.T) {
 	if len(h2.store.d.webhooks) != 0 || len(outcomes) != 2 || !strings.HasPrefix(outcomes[1], "invitation.create/") || outcomes[1] == "invitation.create/created" {
 		t.Fatalf("refused: events %d, outcomes %v", len(h2.store.d.webhooks), outcomes)
 	}
+}
+
+// guestDisabledEvents are the outbox's guest.disabled events (nothing dispatches them in these
+// tests), their data decoded; each id is checked against its data.
+func guestDisabledEvents(t *testing.T, db *store.DB) []webhooks.GuestData {
+	t.Helper()
+	return guestEvents(t, db, webhooks.GuestDisabled)
+}
+
+// guestEvents are the outbox's events of typ (guest.disabled or guest.deleted).
+func guestEvents(t *testing.T, db *store.DB, typ string) []webhooks.GuestData {
+	t.Helper()
+	evs, err := db.DueWebhookEvents(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []webhooks.GuestData
+	for _, e := range evs {
+		if e.Type != typ {
+			continue
+		}
+		var b webhooks.Body
+		var d webhooks.GuestData
+		if err := json.Unmarshal(e.Payload, &b); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		at, other := d.DisabledAt, d.DeletedAt
+		if typ == webhooks.GuestDeleted {
+			at, other = d.DeletedAt, d.DisabledAt
+		}
+		if want := fmt.Sprintf("%s:%s:%d", typ, d.GraphUserID, at.Unix()); e.ID != want || at.IsZero() || !other.IsZero() {
+			t.Fatalf("event id %q, want %q; data %s", e.ID, want, b.Data)
+		}
+		out = append(out, d)
+	}
+	return out
 }

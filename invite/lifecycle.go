@@ -15,6 +15,7 @@ import (
 	"portico/graph"
 	"portico/notify"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // The lifecycle (issue 19): what Portico does after an invitation to guests it invited that never
@@ -123,9 +124,18 @@ type LifecycleStore interface {
 	SetGuestFlags(ctx context.Context, tenantID, guestID, invitationID string, exempt, optedIn bool, note, by string, at time.Time) error
 	SetGuestAccountState(ctx context.Context, tenantID, guestID, invitationID, state string, signIn *time.Time, at time.Time) error
 	PendingCandidates(ctx context.Context, tenantID string, after *store.InvitationCursor, limit int) ([]Invitation, error)
+	// LifecycleTx runs fn in one transaction: an account state Portico set and its guest.disabled
+	// or guest.deleted.
+	LifecycleTx(ctx context.Context, fn func(LifecycleStore) error) error
+	webhooks.Outbox
 }
 
 var _ LifecycleStore = (*StoreAdapter)(nil)
+
+// LifecycleTx runs fn in one database transaction; a nested one joins it.
+func (a *StoreAdapter) LifecycleTx(ctx context.Context, fn func(LifecycleStore) error) error {
+	return a.Tx(ctx, func(s Store) error { return fn(s.(*StoreAdapter)) })
+}
 
 // ClaimLifecycleAction claims one log entry (see store.Queries.ClaimLifecycleAction).
 func (a *StoreAdapter) ClaimLifecycleAction(ctx context.Context, x *store.LifecycleAction, now time.Time, lease time.Duration) (bool, error) {
@@ -795,7 +805,13 @@ func (l *Lifecycle) writeAs(ctx context.Context, actor Inviter, actorName string
 				detail += " (" + p.Note + ")"
 			}
 			l.finish(ctx, a, store.LifecycleDone, detail, "", r.RequestID)
-			if err := l.st.SetGuestAccountState(ctx, l.tenant, id, p.Invitation.ID, state, nil, now); err != nil {
+			if err := l.st.LifecycleTx(ctx, func(tx LifecycleStore) error {
+				if err := tx.SetGuestAccountState(ctx, l.tenant, id, p.Invitation.ID, state, nil, now); err != nil {
+					return err
+				}
+				return emitGuestChange(ctx, tx, effect, webhooks.GuestData{TenantID: l.tenant, GraphUserID: id, Email: p.Invitation.Email,
+					Reason: lifecycleReason(p, actorName), ActorOID: actor.ObjectID}, now)
+			}); err != nil {
 				l.log.ErrorContext(ctx, "lifecycle: recording the account state", "guest", id, "err", err)
 			}
 			l.auditAction(ctx, actor, meta, auditAction, p, OutcomeSuccess, r.RequestID, detail)

@@ -270,6 +270,10 @@ func TestLifecycleRemindWarnDisableRestore(t *testing.T) {
 		if len(gs) != 1 || gs[0].State != GuestDisabled || gs[0].Reminders != 2 {
 			t.Fatalf("guests %+v", gs)
 		}
+		if ev := guestDisabledEvents(t, db); len(ev) != 1 || ev[0].Email != "pat@fabrikam.example" || ev[0].GraphUserID == "" ||
+			ev[0].TenantID == "" || !strings.Contains(ev[0].Reason, "PORTICO_PENDING_EXPIRY") || ev[0].DisabledAt.IsZero() {
+			t.Fatalf("guest.disabled: %+v, want one for pat", ev)
+		}
 		for _, action := range []string{ActionLifecycleRemind, ActionLifecycleWarn, ActionLifecycleDisable} {
 			evs := f.audits(t, action)
 			want := map[string]int{ActionLifecycleRemind: 2}[action]

@@ -15,6 +15,7 @@ import (
 
 	"portico/notify"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // Audit actions of sponsor reviews. Each event's detail names the policy that caused it.
@@ -104,6 +105,7 @@ type ReviewStore interface {
 	FinishLifecycleAction(ctx context.Context, id, state, detail, errText, graphRequestID string, at time.Time) (bool, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	noticeQueue
+	webhooks.Outbox // guest.disabled or guest.deleted, in the transaction that records the removal
 }
 
 // ReviewGraph is the Graph calls of the review actions, with Portico's application identity.
@@ -723,6 +725,18 @@ func (r *Reviews) settle(ctx context.Context, rv *store.GuestReview, inv *store.
 				acct = store.GuestDeleted
 			}
 			if err := tx.SetGuestAccountState(ctx, rv.TenantID, rv.GuestOID, rv.InvitationID, acct, nil, now); err != nil {
+				return err
+			}
+			d := webhooks.GuestData{TenantID: rv.TenantID, GraphUserID: rv.GuestOID, Email: inv.Email,
+				Reason: fmt.Sprintf("access review round %d: no reviewer answered", rv.Round)}
+			if rv.Decision == store.DecisionRemove {
+				d.ActorOID, d.Reason = by.ObjectID, fmt.Sprintf("access review round %d: a reviewer chose remove", rv.Round)
+			}
+			effect := EffectDisable
+			if acct == store.GuestDeleted {
+				effect = EffectDelete
+			}
+			if err := emitGuestChange(ctx, tx, effect, d, now); err != nil {
 				return err
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"portico/graph"
 	"portico/notify"
 	"portico/store"
+	"portico/webhooks"
 )
 
 // fakeReviewGraph records the users it disabled or deleted; fail, when set, answers instead.
@@ -223,6 +224,10 @@ func TestReviewsKeepAndRemove(t *testing.T) {
 	if got := f.round(t, "inv-g2"); got.State != store.ReviewRemoved || got.GraphRequestID != "req-disable" || got.ActedAt == nil {
 		t.Fatalf("after the action: %+v", got)
 	}
+	if ev := guestDisabledEvents(t, f.db); len(ev) != 1 || ev[0].GraphUserID != "guest-2" || ev[0].ActorOID != "erin" ||
+		ev[0].Email == "" || !strings.Contains(ev[0].Reason, "remove") {
+		t.Fatalf("guest.disabled: %+v, want one for guest-2 by erin", ev)
+	}
 	for _, a := range []string{ActionReviewOpen, ActionReviewKeep, ActionReviewRemove, ActionReviewDisable} {
 		ev, _ := f.db.ListAudit(ctx, store.AuditFilter{Action: a})
 		if len(ev) == 0 || !strings.Contains(ev[0].Detail, "action disable") {
@@ -272,6 +277,10 @@ func TestReviewsNoAnswerWarnsThenActsOnce(t *testing.T) {
 	}
 	if ev, _ := f.db.ListAudit(ctx, store.AuditFilter{Action: ActionReviewNoAnswer}); len(ev) != 2 || ev[0].ActorOID != "portico" {
 		t.Fatalf("no-answer audit: %+v", ev)
+	}
+	if del, dis := guestEvents(t, f.db, webhooks.GuestDeleted), guestDisabledEvents(t, f.db); len(del) != 2 || len(dis) != 0 ||
+		del[0].GraphUserID == del[1].GraphUserID || del[0].ActorOID != "" {
+		t.Fatalf("guest.deleted %+v, guest.disabled %+v; want one deleted per guest", del, dis)
 	}
 }
 
@@ -420,6 +429,10 @@ func TestReviewsSeveralInstancesOnEachEngine(t *testing.T) {
 		}
 		if g, err := db.LifecycleGuest(ctx, "t", "guest-1"); err != nil || g.AccountState != store.GuestDisabled {
 			t.Fatalf("account state: %+v %v", g, err)
+		}
+		if ev := guestDisabledEvents(t, db); len(ev) != 1 || ev[0].GraphUserID != "guest-1" || ev[0].ActorOID != "" ||
+			!strings.Contains(ev[0].Reason, "no reviewer answered") {
+			t.Fatalf("guest.disabled: %+v, want one for guest-1, nobody's decision", ev)
 		}
 	})
 }

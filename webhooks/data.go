@@ -11,6 +11,7 @@ import "time"
 //	approval.decided    "approval.decided:<approval id>"
 //	bulk.finished       "bulk.finished:<bulk job id>"
 //	guest.disabled      "guest.disabled:<graph user id>:<unix seconds of the change>"
+//	guest.deleted       "guest.deleted:<graph user id>:<unix seconds of the change>"
 //
 // Example, in the transaction that records an approval decision:
 //
@@ -32,24 +33,28 @@ type ApprovalData struct {
 	InvitationID string     `json:"invitationId,omitempty"` // approved and sent: Portico's record id
 }
 
-// BulkData is the data of bulk.finished: every row ended.
+// BulkData is the data of bulk.finished: the job reached its final state (done: every row ended;
+// cancelled or blocked: the rows not yet sent are counted in notSent).
 type BulkData struct {
 	BulkID     string    `json:"bulkId"`
 	TenantID   string    `json:"tenantId"`
 	AskerOID   string    `json:"askerId"`
-	Rows       int       `json:"rows"`
-	Sent       int       `json:"sent"`
+	State      string    `json:"state"` // done, cancelled or blocked
+	Rows       int       `json:"rows"`  // rows the owner confirmed (excluded rows not counted)
+	Sent       int       `json:"sent"`  // invited or resent
 	Refused    int       `json:"refused"`
 	Failed     int       `json:"failed"`
+	NotSent    int       `json:"notSent"`
 	FinishedAt time.Time `json:"finishedAt"`
 }
 
-// GuestData is the data of guest.disabled.
+// GuestData is the data of guest.disabled (DisabledAt set) and guest.deleted (DeletedAt set).
 type GuestData struct {
 	TenantID    string    `json:"tenantId"`
 	GraphUserID string    `json:"graphUserId"`
 	Email       string    `json:"email,omitempty"`
 	Reason      string    `json:"reason"` // e.g. "inactive 90 days", "sponsor left"
 	ActorOID    string    `json:"actorId,omitempty"`
-	DisabledAt  time.Time `json:"disabledAt"`
+	DisabledAt  time.Time `json:"disabledAt,omitzero"`
+	DeletedAt   time.Time `json:"deletedAt,omitzero"`
 }

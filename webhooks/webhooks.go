@@ -46,12 +46,14 @@ const (
 	ApprovalDecided   = "approval.decided"
 	// BulkFinished: a bulk upload's every row has ended (sent, refused or failed).
 	BulkFinished = "bulk.finished"
-	// GuestDisabled: a guest account was disabled by Portico (lifecycle).
+	// GuestDisabled, GuestDeleted: a guest account was disabled / deleted by Portico (lifecycle
+	// expiry, an admin on the guest list, an access review's removal).
 	GuestDisabled = "guest.disabled"
+	GuestDeleted  = "guest.deleted"
 )
 
 // Types lists every event type Portico emits.
-var Types = []string{InvitationCreated, InvitationAccepted, ApprovalRequested, ApprovalDecided, BulkFinished, GuestDisabled}
+var Types = []string{InvitationCreated, InvitationAccepted, ApprovalRequested, ApprovalDecided, BulkFinished, GuestDisabled, GuestDeleted}
 
 // Header names.
 const (
