@@ -235,7 +235,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	rc := &river.Config{
 		ID:                   cfg.ID,
-		Logger:               r.log.With("component", "river"),
+		Logger:               riverLogger(r.log.With("component", "river")),
 		Workers:              workers,
 		PeriodicJobs:         periodic,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
@@ -552,4 +552,28 @@ func cmpOr[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// riverLogger passes on River's warnings and errors only: at Info it reports every periodic
+// constructor that had nothing to do (the reconciler's and the webhook dispatcher's checks run
+// every few seconds), which would drown an operator's log.
+func riverLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{Handler: l.Handler(), min: slog.LevelWarn})
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }

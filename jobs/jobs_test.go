@@ -597,3 +597,17 @@ func TestCancellable(t *testing.T) {
 		}
 	}
 }
+
+// River's Info chatter (a periodic constructor with nothing to do, every few seconds) stays out of
+// the log; its warnings and errors pass.
+func TestRiverLoggerKeepsWarnings(t *testing.T) {
+	var buf bytes.Buffer
+	l := riverLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "river"))
+	l.Info("maintenance.PeriodicJobEnqueuer: nil returned from periodic job constructor, skipping")
+	l.WithGroup("g").Debug("debug")
+	l.Warn("a job failed", "kind", "x")
+	out := buf.String()
+	if strings.Contains(out, "periodic job constructor") || strings.Contains(out, "debug") || !strings.Contains(out, "a job failed") || !strings.Contains(out, "component=river") {
+		t.Fatalf("log %q: want the warning only, with its attributes", out)
+	}
+}
