@@ -41,6 +41,10 @@ const (
 	LifecycleWarn   = "warn"   // the inviter is told before the expiry action
 	LifecycleExpire = "expire" // the expiry action (disable or delete), step 0
 	LifecycleReport = "report" // the expiry reported only (policy report, or a missing permission)
+	// LifecycleReset is an administrator's reset of redemption; step n: the n-th reset. It is
+	// claimed before Graph is called, so a double click or a second administrator cannot send a
+	// second invitation while one is in flight.
+	LifecycleReset = "reset_redemption"
 )
 
 // Audit actions of the lifecycle.

@@ -234,7 +234,25 @@ func (l *Lifecycle) ResetRedemption(ctx context.Context, admin Inviter, meta Met
 	if rec.Message != "" || rec.CCAddress != "" {
 		in.InvitedUserMessageInfo = &graph.MessageInfo{CustomizedMessageBody: rec.Message}
 	}
-	p := l.adminPlanned(rec, "", "", "reset redemption by "+admin.UPN)
+	p := l.adminPlanned(rec, LifecycleReset, "", "reset redemption by "+admin.UPN)
+	// The reset is an invitation (a new email): it is claimed in the log before Graph is called,
+	// as the n-th reset of the record, so two clicks or two administrators at once send one.
+	prev, err := l.st.ListLifecycleActions(ctx, store.LifecycleFilter{TenantID: l.tenant, Subjects: []string{rec.ID}, Action: LifecycleReset})
+	if err != nil {
+		return nil, err
+	}
+	busy := false
+	for _, a := range prev {
+		p.Step = max(p.Step, a.Step+1)
+		busy = busy || a.State == store.LifecycleClaimed && a.LeaseUntil != nil && a.LeaseUntil.After(l.s.now())
+	}
+	a, ok := (*store.LifecycleAction)(nil), false
+	if !busy {
+		a, ok = l.claim(ctx, p, admin.UPN)
+	}
+	if !ok {
+		return nil, &LifecycleError{Reason: "A reset of this guest's redemption is already under way. Look at the guest again in a minute."}
+	}
 	out, err := l.g.ResetRedemption(ctx, l.ts, in, rec.GraphUserID)
 	if err != nil {
 		if graph.Forbidden(err) {
@@ -244,11 +262,13 @@ func (l *Lifecycle) ResetRedemption(ctx context.Context, admin Inviter, meta Met
 		if errors.Is(err, graph.ErrUncertain) {
 			note = "outcome unknown, not sent again: " + err.Error()
 		}
+		l.finish(ctx, a, store.LifecycleFailed, note, err.Error(), "")
 		l.auditAction(ctx, admin, meta, ActionLifecycleReset, p, OutcomeFailed, "", note)
 		return nil, graphProblem("Redemption not reset", err)
 	}
-	l.auditAction(ctx, admin, meta, ActionLifecycleReset, p, OutcomeSuccess, out.RequestID,
-		fmt.Sprintf("redemption reset; the guest redeems again at %s", email))
+	done := fmt.Sprintf("redemption reset; the guest redeems again at %s", email)
+	l.finish(ctx, a, store.LifecycleDone, done, "", out.RequestID)
+	l.auditAction(ctx, admin, meta, ActionLifecycleReset, p, OutcomeSuccess, out.RequestID, done)
 	return out, nil
 }
 

@@ -29,6 +29,8 @@ type lifeGraph struct {
 	enabled   map[string]int
 	restored  map[string]int
 	batches   int
+	resets    int           // ResetRedemption calls
+	resetWait time.Duration // how long Graph takes to answer a reset
 }
 
 func newLifeGraph() *lifeGraph {
@@ -118,6 +120,11 @@ func (g *lifeGraph) RestoreDeletedUser(_ context.Context, _ oauth2.TokenSource, 
 }
 
 func (g *lifeGraph) ResetRedemption(_ context.Context, _ oauth2.TokenSource, in *graph.Invitation, _ string) (*graph.Invitation, error) {
+	g.mu.Lock()
+	g.resets++
+	wait := g.resetWait
+	g.mu.Unlock()
+	time.Sleep(wait)
 	out := *in
 	out.RequestID = "rid-reset"
 	return &out, nil
@@ -486,6 +493,50 @@ func TestLifecycleWithoutIdentityReports(t *testing.T) {
 		r, err := l.Run(context.Background(), Meta{}, false)
 		if err != nil || r.Reported != 1 || f.lg.reads != 0 || f.lg.batches != 0 {
 			t.Fatalf("run %+v %v; %d reads, %d writes", r, err, f.lg.reads, f.lg.batches)
+		}
+	})
+}
+
+// A reset of redemption is a new invitation email: two administrators (or a double click) at once
+// make one Graph call, the other is told it is under way; a later reset is a new one. On SQLite
+// and PostgreSQL.
+func TestLifecycleResetRedemptionOnceAtATime(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newLifeFixture(t, db, LifecyclePolicy{PendingExpiry: 30 * day, ExpiryAction: EffectDisable},
+			[]string{"User.Invite.All", "User.Read.All", "User.ReadWrite.All"})
+		a := f.invite(t, "a@fabrikam.example")
+		f.lg.resetWait = 300 * time.Millisecond
+		const n = 4
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { _, errs[i] = f.life.ResetRedemption(ctx, lifeAdmin, Meta{}, a.ID, "") })
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			} else if !errors.Is(err, ErrLifecycleNotPossible) {
+				t.Errorf("a concurrent reset: %v; want 'already under way'", err)
+			}
+		}
+		if ok != 1 || f.lg.resets != 1 {
+			t.Fatalf("%d resets succeeded, %d Graph calls; want 1 and 1", ok, f.lg.resets)
+		}
+		f.lg.resetWait = 0
+		if _, err := f.life.ResetRedemption(ctx, lifeAdmin, Meta{}, a.ID, ""); err != nil || f.lg.resets != 2 {
+			t.Fatalf("a later reset: %v, %d Graph calls; want a second one", err, f.lg.resets)
+		}
+		acts, err := db.ListLifecycleActions(ctx, store.LifecycleFilter{TenantID: "t1", Action: LifecycleReset})
+		if err != nil || len(acts) != 2 {
+			t.Fatalf("reset log %+v %v; want two entries", acts, err)
+		}
+		for _, x := range acts {
+			if x.State != store.LifecycleDone {
+				t.Errorf("reset %d is %s, want done", x.Step, x.State)
+			}
 		}
 	})
 }
