@@ -75,6 +75,12 @@ func TestDeleteRestoreAndPurge(t *testing.T) {
 	if g := graphCallT(t, tn, "DELETE", "/v1.0/users/"+pending, readOnly, nil); g.Status != 403 || g.err(t).Code != "Authorization_RequestDenied" {
 		t.Fatalf("delete without permission: %d %s", g.Status, g.Body)
 	}
+	// Microsoft's user-delete page: User.ReadWrite.All, no higher permission; Directory.ReadWrite.All
+	// may not delete users.
+	dirRW, _ := tn.AppAccessToken("Directory.ReadWrite.All")
+	if g := graphCallT(t, tn, "DELETE", "/v1.0/users/"+pending, dirRW, nil); g.Status != 403 || g.err(t).Code != "Authorization_RequestDenied" {
+		t.Fatalf("delete with Directory.ReadWrite.All: %d %s", g.Status, g.Body)
+	}
 	if g := graphCallT(t, tn, "DELETE", "/v1.0/users/"+pending, rw, nil); g.Status != 204 || len(g.Body) != 0 {
 		t.Fatalf("delete: %d %s", g.Status, g.Body)
 	}
