@@ -20,12 +20,10 @@ var (
 	// user-update: accountEnabled alone may be changed with User.EnableDisableAccount.All.
 	updateUserPerms   = []string{"User.ReadWrite.All", "Directory.ReadWrite.All"}
 	enableDisablePerm = "User.EnableDisableAccount.All"
-	// user-delete: Microsoft's page lists User.ReadWrite.All and no higher permission;
-	// Directory.ReadWrite.All does not allow deleting users (permissions reference).
-	// User.DeleteRestore.All exists for exactly this and is kept.
-	deletePerms = []string{"User.DeleteRestore.All", "User.ReadWrite.All"}
-	// directory-deleteditems-restore for users.
-	deleteRestorePerms = []string{"User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"}
+	// user-delete and directory-deleteditems-restore (users): Microsoft's pages list
+	// User.ReadWrite.All and no higher permission; Directory.ReadWrite.All does not allow
+	// deleting users. User.DeleteRestore.All exists for exactly this and is kept.
+	deleteRestorePerms = []string{"User.DeleteRestore.All", "User.ReadWrite.All"}
 	// directory-deleteditems-list for users.
 	deletedReadPerms = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",
 		"User.DeleteRestore.All"}
@@ -184,7 +182,7 @@ func (t *Tenant) graphPatchUser(g *graphCall) {
 // items, restorable for 30 days.
 func (t *Tenant) graphDeleteUser(g *graphCall) {
 	key := userKey(g)
-	if !g.who.can(deletePerms...) {
+	if !g.who.can(deleteRestorePerms...) {
 		g.denied()
 		return
 	}

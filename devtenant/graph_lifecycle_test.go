@@ -106,6 +106,9 @@ func TestDeleteRestoreAndPurge(t *testing.T) {
 	if g := graphCallT(t, tn, "POST", restore, readOnly, nil); g.Status != 403 {
 		t.Errorf("restore without permission: %d", g.Status)
 	}
+	if g := graphCallT(t, tn, "POST", restore, dirRW, nil); g.Status != 403 {
+		t.Errorf("restore with Directory.ReadWrite.All: %d, want 403", g.Status)
+	}
 	if g := graphCallT(t, tn, "POST", restore, rw, nil); g.Status != 200 || g.json(t)["id"] != pending {
 		t.Fatalf("restore: %d %s", g.Status, g.Body)
 	}
