@@ -20,8 +20,10 @@ var (
 	// user-update: accountEnabled alone may be changed with User.EnableDisableAccount.All.
 	updateUserPerms   = []string{"User.ReadWrite.All", "Directory.ReadWrite.All"}
 	enableDisablePerm = "User.EnableDisableAccount.All"
-	// user-delete and directory-deleteditems-restore.
-	deleteRestorePerms = []string{"User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"}
+	// user-delete and directory-deleteditems-restore (users): Microsoft's pages list
+	// User.ReadWrite.All and no higher permission; Directory.ReadWrite.All does not allow
+	// deleting users. User.DeleteRestore.All exists for exactly this and is kept.
+	deleteRestorePerms = []string{"User.DeleteRestore.All", "User.ReadWrite.All"}
 	// directory-deleteditems-list for users.
 	deletedReadPerms = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",
 		"User.DeleteRestore.All"}

@@ -75,6 +75,12 @@ func TestDeleteRestoreAndPurge(t *testing.T) {
 	if g := graphCallT(t, tn, "DELETE", "/v1.0/users/"+pending, readOnly, nil); g.Status != 403 || g.err(t).Code != "Authorization_RequestDenied" {
 		t.Fatalf("delete without permission: %d %s", g.Status, g.Body)
 	}
+	// Microsoft's user-delete page: User.ReadWrite.All, no higher permission; Directory.ReadWrite.All
+	// may not delete users.
+	dirRW, _ := tn.AppAccessToken("Directory.ReadWrite.All")
+	if g := graphCallT(t, tn, "DELETE", "/v1.0/users/"+pending, dirRW, nil); g.Status != 403 || g.err(t).Code != "Authorization_RequestDenied" {
+		t.Fatalf("delete with Directory.ReadWrite.All: %d %s", g.Status, g.Body)
+	}
 	if g := graphCallT(t, tn, "DELETE", "/v1.0/users/"+pending, rw, nil); g.Status != 204 || len(g.Body) != 0 {
 		t.Fatalf("delete: %d %s", g.Status, g.Body)
 	}
@@ -99,6 +105,9 @@ func TestDeleteRestoreAndPurge(t *testing.T) {
 	restore := "/v1.0/directory/deletedItems/" + pending + "/restore"
 	if g := graphCallT(t, tn, "POST", restore, readOnly, nil); g.Status != 403 {
 		t.Errorf("restore without permission: %d", g.Status)
+	}
+	if g := graphCallT(t, tn, "POST", restore, dirRW, nil); g.Status != 403 {
+		t.Errorf("restore with Directory.ReadWrite.All: %d, want 403", g.Status)
 	}
 	if g := graphCallT(t, tn, "POST", restore, rw, nil); g.Status != 200 || g.json(t)["id"] != pending {
 		t.Fatalf("restore: %d %s", g.Status, g.Body)
