@@ -84,3 +84,24 @@ func TestSendMailOutcomes(t *testing.T) {
 		t.Fatal("no mailbox accepted")
 	}
 }
+
+// A 500-class answer to sendMail says nothing about whether the message went out (a 503 or 504
+// can come after Graph queued it), so it is never re-sent, even with a Retry-After: a second
+// POST would mail the notice twice. Only a 429 (Graph did not act) is retried for a write.
+func TestSendMailServerErrorIsUncertainAndNotResent(t *testing.T) {
+	for _, status := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout} {
+		f := newFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "1")
+			writeEnvelope(w, status, "ServiceUnavailable", "try later")
+		})
+		c, _ := f.client()
+		_, err := c.SendMail(context.Background(), testTS, "m@contoso.example", testMail())
+		if !errors.Is(err, ErrUncertain) || f.calls.Load() != 1 {
+			t.Fatalf("%d: %v after %d calls; want ErrUncertain after 1", status, err, f.calls.Load())
+		}
+		var ge *Error
+		if !errors.As(err, &ge) || ge.Status != status {
+			t.Fatalf("%d: the typed Graph error is lost: %v", status, err)
+		}
+	}
+}
