@@ -16,7 +16,7 @@ import (
 // tables for PATCH /users/{id} accountEnabled and DELETE /users/{id}).
 var (
 	permDisableUsers = []string{"User.ReadWrite.All", "Directory.ReadWrite.All", "User.EnableDisableAccount.All"}
-	permDeleteUsers  = []string{"User.ReadWrite.All", "Directory.ReadWrite.All", "User.DeleteRestore.All"}
+	permDeleteUsers  = []string{"User.ReadWrite.All", "User.DeleteRestore.All"}
 	permSignIns      = []string{"AuditLog.Read.All"}
 )
 

@@ -62,7 +62,7 @@ const (
 // Permissions the lifecycle's writes need as an application (least privileged first).
 var (
 	permDisable = []string{"User.ReadWrite.All", "Directory.ReadWrite.All", "User.EnableDisableAccount.All"}
-	permDelete  = []string{"User.ReadWrite.All", "Directory.ReadWrite.All", "User.DeleteRestore.All"}
+	permDelete  = []string{"User.ReadWrite.All", "User.DeleteRestore.All"}
 	permSignIn  = []string{"AuditLog.Read.All"}
 	permReset   = []string{"User.ReadWrite.All", "Directory.ReadWrite.All"}
 )
