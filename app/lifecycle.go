@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -86,20 +85,14 @@ func (l lifecycleAdmin) ResetRedemption(ctx context.Context, admin invite.Invite
 	return err
 }
 
-func (l lifecycleAdmin) Sponsors(ctx context.Context, invitationID string) string {
-	sponsors, _, err := l.a.Invites.InvitationAccess(ctx, invitationID)
+// Sponsors reads the recorded sponsors of all listed invitations at once; on a read error the
+// page shows none recorded rather than failing.
+func (l lifecycleAdmin) Sponsors(ctx context.Context, invitationIDs []string) map[string]string {
+	names, err := l.a.Invites.SponsorNames(ctx, invitationIDs)
 	if err != nil {
-		return ""
+		return nil
 	}
-	names := make([]string, 0, len(sponsors))
-	for _, s := range sponsors {
-		n := s.DisplayName
-		if n == "" {
-			n = s.Address
-		}
-		names = append(names, n)
-	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // RunNow queues a lifecycle run for an admin, recording the click in the audit trail.

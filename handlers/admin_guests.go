@@ -21,7 +21,7 @@ type GuestLifecycle interface {
 	Guests(ctx context.Context) ([]invite.GuestLife, error)
 	Guest(ctx context.Context, invitationID string) (*invite.GuestLife, error)
 	Activities(ctx context.Context, gs []invite.GuestLife) map[string]invite.Activity
-	Sponsors(ctx context.Context, invitationID string) string
+	Sponsors(ctx context.Context, invitationIDs []string) map[string]string // one batched read per page
 	Policy() invite.LifecyclePolicy
 	ExpiryEffect() (effect, why string)
 	SignInActivity() bool
@@ -102,14 +102,19 @@ func (s *Server) guestRows(c echo.Context, f views.GuestFilter) ([]views.GuestRo
 		gs = append(gs, g)
 	}
 	acts := s.Lifecycle.Activities(ctx, gs)
+	ids := make([]string, len(gs))
+	for i, g := range gs {
+		ids[i] = g.Invitation.ID
+	}
+	sponsors := s.Lifecycle.Sponsors(ctx, ids)
 	rows := make([]views.GuestRow, 0, len(gs))
 	for _, g := range gs {
-		rows = append(rows, s.guestRow(ctx, g, acts[g.Invitation.ID]))
+		rows = append(rows, guestRow(g, acts[g.Invitation.ID], sponsors[g.Invitation.ID], s.Lifecycle.Policy()))
 	}
 	return rows, all, nil
 }
 
-func (s *Server) guestRow(ctx context.Context, g invite.GuestLife, a invite.Activity) views.GuestRow {
+func guestRow(g invite.GuestLife, a invite.Activity, sponsors string, pol invite.LifecyclePolicy) views.GuestRow {
 	inv := g.Invitation
 	name := inv.DisplayName
 	if name == "" {
@@ -119,13 +124,13 @@ func (s *Server) guestRow(ctx context.Context, g invite.GuestLife, a invite.Acti
 	if inviter == "" {
 		inviter = inv.InviterUPN
 	}
-	r := views.GuestRow{ID: inv.ID, Name: name, Email: inv.Email, Inviter: inviter, Sponsors: s.Lifecycle.Sponsors(ctx, inv.ID),
+	r := views.GuestRow{ID: inv.ID, Name: name, Email: inv.Email, Inviter: inviter, Sponsors: sponsors,
 		State: g.State, StateLabel: guestStateLabels[g.State], Reminders: g.Reminders,
 		AcceptedAt: a.AcceptedAt, LastJoinOpen: a.LastJoinOpen, LastSignIn: a.LastSignIn,
 		Exempt:     g.State == invite.GuestExempt || g.Flags != nil && g.Flags.Exempt,
 		CanRestore: g.State == invite.GuestDisabled || g.State == invite.GuestDeleted,
 		CanAct: g.State != invite.GuestDisabled && g.State != invite.GuestDeleted && g.State != invite.GuestAccepted &&
-			s.Lifecycle.Policy().PendingExpiry > 0}
+			pol.PendingExpiry > 0}
 	if r.Sponsors == "" {
 		r.Sponsors = "none recorded"
 	}
@@ -280,7 +285,9 @@ func (s *Server) guestPage(c echo.Context) error {
 	}
 	p.Nav = "guests"
 	acts := s.Lifecycle.Activities(ctx, []invite.GuestLife{*g})
-	m := views.GuestDetail{Page: p, Row: s.guestRow(ctx, *g, acts[g.Invitation.ID]), Email: g.Invitation.Email}
+	id := g.Invitation.ID
+	m := views.GuestDetail{Page: p, Row: guestRow(*g, acts[id], s.Lifecycle.Sponsors(ctx, []string{id})[id], s.Lifecycle.Policy()),
+		Email: g.Invitation.Email}
 	m.ActNow, _ = s.Lifecycle.ExpiryEffect()
 	m.CanReset, m.ResetNote = s.Lifecycle.CanResetRedemption()
 	if !m.CanReset {

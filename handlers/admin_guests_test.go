@@ -14,8 +14,9 @@ import (
 
 // fakeLifecycle records who asked for what; it never checks roles (the router must).
 type fakeLifecycle struct {
-	guests []invite.GuestLife
-	calls  []string
+	guests       []invite.GuestLife
+	calls        []string
+	sponsorReads int
 }
 
 func (f *fakeLifecycle) Guests(context.Context) ([]invite.GuestLife, error) { return f.guests, nil }
@@ -30,7 +31,14 @@ func (f *fakeLifecycle) Guest(_ context.Context, id string) (*invite.GuestLife, 
 func (f *fakeLifecycle) Activities(context.Context, []invite.GuestLife) map[string]invite.Activity {
 	return map[string]invite.Activity{}
 }
-func (f *fakeLifecycle) Sponsors(context.Context, string) string { return "Megan Bowen" }
+func (f *fakeLifecycle) Sponsors(_ context.Context, ids []string) map[string]string {
+	f.sponsorReads++
+	out := make(map[string]string, len(ids))
+	for _, id := range ids {
+		out[id] = "Megan Bowen"
+	}
+	return out
+}
 func (f *fakeLifecycle) Policy() invite.LifecyclePolicy {
 	return invite.LifecyclePolicy{RemindAfter: []time.Duration{7 * 24 * time.Hour}, PendingExpiry: 30 * 24 * time.Hour, ExpiryAction: "disable"}
 }
@@ -111,4 +119,25 @@ func TestGuestsAdminOnly(t *testing.T) {
 	}
 	want(t, adm.get("/admin/guests/nope"), http.StatusNotFound)
 	want(t, adm.get("/admin/guests/r1"), http.StatusOK, "Reset redemption", "pat@fabrikam.example")
+}
+
+// The guests page reads the recorded sponsors of all its rows in one call, not one per row.
+func TestGuestsSponsorsOneRead(t *testing.T) {
+	en := newEnv(t)
+	fl := &fakeLifecycle{}
+	for _, id := range []string{"r1", "r2", "r3"} {
+		fl.guests = append(fl.guests, invite.GuestLife{Invitation: invite.Invitation{ID: id, Email: id + "@fabrikam.example"},
+			GuestID: "g-" + id, State: invite.GuestPending})
+	}
+	en.e = New(Deps{Config: en.cfg, Logger: slog.New(slog.DiscardHandler), Sessions: en.sessions, RP: en.rp, Tokens: en.tokens,
+		Invites: en.inv, Audit: en.audit, DB: en.db, Clock: func() time.Time { return en.now }, Lifecycle: fl})
+	adm := en.signIn(admin)
+	rec := adm.get("/admin/guests")
+	want(t, rec, http.StatusOK, "r3@fabrikam.example")
+	if n := strings.Count(rec.Body.String(), "Megan Bowen"); n < 3 {
+		t.Errorf("sponsors shown on %d rows, want 3", n)
+	}
+	if fl.sponsorReads != 1 {
+		t.Errorf("%d sponsor reads for 3 rows, want 1", fl.sponsorReads)
+	}
 }

@@ -609,6 +609,38 @@ func (s *Service) InvitationAccess(ctx context.Context, invitationID string) ([]
 	return sp, gs, err
 }
 
+// SponsorNames returns each invitation's recorded sponsors as one display string ("Megan Bowen,
+// adele@contoso.example"), read in batches: one query per sponsorNamesBatch invitations, not one
+// per row of a list page. Invitations without recorded sponsors are missing from the map.
+func (s *Service) SponsorNames(ctx context.Context, invitationIDs []string) (map[string]string, error) {
+	as, err := s.accessStore(s.store)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string][]string, len(invitationIDs))
+	for start := 0; start < len(invitationIDs); start += sponsorNamesBatch {
+		sp, err := as.InvitationSponsors(ctx, invitationIDs[start:min(start+sponsorNamesBatch, len(invitationIDs))]...)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range sp { // ordered by invitation and position
+			n := x.DisplayName
+			if n == "" {
+				n = x.Address
+			}
+			names[x.InvitationID] = append(names[x.InvitationID], n)
+		}
+	}
+	out := make(map[string]string, len(names))
+	for id, ns := range names {
+		out[id] = strings.Join(ns, ", ")
+	}
+	return out, nil
+}
+
+// sponsorNamesBatch keeps SponsorNames' IN lists well under the engines' bound-parameter limits.
+var sponsorNamesBatch = 500
+
 // GuestSponsors reads the sponsors Graph has for each guest (batched); guests whose read failed
 // are missing from the map.
 func (s *Service) GuestSponsors(ctx context.Context, ts oauth2.TokenSource, guestIDs []string) (map[string][]DirectoryPerson, error) {

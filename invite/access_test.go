@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -266,4 +267,43 @@ func TestDelegatedGroupRetryBySweep(t *testing.T) {
 	if len(audit) != 2 || audit[0].Outcome == audit[1].Outcome {
 		t.Errorf("audit: %+v", audit)
 	}
+}
+
+// SponsorNames reads every listed invitation's sponsors in batches (here one invitation a batch)
+// and joins each invitation's names in position order, the address standing in for a missing name.
+func TestSponsorNamesBatched(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc, _ := accessService(t, db, false, &fakeAccess{})
+		old := sponsorNamesBatch
+		sponsorNamesBatch = 1
+		t.Cleanup(func() { sponsorNamesBatch = old })
+		var ids []string
+		for _, email := range []string{"a@fabrikam.example", "b@fabrikam.example", "c@fabrikam.example"} {
+			req := validReq()
+			req.Email = email
+			res, err := svc.Send(ctx, nil, employee, req, meta)
+			if err != nil {
+				t.Fatalf("Send %s: %v", email, err)
+			}
+			ids = append(ids, res.Invitation.ID)
+		}
+		if err := db.SetInvitationSponsors(ctx, ids[0], []store.InvitationSponsor{
+			{SponsorOID: "o1", DisplayName: "Megan Bowen", Address: "megan@contoso.example"},
+			{SponsorOID: "o2", Address: "adele@contoso.example"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetInvitationSponsors(ctx, ids[2], []store.InvitationSponsor{{SponsorOID: "o3", DisplayName: "Sam"}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := svc.SponsorNames(ctx, append(ids, "no-such-invitation"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{ids[0]: "Megan Bowen, adele@contoso.example", ids[2]: "Sam"}
+		if !maps.Equal(got, want) {
+			t.Errorf("SponsorNames = %v, want %v", got, want)
+		}
+	})
 }

@@ -5,8 +5,25 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"strings"
+	"sync"
 	"text/template"
 )
+
+// parsed holds each wording source parsed once (the sources are constants; a parsed
+// text/template is safe for concurrent Execute), so a notice does not re-parse its wording.
+var parsed sync.Map // source -> *template.Template
+
+func wordingTemplate(src string) (*template.Template, error) {
+	if t, ok := parsed.Load(src); ok {
+		return t.(*template.Template), nil
+	}
+	t, err := template.New("").Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Store(src, t)
+	return t, nil
+}
 
 // Message is one rendered notice for one recipient: plain text and simple HTML with the same content.
 type Message struct {
@@ -166,7 +183,7 @@ func Render(k Kind, r Recipient, link string, data map[string]string) (Message, 
 		v.Partner = "—"
 	}
 	exec := func(src string) (string, error) {
-		t, err := template.New("").Option("missingkey=error").Parse(src)
+		t, err := wordingTemplate(src)
 		if err != nil {
 			return "", fmt.Errorf("notify: wording %q: %w", src, err)
 		}

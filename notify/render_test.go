@@ -177,3 +177,28 @@ func TestParseSMTPURL(t *testing.T) {
 		}
 	}
 }
+
+// A wording is parsed once and the cached template gives the same message with other data.
+func TestRenderParsesWordingOnce(t *testing.T) {
+	k := AllKinds[0]
+	r := Recipient{Address: "a@contoso.example", Language: "en"}
+	first, err := Render(k, r, "https://portico.example/x", map[string]string{DataPartner: "Pat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := languages["en"].Kinds[k].Subject
+	cached, ok := parsed.Load(src)
+	if !ok {
+		t.Fatalf("subject %q not cached after a render", src)
+	}
+	second, err := Render(k, r, "https://portico.example/x", map[string]string{DataPartner: "Quinn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := parsed.Load(src); again != cached {
+		t.Error("the subject was parsed again")
+	}
+	if first.Text == second.Text || !strings.Contains(second.Text, "Quinn") && !strings.Contains(second.Subject, "Quinn") {
+		t.Errorf("cached template did not take the new data: %q / %q", first.Subject, second.Subject)
+	}
+}
