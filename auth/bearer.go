@@ -167,11 +167,6 @@ func (rp *RelyingParty) VerifyAccessToken(ctx context.Context, raw string) (*Cal
 	return caller, nil
 }
 
-// apiAudience reports whether aud names Portico's API: its client id or its application id URI.
-func (rp *RelyingParty) apiAudience(aud string) bool {
-	return aud == rp.cfg.ClientID || strings.EqualFold(aud, "api://"+rp.cfg.ClientID)
-}
-
 // APIScopes are the scopes a command-line client asks for: Portico's API scope, and
 // offline_access for a refresh token.
 func APIScopes(clientID string) []string {

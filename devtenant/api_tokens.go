@@ -114,18 +114,8 @@ func (t *Tenant) grantAPIAppToken(w http.ResponseWriter, r *http.Request, resour
 		return
 	}
 	base := t.baseOf(r)
-	t.mu.Lock()
-	key, lifetime := t.keys[0], t.accessLifetime
-	claims := t.apiAppClaims(base, t.now(), lifetime)
-	t.mu.Unlock()
-	tok, err := signJWT(key, claims)
-	if err != nil {
-		t.oauthError(w, r, http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.")
-		return
-	}
-	noStore(w)
-	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", map[string]any{
-		"token_type": "Bearer", "expires_in": expiresIn(lifetime), "ext_expires_in": expiresIn(lifetime), "access_token": tok,
+	t.issueAppToken(w, r, func(now time.Time, lifetime time.Duration) map[string]any {
+		return t.apiAppClaims(base, now, lifetime)
 	})
 }
 

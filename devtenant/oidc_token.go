@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // aadstsText formats an error description the way Entra does: code, text, trace and correlation ids, time.
@@ -255,9 +256,15 @@ func (t *Tenant) grantClientCredentials(w http.ResponseWriter, r *http.Request, 
 		t.oauthError(w, r, http.StatusBadRequest, "invalid_scope", 1002012, "The provided value for scope "+scope+" is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
 		return
 	}
+	t.issueAppToken(w, r, t.appClaims)
+}
+
+// issueAppToken answers a client credentials grant with an app-only access token whose claims
+// claimsAt builds (called with t.mu held).
+func (t *Tenant) issueAppToken(w http.ResponseWriter, r *http.Request, claimsAt func(now time.Time, lifetime time.Duration) map[string]any) {
 	t.mu.Lock()
 	key, lifetime := t.keys[0], t.accessLifetime
-	claims := t.appClaims(t.now(), lifetime)
+	claims := claimsAt(t.now(), lifetime)
 	t.mu.Unlock()
 	tok, err := signJWT(key, claims)
 	if err != nil {

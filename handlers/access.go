@@ -25,12 +25,6 @@ type Access interface {
 
 var _ Access = (*invite.Service)(nil)
 
-// Form field names of sponsors and groups.
-const (
-	fieldSponsors = "sponsors"
-	fieldGroups   = "groups"
-)
-
 // accessForm adds the sponsors and groups to the form: the groups with their names, and the
 // chosen values kept.
 func (s *Server) accessForm(c echo.Context, m *views.InviteForm) {

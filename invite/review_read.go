@@ -55,12 +55,8 @@ func (r *Reviews) Inbox(ctx context.Context, reviewerOID string) ([]ReviewItem, 
 		if err != nil {
 			return nil, err
 		}
-		it := ReviewItem{ID: rv.ID, Round: rv.Round, State: rv.State, Partner: inv.DisplayName, Email: inv.Email, GuestOID: rv.GuestOID,
-			Inviter: inv.InviterName, Reviewers: byReview[rv.ID], DueAt: rv.DueAt, GraceUntil: rv.GraceUntil, InvitedAt: inv.CreatedAt,
-			AcceptedAt: inv.ExternalUserStateChangedAt, Action: r.cfg.Policy.Action}
-		if it.Partner == "" {
-			it.Partner = inv.Email
-		}
+		it := reviewItemOf(rv, inv, byReview[rv.ID])
+		it.Action = r.cfg.Policy.Action
 		if it.Inviter == "" {
 			it.Inviter = inv.InviterUPN
 		}
@@ -112,19 +108,26 @@ func (r *Reviews) Overview(ctx context.Context, limit int) ([]ReviewItem, error)
 		if err != nil {
 			return nil, err
 		}
-		it := ReviewItem{ID: rv.ID, InvitationID: rv.InvitationID, Round: rv.Round, State: rv.State, Partner: inv.DisplayName, Email: inv.Email,
-			GuestOID: rv.GuestOID, Inviter: inv.InviterName, Reviewers: names[rv.ID], DueAt: rv.DueAt, GraceUntil: rv.GraceUntil, InvitedAt: inv.CreatedAt,
-			AcceptedAt: inv.ExternalUserStateChangedAt, Action: rv.Action, Decision: rv.Decision, DecidedBy: rv.DecidedByName,
-			Reason: rv.Reason, Note: rv.ActionWhy}
+		it := reviewItemOf(rv, inv, names[rv.ID])
+		it.InvitationID, it.Action, it.Decision, it.DecidedBy, it.Reason, it.Note = rv.InvitationID, rv.Action, rv.Decision, rv.DecidedByName, rv.Reason, rv.ActionWhy
 		if rv.ActionError != "" {
 			it.Note = rv.ActionError
-		}
-		if it.Partner == "" {
-			it.Partner = inv.Email
 		}
 		out = append(out, it)
 	}
 	return out, nil
+}
+
+// reviewItemOf is what the reviewer's inbox and the admins' overview both show of a round: the
+// guest (its name, else its address), the inviter, the reviewers and the dates.
+func reviewItemOf(rv *store.GuestReview, inv *store.Invitation, reviewers []string) ReviewItem {
+	it := ReviewItem{ID: rv.ID, Round: rv.Round, State: rv.State, Partner: inv.DisplayName, Email: inv.Email, GuestOID: rv.GuestOID,
+		Inviter: inv.InviterName, Reviewers: reviewers, DueAt: rv.DueAt, GraceUntil: rv.GraceUntil, InvitedAt: inv.CreatedAt,
+		AcceptedAt: inv.ExternalUserStateChangedAt}
+	if it.Partner == "" {
+		it.Partner = inv.Email
+	}
+	return it
 }
 
 // reviewerNames are the names (or addresses) of each round's reviewers, by round id.

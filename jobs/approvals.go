@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 )
 
 // KindApprovalExpiry is the periodic sweep of approval requests.
@@ -31,10 +30,7 @@ func (ApprovalExpiryArgs) Kind() string { return KindApprovalExpiry }
 
 // InsertOpts keeps at most one sweep queued or running at a time.
 func (ApprovalExpiryArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: unfinishedStates()}}
 }
 
 type approvalExpiryWorker struct {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"portico/invite"
 )
@@ -35,10 +34,7 @@ func (GroupAssignArgs) Kind() string { return KindGroupAssign }
 
 // InsertOpts: one job per invitation while it is queued or running.
 func (GroupAssignArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinishedStates()}}
 }
 
 // GroupSweepArgs is the periodic sweep of due group assignments.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"portico/invite"
 )
@@ -42,10 +41,7 @@ func (LifecycleArgs) Kind() string { return KindLifecycle }
 // InsertOpts keeps at most one scheduled run queued or running at a time (unique by arguments:
 // an admin's request carries its time, so it is never dropped).
 func (LifecycleArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: unfinishedStates()}}
 }
 
 type lifecycleWorker struct {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"portico/invite"
 )
@@ -33,10 +32,7 @@ func (IntentReconcileArgs) Kind() string { return KindIntentReconcile }
 // InsertOpts keeps at most one reconciler queued or running at a time (River requires the running
 // state in a unique set); an intent handed over during a run is claimed by the next one.
 func (IntentReconcileArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByState: unfinishedStates()}}
 }
 
 type reconcileWorker struct {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"portico/store"
 	"portico/webhooks"
@@ -39,10 +38,7 @@ func (WebhookDispatchArgs) Kind() string { return KindWebhookDispatch }
 
 // InsertOpts keeps at most one dispatcher queued or running.
 func (WebhookDispatchArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByState: unfinishedStates()}}
 }
 
 // WebhookDeliverArgs delivers one event to one endpoint (a webhook_deliveries row).

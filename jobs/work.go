@@ -31,10 +31,7 @@ func (StateSyncArgs) Kind() string { return KindStateSync }
 
 // InsertOpts keeps at most one state sync queued or running at a time.
 func (StateSyncArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	}}}
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: unfinishedStates()}}
 }
 
 // StateRefreshArgs reads one invitation's state now: its partner just landed on Portico. Past

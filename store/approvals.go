@@ -127,11 +127,7 @@ func (q *Queries) approvalWhere(f ApprovalFilter) (*where, error) {
 		w.add("requester_oid = ?", f.RequesterOID)
 	}
 	if len(f.States) > 0 {
-		args := make([]any, len(f.States))
-		for i, s := range f.States {
-			args[i] = s
-		}
-		w.add("state IN (?"+strings.Repeat(", ?", len(args)-1)+")", args...)
+		w.add("state IN ("+placeholders(len(f.States))+")", anySlice(f.States)...)
 	}
 	if f.Involving != "" {
 		w.add("(assigned_oid = ? OR decided_by_oid = ?)", f.Involving, f.Involving)

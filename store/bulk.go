@@ -228,7 +228,7 @@ func (q *Queries) BulkRows(ctx context.Context, jobID string, afterN, limit int,
 	w.add("job_id = ?", jobID)
 	w.add("n > ?", afterN)
 	if len(states) > 0 {
-		w.add("state IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(states)), ", ")+")", anySlice(states)...)
+		w.add("state IN ("+placeholders(len(states))+")", anySlice(states)...)
 	}
 	rows, err := q.query(ctx, "SELECT "+bulkRowColumns+" FROM bulk_rows"+w.String()+" ORDER BY n"+q.page(limit, 0), w.args...)
 	if err != nil {
@@ -310,7 +310,7 @@ func (q *Queries) SetBulkJobState(ctx context.Context, id string, from []string,
 	}
 	args = append(args, id)
 	args = append(args, anySlice(from)...)
-	res, err := q.exec(ctx, "UPDATE bulk_jobs SET "+set+" WHERE id = ? AND state IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")+")", args...)
+	res, err := q.exec(ctx, "UPDATE bulk_jobs SET "+set+" WHERE id = ? AND state IN ("+placeholders(len(from))+")", args...)
 	if err != nil {
 		return fmt.Errorf("store: set bulk job state: %w", err)
 	}
@@ -353,7 +353,7 @@ func (q *Queries) moveBulkRows(ctx context.Context, jobID string, ns []int, from
 			args = append(args, n)
 		}
 		if _, err := q.exec(ctx, "UPDATE bulk_rows SET state = ?, updated_at = ? WHERE job_id = ? AND state = ? AND n IN ("+
-			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+")", args...); err != nil {
+			placeholders(len(chunk))+")", args...); err != nil {
 			return fmt.Errorf("store: exclude bulk rows: %w", err)
 		}
 	}
@@ -386,7 +386,7 @@ func (q *Queries) FinishBulkRow(ctx context.Context, r *BulkRow, from ...string)
 	args := []any{r.State, r.Reason, r.InvitationID, r.ErrorCode, q.ts(r.UpdatedAt), r.JobID, r.N}
 	args = append(args, anySlice(from)...)
 	res, err := q.exec(ctx, "UPDATE bulk_rows SET state = ?, reason = ?, invitation_id = ?, error_code = ?, updated_at = ? WHERE job_id = ? AND n = ? AND state IN ("+
-		strings.TrimSuffix(strings.Repeat("?, ", len(from)), ", ")+")", args...)
+		placeholders(len(from))+")", args...)
 	if err != nil {
 		return fmt.Errorf("store: finish bulk row: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -59,12 +58,8 @@ func (q *Queries) InvitationEvents(ctx context.Context, invitationIDs ...string)
 	if len(invitationIDs) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(invitationIDs))
-	for i, id := range invitationIDs {
-		args[i] = id
-	}
-	rows, err := q.query(ctx, "SELECT "+invitationEventColumns+" FROM invitation_events WHERE invitation_id IN (?"+
-		strings.Repeat(", ?", len(args)-1)+") ORDER BY occurred_at, id", args...)
+	rows, err := q.query(ctx, "SELECT "+invitationEventColumns+" FROM invitation_events WHERE invitation_id IN ("+
+		placeholders(len(invitationIDs))+") ORDER BY occurred_at, id", anySlice(invitationIDs)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: invitation events: %w", err)
 	}

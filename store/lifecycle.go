@@ -174,13 +174,7 @@ func (q *Queries) ListLifecycleActions(ctx context.Context, f LifecycleFilter) (
 		w.add("tenant_id = ?", f.TenantID)
 	}
 	if len(f.Subjects) > 0 {
-		ph := "?"
-		args := []any{f.Subjects[0]}
-		for _, s := range f.Subjects[1:] {
-			ph += ", ?"
-			args = append(args, s)
-		}
-		w.add("subject IN ("+ph+")", args...)
+		w.add("subject IN ("+placeholders(len(f.Subjects))+")", anySlice(f.Subjects)...)
 	}
 	if f.GuestID != "" {
 		w.add("guest_id = ?", f.GuestID)
